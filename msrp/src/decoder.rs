@@ -1,0 +1,318 @@
+//! The resumable streaming frame decoder (RFC 4975 §7.1, §9).
+//!
+//! The decoder turns a byte stream into [`Event`]s: one [`Event::Head`] per frame, the body as
+//! [`Event::Body`] pieces as they arrive, and [`Event::End`] with the end-line flag. The header
+//! block is parsed once it is complete (bounded by [`DecoderConfig::max_head`]); the body is never
+//! copied or re-scanned: the end-line is looked for with `memchr::memmem`, resuming where the last
+//! call stopped, and every body octet that cannot be part of an end-line is handed out at once as
+//! a `Bytes` slice of the read buffer. A chunk of any size therefore passes in constant memory.
+
+use bytes::{Buf, Bytes, BytesMut};
+use bytestring::ByteString;
+use memchr::memmem;
+
+use crate::error::{DecodeError, ErrorKind};
+use crate::head::{parse_head, split_start_line, Flag, Head, Method, StartLine};
+
+/// `CRLF "-------"`: what precedes the transaction id of an end-line after a body.
+const BODY_END: &[u8] = b"\r\n-------";
+const DASHES: &[u8] = b"-------";
+
+/// Decoder limits and leniency.
+#[derive(Debug, Clone)]
+pub struct DecoderConfig {
+    /// Longest header block (start line to the blank line or end-line), in octets. Longer blocks
+    /// are a fatal [`ErrorKind::HeadTooLarge`]. Default 16 KiB.
+    pub max_head: usize,
+    /// Longest body of a request other than SEND or of a response (4975-013: 10240). Longer
+    /// bodies give a recoverable 413.
+    pub max_control_body: u64,
+    /// Reject extra white space around header values (4975-006) instead of trimming it.
+    pub strict: bool,
+}
+
+impl Default for DecoderConfig {
+    fn default() -> Self {
+        DecoderConfig { max_head: 16 * 1024, max_control_body: 10240, strict: false }
+    }
+}
+
+/// What the decoder found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A frame's header block. `body` says whether a body section follows (a blank line after the
+    /// headers), which distinguishes a bodiless SEND from one with an empty body (4975-009).
+    Head {
+        /// The parsed header block.
+        head: Head,
+        /// Whether the frame has a body section.
+        body: bool,
+    },
+    /// A piece of the current frame's body, in order (zero-copy slice of the read buffer).
+    Body(Bytes),
+    /// The end-line of the current frame.
+    End(Flag),
+}
+
+#[derive(Debug)]
+enum State {
+    /// Scanning header lines; `scanned` is where the next unscanned line starts, `tid` the
+    /// transaction id's position once the start line has been read.
+    Head { scanned: usize, tid: Option<(usize, usize)> },
+    /// In a body, looking for `CRLF -------tid flag CRLF`.
+    Body { tid: ByteString, searched: usize, len: u64, limit: Option<u64>, discard: bool, at_start: bool },
+    /// A bodiless head was returned; its end-line comes next.
+    End(Flag),
+}
+
+impl State {
+    fn head() -> State {
+        State::Head { scanned: 0, tid: None }
+    }
+}
+
+/// The streaming decoder. Feed it the same `BytesMut` read buffer on every call; it takes what
+/// it has decoded off the front.
+#[derive(Debug)]
+pub struct Decoder {
+    cfg: DecoderConfig,
+    state: State,
+    finder: memmem::Finder<'static>,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new(DecoderConfig::default())
+    }
+}
+
+impl Decoder {
+    /// A decoder with the given limits.
+    pub fn new(cfg: DecoderConfig) -> Decoder {
+        Decoder { cfg, state: State::head(), finder: memmem::Finder::new(BODY_END) }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DecoderConfig {
+        &self.cfg
+    }
+
+    /// `true` between frames (nothing of a frame has been consumed yet).
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, State::Head { scanned: 0, tid: None })
+    }
+
+    /// Decodes the next event from `buf`, consuming what it returns. `Ok(None)` means more bytes
+    /// are needed. After an error with [`DecodeError::can_continue`], call again: the rest of the
+    /// bad frame is skipped silently. After any other error the stream is unusable.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, DecodeError> {
+        loop {
+            match &mut self.state {
+                State::End(flag) => {
+                    let flag = *flag;
+                    self.state = State::head();
+                    return Ok(Some(Event::End(flag)));
+                }
+                State::Head { .. } => return self.decode_head(buf),
+                State::Body { tid, searched, len, limit, discard, at_start } => {
+                    let t = tid.as_bytes();
+                    if *at_start {
+                        // Leniency: an empty body whose end-line follows the blank line with no
+                        // CRLF of its own ("...\r\n\r\n-------tid$\r\n").
+                        let need = DASHES.len() + t.len() + 3;
+                        let n = buf.len().min(DASHES.len() + t.len());
+                        let prefix_ok =
+                            (0..n).all(|i| buf[i] == if i < DASHES.len() { DASHES[i] } else { t[i - DASHES.len()] });
+                        if prefix_ok && buf.len() < need {
+                            return Ok(None);
+                        }
+                        *at_start = false;
+                        if prefix_ok {
+                            if let Some(flag) = Flag::from_byte(buf[need - 3]) {
+                                if &buf[need - 2..need] == b"\r\n" {
+                                    buf.advance(need);
+                                    let discard = *discard;
+                                    self.state = State::head();
+                                    if discard {
+                                        continue;
+                                    }
+                                    return Ok(Some(Event::End(flag)));
+                                }
+                            }
+                        }
+                    }
+                    let found = self.finder.find(&buf[*searched..]).map(|p| p + *searched);
+                    let emit = match found {
+                        Some(p) => {
+                            let need = p + BODY_END.len() + t.len() + 3;
+                            if buf.len() < need {
+                                *searched = p;
+                                p
+                            } else if &buf[p + BODY_END.len()..need - 3] == t
+                                && Flag::from_byte(buf[need - 3]).is_some()
+                                && &buf[need - 2..need] == b"\r\n"
+                            {
+                                if p == 0 {
+                                    let flag = Flag::from_byte(buf[need - 3]).expect("checked");
+                                    buf.advance(need);
+                                    let discard = *discard;
+                                    self.state = State::head();
+                                    if discard {
+                                        continue;
+                                    }
+                                    return Ok(Some(Event::End(flag)));
+                                }
+                                *searched = 0;
+                                p
+                            } else {
+                                // `CRLF -------` inside the body, not our end-line: body data.
+                                *searched = p + 1;
+                                continue;
+                            }
+                        }
+                        None => {
+                            // The last 8 octets may begin an end-line; the rest is body.
+                            let safe = buf.len().saturating_sub(BODY_END.len() - 1);
+                            *searched = 0;
+                            safe
+                        }
+                    };
+                    if emit == 0 {
+                        return Ok(None);
+                    }
+                    if *searched != 0 {
+                        *searched -= emit;
+                    }
+                    *len += emit as u64;
+                    if *discard {
+                        buf.advance(emit);
+                        continue;
+                    }
+                    if let Some(limit) = *limit {
+                        if *len > limit {
+                            *discard = true;
+                            buf.advance(emit);
+                            return Err(DecodeError {
+                                kind: ErrorKind::ControlBodyTooLarge(limit),
+                                tid: Some(tid.clone()),
+                                method: None,
+                                recoverable: true,
+                            });
+                        }
+                    }
+                    return Ok(Some(Event::Body(buf.split_to(emit).freeze())));
+                }
+            }
+        }
+    }
+
+    fn decode_head(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, DecodeError> {
+        let State::Head { scanned, tid } = &mut self.state else { unreachable!("decode_head outside Head") };
+        loop {
+            let Some(nl) = memchr::memchr(b'\n', &buf[*scanned..]).map(|p| p + *scanned) else {
+                if buf.len() > self.cfg.max_head {
+                    return Err(self.fatal(ErrorKind::HeadTooLarge(self.cfg.max_head), buf));
+                }
+                return Ok(None);
+            };
+            if nl + 1 > self.cfg.max_head {
+                return Err(self.fatal(ErrorKind::HeadTooLarge(self.cfg.max_head), buf));
+            }
+            if nl == 0 || buf[nl - 1] != b'\r' {
+                return Err(self.fatal(ErrorKind::BareLf, buf));
+            }
+            let line = &buf[*scanned..nl - 1];
+            let line_start = *scanned;
+            *scanned = nl + 1;
+            let Some((t0, t1)) = *tid else {
+                let (t, _) = split_start_line(line).map_err(|k| DecodeError::fatal(k))?;
+                let off = line_start + 5;
+                *tid = Some((off, off + t.len()));
+                continue;
+            };
+            if line.is_empty() {
+                return self.finish_head(buf, line_start, nl + 1, None, (t0, t1));
+            }
+            if line.starts_with(DASHES) {
+                let t = &buf[t0..t1];
+                let rest = &line[DASHES.len()..];
+                let outcome = if rest.len() == t.len() + 1 && rest.starts_with(t) {
+                    Flag::from_byte(rest[t.len()]).ok_or(ErrorKind::EndLineFlag)
+                } else {
+                    Err(ErrorKind::EndLineMismatch)
+                };
+                return self.finish_head(buf, line_start, nl + 1, Some(outcome), (t0, t1));
+            }
+        }
+    }
+
+    /// The header block is `buf[..hdr_end]`; the frame's head ends at `end`. `end_line` is `None`
+    /// when a body follows, else the end-line's outcome.
+    fn finish_head(
+        &mut self,
+        buf: &mut BytesMut,
+        hdr_end: usize,
+        end: usize,
+        end_line: Option<Result<Flag, ErrorKind>>,
+        (t0, t1): (usize, usize),
+    ) -> Result<Option<Event>, DecodeError> {
+        let block = buf.split_to(end).freeze();
+        self.state = State::head();
+        let has_body = end_line.is_none();
+        // What to say if this frame is bad: its tid and, for a request, its method.
+        let err_info = |kind: ErrorKind, block: &Bytes| {
+            let text = ByteString::try_from(block.slice(..hdr_end)).ok();
+            let tid = ByteString::try_from(block.slice(t0..t1)).ok();
+            let method = text.as_ref().and_then(|t| {
+                let line = t.split("\r\n").next()?;
+                let m = line.get(t1 + 1..)?;
+                (!m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase())).then(|| Method::from_text(t, m))
+            });
+            DecodeError { kind, tid, method, recoverable: true }
+        };
+        let result = match ByteString::try_from(block.slice(..hdr_end)) {
+            Err(_) => Err(ErrorKind::NotUtf8),
+            Ok(text) => parse_head(&text, self.cfg.strict),
+        };
+        let outcome = result.and_then(|head| match &end_line {
+            Some(Err(k)) => Err(k.clone()),
+            _ if has_body && head.content_type().is_none() => Err(ErrorKind::BodyWithoutContentType),
+            _ => Ok(head),
+        });
+        let tid_text = || ByteString::try_from(block.slice(t0..t1)).expect("tid is an ASCII ident");
+        match outcome {
+            Ok(head) => {
+                self.state = match end_line {
+                    Some(Ok(flag)) => State::End(flag),
+                    _ => {
+                        let limit = (!head.is_send()).then_some(self.cfg.max_control_body);
+                        State::Body { tid: tid_text(), searched: 0, len: 0, limit, discard: false, at_start: true }
+                    }
+                };
+                Ok(Some(Event::Head { head, body: has_body }))
+            }
+            Err(kind) => {
+                if has_body {
+                    self.state =
+                        State::Body { tid: tid_text(), searched: 0, len: 0, limit: None, discard: true, at_start: true };
+                }
+                Err(err_info(kind, &block))
+            }
+        }
+    }
+
+    fn fatal(&self, kind: ErrorKind, buf: &BytesMut) -> DecodeError {
+        let mut e = DecodeError::fatal(kind);
+        if let State::Head { tid: Some((t0, t1)), .. } = self.state {
+            e.tid = std::str::from_utf8(&buf[t0..t1]).ok().map(|s| ByteString::from(s.to_owned()));
+        }
+        e
+    }
+}
+
+impl StartLine {
+    /// `true` for a request.
+    pub fn is_request(&self) -> bool {
+        matches!(self, StartLine::Request(_))
+    }
+}

@@ -1,0 +1,109 @@
+//! Whole frames, for callers that want a frame at a time rather than a stream of events
+//! (control requests, responses, small SENDs, tests).
+
+use bytes::{Bytes, BytesMut};
+
+use crate::decoder::{Decoder, DecoderConfig, Event};
+use crate::encode;
+use crate::error::{DecodeError, ErrorKind};
+use crate::head::{Flag, Head};
+
+/// One complete frame: header block, body and end-line flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The header block.
+    pub head: Head,
+    /// `None` for a frame without a body section; `Some` (possibly empty) otherwise (4975-009).
+    pub body: Option<Bytes>,
+    /// The end-line flag.
+    pub flag: Flag,
+}
+
+impl Frame {
+    /// Serializes the frame (see [`encode::frame`]).
+    pub fn write(&self, out: &mut BytesMut) {
+        encode::frame(&self.head, self.body.as_deref(), self.flag, out);
+    }
+
+    /// The frame as bytes.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut b = BytesMut::with_capacity(self.head.encoded_len_hint() + self.body.as_ref().map_or(0, Bytes::len));
+        self.write(&mut b);
+        b.freeze()
+    }
+}
+
+/// Collects [`Decoder`] events into whole [`Frame`]s, refusing bodies longer than `max_body`
+/// (a recoverable 413; the rest of that frame is skipped).
+///
+/// A body that arrives in one read is handed on without a copy; one spread over several reads is
+/// gathered into one buffer.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    decoder: Decoder,
+    max_body: u64,
+    current: Option<(Head, Option<BytesMut>, Option<Bytes>)>,
+    skipping: bool,
+}
+
+impl FrameDecoder {
+    /// A collector over a decoder with `cfg`, accepting bodies up to `max_body` octets.
+    pub fn new(cfg: DecoderConfig, max_body: u64) -> FrameDecoder {
+        FrameDecoder { decoder: Decoder::new(cfg), max_body, current: None, skipping: false }
+    }
+
+    /// The next complete frame, `Ok(None)` when more bytes are needed. Errors are those of
+    /// [`Decoder::decode`] plus [`ErrorKind::BodyTooLarge`].
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+        loop {
+            let Some(ev) = self.decoder.decode(buf)? else { return Ok(None) };
+            match ev {
+                Event::Head { head, body } => {
+                    self.skipping = false;
+                    self.current = Some((head, None, body.then(Bytes::new)));
+                }
+                Event::Body(piece) => {
+                    if self.skipping {
+                        continue;
+                    }
+                    let Some((head, gathered, first)) = &mut self.current else { continue };
+                    let have = gathered.as_ref().map_or(0, |g| g.len()) + first.as_ref().map_or(0, Bytes::len);
+                    if (have + piece.len()) as u64 > self.max_body {
+                        self.skipping = true;
+                        let head = head.clone();
+                        self.current = None;
+                        return Err(DecodeError {
+                            kind: ErrorKind::BodyTooLarge(self.max_body),
+                            tid: Some(head.tid.clone()),
+                            method: head.method().cloned(),
+                            recoverable: true,
+                        });
+                    }
+                    match (gathered.as_mut(), first.as_ref()) {
+                        (None, Some(f)) if f.is_empty() => *first = Some(piece),
+                        (None, Some(f)) => {
+                            let mut g = BytesMut::with_capacity(f.len() + piece.len());
+                            g.extend_from_slice(f);
+                            g.extend_from_slice(&piece);
+                            *gathered = Some(g);
+                        }
+                        (Some(g), _) => g.extend_from_slice(&piece),
+                        (None, None) => *first = Some(piece),
+                    }
+                }
+                Event::End(flag) => {
+                    if self.skipping {
+                        self.skipping = false;
+                        continue;
+                    }
+                    let Some((head, gathered, first)) = self.current.take() else { continue };
+                    let body = match gathered {
+                        Some(g) => Some(g.freeze()),
+                        None => first,
+                    };
+                    return Ok(Some(Frame { head, body, flag }));
+                }
+            }
+        }
+    }
+}

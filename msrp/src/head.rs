@@ -1,0 +1,355 @@
+//! The header block of a frame: start line, To-Path, From-Path and the other headers
+//! (RFC 4975 §7.1, §7.2, §9), its parser and its writer.
+
+use bytes::BytesMut;
+use bytestring::ByteString;
+
+use crate::byte_range::ByteRange;
+use crate::error::ErrorKind;
+use crate::header::{FailureReport, Header, Path, Status};
+use crate::ident::is_ident;
+use crate::status::StatusCode;
+use crate::uri::MsrpUri;
+
+/// An MSRP request method (RFC 4975 §9 `method = 1*UPALPHA`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// SEND (RFC 4975 §7.1).
+    Send,
+    /// REPORT (RFC 4975 §7.1.2).
+    Report,
+    /// AUTH (RFC 4976 §7).
+    Auth,
+    /// NICKNAME (RFC 7701 §7).
+    Nickname,
+    /// An extension method, kept verbatim (answered 501 by endpoints, 4975-017; forwarded by
+    /// relays, 4976-034).
+    Other(ByteString),
+}
+
+impl Method {
+    /// The method name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Send => "SEND",
+            Method::Report => "REPORT",
+            Method::Auth => "AUTH",
+            Method::Nickname => "NICKNAME",
+            Method::Other(m) => m,
+        }
+    }
+
+    pub(crate) fn from_text(text: &ByteString, m: &str) -> Method {
+        match m {
+            "SEND" => Method::Send,
+            "REPORT" => Method::Report,
+            "AUTH" => Method::Auth,
+            "NICKNAME" => Method::Nickname,
+            _ => Method::Other(text.slice_ref(m)),
+        }
+    }
+}
+
+/// The start line: `MSRP SP transact-id SP method` or `MSRP SP transact-id SP status [SP
+/// comment]` (4975-001, 4975-002).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartLine {
+    /// A request.
+    Request(Method),
+    /// A response.
+    Response {
+        /// The status code.
+        status: StatusCode,
+        /// The comment (reason phrase), if any.
+        comment: Option<ByteString>,
+    },
+}
+
+/// The end-line flag (RFC 4975 §7.1, 4975-012).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Flag {
+    /// `$`: the last chunk of the message.
+    Last,
+    /// `+`: more chunks follow (the chunk was interrupted or is one of several).
+    More,
+    /// `#`: the sender aborted the message.
+    Abort,
+}
+
+impl Flag {
+    /// The flag octet.
+    pub fn byte(self) -> u8 {
+        match self {
+            Flag::Last => b'$',
+            Flag::More => b'+',
+            Flag::Abort => b'#',
+        }
+    }
+
+    /// The flag for an octet, if it is one.
+    pub fn from_byte(b: u8) -> Option<Flag> {
+        match b {
+            b'$' => Some(Flag::Last),
+            b'+' => Some(Flag::More),
+            b'#' => Some(Flag::Abort),
+            _ => None,
+        }
+    }
+}
+
+/// The header block of a request or response.
+///
+/// Headers are kept in order; To-Path and From-Path are the first two (4975-005). Strings are
+/// slices of the received block, so a parsed head costs a handful of reference counts, not copies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// The transaction id (4975-003).
+    pub tid: ByteString,
+    /// Request method or response status.
+    pub start: StartLine,
+    /// All headers, To-Path and From-Path first.
+    pub headers: Vec<Header>,
+}
+
+impl Head {
+    /// A request with the given To-Path and From-Path.
+    pub fn request(method: Method, tid: ByteString, to: Path, from: Path) -> Head {
+        Head { tid, start: StartLine::Request(method), headers: vec![Header::ToPath(to), Header::FromPath(from)] }
+    }
+
+    /// A response with the given To-Path and From-Path; the comment is the registered reason
+    /// phrase of `status`, if there is one.
+    pub fn response(status: StatusCode, tid: ByteString, to: Path, from: Path) -> Head {
+        Head {
+            tid,
+            start: StartLine::Response { status, comment: status.reason().map(ByteString::from_static) },
+            headers: vec![Header::ToPath(to), Header::FromPath(from)],
+        }
+    }
+
+    /// Appends a header (builder style). Content-Type is kept last (4975-005): a header pushed
+    /// after it goes before it.
+    pub fn with(mut self, h: Header) -> Head {
+        self.push(h);
+        self
+    }
+
+    /// Appends a header, keeping Content-Type last (4975-005).
+    pub fn push(&mut self, h: Header) {
+        match self.headers.last() {
+            Some(Header::ContentType(_)) if !matches!(h, Header::ContentType(_)) => {
+                let at = self.headers.len() - 1;
+                self.headers.insert(at, h);
+            }
+            _ => self.headers.push(h),
+        }
+    }
+
+    /// The request method, `None` for a response.
+    pub fn method(&self) -> Option<&Method> {
+        match &self.start {
+            StartLine::Request(m) => Some(m),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The response status, `None` for a request.
+    pub fn status(&self) -> Option<StatusCode> {
+        match &self.start {
+            StartLine::Response { status, .. } => Some(*status),
+            StartLine::Request(_) => None,
+        }
+    }
+
+    /// `true` for a SEND request.
+    pub fn is_send(&self) -> bool {
+        matches!(self.start, StartLine::Request(Method::Send))
+    }
+
+    /// The first header of this kind.
+    pub fn find<'a, T>(&'a self, f: impl FnMut(&'a Header) -> Option<T>) -> Option<T> {
+        self.headers.iter().find_map(f)
+    }
+
+    /// To-Path (always present in a parsed head).
+    pub fn to_path(&self) -> &[MsrpUri] {
+        self.find(|h| if let Header::ToPath(p) = h { Some(p.as_slice()) } else { None }).unwrap_or(&[])
+    }
+
+    /// From-Path (always present in a parsed head).
+    pub fn from_path(&self) -> &[MsrpUri] {
+        self.find(|h| if let Header::FromPath(p) = h { Some(p.as_slice()) } else { None }).unwrap_or(&[])
+    }
+
+    /// Mutable To-Path, for relays that pop their own URI (RFC 4976 §6.4.1).
+    pub fn to_path_mut(&mut self) -> Option<&mut Path> {
+        self.headers.iter_mut().find_map(|h| if let Header::ToPath(p) = h { Some(p) } else { None })
+    }
+
+    /// Mutable From-Path, for relays that push their own URI (RFC 4976 §6.4.1).
+    pub fn from_path_mut(&mut self) -> Option<&mut Path> {
+        self.headers.iter_mut().find_map(|h| if let Header::FromPath(p) = h { Some(p) } else { None })
+    }
+
+    /// Message-ID.
+    pub fn message_id(&self) -> Option<&ByteString> {
+        self.find(|h| if let Header::MessageId(m) = h { Some(m) } else { None })
+    }
+
+    /// Byte-Range.
+    pub fn byte_range(&self) -> Option<ByteRange> {
+        self.find(|h| if let Header::ByteRange(r) = h { Some(*r) } else { None })
+    }
+
+    /// Replaces (or adds) Byte-Range.
+    pub fn set_byte_range(&mut self, r: ByteRange) {
+        match self.headers.iter_mut().find(|h| matches!(h, Header::ByteRange(_))) {
+            Some(h) => *h = Header::ByteRange(r),
+            None => self.push(Header::ByteRange(r)),
+        }
+    }
+
+    /// Success-Report, `false` when absent (4975-043).
+    pub fn success_report(&self) -> bool {
+        self.find(|h| if let Header::SuccessReport(b) = h { Some(*b) } else { None }).unwrap_or(false)
+    }
+
+    /// Failure-Report, `yes` when absent (4975-043).
+    pub fn failure_report(&self) -> FailureReport {
+        self.find(|h| if let Header::FailureReport(f) = h { Some(*f) } else { None }).unwrap_or_default()
+    }
+
+    /// The Status header of a REPORT.
+    pub fn report_status(&self) -> Option<&Status> {
+        self.find(|h| if let Header::Status(s) = h { Some(s) } else { None })
+    }
+
+    /// Content-Type.
+    pub fn content_type(&self) -> Option<&ByteString> {
+        self.find(|h| if let Header::ContentType(c) = h { Some(c) } else { None })
+    }
+
+    /// Expires.
+    pub fn expires(&self) -> Option<u32> {
+        self.find(|h| if let Header::Expires(e) = h { Some(*e) } else { None })
+    }
+
+    /// Writes the start line and headers, each ending in CRLF (no blank line, no end-line).
+    pub fn write(&self, out: &mut BytesMut) {
+        out.extend_from_slice(b"MSRP ");
+        out.extend_from_slice(self.tid.as_bytes());
+        out.extend_from_slice(b" ");
+        match &self.start {
+            StartLine::Request(m) => out.extend_from_slice(m.as_str().as_bytes()),
+            StartLine::Response { status, comment } => {
+                out.extend_from_slice(&status.digits());
+                if let Some(c) = comment {
+                    out.extend_from_slice(b" ");
+                    out.extend_from_slice(c.as_bytes());
+                }
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+        for h in &self.headers {
+            h.write(out);
+        }
+    }
+
+    /// The size [`Head::write`] will produce (for reserving buffer space).
+    pub fn encoded_len_hint(&self) -> usize {
+        64 + self.headers.len() * 48
+    }
+}
+
+/// Parses `MSRP SP transact-id SP (method | status [SP comment])` (4975-001/002/003).
+/// Returns the tid and the rest after the second SP.
+pub(crate) fn split_start_line(line: &[u8]) -> Result<(&[u8], &[u8]), ErrorKind> {
+    let rest = line.strip_prefix(b"MSRP ").ok_or(ErrorKind::StartLine)?;
+    let sp = rest.iter().position(|&b| b == b' ').ok_or(ErrorKind::StartLine)?;
+    let (tid, tail) = (&rest[..sp], &rest[sp + 1..]);
+    if !is_ident(tid) {
+        return Err(ErrorKind::TransactionId);
+    }
+    Ok((tid, tail))
+}
+
+fn parse_start(text: &ByteString, line: &str) -> Result<(ByteString, StartLine), ErrorKind> {
+    let (tid, tail) = split_start_line(line.as_bytes())?;
+    let tid_s = &line[5..5 + tid.len()];
+    let tail_s = &line[5 + tid.len() + 1..];
+    let start = if tail.len() >= 3 && tail[..3].iter().all(u8::is_ascii_digit) && (tail.len() == 3 || tail[3] == b' ') {
+        let n = u16::from(tail[0] - b'0') * 100 + u16::from(tail[1] - b'0') * 10 + u16::from(tail[2] - b'0');
+        let status = StatusCode::new(n).ok_or(ErrorKind::StartLine)?;
+        let comment = (tail.len() > 4).then(|| text.slice_ref(&tail_s[4..]));
+        StartLine::Response { status, comment }
+    } else if !tail.is_empty() && tail.iter().all(u8::is_ascii_uppercase) {
+        StartLine::Request(Method::from_text(text, tail_s))
+    } else {
+        return Err(ErrorKind::StartLine);
+    };
+    Ok((text.slice_ref(tid_s), start))
+}
+
+/// Header-line characters (RFC 4975 §9 `hval = *(HTAB / %x20-7E / UTF8-NONASCII)`): anything
+/// but control characters, which includes NUL, bare CR and bare LF.
+fn has_control(s: &[u8]) -> bool {
+    s.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+}
+
+/// Parses a complete header block: the start line and header lines, each ending in CRLF, without
+/// the blank line or end-line that follows. `strict` rejects anything but exactly one SP after a
+/// header's colon (4975-006); lenient mode (the default) trims extra white space, as real clients
+/// send it (RFC 7977 §8.2 examples).
+pub(crate) fn parse_head(text: &ByteString, strict: bool) -> Result<Head, ErrorKind> {
+    let s: &str = text;
+    let mut lines = s.split_terminator("\r\n");
+    let first = lines.next().ok_or(ErrorKind::StartLine)?;
+    if has_control(first.as_bytes()) {
+        return Err(ErrorKind::StartLine);
+    }
+    let (tid, start) = parse_start(text, first)?;
+    let mut headers = Vec::with_capacity(8);
+    for line in lines {
+        let b = line.as_bytes();
+        if has_control(b) {
+            return Err(if b.contains(&b'\r') {
+                ErrorKind::BareCr
+            } else if b.contains(&b'\n') {
+                ErrorKind::BareLf
+            } else {
+                ErrorKind::ControlChar
+            });
+        }
+        let colon = b.iter().position(|&c| c == b':').ok_or(ErrorKind::HeaderLine)?;
+        let name = &line[..colon];
+        // hname = ALPHA *token
+        if name.is_empty() || !b[0].is_ascii_alphabetic() || !name.bytes().all(|c| c.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&c)) {
+            return Err(ErrorKind::HeaderLine);
+        }
+        let raw = &line[colon + 1..];
+        let value = if strict {
+            let v = raw.strip_prefix(' ').ok_or(ErrorKind::HeaderLine)?;
+            if v.starts_with([' ', '\t']) {
+                return Err(ErrorKind::HeaderLine);
+            }
+            v
+        } else {
+            raw.trim_matches([' ', '\t'])
+        };
+        let h = Header::parse(text, name, value).map_err(ErrorKind::Header)?;
+        match (headers.len(), &h) {
+            (0, Header::ToPath(_)) | (1, Header::FromPath(_)) => {}
+            (0, _) => return Err(ErrorKind::MissingToPath),
+            (1, _) => return Err(ErrorKind::MissingFromPath),
+            (_, Header::ToPath(_) | Header::FromPath(_)) => return Err(ErrorKind::DuplicatePath),
+            _ => {}
+        }
+        headers.push(h);
+    }
+    match headers.len() {
+        0 => return Err(ErrorKind::MissingToPath),
+        1 => return Err(ErrorKind::MissingFromPath),
+        _ => {}
+    }
+    Ok(Head { tid, start, headers })
+}

@@ -1,0 +1,140 @@
+//! Transaction ids, Message-IDs and session ids: syntax (RFC 4975 §9 `ident`) and generation
+//! (RFC 4975 §7.1, §14.1).
+
+use bytestring::ByteString;
+
+/// Shortest `ident` (RFC 4975 §9: ALPHANUM followed by 3..=31 ident-chars).
+pub const IDENT_MIN: usize = 4;
+/// Longest `ident`.
+pub const IDENT_MAX: usize = 32;
+
+/// RFC 4975 §9: `ident-char = ALPHANUM / "." / "-" / "+" / "%" / "="`.
+#[inline]
+pub fn is_ident_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+' | b'%' | b'=')
+}
+
+/// RFC 4975 §9 `ident = ALPHANUM 3*31ident-char`: the syntax of transaction ids (4975-003) and
+/// Message-IDs (4975-039).
+pub fn is_ident(s: &[u8]) -> bool {
+    (IDENT_MIN..=IDENT_MAX).contains(&s.len())
+        && s[0].is_ascii_alphanumeric()
+        && s[1..].iter().all(|&b| is_ident_char(b))
+}
+
+const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Length of generated ids: 16 alphanumerics carry 16 × log2(62) ≈ 95 bits of randomness,
+/// above the 64 bits RFC 4975 §7.1 asks of transaction ids (4975-004) and the 80 bits §14.1 asks
+/// of session ids (4975-085).
+pub const GENERATED_LEN: usize = 16;
+
+/// Draws ids from the operating system's CSPRNG (`getrandom`), refilling a small buffer so one
+/// system call serves about fifteen ids.
+///
+/// No PRNG crate is used: the OS generator is already cryptographic, which the Use-Path URIs of
+/// RFC 4976 §6.3 need (4976-018), and a buffer is all that is needed to make it cheap.
+#[derive(Debug)]
+pub struct IdGenerator {
+    pool: [u8; 256],
+    used: usize,
+}
+
+impl Default for IdGenerator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IdGenerator {
+    /// A generator whose pool is filled on first use.
+    pub fn new() -> Self {
+        IdGenerator { pool: [0; 256], used: 256 }
+    }
+
+    fn byte(&mut self) -> u8 {
+        if self.used == self.pool.len() {
+            // getrandom only fails where the platform has no entropy source at all; there is no
+            // sound way to go on generating ids without one.
+            getrandom::fill(&mut self.pool).expect("the OS random source failed");
+            self.used = 0;
+        }
+        let b = self.pool[self.used];
+        self.used += 1;
+        b
+    }
+
+    /// One uniformly drawn alphanumeric character (rejection sampling, no modulo bias).
+    fn alnum(&mut self) -> u8 {
+        loop {
+            let b = self.byte();
+            if b < 248 {
+                return ALPHABET[(b % 62) as usize];
+            }
+        }
+    }
+
+    /// A fresh random `ident` of [`GENERATED_LEN`] alphanumerics (valid as transaction id,
+    /// Message-ID and URI session-id).
+    pub fn next_id(&mut self) -> ByteString {
+        let mut out = [0u8; GENERATED_LEN];
+        for c in &mut out {
+            *c = self.alnum();
+        }
+        // Alphanumerics are ASCII, hence UTF-8.
+        ByteString::from(std::str::from_utf8(&out).expect("ASCII").to_owned())
+    }
+
+    /// A fresh id that `taken` does not reject: used for transaction ids, which must not collide
+    /// with one still outstanding on the same connection (4975-004).
+    pub fn next_unique(&mut self, mut taken: impl FnMut(&str) -> bool) -> ByteString {
+        loop {
+            let id = self.next_id();
+            if !taken(&id) {
+                return id;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn ident_syntax() {
+        // 4975-003
+        for ok in ["a786hjs2", "dkei", "A.b-c+d%e=f", "0123456789abcdef0123456789abcdef"] {
+            assert!(is_ident(ok.as_bytes()), "{ok}");
+        }
+        for bad in ["", "abc", ".abc", "-abc", "ab c", "abc/", "0123456789abcdef0123456789abcdef0", "ab\0c"] {
+            assert!(!is_ident(bad.as_bytes()), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn generated_ids_are_idents_and_distinct() {
+        // 4975-004, 4975-040, 4975-085
+        let mut g = IdGenerator::new();
+        let mut seen = HashSet::new();
+        for _ in 0..10_000 {
+            let id = g.next_id();
+            assert!(is_ident(id.as_bytes()));
+            assert_eq!(id.len(), GENERATED_LEN);
+            assert!(seen.insert(id));
+        }
+    }
+
+    #[test]
+    fn next_unique_skips_taken_ids() {
+        let mut g = IdGenerator::new();
+        let mut calls = 0;
+        let id = g.next_unique(|_| {
+            calls += 1;
+            calls < 3
+        });
+        assert_eq!(calls, 3);
+        assert!(is_ident(id.as_bytes()));
+    }
+}

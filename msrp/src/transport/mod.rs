@@ -1,0 +1,3 @@
+//! tokio transport (in progress)
+pub mod codec;
+pub mod connection;
