@@ -270,6 +270,16 @@ pub(crate) fn split_start_line(line: &[u8]) -> Result<(&[u8], &[u8]), ErrorKind>
     if !is_ident(tid) {
         return Err(ErrorKind::TransactionId);
     }
+    // method = 1*UPALPHA, or status-code = 3DIGIT (100..999) [SP comment]. A start line that
+    // is neither means the stream is out of sync, so this is checked before the frame is read.
+    let is_status = tail.len() >= 3
+        && tail[..3].iter().all(u8::is_ascii_digit)
+        && tail[0] != b'0'
+        && (tail.len() == 3 || tail[3] == b' ');
+    let is_method = !tail.is_empty() && tail.iter().all(u8::is_ascii_uppercase);
+    if !is_status && !is_method {
+        return Err(ErrorKind::StartLine);
+    }
     Ok((tid, tail))
 }
 
