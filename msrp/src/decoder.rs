@@ -225,7 +225,7 @@ impl Decoder {
             let line_start = *scanned;
             *scanned = nl + 1;
             let Some((t0, t1)) = *tid else {
-                let (t, _) = split_start_line(line).map_err(|k| DecodeError::fatal(k))?;
+                let (t, _) = split_start_line(line).map_err(DecodeError::fatal)?;
                 let off = line_start + 5;
                 *tid = Some((off, off + t.len()));
                 continue;

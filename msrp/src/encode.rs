@@ -46,3 +46,21 @@ pub fn end_line_in_body(tid: &str, body: &[u8]) -> bool {
     let pat = &pat[..n];
     memmem::find_iter(body, pat).any(|p| body.get(p + n).is_none_or(|&b| Flag::from_byte(b).is_some()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_end_lines_in_bodies() {
+        // 4975-011
+        assert!(end_line_in_body("abcd", b"x\r\n-------abcd$\r\n"));
+        assert!(end_line_in_body("abcd", b"-------abcd+"));
+        assert!(end_line_in_body("abcd", b"-------abcd#more"));
+        assert!(end_line_in_body("abcd", b"ends with -------abcd"));
+        assert!(!end_line_in_body("abcd", b"-------abcde$"));
+        assert!(!end_line_in_body("abcd", b"------abcd$"));
+        assert!(!end_line_in_body("abcd", b"-------ABCD$"));
+        assert!(!end_line_in_body("abcd", b""));
+    }
+}

@@ -107,3 +107,66 @@ impl FrameDecoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEND: &str = "MSRP abcd SEND\r\nTo-Path: msrp://b.example.com:2/t;tcp\r\nFrom-Path: msrp://a.example.com:1/s;tcp\r\nMessage-ID: m123\r\nContent-Type: text/plain\r\n\r\n0123456789\r\n-------abcd$\r\n";
+
+    #[test]
+    fn one_read_body_is_not_copied() {
+        let mut buf = BytesMut::from(SEND);
+        let base = buf.as_ptr() as usize;
+        let mut d = FrameDecoder::new(DecoderConfig::default(), 100);
+        let f = d.decode(&mut buf).unwrap().unwrap();
+        let body = f.body.unwrap();
+        assert_eq!(&body[..], b"0123456789");
+        // The body is a slice of the read buffer itself.
+        assert_eq!(body.as_ptr() as usize, base + SEND.find("0123").unwrap());
+        assert_eq!(f.flag, Flag::Last);
+    }
+
+    #[test]
+    fn bodies_over_several_reads_are_gathered() {
+        let mut d = FrameDecoder::new(DecoderConfig::default(), 100);
+        let mut buf = BytesMut::new();
+        let mut frames = Vec::new();
+        for b in SEND.as_bytes().chunks(3) {
+            buf.extend_from_slice(b);
+            while let Some(f) = d.decode(&mut buf).unwrap() {
+                frames.push(f);
+            }
+        }
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].body.as_deref(), Some(&b"0123456789"[..]));
+        assert_eq!(frames[0].to_bytes(), SEND.as_bytes());
+    }
+
+    #[test]
+    fn oversized_bodies_are_413_and_skipped() {
+        let mut d = FrameDecoder::new(DecoderConfig::default(), 9);
+        let mut buf = BytesMut::from(format!("{SEND}{}", SEND.replace("0123456789", "012345678")).as_str());
+        let e = d.decode(&mut buf).unwrap_err();
+        assert_eq!((e.kind.clone(), e.status(), e.can_continue()), (ErrorKind::BodyTooLarge(9), crate::StatusCode::TOO_LARGE, true));
+        assert_eq!(e.tid.as_deref(), Some("abcd"));
+        let f = d.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(f.body.as_deref(), Some(&b"012345678"[..]));
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn bodiless_and_empty_bodies_differ() {
+        // 4975-009
+        let mut d = FrameDecoder::new(DecoderConfig::default(), 9);
+        let empty = SEND.replace("0123456789", "");
+        let bodiless = "MSRP abcd SEND\r\nTo-Path: msrp://b.example.com:2/t;tcp\r\nFrom-Path: msrp://a.example.com:1/s;tcp\r\n-------abcd$\r\n";
+        let mut buf = BytesMut::from(format!("{empty}{bodiless}").as_str());
+        let a = d.decode(&mut buf).unwrap().unwrap();
+        let b = d.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(a.body.as_deref(), Some(&b""[..]));
+        assert_eq!(b.body, None);
+        assert_eq!(a.to_bytes(), empty.as_bytes());
+        assert_eq!(b.to_bytes(), bodiless.as_bytes());
+    }
+}

@@ -45,7 +45,7 @@ impl Method {
             "REPORT" => Method::Report,
             "AUTH" => Method::Auth,
             "NICKNAME" => Method::Nickname,
-            _ => Method::Other(text.slice_ref(m)),
+            _ => Method::Other(crate::ident::sub(text, m)),
         }
     }
 }
@@ -290,14 +290,14 @@ fn parse_start(text: &ByteString, line: &str) -> Result<(ByteString, StartLine),
     let start = if tail.len() >= 3 && tail[..3].iter().all(u8::is_ascii_digit) && (tail.len() == 3 || tail[3] == b' ') {
         let n = u16::from(tail[0] - b'0') * 100 + u16::from(tail[1] - b'0') * 10 + u16::from(tail[2] - b'0');
         let status = StatusCode::new(n).ok_or(ErrorKind::StartLine)?;
-        let comment = (tail.len() > 4).then(|| text.slice_ref(&tail_s[4..]));
+        let comment = (tail.len() > 4).then(|| crate::ident::sub(text, &tail_s[4..]));
         StartLine::Response { status, comment }
     } else if !tail.is_empty() && tail.iter().all(u8::is_ascii_uppercase) {
         StartLine::Request(Method::from_text(text, tail_s))
     } else {
         return Err(ErrorKind::StartLine);
     };
-    Ok((text.slice_ref(tid_s), start))
+    Ok((crate::ident::sub(text, tid_s), start))
 }
 
 /// Header-line characters (RFC 4975 §9 `hval = *(HTAB / %x20-7E / UTF8-NONASCII)`): anything
@@ -362,4 +362,48 @@ pub(crate) fn parse_head(text: &ByteString, strict: bool) -> Result<Head, ErrorK
         _ => {}
     }
     Ok(Head { tid, start, headers })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> MsrpUri {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn builder_keeps_content_type_last() {
+        // 4975-005 / 4975-007
+        let mut h = Head::request(
+            Method::Send,
+            ByteString::from_static("abcd"),
+            vec![uri("msrp://b.example.com:2/t;tcp")],
+            vec![uri("msrp://a.example.com:1/s;tcp")],
+        )
+        .with(Header::ContentType(ByteString::from_static("text/plain")))
+        .with(Header::MessageId(ByteString::from_static("m123")));
+        h.set_byte_range(ByteRange::whole(5));
+        let names: Vec<&str> = h.headers.iter().map(Header::name).collect();
+        assert_eq!(names, ["To-Path", "From-Path", "Message-ID", "Byte-Range", "Content-Type"]);
+        h.set_byte_range(ByteRange { start: 2, end: None, total: None });
+        assert_eq!(h.byte_range().unwrap().start, 2);
+        assert_eq!(h.headers.len(), 5);
+        // Defaults of absent report headers (4975-043).
+        assert!(!h.success_report());
+        assert_eq!(h.failure_report(), FailureReport::Yes);
+        let mut out = BytesMut::new();
+        h.write(&mut out);
+        assert!(out.starts_with(b"MSRP abcd SEND\r\nTo-Path: msrp://b.example.com:2/t;tcp\r\n"));
+    }
+
+    #[test]
+    fn responses_carry_the_reason_phrase() {
+        let h = Head::response(StatusCode::NO_SUCH_SESSION, ByteString::from_static("abcd"), vec![], vec![]);
+        let mut out = BytesMut::new();
+        h.write(&mut out);
+        assert_eq!(&out[..], b"MSRP abcd 481 Session Does Not Exist\r\nTo-Path: \r\nFrom-Path: \r\n");
+        assert_eq!(h.status(), Some(StatusCode::NO_SUCH_SESSION));
+        assert_eq!(h.method(), None);
+    }
 }

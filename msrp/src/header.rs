@@ -175,7 +175,7 @@ fn parse_path(name: &'static str, text: &ByteString, v: &str) -> Result<Path, He
         if part.is_empty() {
             return Err(HeaderError::Value(name));
         }
-        out.push(MsrpUri::parse(text.slice_ref(part)).map_err(|source| HeaderError::Uri { name, source })?);
+        out.push(MsrpUri::parse(crate::ident::sub(text, part)).map_err(|source| HeaderError::Uri { name, source })?);
     }
     Ok(out)
 }
@@ -209,7 +209,7 @@ fn quoted<'a>(text: &ByteString, s: &'a str) -> Option<(ByteString, &'a str)> {
                     }
                     ByteString::from(o)
                 } else {
-                    text.slice_ref(inner)
+                    crate::ident::sub(text, inner)
                 };
                 return Some((v, &s[i + 1..]));
             }
@@ -233,7 +233,7 @@ fn parse_auth(name: &'static str, text: &ByteString, v: &str, has_scheme: bool) 
         if scheme.is_empty() || !scheme.bytes().all(is_token_char) {
             return Err(err());
         }
-        out.scheme = Some(text.slice_ref(scheme));
+        out.scheme = Some(crate::ident::sub(text, scheme));
         rest = rest[end..].trim_start();
     }
     while !rest.is_empty() {
@@ -252,9 +252,9 @@ fn parse_auth(name: &'static str, text: &ByteString, v: &str, has_scheme: bool) 
             if tok.is_empty() {
                 return Err(err());
             }
-            (text.slice_ref(tok), false, &after[end..])
+            (crate::ident::sub(text, tok), false, &after[end..])
         };
-        out.params.push(AuthParam { name: text.slice_ref(pname), value, quoted: quoted_v });
+        out.params.push(AuthParam { name: crate::ident::sub(text, pname), value, quoted: quoted_v });
         let tail = tail.trim_start();
         rest = match tail.strip_prefix(',') {
             Some(t) => t.trim_start(),
@@ -278,7 +278,7 @@ impl Header {
                 if !crate::ident::is_ident(v.as_bytes()) {
                     return Err(HeaderError::Value("Message-ID"));
                 }
-                Header::MessageId(text.slice_ref(v))
+                Header::MessageId(crate::ident::sub(text, v))
             }
             10 if is("Byte-Range") => Header::ByteRange(ByteRange::parse(v)?),
             14 if is("Success-Report") => Header::SuccessReport(match v {
@@ -302,7 +302,7 @@ impl Header {
                 Header::Status(Status {
                     namespace: num(&v[..3]),
                     code: StatusCode::new(num(&v[4..7])).ok_or(HeaderError::Value("Status"))?,
-                    comment: (b.len() > 8).then(|| text.slice_ref(&v[8..])),
+                    comment: (b.len() > 8).then(|| crate::ident::sub(text, &v[8..])),
                 })
             }
             12 if is("Content-Type") => {
@@ -311,11 +311,11 @@ impl Header {
                 if slash == 0 || slash + 1 == v.len() || v.contains(' ') && !v.contains(';') {
                     return Err(HeaderError::Value("Content-Type"));
                 }
-                Header::ContentType(text.slice_ref(v))
+                Header::ContentType(crate::ident::sub(text, v))
             }
-            10 if is("Content-ID") => Header::ContentId(text.slice_ref(v)),
-            19 if is("Content-Description") => Header::ContentDescription(text.slice_ref(v)),
-            19 if is("Content-Disposition") => Header::ContentDisposition(text.slice_ref(v)),
+            10 if is("Content-ID") => Header::ContentId(crate::ident::sub(text, v)),
+            19 if is("Content-Description") => Header::ContentDescription(crate::ident::sub(text, v)),
+            19 if is("Content-Disposition") => Header::ContentDisposition(crate::ident::sub(text, v)),
             8 if is("Use-Path") => Header::UsePath(parse_path("Use-Path", text, v)?),
             7 if is("Expires") => Header::Expires(parse_seconds("Expires", v)?),
             11 if is("Min-Expires") => Header::MinExpires(parse_seconds("Min-Expires", v)?),
@@ -336,7 +336,7 @@ impl Header {
                 }
                 Header::UseNickname(nick)
             }
-            _ => Header::Other { name: text.slice_ref(name), value: text.slice_ref(v) },
+            _ => Header::Other { name: crate::ident::sub(text, name), value: crate::ident::sub(text, v) },
         })
     }
 

@@ -301,7 +301,7 @@ impl MsrpUri {
 }
 
 fn slice(text: &ByteString, from: usize, to: usize) -> ByteString {
-    text.slice_ref(&text[from..to])
+    crate::ident::sub(text, &text[from..to])
 }
 
 fn hex(b: u8) -> u8 {

@@ -88,7 +88,7 @@ fn bad_headers_are_recoverable_400s() {
         (format!("MSRP abcd SEND\r\n{FROM}-------abcd$\r\n"), err(MissingToPath, t, true)),
         (format!("MSRP abcd SEND\r\n{TO}Message-ID: abcd\r\n-------abcd$\r\n"), err(MissingFromPath, t, true)),
         (format!("MSRP abcd SEND\r\n{TO}-------abcd$\r\n"), err(MissingFromPath, t, true)),
-        (format!("MSRP abcd SEND\r\n-------abcd$\r\n"), err(MissingToPath, t, true)),
+        ("MSRP abcd SEND\r\n-------abcd$\r\n".to_owned(), err(MissingToPath, t, true)),
         (format!("MSRP abcd SEND\r\n{TO}{FROM}{TO}-------abcd$\r\n"), err(DuplicatePath, t, true)),
         (format!("MSRP abcd SEND\r\n{TO}{FROM}Message-ID abcd\r\n-------abcd$\r\n"), err(HeaderLine, t, true)),
         (format!("MSRP abcd SEND\r\n{TO}{FROM}: abcd\r\n-------abcd$\r\n"), err(HeaderLine, t, true)),
