@@ -33,27 +33,43 @@ fn number(s: &[u8]) -> Result<u64, ByteRangeError> {
         return Err(ByteRangeError::Syntax);
     }
     s.iter().try_fold(0u64, |acc, &d| {
-        acc.checked_mul(10).and_then(|a| a.checked_add(u64::from(d - b'0'))).ok_or(ByteRangeError::Overflow)
+        acc.checked_mul(10)
+            .and_then(|a| a.checked_add(u64::from(d - b'0')))
+            .ok_or(ByteRangeError::Overflow)
     })
 }
 
 fn number_or_star(s: &[u8]) -> Result<Option<u64>, ByteRangeError> {
-    if s == b"*" { Ok(None) } else { number(s).map(Some) }
+    if s == b"*" {
+        Ok(None)
+    } else {
+        number(s).map(Some)
+    }
 }
 
 impl ByteRange {
     /// The range of a complete message of `len` octets sent in one chunk: `1-len/len`
     /// (`1-0/0` for an empty body, 4975-026).
     pub fn whole(len: u64) -> ByteRange {
-        ByteRange { start: 1, end: Some(len), total: Some(len) }
+        ByteRange {
+            start: 1,
+            end: Some(len),
+            total: Some(len),
+        }
     }
 
     /// Parses `start-end/total` (4975-021), checking that start >= 1, end >= start - 1 and
     /// end <= total (4975-018: sanity-checked before anything is allocated on its trust).
     pub fn parse(v: &str) -> Result<ByteRange, ByteRangeError> {
         let b = v.as_bytes();
-        let dash = b.iter().position(|&c| c == b'-').ok_or(ByteRangeError::Syntax)?;
-        let slash = b.iter().position(|&c| c == b'/').ok_or(ByteRangeError::Syntax)?;
+        let dash = b
+            .iter()
+            .position(|&c| c == b'-')
+            .ok_or(ByteRangeError::Syntax)?;
+        let slash = b
+            .iter()
+            .position(|&c| c == b'/')
+            .ok_or(ByteRangeError::Syntax)?;
         if slash < dash {
             return Err(ByteRangeError::Syntax);
         }
@@ -85,7 +101,8 @@ impl ByteRange {
 
     /// The number of octets the range declares, when `end` is known.
     pub fn declared_len(&self) -> Option<u64> {
-        self.end.map(|e| e.saturating_sub(self.start.saturating_sub(1)))
+        self.end
+            .map(|e| e.saturating_sub(self.start.saturating_sub(1)))
     }
 
     /// Writes the value into `out`.
@@ -121,12 +138,47 @@ mod tests {
     fn parses_and_writes() {
         // 4975-021, 4975-026
         for (s, r) in [
-            ("1-25/25", ByteRange { start: 1, end: Some(25), total: Some(25) }),
-            ("1-*/8", ByteRange { start: 1, end: None, total: Some(8) }),
-            ("138-148/148", ByteRange { start: 138, end: Some(148), total: Some(148) }),
-            ("1-*/*", ByteRange { start: 1, end: None, total: None }),
+            (
+                "1-25/25",
+                ByteRange {
+                    start: 1,
+                    end: Some(25),
+                    total: Some(25),
+                },
+            ),
+            (
+                "1-*/8",
+                ByteRange {
+                    start: 1,
+                    end: None,
+                    total: Some(8),
+                },
+            ),
+            (
+                "138-148/148",
+                ByteRange {
+                    start: 138,
+                    end: Some(148),
+                    total: Some(148),
+                },
+            ),
+            (
+                "1-*/*",
+                ByteRange {
+                    start: 1,
+                    end: None,
+                    total: None,
+                },
+            ),
             ("1-0/0", ByteRange::whole(0)),
-            ("5-4/*", ByteRange { start: 5, end: Some(4), total: None }),
+            (
+                "5-4/*",
+                ByteRange {
+                    start: 5,
+                    end: Some(4),
+                    total: None,
+                },
+            ),
         ] {
             assert_eq!(ByteRange::parse(s), Ok(r), "{s}");
             assert_eq!(r.to_string(), s);

@@ -12,7 +12,7 @@ use bytestring::ByteString;
 use memchr::memmem;
 
 use crate::error::{DecodeError, ErrorKind};
-use crate::head::{parse_head, split_start_line, Flag, Head, Method, StartLine};
+use crate::head::{Flag, Head, Method, StartLine, parse_head, split_start_line};
 
 /// `CRLF "-------"`: what precedes the transaction id of an end-line after a body.
 const BODY_END: &[u8] = b"\r\n-------";
@@ -33,7 +33,11 @@ pub struct DecoderConfig {
 
 impl Default for DecoderConfig {
     fn default() -> Self {
-        DecoderConfig { max_head: 16 * 1024, max_control_body: 10240, strict: false }
+        DecoderConfig {
+            max_head: 16 * 1024,
+            max_control_body: 10240,
+            strict: false,
+        }
     }
 }
 
@@ -58,16 +62,29 @@ pub enum Event {
 enum State {
     /// Scanning header lines; `scanned` is where the next unscanned line starts, `tid` the
     /// transaction id's position once the start line has been read.
-    Head { scanned: usize, tid: Option<(usize, usize)> },
+    Head {
+        scanned: usize,
+        tid: Option<(usize, usize)>,
+    },
     /// In a body, looking for `CRLF -------tid flag CRLF`.
-    Body { tid: ByteString, searched: usize, len: u64, limit: Option<u64>, discard: bool, at_start: bool },
+    Body {
+        tid: ByteString,
+        searched: usize,
+        len: u64,
+        limit: Option<u64>,
+        discard: bool,
+        at_start: bool,
+    },
     /// A bodiless head was returned; its end-line comes next.
     End(Flag),
 }
 
 impl State {
     fn head() -> State {
-        State::Head { scanned: 0, tid: None }
+        State::Head {
+            scanned: 0,
+            tid: None,
+        }
     }
 }
 
@@ -89,7 +106,11 @@ impl Default for Decoder {
 impl Decoder {
     /// A decoder with the given limits.
     pub fn new(cfg: DecoderConfig) -> Decoder {
-        Decoder { cfg, state: State::head(), finder: memmem::Finder::new(BODY_END) }
+        Decoder {
+            cfg,
+            state: State::head(),
+            finder: memmem::Finder::new(BODY_END),
+        }
     }
 
     /// The configuration.
@@ -99,7 +120,13 @@ impl Decoder {
 
     /// `true` between frames (nothing of a frame has been consumed yet).
     pub fn is_idle(&self) -> bool {
-        matches!(self.state, State::Head { scanned: 0, tid: None })
+        matches!(
+            self.state,
+            State::Head {
+                scanned: 0,
+                tid: None
+            }
+        )
     }
 
     /// Decodes the next event from `buf`, consuming what it returns. `Ok(None)` means more bytes
@@ -114,15 +141,28 @@ impl Decoder {
                     return Ok(Some(Event::End(flag)));
                 }
                 State::Head { .. } => return self.decode_head(buf),
-                State::Body { tid, searched, len, limit, discard, at_start } => {
+                State::Body {
+                    tid,
+                    searched,
+                    len,
+                    limit,
+                    discard,
+                    at_start,
+                } => {
                     let t = tid.as_bytes();
                     if *at_start {
                         // Leniency: an empty body whose end-line follows the blank line with no
                         // CRLF of its own ("...\r\n\r\n-------tid$\r\n").
                         let need = DASHES.len() + t.len() + 3;
                         let n = buf.len().min(DASHES.len() + t.len());
-                        let prefix_ok =
-                            (0..n).all(|i| buf[i] == if i < DASHES.len() { DASHES[i] } else { t[i - DASHES.len()] });
+                        let prefix_ok = (0..n).all(|i| {
+                            buf[i]
+                                == if i < DASHES.len() {
+                                    DASHES[i]
+                                } else {
+                                    t[i - DASHES.len()]
+                                }
+                        });
                         if prefix_ok && buf.len() < need {
                             return Ok(None);
                         }
@@ -207,7 +247,9 @@ impl Decoder {
     }
 
     fn decode_head(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, DecodeError> {
-        let State::Head { scanned, tid } = &mut self.state else { unreachable!("decode_head outside Head") };
+        let State::Head { scanned, tid } = &mut self.state else {
+            unreachable!("decode_head outside Head")
+        };
         loop {
             let Some(nl) = memchr::memchr(b'\n', &buf[*scanned..]).map(|p| p + *scanned) else {
                 if buf.len() > self.cfg.max_head {
@@ -266,9 +308,15 @@ impl Decoder {
             let method = text.as_ref().and_then(|t| {
                 let line = t.split("\r\n").next()?;
                 let m = line.get(t1 + 1..)?;
-                (!m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase())).then(|| Method::from_text(t, m))
+                (!m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase()))
+                    .then(|| Method::from_text(t, m))
             });
-            DecodeError { kind, tid, method, recoverable: true }
+            DecodeError {
+                kind,
+                tid,
+                method,
+                recoverable: true,
+            }
         };
         let result = match ByteString::try_from(block.slice(..hdr_end)) {
             Err(_) => Err(ErrorKind::NotUtf8),
@@ -276,7 +324,9 @@ impl Decoder {
         };
         let outcome = result.and_then(|head| match &end_line {
             Some(Err(k)) => Err(k.clone()),
-            _ if has_body && head.content_type().is_none() => Err(ErrorKind::BodyWithoutContentType),
+            _ if has_body && head.content_type().is_none() => {
+                Err(ErrorKind::BodyWithoutContentType)
+            }
             _ => Ok(head),
         });
         let tid_text = || ByteString::try_from(block.slice(t0..t1)).expect("tid is an ASCII ident");
@@ -286,15 +336,31 @@ impl Decoder {
                     Some(Ok(flag)) => State::End(flag),
                     _ => {
                         let limit = (!head.is_send()).then_some(self.cfg.max_control_body);
-                        State::Body { tid: tid_text(), searched: 0, len: 0, limit, discard: false, at_start: true }
+                        State::Body {
+                            tid: tid_text(),
+                            searched: 0,
+                            len: 0,
+                            limit,
+                            discard: false,
+                            at_start: true,
+                        }
                     }
                 };
-                Ok(Some(Event::Head { head, body: has_body }))
+                Ok(Some(Event::Head {
+                    head,
+                    body: has_body,
+                }))
             }
             Err(kind) => {
                 if has_body {
-                    self.state =
-                        State::Body { tid: tid_text(), searched: 0, len: 0, limit: None, discard: true, at_start: true };
+                    self.state = State::Body {
+                        tid: tid_text(),
+                        searched: 0,
+                        len: 0,
+                        limit: None,
+                        discard: true,
+                        at_start: true,
+                    };
                 }
                 Err(err_info(kind, &block))
             }
@@ -303,8 +369,14 @@ impl Decoder {
 
     fn fatal(&self, kind: ErrorKind, buf: &BytesMut) -> DecodeError {
         let mut e = DecodeError::fatal(kind);
-        if let State::Head { tid: Some((t0, t1)), .. } = self.state {
-            e.tid = std::str::from_utf8(&buf[t0..t1]).ok().map(|s| ByteString::from(s.to_owned()));
+        if let State::Head {
+            tid: Some((t0, t1)),
+            ..
+        } = self.state
+        {
+            e.tid = std::str::from_utf8(&buf[t0..t1])
+                .ok()
+                .map(|s| ByteString::from(s.to_owned()));
         }
         e
     }

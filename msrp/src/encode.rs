@@ -44,7 +44,10 @@ pub fn end_line_in_body(tid: &str, body: &[u8]) -> bool {
     pat[..7].copy_from_slice(b"-------");
     pat[7..n].copy_from_slice(&tid.as_bytes()[..n - 7]);
     let pat = &pat[..n];
-    memmem::find_iter(body, pat).any(|p| body.get(p + n).is_none_or(|&b| Flag::from_byte(b).is_some()))
+    memmem::find_iter(body, pat).any(|p| {
+        body.get(p + n)
+            .is_none_or(|&b| Flag::from_byte(b).is_some())
+    })
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 
 use bytestring::ByteString;
 
-use crate::header::HeaderError;
 use crate::head::Method;
+use crate::header::HeaderError;
 use crate::status::StatusCode;
 
 /// What is wrong with a frame.
@@ -83,7 +83,12 @@ pub struct DecodeError {
 
 impl DecodeError {
     pub(crate) fn fatal(kind: ErrorKind) -> DecodeError {
-        DecodeError { kind, tid: None, method: None, recoverable: false }
+        DecodeError {
+            kind,
+            tid: None,
+            method: None,
+            recoverable: false,
+        }
     }
 
     /// The status to answer (RFC 4975 §10): 413 for oversized bodies, 400 for the rest. Only a

@@ -27,7 +27,9 @@ impl Frame {
 
     /// The frame as bytes.
     pub fn to_bytes(&self) -> Bytes {
-        let mut b = BytesMut::with_capacity(self.head.encoded_len_hint() + self.body.as_ref().map_or(0, Bytes::len));
+        let mut b = BytesMut::with_capacity(
+            self.head.encoded_len_hint() + self.body.as_ref().map_or(0, Bytes::len),
+        );
         self.write(&mut b);
         b.freeze()
     }
@@ -49,14 +51,21 @@ pub struct FrameDecoder {
 impl FrameDecoder {
     /// A collector over a decoder with `cfg`, accepting bodies up to `max_body` octets.
     pub fn new(cfg: DecoderConfig, max_body: u64) -> FrameDecoder {
-        FrameDecoder { decoder: Decoder::new(cfg), max_body, current: None, skipping: false }
+        FrameDecoder {
+            decoder: Decoder::new(cfg),
+            max_body,
+            current: None,
+            skipping: false,
+        }
     }
 
     /// The next complete frame, `Ok(None)` when more bytes are needed. Errors are those of
     /// [`Decoder::decode`] plus [`ErrorKind::BodyTooLarge`].
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
         loop {
-            let Some(ev) = self.decoder.decode(buf)? else { return Ok(None) };
+            let Some(ev) = self.decoder.decode(buf)? else {
+                return Ok(None);
+            };
             match ev {
                 Event::Head { head, body } => {
                     self.skipping = false;
@@ -66,8 +75,11 @@ impl FrameDecoder {
                     if self.skipping {
                         continue;
                     }
-                    let Some((head, gathered, first)) = &mut self.current else { continue };
-                    let have = gathered.as_ref().map_or(0, |g| g.len()) + first.as_ref().map_or(0, Bytes::len);
+                    let Some((head, gathered, first)) = &mut self.current else {
+                        continue;
+                    };
+                    let have = gathered.as_ref().map_or(0, |g| g.len())
+                        + first.as_ref().map_or(0, Bytes::len);
                     if (have + piece.len()) as u64 > self.max_body {
                         self.skipping = true;
                         let head = head.clone();
@@ -96,7 +108,9 @@ impl FrameDecoder {
                         self.skipping = false;
                         continue;
                     }
-                    let Some((head, gathered, first)) = self.current.take() else { continue };
+                    let Some((head, gathered, first)) = self.current.take() else {
+                        continue;
+                    };
                     let body = match gathered {
                         Some(g) => Some(g.freeze()),
                         None => first,
@@ -146,9 +160,17 @@ mod tests {
     #[test]
     fn oversized_bodies_are_413_and_skipped() {
         let mut d = FrameDecoder::new(DecoderConfig::default(), 9);
-        let mut buf = BytesMut::from(format!("{SEND}{}", SEND.replace("0123456789", "012345678")).as_str());
+        let mut buf =
+            BytesMut::from(format!("{SEND}{}", SEND.replace("0123456789", "012345678")).as_str());
         let e = d.decode(&mut buf).unwrap_err();
-        assert_eq!((e.kind.clone(), e.status(), e.can_continue()), (ErrorKind::BodyTooLarge(9), crate::StatusCode::TOO_LARGE, true));
+        assert_eq!(
+            (e.kind.clone(), e.status(), e.can_continue()),
+            (
+                ErrorKind::BodyTooLarge(9),
+                crate::StatusCode::TOO_LARGE,
+                true
+            )
+        );
         assert_eq!(e.tid.as_deref(), Some("abcd"));
         let f = d.decode(&mut buf).unwrap().unwrap();
         assert_eq!(f.body.as_deref(), Some(&b"012345678"[..]));

@@ -114,7 +114,11 @@ pub struct Head {
 impl Head {
     /// A request with the given To-Path and From-Path.
     pub fn request(method: Method, tid: ByteString, to: Path, from: Path) -> Head {
-        Head { tid, start: StartLine::Request(method), headers: vec![Header::ToPath(to), Header::FromPath(from)] }
+        Head {
+            tid,
+            start: StartLine::Request(method),
+            headers: vec![Header::ToPath(to), Header::FromPath(from)],
+        }
     }
 
     /// A response with the given To-Path and From-Path; the comment is the registered reason
@@ -122,7 +126,10 @@ impl Head {
     pub fn response(status: StatusCode, tid: ByteString, to: Path, from: Path) -> Head {
         Head {
             tid,
-            start: StartLine::Response { status, comment: status.reason().map(ByteString::from_static) },
+            start: StartLine::Response {
+                status,
+                comment: status.reason().map(ByteString::from_static),
+            },
             headers: vec![Header::ToPath(to), Header::FromPath(from)],
         }
     }
@@ -173,37 +180,79 @@ impl Head {
 
     /// To-Path (always present in a parsed head).
     pub fn to_path(&self) -> &[MsrpUri] {
-        self.find(|h| if let Header::ToPath(p) = h { Some(p.as_slice()) } else { None }).unwrap_or(&[])
+        self.find(|h| {
+            if let Header::ToPath(p) = h {
+                Some(p.as_slice())
+            } else {
+                None
+            }
+        })
+        .unwrap_or(&[])
     }
 
     /// From-Path (always present in a parsed head).
     pub fn from_path(&self) -> &[MsrpUri] {
-        self.find(|h| if let Header::FromPath(p) = h { Some(p.as_slice()) } else { None }).unwrap_or(&[])
+        self.find(|h| {
+            if let Header::FromPath(p) = h {
+                Some(p.as_slice())
+            } else {
+                None
+            }
+        })
+        .unwrap_or(&[])
     }
 
     /// Mutable To-Path, for relays that pop their own URI (RFC 4976 §6.4.1).
     pub fn to_path_mut(&mut self) -> Option<&mut Path> {
-        self.headers.iter_mut().find_map(|h| if let Header::ToPath(p) = h { Some(p) } else { None })
+        self.headers.iter_mut().find_map(|h| {
+            if let Header::ToPath(p) = h {
+                Some(p)
+            } else {
+                None
+            }
+        })
     }
 
     /// Mutable From-Path, for relays that push their own URI (RFC 4976 §6.4.1).
     pub fn from_path_mut(&mut self) -> Option<&mut Path> {
-        self.headers.iter_mut().find_map(|h| if let Header::FromPath(p) = h { Some(p) } else { None })
+        self.headers.iter_mut().find_map(|h| {
+            if let Header::FromPath(p) = h {
+                Some(p)
+            } else {
+                None
+            }
+        })
     }
 
     /// Message-ID.
     pub fn message_id(&self) -> Option<&ByteString> {
-        self.find(|h| if let Header::MessageId(m) = h { Some(m) } else { None })
+        self.find(|h| {
+            if let Header::MessageId(m) = h {
+                Some(m)
+            } else {
+                None
+            }
+        })
     }
 
     /// Byte-Range.
     pub fn byte_range(&self) -> Option<ByteRange> {
-        self.find(|h| if let Header::ByteRange(r) = h { Some(*r) } else { None })
+        self.find(|h| {
+            if let Header::ByteRange(r) = h {
+                Some(*r)
+            } else {
+                None
+            }
+        })
     }
 
     /// Replaces (or adds) Byte-Range.
     pub fn set_byte_range(&mut self, r: ByteRange) {
-        match self.headers.iter_mut().find(|h| matches!(h, Header::ByteRange(_))) {
+        match self
+            .headers
+            .iter_mut()
+            .find(|h| matches!(h, Header::ByteRange(_)))
+        {
             Some(h) => *h = Header::ByteRange(r),
             None => self.push(Header::ByteRange(r)),
         }
@@ -211,27 +260,59 @@ impl Head {
 
     /// Success-Report, `false` when absent (4975-043).
     pub fn success_report(&self) -> bool {
-        self.find(|h| if let Header::SuccessReport(b) = h { Some(*b) } else { None }).unwrap_or(false)
+        self.find(|h| {
+            if let Header::SuccessReport(b) = h {
+                Some(*b)
+            } else {
+                None
+            }
+        })
+        .unwrap_or(false)
     }
 
     /// Failure-Report, `yes` when absent (4975-043).
     pub fn failure_report(&self) -> FailureReport {
-        self.find(|h| if let Header::FailureReport(f) = h { Some(*f) } else { None }).unwrap_or_default()
+        self.find(|h| {
+            if let Header::FailureReport(f) = h {
+                Some(*f)
+            } else {
+                None
+            }
+        })
+        .unwrap_or_default()
     }
 
     /// The Status header of a REPORT.
     pub fn report_status(&self) -> Option<&Status> {
-        self.find(|h| if let Header::Status(s) = h { Some(s) } else { None })
+        self.find(|h| {
+            if let Header::Status(s) = h {
+                Some(s)
+            } else {
+                None
+            }
+        })
     }
 
     /// Content-Type.
     pub fn content_type(&self) -> Option<&ByteString> {
-        self.find(|h| if let Header::ContentType(c) = h { Some(c) } else { None })
+        self.find(|h| {
+            if let Header::ContentType(c) = h {
+                Some(c)
+            } else {
+                None
+            }
+        })
     }
 
     /// Expires.
     pub fn expires(&self) -> Option<u32> {
-        self.find(|h| if let Header::Expires(e) = h { Some(*e) } else { None })
+        self.find(|h| {
+            if let Header::Expires(e) = h {
+                Some(*e)
+            } else {
+                None
+            }
+        })
     }
 
     /// Writes the start line and headers, each ending in CRLF (no blank line, no end-line).
@@ -265,7 +346,10 @@ impl Head {
 /// Returns the tid and the rest after the second SP.
 pub(crate) fn split_start_line(line: &[u8]) -> Result<(&[u8], &[u8]), ErrorKind> {
     let rest = line.strip_prefix(b"MSRP ").ok_or(ErrorKind::StartLine)?;
-    let sp = rest.iter().position(|&b| b == b' ').ok_or(ErrorKind::StartLine)?;
+    let sp = rest
+        .iter()
+        .position(|&b| b == b' ')
+        .ok_or(ErrorKind::StartLine)?;
     let (tid, tail) = (&rest[..sp], &rest[sp + 1..]);
     if !is_ident(tid) {
         return Err(ErrorKind::TransactionId);
@@ -287,8 +371,13 @@ fn parse_start(text: &ByteString, line: &str) -> Result<(ByteString, StartLine),
     let (tid, tail) = split_start_line(line.as_bytes())?;
     let tid_s = &line[5..5 + tid.len()];
     let tail_s = &line[5 + tid.len() + 1..];
-    let start = if tail.len() >= 3 && tail[..3].iter().all(u8::is_ascii_digit) && (tail.len() == 3 || tail[3] == b' ') {
-        let n = u16::from(tail[0] - b'0') * 100 + u16::from(tail[1] - b'0') * 10 + u16::from(tail[2] - b'0');
+    let start = if tail.len() >= 3
+        && tail[..3].iter().all(u8::is_ascii_digit)
+        && (tail.len() == 3 || tail[3] == b' ')
+    {
+        let n = u16::from(tail[0] - b'0') * 100
+            + u16::from(tail[1] - b'0') * 10
+            + u16::from(tail[2] - b'0');
         let status = StatusCode::new(n).ok_or(ErrorKind::StartLine)?;
         let comment = (tail.len() > 4).then(|| crate::ident::sub(text, &tail_s[4..]));
         StartLine::Response { status, comment }
@@ -330,10 +419,18 @@ pub(crate) fn parse_head(text: &ByteString, strict: bool) -> Result<Head, ErrorK
                 ErrorKind::ControlChar
             });
         }
-        let colon = b.iter().position(|&c| c == b':').ok_or(ErrorKind::HeaderLine)?;
+        let colon = b
+            .iter()
+            .position(|&c| c == b':')
+            .ok_or(ErrorKind::HeaderLine)?;
         let name = &line[..colon];
         // hname = ALPHA *token
-        if name.is_empty() || !b[0].is_ascii_alphabetic() || !name.bytes().all(|c| c.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&c)) {
+        if name.is_empty()
+            || !b[0].is_ascii_alphabetic()
+            || !name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&c))
+        {
             return Err(ErrorKind::HeaderLine);
         }
         let raw = &line[colon + 1..];
@@ -361,7 +458,11 @@ pub(crate) fn parse_head(text: &ByteString, strict: bool) -> Result<Head, ErrorK
         1 => return Err(ErrorKind::MissingFromPath),
         _ => {}
     }
-    Ok(Head { tid, start, headers })
+    Ok(Head {
+        tid,
+        start,
+        headers,
+    })
 }
 
 #[cfg(test)]
@@ -385,8 +486,21 @@ mod tests {
         .with(Header::MessageId(ByteString::from_static("m123")));
         h.set_byte_range(ByteRange::whole(5));
         let names: Vec<&str> = h.headers.iter().map(Header::name).collect();
-        assert_eq!(names, ["To-Path", "From-Path", "Message-ID", "Byte-Range", "Content-Type"]);
-        h.set_byte_range(ByteRange { start: 2, end: None, total: None });
+        assert_eq!(
+            names,
+            [
+                "To-Path",
+                "From-Path",
+                "Message-ID",
+                "Byte-Range",
+                "Content-Type"
+            ]
+        );
+        h.set_byte_range(ByteRange {
+            start: 2,
+            end: None,
+            total: None,
+        });
         assert_eq!(h.byte_range().unwrap().start, 2);
         assert_eq!(h.headers.len(), 5);
         // Defaults of absent report headers (4975-043).
@@ -399,10 +513,18 @@ mod tests {
 
     #[test]
     fn responses_carry_the_reason_phrase() {
-        let h = Head::response(StatusCode::NO_SUCH_SESSION, ByteString::from_static("abcd"), vec![], vec![]);
+        let h = Head::response(
+            StatusCode::NO_SUCH_SESSION,
+            ByteString::from_static("abcd"),
+            vec![],
+            vec![],
+        );
         let mut out = BytesMut::new();
         h.write(&mut out);
-        assert_eq!(&out[..], b"MSRP abcd 481 Session Does Not Exist\r\nTo-Path: \r\nFrom-Path: \r\n");
+        assert_eq!(
+            &out[..],
+            b"MSRP abcd 481 Session Does Not Exist\r\nTo-Path: \r\nFrom-Path: \r\n"
+        );
         assert_eq!(h.status(), Some(StatusCode::NO_SUCH_SESSION));
         assert_eq!(h.method(), None);
     }

@@ -70,7 +70,10 @@ pub struct AuthParams {
 impl AuthParams {
     /// The value of parameter `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|p| p.name.eq_ignore_ascii_case(name)).map(|p| &*p.value)
+        self.params
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+            .map(|p| &*p.value)
     }
 }
 
@@ -175,7 +178,10 @@ fn parse_path(name: &'static str, text: &ByteString, v: &str) -> Result<Path, He
         if part.is_empty() {
             return Err(HeaderError::Value(name));
         }
-        out.push(MsrpUri::parse(crate::ident::sub(text, part)).map_err(|source| HeaderError::Uri { name, source })?);
+        out.push(
+            MsrpUri::parse(crate::ident::sub(text, part))
+                .map_err(|source| HeaderError::Uri { name, source })?,
+        );
     }
     Ok(out)
 }
@@ -223,7 +229,12 @@ fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
 }
 
-fn parse_auth(name: &'static str, text: &ByteString, v: &str, has_scheme: bool) -> Result<AuthParams, HeaderError> {
+fn parse_auth(
+    name: &'static str,
+    text: &ByteString,
+    v: &str,
+    has_scheme: bool,
+) -> Result<AuthParams, HeaderError> {
     let err = || HeaderError::Value(name);
     let mut rest = v.trim_start();
     let mut out = AuthParams::default();
@@ -254,7 +265,11 @@ fn parse_auth(name: &'static str, text: &ByteString, v: &str, has_scheme: bool) 
             }
             (crate::ident::sub(text, tok), false, &after[end..])
         };
-        out.params.push(AuthParam { name: crate::ident::sub(text, pname), value, quoted: quoted_v });
+        out.params.push(AuthParam {
+            name: crate::ident::sub(text, pname),
+            value,
+            quoted: quoted_v,
+        });
         let tail = tail.trim_start();
         rest = match tail.strip_prefix(',') {
             Some(t) => t.trim_start(),
@@ -295,7 +310,12 @@ impl Header {
             6 if is("Status") => {
                 let b = v.as_bytes();
                 let digits = |s: &[u8]| s.len() == 3 && s.iter().all(u8::is_ascii_digit);
-                if b.len() < 7 || !digits(&b[..3]) || b[3] != b' ' || !digits(&b[4..7]) || (b.len() > 7 && b[7] != b' ') {
+                if b.len() < 7
+                    || !digits(&b[..3])
+                    || b[3] != b' '
+                    || !digits(&b[4..7])
+                    || (b.len() > 7 && b[7] != b' ')
+                {
                     return Err(HeaderError::Value("Status"));
                 }
                 let num = |s: &str| s.parse::<u16>().unwrap_or(0);
@@ -314,14 +334,22 @@ impl Header {
                 Header::ContentType(crate::ident::sub(text, v))
             }
             10 if is("Content-ID") => Header::ContentId(crate::ident::sub(text, v)),
-            19 if is("Content-Description") => Header::ContentDescription(crate::ident::sub(text, v)),
-            19 if is("Content-Disposition") => Header::ContentDisposition(crate::ident::sub(text, v)),
+            19 if is("Content-Description") => {
+                Header::ContentDescription(crate::ident::sub(text, v))
+            }
+            19 if is("Content-Disposition") => {
+                Header::ContentDisposition(crate::ident::sub(text, v))
+            }
             8 if is("Use-Path") => Header::UsePath(parse_path("Use-Path", text, v)?),
             7 if is("Expires") => Header::Expires(parse_seconds("Expires", v)?),
             11 if is("Min-Expires") => Header::MinExpires(parse_seconds("Min-Expires", v)?),
             11 if is("Max-Expires") => Header::MaxExpires(parse_seconds("Max-Expires", v)?),
-            16 if is("WWW-Authenticate") => Header::WwwAuthenticate(parse_auth("WWW-Authenticate", text, v, true)?),
-            13 if is("Authorization") => Header::Authorization(parse_auth("Authorization", text, v, true)?),
+            16 if is("WWW-Authenticate") => {
+                Header::WwwAuthenticate(parse_auth("WWW-Authenticate", text, v, true)?)
+            }
+            13 if is("Authorization") => {
+                Header::Authorization(parse_auth("Authorization", text, v, true)?)
+            }
             19 if is("Authentication-Info") => {
                 Header::AuthenticationInfo(parse_auth("Authentication-Info", text, v, false)?)
             }
@@ -336,7 +364,10 @@ impl Header {
                 }
                 Header::UseNickname(nick)
             }
-            _ => Header::Other { name: crate::ident::sub(text, name), value: crate::ident::sub(text, v) },
+            _ => Header::Other {
+                name: crate::ident::sub(text, name),
+                value: crate::ident::sub(text, v),
+            },
         })
     }
 
@@ -375,7 +406,9 @@ impl Header {
             | Header::ContentId(_)
             | Header::ContentDescription(_)
             | Header::ContentDisposition(_) => true,
-            Header::Other { name, .. } => name.len() > 8 && name[..8].eq_ignore_ascii_case("Content-"),
+            Header::Other { name, .. } => {
+                name.len() > 8 && name[..8].eq_ignore_ascii_case("Content-")
+            }
             _ => false,
         }
     }
@@ -422,7 +455,9 @@ impl Header {
             Header::Expires(n) | Header::MinExpires(n) | Header::MaxExpires(n) => {
                 out.extend_from_slice(num.format(*n).as_bytes())
             }
-            Header::WwwAuthenticate(a) | Header::Authorization(a) | Header::AuthenticationInfo(a) => {
+            Header::WwwAuthenticate(a)
+            | Header::Authorization(a)
+            | Header::AuthenticationInfo(a) => {
                 if let Some(s) = &a.scheme {
                     out.extend_from_slice(s.as_bytes());
                     out.extend_from_slice(b" ");
@@ -447,7 +482,11 @@ impl Header {
 
 fn ns_digits(n: u16) -> [u8; 3] {
     let n = n % 1000;
-    [b'0' + (n / 100) as u8, b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]
+    [
+        b'0' + (n / 100) as u8,
+        b'0' + (n / 10 % 10) as u8,
+        b'0' + (n % 10) as u8,
+    ]
 }
 
 fn write_path(p: &[MsrpUri], out: &mut BytesMut) {
@@ -497,7 +536,10 @@ mod tests {
 
     #[test]
     fn every_header_round_trips() {
-        round_trip("To-Path", "msrp://a.example.com:1/x;tcp msrp://b.example.com:2/y;tcp");
+        round_trip(
+            "To-Path",
+            "msrp://a.example.com:1/x;tcp msrp://b.example.com:2/y;tcp",
+        );
         round_trip("From-Path", "msrps://a.example.com:1/x;tcp");
         round_trip("Message-ID", "87652491");
         round_trip("Byte-Range", "1-*/*");
@@ -513,12 +555,18 @@ mod tests {
         round_trip("Expires", "900");
         round_trip("Min-Expires", "60");
         round_trip("Max-Expires", "3600");
-        round_trip("WWW-Authenticate", "Digest realm=\"example.com\", nonce=\"dcd98b7102dd2f0e\", qop=\"auth\"");
+        round_trip(
+            "WWW-Authenticate",
+            "Digest realm=\"example.com\", nonce=\"dcd98b7102dd2f0e\", qop=\"auth\"",
+        );
         round_trip(
             "Authorization",
             "Digest username=\"Alice\", realm=\"x\", nonce=\"n\", qop=auth, nc=00000001, cnonce=\"c\", response=\"0123\", uri=\"msrps://x:1;tcp\"",
         );
-        round_trip("Authentication-Info", "rspauth=\"abc\", cnonce=\"c\", nc=00000001, qop=auth");
+        round_trip(
+            "Authentication-Info",
+            "rspauth=\"abc\", cnonce=\"c\", nc=00000001, qop=auth",
+        );
         round_trip("Use-Nickname", "\"Alice \\\"the\\\" bob\"");
         round_trip("Use-Nickname", "\"\"");
         round_trip("X-Thing", "anything at all");
@@ -527,25 +575,52 @@ mod tests {
     #[test]
     fn typed_values() {
         // 4975-042, 4975-050, RFC 7701 §7.1
-        assert_eq!(p("failure-report", "no"), Ok(Header::FailureReport(FailureReport::No)));
-        let Ok(Header::Status(s)) = p("Status", "000 481 Session Does Not Exist") else { panic!() };
-        assert_eq!((s.namespace, s.code, s.comment.as_deref()), (0, StatusCode::NO_SUCH_SESSION, Some("Session Does Not Exist")));
-        let Ok(Header::UseNickname(n)) = p("Use-Nickname", "\"Al \\\"x\\\"\"") else { panic!() };
+        assert_eq!(
+            p("failure-report", "no"),
+            Ok(Header::FailureReport(FailureReport::No))
+        );
+        let Ok(Header::Status(s)) = p("Status", "000 481 Session Does Not Exist") else {
+            panic!()
+        };
+        assert_eq!(
+            (s.namespace, s.code, s.comment.as_deref()),
+            (
+                0,
+                StatusCode::NO_SUCH_SESSION,
+                Some("Session Does Not Exist")
+            )
+        );
+        let Ok(Header::UseNickname(n)) = p("Use-Nickname", "\"Al \\\"x\\\"\"") else {
+            panic!()
+        };
         assert_eq!(&*n, "Al \"x\"");
-        let Ok(Header::Authorization(a)) = p("Authorization", "Digest username=\"Alice\",qop=\"auth\" , nc=00000001") else {
+        let Ok(Header::Authorization(a)) = p(
+            "Authorization",
+            "Digest username=\"Alice\",qop=\"auth\" , nc=00000001",
+        ) else {
             panic!()
         };
         assert_eq!(a.scheme.as_deref(), Some("Digest"));
         assert_eq!(a.get("QOP"), Some("auth"));
         assert_eq!(a.get("nc"), Some("00000001"));
-        assert_eq!(p("Content-Type", "text/plain; charset=utf-8").unwrap().content_type_mime().unwrap().subtype(), "plain");
+        assert_eq!(
+            p("Content-Type", "text/plain; charset=utf-8")
+                .unwrap()
+                .content_type_mime()
+                .unwrap()
+                .subtype(),
+            "plain"
+        );
     }
 
     #[test]
     fn malformed_values() {
         for (n, v) in [
             ("To-Path", ""),
-            ("To-Path", "msrp://a.example.com:1/x;tcp  msrp://b.example.com:2/y;tcp"),
+            (
+                "To-Path",
+                "msrp://a.example.com:1/x;tcp  msrp://b.example.com:2/y;tcp",
+            ),
             ("From-Path", "sip:alice@example.com"),
             ("Message-ID", "ab"),
             ("Byte-Range", "1-2"),

@@ -49,7 +49,10 @@ impl Default for IdGenerator {
 impl IdGenerator {
     /// A generator whose pool is filled on first use.
     pub fn new() -> Self {
-        IdGenerator { pool: [0; 256], used: 256 }
+        IdGenerator {
+            pool: [0; 256],
+            used: 256,
+        }
     }
 
     fn byte(&mut self) -> u8 {
@@ -105,10 +108,24 @@ mod tests {
     #[test]
     fn ident_syntax() {
         // 4975-003
-        for ok in ["a786hjs2", "dkei", "A.b-c+d%e=f", "0123456789abcdef0123456789abcdef"] {
+        for ok in [
+            "a786hjs2",
+            "dkei",
+            "A.b-c+d%e=f",
+            "0123456789abcdef0123456789abcdef",
+        ] {
             assert!(is_ident(ok.as_bytes()), "{ok}");
         }
-        for bad in ["", "abc", ".abc", "-abc", "ab c", "abc/", "0123456789abcdef0123456789abcdef0", "ab\0c"] {
+        for bad in [
+            "",
+            "abc",
+            ".abc",
+            "-abc",
+            "ab c",
+            "abc/",
+            "0123456789abcdef0123456789abcdef0",
+            "ab\0c",
+        ] {
             assert!(!is_ident(bad.as_bytes()), "{bad:?}");
         }
     }

@@ -43,7 +43,11 @@ impl StatusCode {
 
     /// A status code from its number; `None` outside 100..=999 (three digits, no leading zero).
     pub const fn new(code: u16) -> Option<StatusCode> {
-        if code >= 100 && code <= 999 { Some(StatusCode(code)) } else { None }
+        if code >= 100 && code <= 999 {
+            Some(StatusCode(code))
+        } else {
+            None
+        }
     }
 
     /// The numeric value.
@@ -81,7 +85,11 @@ impl StatusCode {
     /// The three ASCII digits.
     pub fn digits(self) -> [u8; 3] {
         let n = self.0;
-        [b'0' + (n / 100) as u8, b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]
+        [
+            b'0' + (n / 100) as u8,
+            b'0' + (n / 10 % 10) as u8,
+            b'0' + (n % 10) as u8,
+        ]
     }
 }
 
@@ -98,7 +106,9 @@ mod tests {
     #[test]
     fn registered_codes_have_reasons() {
         // 4975-074: the IANA registry.
-        for c in [200, 400, 401, 403, 404, 408, 413, 415, 423, 424, 425, 428, 481, 501, 506] {
+        for c in [
+            200, 400, 401, 403, 404, 408, 413, 415, 423, 424, 425, 428, 481, 501, 506,
+        ] {
             assert!(StatusCode::new(c).unwrap().reason().is_some(), "{c}");
         }
         assert_eq!(StatusCode::new(299).unwrap().reason(), None);

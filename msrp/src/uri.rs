@@ -83,13 +83,19 @@ fn is_unreserved(b: u8) -> bool {
 }
 
 fn is_sub_delim(b: u8) -> bool {
-    matches!(b, b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=')
+    matches!(
+        b,
+        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+    )
 }
 
 /// RFC 3261 `token` characters (URI-parameter = token ["=" token]).
 fn is_token(b: u8) -> bool {
     b.is_ascii_alphanumeric()
-        || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
 }
 
 fn valid_pct(s: &[u8], i: usize) -> bool {
@@ -149,7 +155,8 @@ impl MsrpUri {
                     return Err(UriError::Host);
                 }
             }
-            let h = if name.iter().all(|b| b.is_ascii_digit() || *b == b'.') && name.contains(&b'.') {
+            let h = if name.iter().all(|b| b.is_ascii_digit() || *b == b'.') && name.contains(&b'.')
+            {
                 let t = std::str::from_utf8(name).map_err(|_| UriError::Host)?;
                 match t.parse::<Ipv4Addr>() {
                     Ok(a) => Host::V4(a),
@@ -168,7 +175,9 @@ impl MsrpUri {
             if digits.is_empty() || digits.len() > 5 || !digits.iter().all(u8::is_ascii_digit) {
                 return Err(UriError::Port);
             }
-            let v = digits.iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0'));
+            let v = digits
+                .iter()
+                .fold(0u32, |a, &d| a * 10 + u32::from(d - b'0'));
             Some(u16::try_from(v).map_err(|_| UriError::Port)?)
         } else {
             None
@@ -176,11 +185,16 @@ impl MsrpUri {
         let mut at = auth_end;
         let mut session_id = None;
         if at < s.len() && s[at] == b'/' {
-            let end = s[at + 1..].iter().position(|&b| b == b';').map_or(s.len(), |p| at + 1 + p);
+            let end = s[at + 1..]
+                .iter()
+                .position(|&b| b == b';')
+                .map_or(s.len(), |p| at + 1 + p);
             let sid = &s[at + 1..end];
             if sid.is_empty()
                 || !sid.iter().enumerate().all(|(i, &b)| {
-                    is_unreserved(b) || matches!(b, b'+' | b'=' | b'/') || (b == b'%' && valid_pct(sid, i))
+                    is_unreserved(b)
+                        || matches!(b, b'+' | b'=' | b'/')
+                        || (b == b'%' && valid_pct(sid, i))
                 })
             {
                 return Err(UriError::SessionId);
@@ -191,7 +205,10 @@ impl MsrpUri {
         if at >= s.len() || s[at] != b';' {
             return Err(UriError::Transport);
         }
-        let t_end = s[at + 1..].iter().position(|&b| b == b';').map_or(s.len(), |p| at + 1 + p);
+        let t_end = s[at + 1..]
+            .iter()
+            .position(|&b| b == b';')
+            .map_or(s.len(), |p| at + 1 + p);
         let tr = &s[at + 1..t_end];
         if tr.is_empty() || !tr.iter().all(u8::is_ascii_alphanumeric) {
             return Err(UriError::Transport);
@@ -215,7 +232,16 @@ impl MsrpUri {
         } else {
             None
         };
-        Ok(MsrpUri { raw: text, secure, userinfo, host, port, session_id, transport, params })
+        Ok(MsrpUri {
+            raw: text,
+            secure,
+            userinfo,
+            host,
+            port,
+            session_id,
+            transport,
+            params,
+        })
     }
 
     /// Builds a URI from parts: `msrp[s]://host[:port][/session-id];transport`.
@@ -226,7 +252,9 @@ impl MsrpUri {
         session_id: Option<&str>,
         transport: &str,
     ) -> Result<MsrpUri, UriError> {
-        let mut s = String::with_capacity(16 + host.len() + session_id.map_or(0, str::len) + transport.len());
+        let mut s = String::with_capacity(
+            16 + host.len() + session_id.map_or(0, str::len) + transport.len(),
+        );
         s.push_str(if secure { "msrps://" } else { "msrp://" });
         s.push_str(host);
         if let Some(p) = port {
@@ -321,7 +349,11 @@ fn normalized_host(h: &str) -> impl Iterator<Item = u8> + '_ {
         if i >= b.len() {
             return None;
         }
-        if b[i] == b'%' && i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && b[i + 1].is_ascii_hexdigit()
+            && b[i + 2].is_ascii_hexdigit()
+        {
             let d = hex(b[i + 1]) * 16 + hex(b[i + 2]);
             if is_unreserved(d) {
                 i += 3;
@@ -393,12 +425,17 @@ mod tests {
         assert_eq!(x.session_id(), Some("jshA7weztas"));
         assert_eq!(x.transport(), "tcp");
         assert_eq!(x.params(), None);
-        assert_eq!(x.to_string(), "msrp://atlanta.example.com:7654/jshA7weztas;tcp");
+        assert_eq!(
+            x.to_string(),
+            "msrp://atlanta.example.com:7654/jshA7weztas;tcp"
+        );
 
         let x = u("msrps://bob@[2001:db8::1]:9/a/b+c=d;ws;foo=bar;baz");
         assert!(x.is_secure());
         assert_eq!(x.userinfo(), Some("bob"));
-        assert!(matches!(x.host(), Host::V6(a) if *a == "2001:db8::1".parse::<Ipv6Addr>().unwrap()));
+        assert!(
+            matches!(x.host(), Host::V6(a) if *a == "2001:db8::1".parse::<Ipv6Addr>().unwrap())
+        );
         assert_eq!(x.session_id(), Some("a/b+c=d"));
         assert_eq!(x.transport(), "ws");
         assert_eq!(x.params(), Some("foo=bar;baz"));
@@ -450,8 +487,14 @@ mod tests {
         assert_ne!(a, u("msrp://atlanta.example.com:7654/JSHA7WE;tcp"));
         assert_ne!(a, u("msrp://atlanta.example.com:7654;tcp"));
         assert_ne!(a, u("msrp://atlanta.example.com:7654/jshA7we;ws"));
-        assert_eq!(u("msrp://[2001:db8::1]:1/s;tcp"), u("msrp://[2001:DB8:0::1]:1/s;tcp"));
-        assert_eq!(u("msrp://10.0.0.1:1/s;tcp"), u("msrp://%31%30.0.0.1:1/s;tcp"));
+        assert_eq!(
+            u("msrp://[2001:db8::1]:1/s;tcp"),
+            u("msrp://[2001:DB8:0::1]:1/s;tcp")
+        );
+        assert_eq!(
+            u("msrp://10.0.0.1:1/s;tcp"),
+            u("msrp://%31%30.0.0.1:1/s;tcp")
+        );
 
         use std::collections::HashSet;
         let set: HashSet<MsrpUri> = [a.clone()].into_iter().collect();
@@ -460,7 +503,14 @@ mod tests {
 
     #[test]
     fn builds_from_parts() {
-        let x = MsrpUri::new(true, "relay.example.net", Some(2855), Some("kwvin5f"), "tcp").unwrap();
+        let x = MsrpUri::new(
+            true,
+            "relay.example.net",
+            Some(2855),
+            Some("kwvin5f"),
+            "tcp",
+        )
+        .unwrap();
         assert_eq!(x.as_str(), "msrps://relay.example.net:2855/kwvin5f;tcp");
         assert!(MsrpUri::new(false, "bad host", Some(1), None, "tcp").is_err());
     }

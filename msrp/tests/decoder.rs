@@ -6,14 +6,19 @@ mod common;
 use bytes::{Bytes, BytesMut};
 use common::{Out, assert_split_invariant, run_whole};
 use msrp::header::HeaderError;
-use msrp::{ByteRange, ByteString, DecoderConfig, ErrorKind, Flag, Frame, Head, Header, Method, MsrpUri, StatusCode};
+use msrp::{
+    ByteRange, ByteString, DecoderConfig, ErrorKind, Flag, Frame, Head, Header, Method, MsrpUri,
+    StatusCode,
+};
 use proptest::prelude::*;
 
 const TO: &str = "To-Path: msrp://b.example.com:2/t;tcp\r\n";
 const FROM: &str = "From-Path: msrp://a.example.com:1/s;tcp\r\n";
 
 fn send(tid: &str, body: &str) -> String {
-    format!("MSRP {tid} SEND\r\n{TO}{FROM}Message-ID: m1234\r\nContent-Type: text/plain\r\n\r\n{body}\r\n-------{tid}$\r\n")
+    format!(
+        "MSRP {tid} SEND\r\n{TO}{FROM}Message-ID: m1234\r\nContent-Type: text/plain\r\n\r\n{body}\r\n-------{tid}$\r\n"
+    )
 }
 
 fn good() -> String {
@@ -21,7 +26,11 @@ fn good() -> String {
 }
 
 fn err(kind: ErrorKind, tid: Option<&str>, can_continue: bool) -> Out {
-    Out::Error { kind, tid: tid.map(str::to_owned), can_continue }
+    Out::Error {
+        kind,
+        tid: tid.map(str::to_owned),
+        can_continue,
+    }
 }
 
 fn body_of(o: &Out) -> &[u8] {
@@ -39,7 +48,9 @@ fn check_bad(bad: &[u8], want: Out) {
     let cfg = DecoderConfig::default();
     let run = assert_split_invariant(&cfg, &input);
     assert_eq!(run.outs[0], want, "{:?}", String::from_utf8_lossy(bad));
-    let Out::Error { can_continue, .. } = want else { unreachable!() };
+    let Out::Error { can_continue, .. } = want else {
+        unreachable!()
+    };
     if can_continue {
         assert_eq!(run.outs.len(), 2, "{run:?}");
         assert_eq!(body_of(&run.outs[1]), b"after the bad one");
@@ -53,19 +64,49 @@ fn check_bad(bad: &[u8], want: Out) {
 #[test]
 fn malformed_start_lines_are_fatal() {
     // 4975-001..003: the frame boundary is unknown, the connection must close.
-    check_bad(b"HTTP/1.1 200 OK\r\n", err(ErrorKind::StartLine, None, false));
-    check_bad(b"msrp abcd SEND\r\n", err(ErrorKind::StartLine, None, false));
-    check_bad(b"MSRP abcd send\r\n", err(ErrorKind::StartLine, None, false));
-    check_bad(b"MSRP abcd 20 OK\r\n", err(ErrorKind::StartLine, None, false));
-    check_bad(b"MSRP abcd 099 Low\r\n", err(ErrorKind::StartLine, None, false));
+    check_bad(
+        b"HTTP/1.1 200 OK\r\n",
+        err(ErrorKind::StartLine, None, false),
+    );
+    check_bad(
+        b"msrp abcd SEND\r\n",
+        err(ErrorKind::StartLine, None, false),
+    );
+    check_bad(
+        b"MSRP abcd send\r\n",
+        err(ErrorKind::StartLine, None, false),
+    );
+    check_bad(
+        b"MSRP abcd 20 OK\r\n",
+        err(ErrorKind::StartLine, None, false),
+    );
+    check_bad(
+        b"MSRP abcd 099 Low\r\n",
+        err(ErrorKind::StartLine, None, false),
+    );
     check_bad(b"MSRP abcd\r\n", err(ErrorKind::StartLine, None, false));
-    check_bad(b"MSRP  abcd SEND\r\n", err(ErrorKind::TransactionId, None, false));
-    check_bad(b"MSRP ab SEND\r\n", err(ErrorKind::TransactionId, None, false));
-    check_bad(b"MSRP .abcd SEND\r\n", err(ErrorKind::TransactionId, None, false));
-    check_bad(b"MSRP ab/cd SEND\r\n", err(ErrorKind::TransactionId, None, false));
+    check_bad(
+        b"MSRP  abcd SEND\r\n",
+        err(ErrorKind::TransactionId, None, false),
+    );
+    check_bad(
+        b"MSRP ab SEND\r\n",
+        err(ErrorKind::TransactionId, None, false),
+    );
+    check_bad(
+        b"MSRP .abcd SEND\r\n",
+        err(ErrorKind::TransactionId, None, false),
+    );
+    check_bad(
+        b"MSRP ab/cd SEND\r\n",
+        err(ErrorKind::TransactionId, None, false),
+    );
     let long = format!("MSRP {} SEND\r\n", "a".repeat(33));
     check_bad(long.as_bytes(), err(ErrorKind::TransactionId, None, false));
-    check_bad(b"MSRP ab\0d SEND\r\n", err(ErrorKind::TransactionId, None, false));
+    check_bad(
+        b"MSRP ab\0d SEND\r\n",
+        err(ErrorKind::TransactionId, None, false),
+    );
     check_bad(b"\r\n", err(ErrorKind::StartLine, None, false));
 }
 
@@ -75,7 +116,10 @@ fn truncated_frames_wait_for_more() {
     for cut in [3, 10, 30, 60, 100] {
         let f = send("abcd", "hello");
         let run = run_whole(&cfg, &f.as_bytes()[..cut]);
-        assert!(!run.fatal && !run.idle || run.outs.is_empty(), "{cut}: {run:?}");
+        assert!(
+            !run.fatal && !run.idle || run.outs.is_empty(),
+            "{cut}: {run:?}"
+        );
         assert!(run.outs.is_empty(), "{cut}");
     }
 }
@@ -85,36 +129,101 @@ fn bad_headers_are_recoverable_400s() {
     use ErrorKind::*;
     let t = Some("abcd");
     let cases: Vec<(String, Out)> = vec![
-        (format!("MSRP abcd SEND\r\n{FROM}-------abcd$\r\n"), err(MissingToPath, t, true)),
-        (format!("MSRP abcd SEND\r\n{TO}Message-ID: abcd\r\n-------abcd$\r\n"), err(MissingFromPath, t, true)),
-        (format!("MSRP abcd SEND\r\n{TO}-------abcd$\r\n"), err(MissingFromPath, t, true)),
-        ("MSRP abcd SEND\r\n-------abcd$\r\n".to_owned(), err(MissingToPath, t, true)),
-        (format!("MSRP abcd SEND\r\n{TO}{FROM}{TO}-------abcd$\r\n"), err(DuplicatePath, t, true)),
-        (format!("MSRP abcd SEND\r\n{TO}{FROM}Message-ID abcd\r\n-------abcd$\r\n"), err(HeaderLine, t, true)),
-        (format!("MSRP abcd SEND\r\n{TO}{FROM}: abcd\r\n-------abcd$\r\n"), err(HeaderLine, t, true)),
-        (format!("MSRP abcd SEND\r\nTo-Path: msrp://b.exa\rmple.com:2/t;tcp\r\n{FROM}-------abcd$\r\n"), err(BareCr, t, true)),
-        (format!("MSRP abcd SEND\r\n{TO}{FROM}X-Nul: a\0b\r\n-------abcd$\r\n"), err(ControlChar, t, true)),
         (
-            format!("MSRP abcd SEND\r\n{TO}{FROM}Byte-Range: -1-5/10\r\n-------abcd$\r\n"),
-            err(Header(HeaderError::ByteRange(msrp::byte_range::ByteRangeError::Syntax)), t, true),
+            format!("MSRP abcd SEND\r\n{FROM}-------abcd$\r\n"),
+            err(MissingToPath, t, true),
         ),
         (
-            format!("MSRP abcd SEND\r\n{TO}{FROM}Byte-Range: 1-99999999999999999999/*\r\n-------abcd$\r\n"),
-            err(Header(HeaderError::ByteRange(msrp::byte_range::ByteRangeError::Overflow)), t, true),
+            format!("MSRP abcd SEND\r\n{TO}Message-ID: abcd\r\n-------abcd$\r\n"),
+            err(MissingFromPath, t, true),
+        ),
+        (
+            format!("MSRP abcd SEND\r\n{TO}-------abcd$\r\n"),
+            err(MissingFromPath, t, true),
+        ),
+        (
+            "MSRP abcd SEND\r\n-------abcd$\r\n".to_owned(),
+            err(MissingToPath, t, true),
+        ),
+        (
+            format!("MSRP abcd SEND\r\n{TO}{FROM}{TO}-------abcd$\r\n"),
+            err(DuplicatePath, t, true),
+        ),
+        (
+            format!("MSRP abcd SEND\r\n{TO}{FROM}Message-ID abcd\r\n-------abcd$\r\n"),
+            err(HeaderLine, t, true),
+        ),
+        (
+            format!("MSRP abcd SEND\r\n{TO}{FROM}: abcd\r\n-------abcd$\r\n"),
+            err(HeaderLine, t, true),
+        ),
+        (
+            format!(
+                "MSRP abcd SEND\r\nTo-Path: msrp://b.exa\rmple.com:2/t;tcp\r\n{FROM}-------abcd$\r\n"
+            ),
+            err(BareCr, t, true),
+        ),
+        (
+            format!("MSRP abcd SEND\r\n{TO}{FROM}X-Nul: a\0b\r\n-------abcd$\r\n"),
+            err(ControlChar, t, true),
+        ),
+        (
+            format!("MSRP abcd SEND\r\n{TO}{FROM}Byte-Range: -1-5/10\r\n-------abcd$\r\n"),
+            err(
+                Header(HeaderError::ByteRange(
+                    msrp::byte_range::ByteRangeError::Syntax,
+                )),
+                t,
+                true,
+            ),
+        ),
+        (
+            format!(
+                "MSRP abcd SEND\r\n{TO}{FROM}Byte-Range: 1-99999999999999999999/*\r\n-------abcd$\r\n"
+            ),
+            err(
+                Header(HeaderError::ByteRange(
+                    msrp::byte_range::ByteRangeError::Overflow,
+                )),
+                t,
+                true,
+            ),
         ),
         (
             format!("MSRP abcd SEND\r\n{TO}{FROM}Byte-Range: 9-5/10\r\n-------abcd$\r\n"),
-            err(Header(HeaderError::ByteRange(msrp::byte_range::ByteRangeError::Bounds)), t, true),
+            err(
+                Header(HeaderError::ByteRange(
+                    msrp::byte_range::ByteRangeError::Bounds,
+                )),
+                t,
+                true,
+            ),
         ),
         (
             format!("MSRP abcd SEND\r\nTo-Path: http://x.com/\r\n{FROM}-------abcd$\r\n"),
-            err(Header(HeaderError::Uri { name: "To-Path", source: msrp::UriError::Scheme }), t, true),
+            err(
+                Header(HeaderError::Uri {
+                    name: "To-Path",
+                    source: msrp::UriError::Scheme,
+                }),
+                t,
+                true,
+            ),
         ),
         // 4975-010: an end-line naming another transaction ends the frame with a 400.
-        (format!("MSRP abcd SEND\r\n{TO}{FROM}-------wxyz$\r\n"), err(EndLineMismatch, t, true)),
-        (format!("MSRP abcd SEND\r\n{TO}{FROM}-------abcd!\r\n"), err(EndLineFlag, t, true)),
+        (
+            format!("MSRP abcd SEND\r\n{TO}{FROM}-------wxyz$\r\n"),
+            err(EndLineMismatch, t, true),
+        ),
+        (
+            format!("MSRP abcd SEND\r\n{TO}{FROM}-------abcd!\r\n"),
+            err(EndLineFlag, t, true),
+        ),
         // 4975-007: a body needs a Content-Type; the body is skipped.
-        (format!("MSRP abcd SEND\r\n{TO}{FROM}Message-ID: m123\r\n\r\nbody\r\n-------abcd$\r\n"), err(BodyWithoutContentType, t, true)),
+        (
+            format!("MSRP abcd SEND\r\n{TO}{FROM}Message-ID: m123\r\n\r\nbody\r\n-------abcd$\r\n"),
+            err(BodyWithoutContentType, t, true),
+        ),
     ];
     for (bad, want) in cases {
         check_bad(bad.as_bytes(), want);
@@ -130,7 +239,10 @@ fn bad_headers_are_recoverable_400s() {
 fn errors_say_what_to_answer() {
     let mut buf = BytesMut::from(format!("MSRP abcd NICKNAME\r\n{TO}-------abcd$\r\n").as_str());
     let e = msrp::Decoder::default().decode(&mut buf).unwrap_err();
-    assert_eq!((e.status(), e.wants_response(), e.can_continue()), (StatusCode::BAD_REQUEST, true, true));
+    assert_eq!(
+        (e.status(), e.wants_response(), e.can_continue()),
+        (StatusCode::BAD_REQUEST, true, true)
+    );
     assert_eq!(e.method, Some(Method::Nickname));
     // A REPORT is never answered (4975-052); nor is a response.
     for start in ["MSRP abcd REPORT", "MSRP abcd 200 OK"] {
@@ -142,42 +254,100 @@ fn errors_say_what_to_answer() {
 
 #[test]
 fn bare_lf_and_oversized_heads_are_fatal() {
-    check_bad(format!("MSRP abcd SEND\n{TO}").as_bytes(), err(ErrorKind::BareLf, None, false));
-    check_bad(format!("MSRP abcd SEND\r\n{TO}{FROM}X: y\n").as_bytes(), err(ErrorKind::BareLf, Some("abcd"), false));
-    let cfg = DecoderConfig { max_head: 512, ..DecoderConfig::default() };
+    check_bad(
+        format!("MSRP abcd SEND\n{TO}").as_bytes(),
+        err(ErrorKind::BareLf, None, false),
+    );
+    check_bad(
+        format!("MSRP abcd SEND\r\n{TO}{FROM}X: y\n").as_bytes(),
+        err(ErrorKind::BareLf, Some("abcd"), false),
+    );
+    let cfg = DecoderConfig {
+        max_head: 512,
+        ..DecoderConfig::default()
+    };
     // One huge header line, and many small ones.
     for bad in [
-        format!("MSRP abcd SEND\r\n{TO}{FROM}X-Big: {}\r\n-------abcd$\r\n", "x".repeat(600)),
-        format!("MSRP abcd SEND\r\n{TO}{FROM}{}-------abcd$\r\n", "X-A: b\r\n".repeat(100)),
+        format!(
+            "MSRP abcd SEND\r\n{TO}{FROM}X-Big: {}\r\n-------abcd$\r\n",
+            "x".repeat(600)
+        ),
+        format!(
+            "MSRP abcd SEND\r\n{TO}{FROM}{}-------abcd$\r\n",
+            "X-A: b\r\n".repeat(100)
+        ),
         "y".repeat(600),
     ] {
         let run = assert_split_invariant(&cfg, bad.as_bytes());
         assert!(run.fatal, "{run:?}");
-        assert!(matches!(run.outs[..], [Out::Error { kind: ErrorKind::HeadTooLarge(512), .. }]), "{run:?}");
+        assert!(
+            matches!(
+                run.outs[..],
+                [Out::Error {
+                    kind: ErrorKind::HeadTooLarge(512),
+                    ..
+                }]
+            ),
+            "{run:?}"
+        );
     }
     // The same head under the limit decodes.
-    let ok = format!("MSRP abcd SEND\r\n{TO}{FROM}X-Big: {}\r\n-------abcd$\r\n", "x".repeat(300));
-    assert!(matches!(run_whole(&cfg, ok.as_bytes()).outs[..], [Out::Frame { .. }]));
+    let ok = format!(
+        "MSRP abcd SEND\r\n{TO}{FROM}X-Big: {}\r\n-------abcd$\r\n",
+        "x".repeat(300)
+    );
+    assert!(matches!(
+        run_whole(&cfg, ok.as_bytes()).outs[..],
+        [Out::Frame { .. }]
+    ));
 }
 
 #[test]
 fn control_bodies_are_limited_to_10240() {
     // 4975-013: bodies of non-SEND requests must not exceed 10240 octets -> 413, frame skipped.
     let body = "x".repeat(10241);
-    let bad = format!("MSRP abcd NICKNAME\r\n{TO}{FROM}Content-Type: text/plain\r\n\r\n{body}\r\n-------abcd$\r\n");
+    let bad = format!(
+        "MSRP abcd NICKNAME\r\n{TO}{FROM}Content-Type: text/plain\r\n\r\n{body}\r\n-------abcd$\r\n"
+    );
     let mut input = bad.into_bytes();
     input.extend_from_slice(good().as_bytes());
     let run = run_whole(&DecoderConfig::default(), &input);
-    assert!(matches!(&run.outs[..], [Out::Error { kind: ErrorKind::ControlBodyTooLarge(10240), can_continue: true, .. }, Out::Frame { .. }]), "{:?}", run.outs.len());
+    assert!(
+        matches!(
+            &run.outs[..],
+            [
+                Out::Error {
+                    kind: ErrorKind::ControlBodyTooLarge(10240),
+                    can_continue: true,
+                    ..
+                },
+                Out::Frame { .. }
+            ]
+        ),
+        "{:?}",
+        run.outs.len()
+    );
     for read in [1000, 4096] {
         let cuts: Vec<usize> = (read..input.len()).step_by(read).collect();
-        assert_eq!(common::run_cuts(&DecoderConfig::default(), &input, &cuts), run);
+        assert_eq!(
+            common::run_cuts(&DecoderConfig::default(), &input, &cuts),
+            run
+        );
     }
     // At exactly the limit it passes; a SEND is not limited.
-    let ok = format!("MSRP abcd NICKNAME\r\n{TO}{FROM}Content-Type: text/plain\r\n\r\n{}\r\n-------abcd$\r\n", "x".repeat(10240));
-    assert!(matches!(run_whole(&DecoderConfig::default(), ok.as_bytes()).outs[..], [Out::Frame { .. }]));
+    let ok = format!(
+        "MSRP abcd NICKNAME\r\n{TO}{FROM}Content-Type: text/plain\r\n\r\n{}\r\n-------abcd$\r\n",
+        "x".repeat(10240)
+    );
+    assert!(matches!(
+        run_whole(&DecoderConfig::default(), ok.as_bytes()).outs[..],
+        [Out::Frame { .. }]
+    ));
     let big = send("abcd", &"y".repeat(50_000));
-    assert_eq!(body_of(&run_whole(&DecoderConfig::default(), big.as_bytes()).outs[0]).len(), 50_000);
+    assert_eq!(
+        body_of(&run_whole(&DecoderConfig::default(), big.as_bytes()).outs[0]).len(),
+        50_000
+    );
 }
 
 #[test]
@@ -186,11 +356,26 @@ fn tricky_bodies() {
     let cases: Vec<(String, Vec<u8>)> = vec![
         // End-lines of other transactions, a longer tid with ours as prefix, a bad flag, and a
         // lone dash run are body data (4975-010: only `CRLF -------tid flag CRLF` ends it).
-        (send("abcd", "a\r\n-------wxyz$\r\nb"), b"a\r\n-------wxyz$\r\nb".to_vec()),
-        (send("abcd", "a\r\n-------abcde$\r\nb"), b"a\r\n-------abcde$\r\nb".to_vec()),
-        (send("abcd", "a\r\n-------abcd!\r\nb"), b"a\r\n-------abcd!\r\nb".to_vec()),
-        (send("abcd", "a\r\n-------abcd$x"), b"a\r\n-------abcd$x".to_vec()),
-        (send("abcd", "\r\n-------\r\n-------"), b"\r\n-------\r\n-------".to_vec()),
+        (
+            send("abcd", "a\r\n-------wxyz$\r\nb"),
+            b"a\r\n-------wxyz$\r\nb".to_vec(),
+        ),
+        (
+            send("abcd", "a\r\n-------abcde$\r\nb"),
+            b"a\r\n-------abcde$\r\nb".to_vec(),
+        ),
+        (
+            send("abcd", "a\r\n-------abcd!\r\nb"),
+            b"a\r\n-------abcd!\r\nb".to_vec(),
+        ),
+        (
+            send("abcd", "a\r\n-------abcd$x"),
+            b"a\r\n-------abcd$x".to_vec(),
+        ),
+        (
+            send("abcd", "\r\n-------\r\n-------"),
+            b"\r\n-------\r\n-------".to_vec(),
+        ),
         (send("abcd", "-------abcd"), b"-------abcd".to_vec()),
         (send("abcd", "\r\n\r\n"), b"\r\n\r\n".to_vec()),
         (send("abcd", "\0\0\0\u{7f}"), b"\0\0\0\x7f".to_vec()),
@@ -203,15 +388,29 @@ fn tricky_bodies() {
         assert_eq!(body_of(&run.outs[0]), &want[..], "{frame:?}");
     }
     // Leniency: an empty body whose end-line directly follows the blank line.
-    let f = format!("MSRP abcd SEND\r\n{TO}{FROM}Content-Type: text/plain\r\n\r\n-------abcd$\r\n{}", good());
+    let f = format!(
+        "MSRP abcd SEND\r\n{TO}{FROM}Content-Type: text/plain\r\n\r\n-------abcd$\r\n{}",
+        good()
+    );
     let run = assert_split_invariant(&cfg, f.as_bytes());
     assert_eq!(body_of(&run.outs[0]), b"");
     assert_eq!(body_of(&run.outs[1]), b"after the bad one");
     // A bodiless SEND (4975-009) and a response.
-    let f = format!("MSRP abcd SEND\r\n{TO}{FROM}Message-ID: m1234\r\n-------abcd+\r\nMSRP abcd 200 OK\r\nTo-Path: msrp://a.example.com:1/s;tcp\r\nFrom-Path: msrp://b.example.com:2/t;tcp\r\n-------abcd$\r\n");
+    let f = format!(
+        "MSRP abcd SEND\r\n{TO}{FROM}Message-ID: m1234\r\n-------abcd+\r\nMSRP abcd 200 OK\r\nTo-Path: msrp://a.example.com:1/s;tcp\r\nFrom-Path: msrp://b.example.com:2/t;tcp\r\n-------abcd$\r\n"
+    );
     let run = assert_split_invariant(&cfg, f.as_bytes());
-    assert!(matches!(&run.outs[0], Out::Frame { body: None, flag: Flag::More, .. }));
-    assert!(matches!(&run.outs[1], Out::Frame { head, body: None, flag: Flag::Last } if head.status() == Some(StatusCode::OK)));
+    assert!(matches!(
+        &run.outs[0],
+        Out::Frame {
+            body: None,
+            flag: Flag::More,
+            ..
+        }
+    ));
+    assert!(
+        matches!(&run.outs[1], Out::Frame { head, body: None, flag: Flag::Last } if head.status() == Some(StatusCode::OK))
+    );
 }
 
 #[test]
@@ -219,9 +418,14 @@ fn a_huge_body_streams_in_constant_memory() {
     // 4975-031: a chunk of any size. 256 MiB fed in 64 KiB reads; the decoder never holds more
     // than one read (plus the 8 octets that may start an end-line).
     let mut dec = msrp::Decoder::default();
-    let head = format!("MSRP abcd SEND\r\n{TO}{FROM}Message-ID: m123\r\nByte-Range: 1-*/*\r\nContent-Type: application/octet-stream\r\n\r\n");
+    let head = format!(
+        "MSRP abcd SEND\r\n{TO}{FROM}Message-ID: m123\r\nByte-Range: 1-*/*\r\nContent-Type: application/octet-stream\r\n\r\n"
+    );
     let mut buf = BytesMut::from(head.as_str());
-    assert!(matches!(dec.decode(&mut buf).unwrap(), Some(msrp::Event::Head { body: true, .. })));
+    assert!(matches!(
+        dec.decode(&mut buf).unwrap(),
+        Some(msrp::Event::Head { body: true, .. })
+    ));
     let read = vec![0x5a_u8; 64 * 1024];
     let total: u64 = 256 << 20;
     let (mut fed, mut got, mut max_buf) = (0u64, 0u64, 0usize);
@@ -248,7 +452,13 @@ fn a_huge_body_streams_in_constant_memory() {
 // ---- generated frames: encode -> decode round trip (proptest) ----
 
 fn uri() -> impl Strategy<Value = MsrpUri> {
-    (any::<bool>(), "[a-z][a-z0-9-]{0,10}(\\.[a-z]{2,5}){0,2}", proptest::option::of(1u16..), "[A-Za-z0-9]{1,16}", prop_oneof!["tcp", "ws"])
+    (
+        any::<bool>(),
+        "[a-z][a-z0-9-]{0,10}(\\.[a-z]{2,5}){0,2}",
+        proptest::option::of(1u16..),
+        "[A-Za-z0-9]{1,16}",
+        prop_oneof!["tcp", "ws"],
+    )
         .prop_map(|(s, h, p, sid, t)| MsrpUri::new(s, &h, p, Some(&sid), &t).unwrap())
 }
 
@@ -267,21 +477,39 @@ fn bs(s: &str) -> ByteString {
 fn extra_header() -> impl Strategy<Value = Header> {
     prop_oneof![
         ident().prop_map(|m| Header::MessageId(bs(&m))),
-        (1u64..1000, proptest::option::of(0u64..2000), proptest::option::of(2000u64..5000))
-            .prop_map(|(s, e, t)| Header::ByteRange(ByteRange { start: s, end: e.map(|e| e.max(s - 1)), total: t })),
+        (
+            1u64..1000,
+            proptest::option::of(0u64..2000),
+            proptest::option::of(2000u64..5000)
+        )
+            .prop_map(|(s, e, t)| Header::ByteRange(ByteRange {
+                start: s,
+                end: e.map(|e| e.max(s - 1)),
+                total: t
+            })),
         any::<bool>().prop_map(Header::SuccessReport),
-        prop_oneof![Just(msrp::FailureReport::Yes), Just(msrp::FailureReport::No), Just(msrp::FailureReport::Partial)]
-            .prop_map(Header::FailureReport),
-        (100u16..1000, proptest::option::of("[!-~]([ -~]{0,10}[!-~])?")).prop_map(|(c, m)| Header::Status(msrp::Status {
-            namespace: 0,
-            code: StatusCode::new(c).unwrap(),
-            comment: m.map(|m| bs(&m))
-        })),
+        prop_oneof![
+            Just(msrp::FailureReport::Yes),
+            Just(msrp::FailureReport::No),
+            Just(msrp::FailureReport::Partial)
+        ]
+        .prop_map(Header::FailureReport),
+        (
+            100u16..1000,
+            proptest::option::of("[!-~]([ -~]{0,10}[!-~])?")
+        )
+            .prop_map(|(c, m)| Header::Status(msrp::Status {
+                namespace: 0,
+                code: StatusCode::new(c).unwrap(),
+                comment: m.map(|m| bs(&m))
+            })),
         any::<u32>().prop_map(Header::Expires),
         path().prop_map(Header::UsePath),
         "[ -~]{0,20}".prop_map(|n| Header::UseNickname(bs(&n))),
-        ("X-[A-Za-z0-9-]{1,12}", "[!-~]([ -~]{0,30}[!-~])?")
-            .prop_map(|(n, v)| Header::Other { name: bs(&n), value: bs(&v) }),
+        ("X-[A-Za-z0-9-]{1,12}", "[!-~]([ -~]{0,30}[!-~])?").prop_map(|(n, v)| Header::Other {
+            name: bs(&n),
+            value: bs(&v)
+        }),
     ]
 }
 
@@ -289,26 +517,61 @@ fn body() -> impl Strategy<Value = Option<Vec<u8>>> {
     proptest::option::of(prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..3000),
         // Bodies full of near-end-lines.
-        proptest::collection::vec(prop_oneof![Just(b"\r\n-------".to_vec()), Just(b"$\r\n".to_vec()), "[a-z]{1,4}".prop_map(String::into_bytes)], 0..40)
-            .prop_map(|v| v.concat()),
+        proptest::collection::vec(
+            prop_oneof![
+                Just(b"\r\n-------".to_vec()),
+                Just(b"$\r\n".to_vec()),
+                "[a-z]{1,4}".prop_map(String::into_bytes)
+            ],
+            0..40
+        )
+        .prop_map(|v| v.concat()),
     ])
 }
 
 fn frame() -> impl Strategy<Value = Frame> {
     let start = prop_oneof![
-        prop_oneof![Just(Method::Send), Just(Method::Report), Just(Method::Auth), Just(Method::Nickname), "[A-Z]{1,10}".prop_map(|m| Method::Other(bs(&m)))]
-            .prop_map(msrp::StartLine::Request),
-        (100u16..1000, proptest::option::of("[!-~]([ -~]{0,20}[!-~])?"))
-            .prop_map(|(c, m)| msrp::StartLine::Response { status: StatusCode::new(c).unwrap(), comment: m.map(|m| bs(&m)) }),
+        prop_oneof![
+            Just(Method::Send),
+            Just(Method::Report),
+            Just(Method::Auth),
+            Just(Method::Nickname),
+            "[A-Z]{1,10}".prop_map(|m| Method::Other(bs(&m)))
+        ]
+        .prop_map(msrp::StartLine::Request),
+        (
+            100u16..1000,
+            proptest::option::of("[!-~]([ -~]{0,20}[!-~])?")
+        )
+            .prop_map(|(c, m)| msrp::StartLine::Response {
+                status: StatusCode::new(c).unwrap(),
+                comment: m.map(|m| bs(&m))
+            }),
     ];
-    (ident(), start, path(), path(), proptest::collection::vec(extra_header(), 0..6), body(), prop_oneof![Just(Flag::Last), Just(Flag::More), Just(Flag::Abort)])
+    (
+        ident(),
+        start,
+        path(),
+        path(),
+        proptest::collection::vec(extra_header(), 0..6),
+        body(),
+        prop_oneof![Just(Flag::Last), Just(Flag::More), Just(Flag::Abort)],
+    )
         .prop_map(|(tid, start, to, from, extra, body, flag)| {
-            let mut head = Head { tid: bs(&tid), start, headers: vec![Header::ToPath(to), Header::FromPath(from)] };
+            let mut head = Head {
+                tid: bs(&tid),
+                start,
+                headers: vec![Header::ToPath(to), Header::FromPath(from)],
+            };
             head.headers.extend(extra);
             if body.is_some() {
                 head.push(Header::ContentType(bs("application/octet-stream")));
             }
-            Frame { head, body: body.map(Bytes::from), flag }
+            Frame {
+                head,
+                body: body.map(Bytes::from),
+                flag,
+            }
         })
 }
 

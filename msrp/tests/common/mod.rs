@@ -8,8 +8,16 @@ use msrp::{DecodeError, Decoder, DecoderConfig, Event, Flag, Head};
 /// What a run of the decoder produced for one frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Out {
-    Frame { head: Head, body: Option<Vec<u8>>, flag: Flag },
-    Error { kind: msrp::ErrorKind, tid: Option<String>, can_continue: bool },
+    Frame {
+        head: Head,
+        body: Option<Vec<u8>>,
+        flag: Flag,
+    },
+    Error {
+        kind: msrp::ErrorKind,
+        tid: Option<String>,
+        can_continue: bool,
+    },
 }
 
 /// The result of feeding `input` to a decoder in pieces cut at `cuts` (ascending positions).
@@ -44,7 +52,9 @@ pub fn run_cuts(cfg: &DecoderConfig, input: &[u8], cuts: &[usize]) -> Run {
                 Ok(Some(Event::Body(b))) => {
                     assert!(!b.is_empty(), "empty body piece");
                     let (_, body) = cur.as_mut().expect("body outside a frame");
-                    body.as_mut().expect("body piece for a bodiless frame").extend_from_slice(&b);
+                    body.as_mut()
+                        .expect("body piece for a bodiless frame")
+                        .extend_from_slice(&b);
                 }
                 Ok(Some(Event::End(flag))) => {
                     let (head, body) = cur.take().expect("end outside a frame");
@@ -61,12 +71,25 @@ pub fn run_cuts(cfg: &DecoderConfig, input: &[u8], cuts: &[usize]) -> Run {
             }
         }
     }
-    let (left, idle) = if fatal { (0, false) } else { (buf.len(), dec.is_idle() && cur.is_none()) };
-    Run { outs, fatal, left, idle }
+    let (left, idle) = if fatal {
+        (0, false)
+    } else {
+        (buf.len(), dec.is_idle() && cur.is_none())
+    };
+    Run {
+        outs,
+        fatal,
+        left,
+        idle,
+    }
 }
 
 pub fn err_out(e: &DecodeError) -> Out {
-    Out::Error { kind: e.kind.clone(), tid: e.tid.as_ref().map(|t| t.to_string()), can_continue: e.can_continue() }
+    Out::Error {
+        kind: e.kind.clone(),
+        tid: e.tid.as_ref().map(|t| t.to_string()),
+        can_continue: e.can_continue(),
+    }
 }
 
 pub fn run_whole(cfg: &DecoderConfig, input: &[u8]) -> Run {
