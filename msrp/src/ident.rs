@@ -100,6 +100,18 @@ impl IdGenerator {
     }
 }
 
+/// A `ByteString` for `s`: a zero-copy slice of `text` when `s` lies inside it, else a copy.
+/// (`ByteString::slice_ref` panics on a foreign slice; parsers are public and may be handed one.)
+pub(crate) fn sub(text: &ByteString, s: &str) -> ByteString {
+    let (base, len) = (text.as_ptr() as usize, text.len());
+    let p = s.as_ptr() as usize;
+    if p >= base && p + s.len() <= base + len && !s.is_empty() {
+        text.slice_ref(s)
+    } else {
+        ByteString::from(s.to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,17 +165,5 @@ mod tests {
         });
         assert_eq!(calls, 3);
         assert!(is_ident(id.as_bytes()));
-    }
-}
-
-/// A `ByteString` for `s`: a zero-copy slice of `text` when `s` lies inside it, else a copy.
-/// (`ByteString::slice_ref` panics on a foreign slice; parsers are public and may be handed one.)
-pub(crate) fn sub(text: &ByteString, s: &str) -> ByteString {
-    let (base, len) = (text.as_ptr() as usize, text.len());
-    let p = s.as_ptr() as usize;
-    if p >= base && p + s.len() <= base + len && !s.is_empty() {
-        text.slice_ref(s)
-    } else {
-        ByteString::from(s.to_owned())
     }
 }

@@ -1,1 +1,659 @@
-//! (in progress)
+//! Outstanding transactions of one connection and their response timers (RFC 4975 §7.1,
+//! §7.1.1; RFC 4976 §6.4.1).
+//!
+//! A node that sends a request keeps it here, keyed by transaction id, until the response
+//! arrives ([`Transactions::complete`]) or its timer runs out ([`Transactions::poll_expired`]).
+//! The table is sans-IO: it reads no clock, every method that needs the time takes `now`.
+//!
+//! Timers live in a binary heap of deadlines with lazy deletion: completing or restarting a
+//! transaction does not search the heap, it only makes the old heap item stale; stale items are
+//! dropped when they reach the top and the heap is rebuilt when stale items outnumber live ones.
+//! The top of the heap is always live, so [`Transactions::next_deadline`] is exact and O(1).
+
+use std::cmp::Reverse;
+use std::collections::hash_map::Entry as MapEntry;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::{Duration, Instant};
+
+use bytestring::ByteString;
+
+use crate::ident::IdGenerator;
+
+/// RFC 4975 §7.1.1 (4975-056) and RFC 4976 §6.4.1 (4976-030): a response is awaited for 30
+/// seconds from the time the last octet of the request was sent.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Below this many heap items the heap is never rebuilt (rebuilding a tiny heap saves nothing).
+const COMPACT_MIN: usize = 64;
+
+#[derive(Debug)]
+struct Entry<T> {
+    data: T,
+    /// `None` while the request has not been sent in full (no timer runs yet), or when
+    /// `now + timeout` does not fit in an `Instant`.
+    deadline: Option<Instant>,
+    /// Identifies the one live heap item of this entry; older items carry older values.
+    seq: u64,
+}
+
+/// The transactions a node has sent on one connection and is waiting on, each with the caller's
+/// data `T` (RFC 4975 §7.1, §7.1.1).
+///
+/// - [`Transactions::new_tid`] draws a transaction id that collides with none outstanding
+///   (4975-004).
+/// - The response timer runs from the moment the request's last octet was sent (4975-056,
+///   4976-030): [`Transactions::insert`] starts it at `now`; [`Transactions::insert_unsent`]
+///   holds it until [`Transactions::sent`] is called, so that a large chunk still being written
+///   cannot time out.
+/// - A response completes its transaction ([`Transactions::complete`]); a response whose
+///   transaction is unknown (never sent, already answered, or timed out) gets `None` and is
+///   ignored by the caller.
+#[derive(Debug)]
+pub struct Transactions<T> {
+    timeout: Duration,
+    entries: HashMap<ByteString, Entry<T>>,
+    /// Min-heap of (deadline, seq, tid). An item is live when `entries[tid].seq == seq`.
+    heap: BinaryHeap<Reverse<(Instant, u64, ByteString)>>,
+    /// Number of entries that have a deadline (hence exactly one live heap item).
+    timed: usize,
+    next_seq: u64,
+}
+
+impl<T> Default for Transactions<T> {
+    /// A table with the RFC's 30-second timeout ([`DEFAULT_TIMEOUT`]).
+    fn default() -> Self {
+        Self::new(DEFAULT_TIMEOUT)
+    }
+}
+
+impl<T> Transactions<T> {
+    /// An empty table whose transactions time out `timeout` after their last octet was sent
+    /// (RFC 4975 §7.1.1: 30 s, [`DEFAULT_TIMEOUT`]; configurable for tests and deployments).
+    pub fn new(timeout: Duration) -> Self {
+        Transactions {
+            timeout,
+            entries: HashMap::new(),
+            heap: BinaryHeap::new(),
+            timed: 0,
+            next_seq: 0,
+        }
+    }
+
+    /// The configured timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// RFC 4975 §7.1 (4975-004): a fresh random transaction id (16 alphanumerics, ~95 bits)
+    /// that is not the id of any transaction outstanding in this table.
+    pub fn new_tid(&self, ids: &mut IdGenerator) -> ByteString {
+        ids.next_unique(|t| self.entries.contains_key(t))
+    }
+
+    /// Records transaction `tid`, whose last octet was sent at `now`, and starts its timer
+    /// (4975-056). If `tid` was already outstanding, its data is replaced, its timer restarted,
+    /// and the old data returned.
+    pub fn insert(&mut self, tid: ByteString, data: T, now: Instant) -> Option<T> {
+        let deadline = now.checked_add(self.timeout);
+        self.put(tid, data, deadline)
+    }
+
+    /// Records transaction `tid` whose request is not yet fully sent: no timer runs until
+    /// [`Transactions::sent`] (4975-056: the timer starts with the last octet sent). If `tid` was
+    /// already outstanding, its data is replaced, its timer stopped, and the old data returned.
+    pub fn insert_unsent(&mut self, tid: ByteString, data: T) -> Option<T> {
+        self.put(tid, data, None)
+    }
+
+    /// RFC 4975 §7.1.1 (4975-056), RFC 4976 §6.4.1 (4976-030): the last octet of `tid`'s request
+    /// was sent (or handed to the operating system) at `now`; (re)starts its timer. `false`
+    /// when `tid` is not outstanding.
+    pub fn sent(&mut self, tid: &str, now: Instant) -> bool {
+        self.touch(tid, now)
+    }
+
+    /// Restarts the timer of `tid` so that it expires `timeout` after `now`. `false` when `tid`
+    /// is not outstanding.
+    pub fn touch(&mut self, tid: &str, now: Instant) -> bool {
+        let deadline = now.checked_add(self.timeout);
+        let seq = self.next_seq;
+        let Some((key, e)) = self.entries.get_key_value(tid) else {
+            return false;
+        };
+        let key = key.clone();
+        let had = e.deadline.is_some();
+        let Some(e) = self.entries.get_mut(tid) else {
+            return false;
+        };
+        e.deadline = deadline;
+        e.seq = seq;
+        self.next_seq += 1;
+        match (had, deadline) {
+            (false, Some(_)) => self.timed += 1,
+            (true, None) => self.timed -= 1,
+            _ => {}
+        }
+        if let Some(d) = deadline {
+            self.heap.push(Reverse((d, seq, key)));
+        }
+        self.tidy();
+        true
+    }
+
+    /// A response for `tid` arrived: the transaction is over and its data is returned. `None`
+    /// when `tid` is not outstanding (never sent, already answered or timed out); the caller
+    /// ignores such a response (RFC 4975 §7.1, 4975-061).
+    pub fn complete(&mut self, tid: &str) -> Option<T> {
+        let e = self.entries.remove(tid)?;
+        if e.deadline.is_some() {
+            self.timed -= 1;
+        }
+        self.tidy();
+        Some(e.data)
+    }
+
+    /// The next transaction whose timer ran out at or before `now`, removed from the table, in
+    /// deadline order (ties in the order the timers were started). Call it until it returns
+    /// `None`. RFC 4975 §7.1.1 (4975-056): the user is told the request probably failed; RFC 4976
+    /// §6.4.1 (4976-030): a relay sends a 408 REPORT. A response that arrives later finds nothing
+    /// ([`Transactions::complete`] returns `None`).
+    pub fn poll_expired(&mut self, now: Instant) -> Option<(ByteString, T)> {
+        // The top is live (see `tidy`), so at most one pop is needed here.
+        let Reverse((deadline, _, _)) = self.heap.peek()?;
+        if *deadline > now {
+            return None;
+        }
+        let Reverse((_, _, tid)) = self.heap.pop()?;
+        let out = self.entries.remove_entry(&*tid).map(|(k, e)| {
+            self.timed -= 1;
+            (k, e.data)
+        });
+        self.tidy();
+        out
+    }
+
+    /// When the earliest running timer expires; `None` when no timer runs. The caller sleeps
+    /// until then and calls [`Transactions::poll_expired`].
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((d, _, _))| *d)
+    }
+
+    /// The number of outstanding transactions.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// `true` when no transaction is outstanding.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// `true` when `tid` is outstanding.
+    pub fn contains(&self, tid: &str) -> bool {
+        self.entries.contains_key(tid)
+    }
+
+    /// The data of outstanding transaction `tid`.
+    pub fn get(&self, tid: &str) -> Option<&T> {
+        self.entries.get(tid).map(|e| &e.data)
+    }
+
+    /// The data of outstanding transaction `tid`, mutably.
+    pub fn get_mut(&mut self, tid: &str) -> Option<&mut T> {
+        self.entries.get_mut(tid).map(|e| &mut e.data)
+    }
+
+    /// When `tid`'s timer expires; `None` when `tid` is unknown or has no timer running.
+    pub fn deadline(&self, tid: &str) -> Option<Instant> {
+        self.entries.get(tid).and_then(|e| e.deadline)
+    }
+
+    /// Removes every outstanding transaction, in no particular order (the connection closed: each
+    /// of them failed, RFC 4975 §7.1.1).
+    pub fn drain(&mut self) -> impl Iterator<Item = (ByteString, T)> + '_ {
+        self.heap.clear();
+        self.timed = 0;
+        self.entries.drain().map(|(k, e)| (k, e.data))
+    }
+
+    fn put(&mut self, tid: ByteString, data: T, deadline: Option<Instant>) -> Option<T> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if let Some(d) = deadline {
+            self.heap.push(Reverse((d, seq, tid.clone())));
+            self.timed += 1;
+        }
+        let old = match self.entries.entry(tid) {
+            MapEntry::Occupied(mut o) => {
+                let old = std::mem::replace(
+                    o.get_mut(),
+                    Entry {
+                        data,
+                        deadline,
+                        seq,
+                    },
+                );
+                if old.deadline.is_some() {
+                    self.timed -= 1;
+                }
+                Some(old.data)
+            }
+            MapEntry::Vacant(v) => {
+                v.insert(Entry {
+                    data,
+                    deadline,
+                    seq,
+                });
+                None
+            }
+        };
+        self.tidy();
+        old
+    }
+
+    /// Restores the invariants after a change: the heap's top is live, and stale items are at
+    /// most about as many as live ones (so memory stays proportional to the table).
+    fn tidy(&mut self) {
+        if self.heap.len() > COMPACT_MIN && self.heap.len() > 2 * self.timed {
+            let live: Vec<_> = self
+                .entries
+                .iter()
+                .filter_map(|(k, e)| e.deadline.map(|d| Reverse((d, e.seq, k.clone()))))
+                .collect();
+            self.heap = BinaryHeap::from(live);
+            return;
+        }
+        while let Some(Reverse((_, seq, tid))) = self.heap.peek() {
+            if self
+                .entries
+                .get(&**tid)
+                .is_some_and(|e| e.seq == *seq && e.deadline.is_some())
+            {
+                break;
+            }
+            self.heap.pop();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ident::is_ident;
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+
+    fn s(t: &str) -> ByteString {
+        ByteString::from(t.to_owned())
+    }
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    /// Checks the table's internal invariants.
+    fn check<T>(t: &Transactions<T>) {
+        let timed = t.entries.values().filter(|e| e.deadline.is_some()).count();
+        assert_eq!(t.timed, timed);
+        for (k, e) in &t.entries {
+            if let Some(d) = e.deadline {
+                let n = t
+                    .heap
+                    .iter()
+                    .filter(|Reverse((hd, hs, hk))| hk == k && *hs == e.seq && *hd == d)
+                    .count();
+                assert_eq!(n, 1, "live heap item of {k}");
+            }
+        }
+        if let Some(Reverse((d, seq, k))) = t.heap.peek() {
+            let e = &t.entries[&**k];
+            assert_eq!((e.seq, e.deadline), (*seq, Some(*d)), "top is live");
+            assert_eq!(
+                t.entries.values().filter_map(|e| e.deadline).min(),
+                Some(*d)
+            );
+        } else {
+            assert_eq!(timed, 0);
+        }
+        assert!(
+            t.heap.len() <= (2 * timed).max(COMPACT_MIN) + 1,
+            "heap {} timed {timed}",
+            t.heap.len()
+        );
+    }
+
+    #[test]
+    fn insert_then_complete() {
+        // 4975-061: the response's tid finds the transaction, once.
+        let t0 = Instant::now();
+        let mut t = Transactions::new(secs(30));
+        assert!(t.is_empty());
+        assert_eq!(t.insert(s("a786hjs2"), 1, t0), None);
+        assert_eq!(t.insert(s("dkei38sd"), 2, t0), None);
+        assert_eq!(t.len(), 2);
+        assert!(t.contains("a786hjs2"));
+        assert_eq!(t.get("dkei38sd"), Some(&2));
+        *t.get_mut("dkei38sd").unwrap() = 3;
+        assert_eq!(t.complete("dkei38sd"), Some(3));
+        assert_eq!(t.complete("dkei38sd"), None, "a second response is unknown");
+        assert_eq!(
+            t.complete("zzzzzzzz"),
+            None,
+            "a response to nothing is unknown"
+        );
+        assert_eq!(t.len(), 1);
+        assert!(!t.contains("dkei38sd"));
+        check(&t);
+    }
+
+    #[test]
+    fn insert_replaces_existing() {
+        let t0 = Instant::now();
+        let mut t = Transactions::new(secs(30));
+        t.insert(s("abcd"), 1, t0);
+        assert_eq!(t.insert(s("abcd"), 2, t0 + secs(10)), Some(1));
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.deadline("abcd"), Some(t0 + secs(40)));
+        assert_eq!(
+            t.poll_expired(t0 + secs(30)),
+            None,
+            "the first timer is gone"
+        );
+        assert_eq!(t.poll_expired(t0 + secs(40)), Some((s("abcd"), 2)));
+        check(&t);
+    }
+
+    #[test]
+    fn expiry_in_deadline_order() {
+        // 4975-056 / 4976-030: each transaction expires timeout after its last octet was sent.
+        let t0 = Instant::now();
+        let mut t = Transactions::new(secs(30));
+        t.insert(s("cccc"), 'c', t0 + secs(2));
+        t.insert(s("aaaa"), 'a', t0);
+        t.insert(s("bbbb"), 'b', t0 + secs(1));
+        t.insert(s("dddd"), 'd', t0 + secs(2));
+        assert_eq!(t.next_deadline(), Some(t0 + secs(30)));
+        assert_eq!(t.poll_expired(t0 + secs(29)), None, "nothing before 30 s");
+        assert_eq!(
+            t.poll_expired(t0 + secs(30)),
+            Some((s("aaaa"), 'a')),
+            "expires at the deadline"
+        );
+        assert_eq!(t.poll_expired(t0 + secs(30)), None);
+        assert_eq!(t.next_deadline(), Some(t0 + secs(31)));
+        // Far in the future: everything left, in order, ties in insertion order.
+        let later = t0 + secs(100);
+        let got: Vec<_> = std::iter::from_fn(|| t.poll_expired(later))
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(got, ['b', 'c', 'd']);
+        assert!(t.is_empty());
+        assert_eq!(t.next_deadline(), None);
+        // A response after the timeout is unknown.
+        assert_eq!(t.complete("aaaa"), None);
+        check(&t);
+    }
+
+    #[test]
+    fn touch_restarts_the_timer() {
+        // 4975-056: the timer runs from the LAST octet sent.
+        let t0 = Instant::now();
+        let mut t = Transactions::new(secs(30));
+        t.insert(s("aaaa"), (), t0);
+        t.insert(s("bbbb"), (), t0 + secs(5));
+        assert!(t.touch("aaaa", t0 + secs(20)));
+        assert_eq!(t.deadline("aaaa"), Some(t0 + secs(50)));
+        assert_eq!(
+            t.next_deadline(),
+            Some(t0 + secs(35)),
+            "the stale deadline is not reported"
+        );
+        assert_eq!(
+            t.poll_expired(t0 + secs(34)),
+            None,
+            "the old 30 s deadline no longer fires"
+        );
+        assert_eq!(t.poll_expired(t0 + secs(35)).map(|x| x.0), Some(s("bbbb")));
+        assert_eq!(t.poll_expired(t0 + secs(49)), None);
+        assert!(t.sent("aaaa", t0 + secs(40)));
+        assert_eq!(t.poll_expired(t0 + secs(69)), None);
+        assert_eq!(t.poll_expired(t0 + secs(70)).map(|x| x.0), Some(s("aaaa")));
+        assert!(!t.touch("aaaa", t0), "unknown tid");
+        check(&t);
+    }
+
+    #[test]
+    fn unsent_requests_do_not_time_out() {
+        // 4975-056: while the request is still being written, no timer runs.
+        let t0 = Instant::now();
+        let mut t = Transactions::new(secs(30));
+        t.insert_unsent(s("bigchunk"), 7);
+        assert_eq!(t.next_deadline(), None);
+        assert_eq!(t.poll_expired(t0 + secs(3600)), None);
+        assert!(t.contains("bigchunk"));
+        assert!(t.sent("bigchunk", t0 + secs(3600)));
+        assert_eq!(t.next_deadline(), Some(t0 + secs(3630)));
+        assert_eq!(t.poll_expired(t0 + secs(3630)), Some((s("bigchunk"), 7)));
+        // Replacing a timed entry by an unsent one stops its timer.
+        t.insert(s("abcd"), 1, t0);
+        assert_eq!(t.insert_unsent(s("abcd"), 2), Some(1));
+        assert_eq!(t.next_deadline(), None);
+        assert_eq!(t.poll_expired(t0 + secs(100)), None);
+        check(&t);
+    }
+
+    #[test]
+    fn huge_timeout_never_panics() {
+        let t0 = Instant::now();
+        let mut t = Transactions::new(Duration::MAX);
+        t.insert(s("abcd"), (), t0);
+        assert!(t.touch("abcd", t0));
+        assert_eq!(
+            t.next_deadline(),
+            None,
+            "a deadline beyond Instant's range never fires"
+        );
+        assert_eq!(t.complete("abcd"), Some(()));
+        check(&t);
+    }
+
+    #[test]
+    fn complete_then_deadline_passes_yields_nothing() {
+        // Lazy deletion: the completed transaction's heap item must not fire.
+        let t0 = Instant::now();
+        let mut t = Transactions::new(secs(30));
+        t.insert(s("aaaa"), 1, t0);
+        t.insert(s("bbbb"), 2, t0 + secs(1));
+        assert_eq!(t.complete("aaaa"), Some(1));
+        assert_eq!(t.next_deadline(), Some(t0 + secs(31)));
+        assert_eq!(t.poll_expired(t0 + secs(30)), None);
+        assert_eq!(t.complete("bbbb"), Some(2));
+        assert_eq!(t.poll_expired(t0 + secs(1000)), None);
+        assert_eq!(t.next_deadline(), None);
+        assert!(t.heap.is_empty(), "stale items were dropped");
+        // Re-inserting a completed tid starts a new, independent timer.
+        t.insert(s("aaaa"), 3, t0 + secs(100));
+        assert_eq!(t.poll_expired(t0 + secs(129)), None);
+        assert_eq!(t.poll_expired(t0 + secs(130)), Some((s("aaaa"), 3)));
+        check(&t);
+    }
+
+    #[test]
+    fn new_tids_avoid_outstanding_ones() {
+        // 4975-004: no collision with an outstanding transaction, and at least 64 random bits.
+        let t0 = Instant::now();
+        let mut ids = IdGenerator::new();
+        let mut t = Transactions::new(secs(30));
+        for i in 0..2000 {
+            let tid = t.new_tid(&mut ids);
+            assert!(is_ident(tid.as_bytes()));
+            assert!(
+                tid.len() * 595 / 100 >= 64,
+                "16 alphanumerics carry ~95 bits"
+            );
+            assert!(!t.contains(&tid));
+            assert_eq!(t.insert(tid, i, t0), None);
+        }
+        assert_eq!(t.len(), 2000);
+        check(&t);
+    }
+
+    #[test]
+    fn drain_empties_everything() {
+        let t0 = Instant::now();
+        let mut t = Transactions::new(secs(30));
+        t.insert(s("aaaa"), 1, t0);
+        t.insert_unsent(s("bbbb"), 2);
+        let mut got: Vec<_> = t.drain().map(|(_, v)| v).collect();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        assert!(t.is_empty());
+        assert_eq!(t.next_deadline(), None);
+        assert_eq!(t.poll_expired(t0 + secs(100)), None);
+        check(&t);
+    }
+
+    #[test]
+    fn many_entries_and_bounded_heap() {
+        // 10 000 transactions, most answered, many restarted: the heap stays proportional to the
+        // live entries and the survivors expire in deadline order.
+        let t0 = Instant::now();
+        let mut ids = IdGenerator::new();
+        let mut t = Transactions::new(secs(30));
+        let mut tids = Vec::new();
+        for i in 0..10_000u64 {
+            let tid = t.new_tid(&mut ids);
+            t.insert(tid.clone(), i, t0 + Duration::from_millis(i));
+            tids.push(tid);
+        }
+        for round in 0..5u64 {
+            for (i, tid) in tids.iter().enumerate().skip(round as usize).step_by(7) {
+                t.touch(tid, t0 + secs(10 + round) + Duration::from_millis(i as u64));
+            }
+        }
+        for (i, tid) in tids.iter().enumerate() {
+            if i % 10 != 0 {
+                assert_eq!(t.complete(tid), Some(i as u64));
+            }
+        }
+        assert_eq!(t.len(), 1000);
+        check(&t);
+        let mut last = None;
+        let mut n = 0;
+        while let Some((tid, v)) = t.poll_expired(t0 + secs(1000)) {
+            assert_eq!(tids[v as usize], tid);
+            assert_eq!(v % 10, 0, "only unanswered transactions expire");
+            // Untouched ones expire 30 s after insertion, touched ones 30 s after the touch:
+            // either way the order of (deadline) is non-decreasing.
+            let touched = (0..5u64).filter(|r| v >= *r && (v - r) % 7 == 0).max();
+            let deadline = match touched {
+                Some(r) => t0 + secs(40 + r) + Duration::from_millis(v),
+                None => t0 + secs(30) + Duration::from_millis(v),
+            };
+            if let Some(prev) = last {
+                assert!(deadline >= prev, "expiry out of order");
+            }
+            last = Some(deadline);
+            n += 1;
+        }
+        assert_eq!(n, 1000);
+        assert!(t.is_empty());
+        check(&t);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u8, u64),
+        Unsent(u8),
+        Touch(u8, u64),
+        Complete(u8),
+        Poll(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u8..24, 0u64..200).prop_map(|(k, d)| Op::Insert(k, d)),
+            (0u8..24).prop_map(Op::Unsent),
+            (0u8..24, 0u64..200).prop_map(|(k, d)| Op::Touch(k, d)),
+            (0u8..24).prop_map(Op::Complete),
+            (0u64..300).prop_map(Op::Poll),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// The table behaves like a naive model that scans every entry.
+        #[test]
+        fn matches_a_naive_model(ops in proptest::collection::vec(op(), 1..300)) {
+            let t0 = Instant::now();
+            let timeout = secs(30);
+            let mut t = Transactions::new(timeout);
+            // tid -> (data, deadline, seq)
+            let mut model: HashMap<String, (u32, Option<Instant>, u64)> = HashMap::new();
+            let mut seq = 0u64;
+            let mut clock = 0u64;
+            let mut data = 0u32;
+            for op in ops {
+                seq += 1;
+                data += 1;
+                match op {
+                    Op::Insert(k, d) => {
+                        let key = format!("tid{k:02}");
+                        let now = t0 + secs(clock + d);
+                        let old = model.insert(key.clone(), (data, Some(now + timeout), seq)).map(|x| x.0);
+                        prop_assert_eq!(t.insert(s(&key), data, now), old);
+                    }
+                    Op::Unsent(k) => {
+                        let key = format!("tid{k:02}");
+                        let old = model.insert(key.clone(), (data, None, seq)).map(|x| x.0);
+                        prop_assert_eq!(t.insert_unsent(s(&key), data), old);
+                    }
+                    Op::Touch(k, d) => {
+                        let key = format!("tid{k:02}");
+                        let now = t0 + secs(clock + d);
+                        let known = match model.get_mut(&key) {
+                            Some(e) => { e.1 = Some(now + timeout); e.2 = seq; true }
+                            None => false,
+                        };
+                        prop_assert_eq!(t.touch(&key, now), known);
+                    }
+                    Op::Complete(k) => {
+                        let key = format!("tid{k:02}");
+                        prop_assert_eq!(t.complete(&key), model.remove(&key).map(|x| x.0));
+                    }
+                    Op::Poll(adv) => {
+                        clock += adv;
+                        let now = t0 + secs(clock);
+                        loop {
+                            let want = model
+                                .iter()
+                                .filter_map(|(k, (_, d, q))| d.filter(|d| *d <= now).map(|d| (d, *q, k.clone())))
+                                .min();
+                            let got = t.poll_expired(now);
+                            match want {
+                                Some((_, _, k)) => {
+                                    let (v, _, _) = model.remove(&k).unwrap();
+                                    prop_assert_eq!(got, Some((s(&k), v)));
+                                }
+                                None => {
+                                    prop_assert_eq!(got, None);
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                prop_assert_eq!(t.len(), model.len());
+                prop_assert_eq!(t.next_deadline(), model.values().filter_map(|e| e.1).min());
+                check(&t);
+            }
+            let keys: HashSet<_> = model.keys().cloned().collect();
+            let mut left: Vec<_> = t.drain().map(|(k, _)| k.to_string()).collect();
+            left.sort();
+            let mut want: Vec<_> = keys.into_iter().collect();
+            want.sort();
+            prop_assert_eq!(left, want);
+        }
+    }
+}
