@@ -1,0 +1,554 @@
+#![cfg(feature = "tokio")]
+//! The tokio transport over real sockets on 127.0.0.1 (port 0): frames through the write queue
+//! and the codec, batching, streaming of a 64 MiB body in bounded memory, backpressure, and the
+//! codec's handling of recoverable and fatal decode errors and of EOF.
+//!
+//! Every loop is bounded in count, and every test in time.
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use msrp::transport::{
+    CodecError, Connection, EventReader, MsrpCodec, Outgoing, TrySendError, WriteQueue,
+    WriterConfig, spawn_writer,
+};
+use msrp::{
+    ByteRange, ByteString, ErrorKind, Event, Flag, Frame, Head, Header, IdGenerator, Method,
+    MsrpUri, StatusCode,
+};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::time::{sleep, timeout};
+
+/// Items of an `EventReader` (and of a `FramedRead<_, MsrpCodec>`).
+type Item = Result<Result<Event, msrp::DecodeError>, CodecError>;
+
+/// Fails the test if `f` takes longer than `secs`.
+async fn bounded<T>(secs: u64, f: impl Future<Output = T>) -> T {
+    timeout(Duration::from_secs(secs), f)
+        .await
+        .expect("test took too long")
+}
+
+async fn pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (client, server) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    (client.expect("connect"), server.expect("accept").0)
+}
+
+fn uri(s: &str) -> MsrpUri {
+    MsrpUri::parse(ByteString::from(s.to_owned())).expect("valid URI")
+}
+
+/// A SEND head (RFC 4975 §7.1.1) with Message-ID, Byte-Range and, when it has a body,
+/// Content-Type (4975-007).
+fn send_head(ids: &mut IdGenerator, body_len: Option<usize>) -> Head {
+    let mut head = Head::request(
+        Method::Send,
+        ids.next_id(),
+        vec![uri("msrp://b.example.com:7654/jshA7we;tcp")],
+        vec![uri("msrp://a.example.com:12763/kjhd37s2s20w2a;tcp")],
+    )
+    .with(Header::MessageId(ids.next_id()));
+    if let Some(len) = body_len {
+        head = head
+            .with(Header::ByteRange(ByteRange::whole(len as u64)))
+            .with(Header::ContentType(ByteString::from_static("text/plain")));
+    }
+    head
+}
+
+fn pattern(len: usize, seed: usize) -> Bytes {
+    (0..len)
+        .map(|i| b"abcdefghijklmnopqrstuvwxyz0123456789"[(i + seed) % 36])
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// Reads events until a whole frame is assembled; `None` at clean EOF. Panics on errors.
+async fn next_frame<R: AsyncRead + Unpin>(r: &mut EventReader<R>) -> Option<Frame> {
+    let mut current: Option<(Head, Option<BytesMut>)> = None;
+    for _ in 0..1_000_000 {
+        match r.next().await? {
+            Ok(Ok(Event::Head { head, body })) => current = Some((head, body.then(BytesMut::new))),
+            Ok(Ok(Event::Body(piece))) => {
+                let (_, body) = current.as_mut().expect("body after a head");
+                body.as_mut()
+                    .expect("frame has a body")
+                    .extend_from_slice(&piece);
+            }
+            Ok(Ok(Event::End(flag))) => {
+                let (head, body) = current.take().expect("end after a head");
+                return Some(Frame {
+                    head,
+                    body: body.map(BytesMut::freeze),
+                    flag,
+                });
+            }
+            Ok(Err(e)) => panic!("unexpected recoverable error {e}"),
+            Err(e) => panic!("unexpected stream error {e}"),
+        }
+    }
+    panic!("frame too long")
+}
+
+/// Counts the write calls made on the wrapped writer.
+struct Counting<W> {
+    inner: W,
+    writes: Arc<AtomicUsize>,
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for Counting<W> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Frames sent through the queue arrive intact and in order, and a 1000-frame burst goes out in
+/// far fewer writes than frames (RFC 4975 §7.1 framing; DESIGN.md "writer task").
+#[tokio::test]
+async fn burst_arrives_intact_in_order_in_few_writes() {
+    bounded(60, async {
+        let (client, server) = pair().await;
+        let (_client_r, client_w) = client.into_split();
+        let writes = Arc::new(AtomicUsize::new(0));
+        let (queue, writer) = spawn_writer(
+            Counting {
+                inner: client_w,
+                writes: writes.clone(),
+            },
+            WriterConfig::default(),
+        );
+
+        let mut ids = IdGenerator::new();
+        let frames: Vec<Frame> = (0..1000usize)
+            .map(|i| {
+                let body = match i % 4 {
+                    0 => None,
+                    1 => Some(Bytes::new()),
+                    2 => Some(pattern(i % 300, i)),
+                    // Some bodies large enough to be written from their own `Bytes`.
+                    _ => Some(pattern(2048 + i, i)),
+                };
+                let flag = [Flag::Last, Flag::More, Flag::Abort][i % 3];
+                Frame {
+                    head: send_head(&mut ids, body.as_ref().map(Bytes::len)),
+                    body,
+                    flag,
+                }
+            })
+            .collect();
+
+        let reader = tokio::spawn(async move {
+            let mut r = EventReader::new(server, MsrpCodec::default());
+            let mut got = Vec::new();
+            while let Some(f) = next_frame(&mut r).await {
+                got.push(f);
+                assert!(got.len() <= 1000, "more frames than sent");
+            }
+            got
+        });
+
+        for (i, f) in frames.iter().enumerate() {
+            // Both ways of building an item: from a frame, and from its parts.
+            let item = if i % 2 == 0 {
+                Outgoing::frame(f)
+            } else {
+                Outgoing::chunk(&f.head, f.body.clone(), f.flag)
+            };
+            queue.send(item).await.expect("queue open");
+        }
+        drop(queue);
+        writer.await.expect("join").expect("writer ends cleanly");
+        let got = reader.await.expect("join");
+        assert_eq!(got.len(), frames.len());
+        for (i, (g, f)) in got.iter().zip(&frames).enumerate() {
+            assert_eq!(g, f, "frame {i}");
+        }
+        let writes = writes.load(Ordering::Relaxed);
+        assert!(
+            writes < frames.len() / 4,
+            "{writes} writes for {} frames",
+            frames.len()
+        );
+    })
+    .await
+}
+
+/// A 64 MiB body in one frame streams through the codec in bounded memory (4975-031: every node
+/// receives chunks of any size), and through a write queue much smaller than it.
+#[tokio::test]
+async fn large_body_streams_with_a_bounded_read_buffer() {
+    const TOTAL: usize = 64 << 20;
+    bounded(300, async {
+        let (client, server) = pair().await;
+        let (_client_r, client_w) = client.into_split();
+        let (queue, writer) = spawn_writer(client_w, WriterConfig::default());
+        let body = pattern(TOTAL, 7);
+        let mut ids = IdGenerator::new();
+        let head = send_head(&mut ids, Some(TOTAL));
+        let frame = Frame {
+            head: head.clone(),
+            body: Some(body.clone()),
+            flag: Flag::Last,
+        };
+
+        let reader = tokio::spawn(async move {
+            let mut r = EventReader::new(server, MsrpCodec::default());
+            let bound = r.codec().max_buffer();
+            let (mut got, mut pieces, mut heads, mut ends) = (0usize, 0usize, 0, 0);
+            for _ in 0..10_000_000 {
+                let Some(item) = r.next().await else { break };
+                match item.expect("no stream error").expect("no decode error") {
+                    Event::Head { head: h, body } => {
+                        assert!(body);
+                        assert_eq!(h, head);
+                        heads += 1;
+                    }
+                    Event::Body(piece) => {
+                        assert!(piece.len() <= bound, "piece of {} > {bound}", piece.len());
+                        assert!(got + piece.len() <= TOTAL, "body longer than sent");
+                        assert!(
+                            piece[..] == body[got..got + piece.len()],
+                            "content differs at {got}"
+                        );
+                        got += piece.len();
+                        pieces += 1;
+                    }
+                    Event::End(flag) => {
+                        assert_eq!(flag, Flag::Last);
+                        ends += 1;
+                    }
+                }
+                let cap = r.read_buffer().capacity();
+                assert!(cap <= bound, "read buffer capacity {cap} > {bound}");
+            }
+            (got, pieces, heads, ends, bound)
+        });
+
+        queue
+            .send(&frame)
+            .await
+            .expect("an oversized item is admitted into an empty queue");
+        assert!(queue.queued_bytes() <= TOTAL + 1024);
+        drop(queue);
+        writer.await.expect("join").expect("writer ends cleanly");
+        let (got, pieces, heads, ends, bound) = reader.await.expect("join");
+        assert_eq!((heads, ends), (1, 1));
+        assert_eq!(got, TOTAL);
+        assert!(pieces >= TOTAL / bound, "{pieces} pieces");
+    })
+    .await
+}
+
+/// Backpressure (DESIGN.md "Backpressure and loss"): against a peer that does not read,
+/// `try_send` eventually says Full while the queue never holds more than its bound; `send`
+/// waits, and completes once the peer reads.
+#[tokio::test]
+async fn backpressure_full_then_send_waits_for_the_reader() {
+    const BOUND: usize = 64 * 1024;
+    const ITEM: usize = 4000;
+    bounded(60, async {
+        let listener = {
+            let s = TcpSocket::new_v4().expect("socket");
+            s.set_recv_buffer_size(32 * 1024).expect("rcvbuf");
+            s.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+            s.listen(16).expect("listen")
+        };
+        let addr = listener.local_addr().expect("addr");
+        let s = TcpSocket::new_v4().expect("socket");
+        s.set_send_buffer_size(32 * 1024).expect("sndbuf");
+        let (client, server) = tokio::join!(s.connect(addr), listener.accept());
+        let (client, server) = (client.expect("connect"), server.expect("accept").0);
+        let (_client_r, client_w) = client.into_split();
+        let cfg = WriterConfig {
+            queue_bytes: BOUND,
+            ..WriterConfig::default()
+        };
+        let (queue, writer) = spawn_writer(client_w, cfg);
+
+        let mut ids = IdGenerator::new();
+        let mut make = |i: usize| {
+            let body = pattern(ITEM, i);
+            Frame {
+                head: send_head(&mut ids, Some(ITEM)),
+                body: Some(body),
+                flag: Flag::Last,
+            }
+        };
+        let mut sent = Vec::new();
+        let mut full = false;
+        for i in 0..50_000usize {
+            let f = make(i);
+            match queue.try_send(&f) {
+                Ok(()) => sent.push(f),
+                Err(TrySendError::Full(_)) => {
+                    // Give the writer time: if it is blocked by the socket, the queue stays full.
+                    sleep(Duration::from_millis(100)).await;
+                    match queue.try_send(&f) {
+                        Ok(()) => sent.push(f),
+                        Err(TrySendError::Full(item)) => {
+                            assert_eq!(item.len(), Outgoing::frame(&f).len());
+                            full = true;
+                            break;
+                        }
+                        Err(TrySendError::Closed(_)) => panic!("queue closed"),
+                    }
+                }
+                Err(TrySendError::Closed(_)) => panic!("queue closed"),
+            }
+            assert!(
+                queue.queued_bytes() <= BOUND,
+                "{} queued > {BOUND}",
+                queue.queued_bytes()
+            );
+            tokio::task::yield_now().await;
+        }
+        assert!(full, "try_send never reported Full");
+        let queued = queue.queued_bytes();
+        assert!(
+            queued <= BOUND && queued + ITEM > BOUND - ITEM,
+            "queued {queued}"
+        );
+
+        // `send` waits while the peer does not read...
+        let last = make(usize::MAX / 2);
+        let q2: WriteQueue = queue.clone();
+        let last2 = last.clone();
+        let pending = tokio::spawn(async move { q2.send(&last2).await.map_err(|_| ()) });
+        sleep(Duration::from_millis(200)).await;
+        assert!(
+            !pending.is_finished(),
+            "send completed while the queue was full"
+        );
+        assert!(queue.queued_bytes() <= BOUND);
+
+        // ...and completes once it does.
+        sent.push(last);
+        let reader = tokio::spawn(async move {
+            let mut r = EventReader::new(server, MsrpCodec::default());
+            let mut got = Vec::new();
+            while let Some(f) = next_frame(&mut r).await {
+                got.push(f);
+                assert!(got.len() <= 100_000);
+            }
+            got
+        });
+        bounded(20, pending)
+            .await
+            .expect("join")
+            .expect("send completes once the peer reads");
+        drop(queue);
+        writer.await.expect("join").expect("writer ends cleanly");
+        let got = reader.await.expect("join");
+        assert_eq!(got.len(), sent.len());
+        assert!(got == sent, "frames differ");
+    })
+    .await
+}
+
+const GOOD: &[u8] = b"MSRP a786hjs2 SEND\r\nTo-Path: msrp://b.example.com:7654/jshA7we;tcp\r\n\
+From-Path: msrp://a.example.com:12763/kjhd37s2s20w2a;tcp\r\nMessage-ID: 87652491\r\n\
+Byte-Range: 1-25/25\r\nContent-Type: text/plain\r\n\r\nHey Bob, are you there?\r\n-------a786hjs2$\r\n";
+
+/// Byte-Range end before its start (4975-021): a 400, but the frame boundary is kept.
+const BAD_RANGE: &[u8] =
+    b"MSRP dkei38sd SEND\r\nTo-Path: msrp://b.example.com:7654/jshA7we;tcp\r\n\
+From-Path: msrp://a.example.com:12763/kjhd37s2s20w2a;tcp\r\nMessage-ID: 4564dpwd\r\n\
+Byte-Range: 9-3/10\r\nContent-Type: text/plain\r\n\r\n0123456789\r\n-------dkei38sd$\r\n";
+
+/// Writes `input` from the server side, then closes it; returns every item the client reads.
+async fn read_all_after(input: &[u8]) -> Vec<Item> {
+    let (client, mut server) = pair().await;
+    server.write_all(input).await.expect("write");
+    server.shutdown().await.expect("shutdown");
+    let mut r = EventReader::new(client, MsrpCodec::default());
+    let mut items = Vec::new();
+    for _ in 0..10_000 {
+        match r.next().await {
+            Some(item) => items.push(item),
+            None => return items,
+        }
+    }
+    panic!("stream did not end")
+}
+
+fn is_frame_of(items: &[Item], tid: &str, body: &[u8]) -> bool {
+    let mut it = items.iter();
+    let head_ok =
+        matches!(it.next(), Some(Ok(Ok(Event::Head { head, body: true }))) if &*head.tid == tid);
+    let mut got = Vec::new();
+    for item in it {
+        match item {
+            Ok(Ok(Event::Body(b))) => got.extend_from_slice(b),
+            Ok(Ok(Event::End(Flag::Last))) => return head_ok && got == body,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// A recoverable error mid-stream is an `Err(DecodeError)` item to answer with 400
+/// (RFC 4975 §10, 4975-065), and the next frame still decodes; clean EOF then ends the stream.
+#[tokio::test]
+async fn recoverable_error_mid_stream_then_next_frame() {
+    bounded(20, async {
+        let mut input = GOOD.to_vec();
+        input.extend_from_slice(BAD_RANGE);
+        input.extend_from_slice(GOOD);
+        let items = read_all_after(&input).await;
+        let err_at = items
+            .iter()
+            .position(|i| matches!(i, Ok(Err(_))))
+            .expect("an error item");
+        assert!(is_frame_of(
+            &items[..err_at],
+            "a786hjs2",
+            b"Hey Bob, are you there?"
+        ));
+        let Ok(Err(e)) = &items[err_at] else {
+            unreachable!()
+        };
+        assert!(e.can_continue());
+        assert!(matches!(e.kind, ErrorKind::Header(_)), "{:?}", e.kind);
+        assert_eq!(e.tid.as_deref(), Some("dkei38sd"));
+        assert!(e.wants_response());
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert!(is_frame_of(
+            &items[err_at + 1..],
+            "a786hjs2",
+            b"Hey Bob, are you there?"
+        ));
+        assert!(
+            items.iter().all(|i| i.is_ok()),
+            "no stream error before the clean EOF"
+        );
+    })
+    .await
+}
+
+/// A garbage start line loses the frame boundary (4975-001): the stream ends with an error.
+#[tokio::test]
+async fn fatal_error_ends_the_stream() {
+    bounded(20, async {
+        let mut input = GOOD.to_vec();
+        input.extend_from_slice(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
+        input.extend_from_slice(GOOD);
+        let items = read_all_after(&input).await;
+        let last = items.last().expect("items");
+        assert!(
+            matches!(last, Err(CodecError::Decode(e)) if !e.can_continue() && e.kind == ErrorKind::StartLine),
+            "{last:?}"
+        );
+        assert!(is_frame_of(&items[..items.len() - 1], "a786hjs2", b"Hey Bob, are you there?"));
+    })
+    .await
+}
+
+/// Clean EOF between frames ends the stream with `None`; EOF inside a frame (in its header
+/// block, its body or its end-line) is an error.
+#[tokio::test]
+async fn eof_clean_and_truncated() {
+    bounded(20, async {
+        let items = read_all_after(GOOD).await;
+        assert!(is_frame_of(&items, "a786hjs2", b"Hey Bob, are you there?"));
+        assert!(read_all_after(b"").await.is_empty());
+
+        let body_at = GOOD
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("blank line")
+            + 4;
+        for cut in [10, body_at - 3, body_at + 5, GOOD.len() - 4] {
+            let mut input = GOOD.to_vec();
+            input.extend_from_slice(&GOOD[..cut]);
+            let items = read_all_after(&input).await;
+            assert!(
+                matches!(items.last(), Some(Err(CodecError::Truncated { .. }))),
+                "cut {cut}: {:?}",
+                items.last()
+            );
+            assert!(
+                items[..items.len() - 1]
+                    .iter()
+                    .all(|i| matches!(i, Ok(Ok(_)))),
+                "cut {cut}"
+            );
+        }
+    })
+    .await
+}
+
+/// `Connection` on both ends of one socket: a SEND goes out through the queue, the peer answers
+/// 200 on the same connection (4975-061), and closing the queue shuts the write side down.
+#[tokio::test]
+async fn connection_request_and_response() {
+    bounded(20, async {
+        let (client, server) = pair().await;
+        let mut a = Connection::new(client, MsrpCodec::default(), WriterConfig::default());
+        let mut b = Connection::new(server, MsrpCodec::default(), WriterConfig::default());
+        let mut ids = IdGenerator::new();
+        let body = Bytes::from_static(b"Hello");
+        let req = Frame {
+            head: send_head(&mut ids, Some(body.len())),
+            body: Some(body),
+            flag: Flag::Last,
+        };
+        a.queue.send(&req).await.expect("open");
+
+        let got = next_frame(&mut b.frames).await.expect("a frame");
+        assert_eq!(got, req);
+        let resp = Head::response(
+            StatusCode::OK,
+            got.head.tid.clone(),
+            got.head.from_path().to_vec(),
+            got.head.to_path()[..1].to_vec(),
+        );
+        b.queue
+            .send(Outgoing::chunk(&resp, None, Flag::Last))
+            .await
+            .expect("open");
+        let answer = next_frame(&mut a.frames).await.expect("a response");
+        assert_eq!(answer.head.status(), Some(StatusCode::OK));
+        assert_eq!(answer.head.tid, req.head.tid);
+        assert_eq!(answer.body, None);
+
+        a.queue.close();
+        assert!(a.queue.send(Bytes::from_static(b"late")).await.is_err());
+        a.writer.await.expect("join").expect("writer ends cleanly");
+        assert!(
+            next_frame(&mut b.frames).await.is_none(),
+            "clean EOF after close"
+        );
+    })
+    .await
+}
