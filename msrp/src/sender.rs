@@ -1,1 +1,1223 @@
-//! (in progress)
+//! The chunk sender (RFC 4975 §7.1.1): splits outgoing messages into chunks, interleaves the
+//! chunks of several messages fairly, and handles interruption and abort.
+//!
+//! Sans-IO: the sender never writes anything. The connection's writer asks it for the next chunk
+//! with [`ChunkSender::poll_chunk`], writes the chunk (usually with [`Chunk::write`], or
+//! [`Chunk::write_head`] + body + [`Chunk::write_end`] when it streams the body), and tells the
+//! sender when it stopped a chunk early ([`ChunkSender::interrupted`]).
+//!
+//! Bodies are `Bytes`: a chunk's body is a zero-copy slice of the message body whenever it lies
+//! within one `Bytes` handed to the sender; only a chunk spanning several pieces pushed with
+//! [`ChunkSender::push_body`] is copied into one buffer.
+
+use std::collections::{HashMap, VecDeque};
+
+use bytes::{Buf, Bytes, BytesMut};
+use bytestring::ByteString;
+
+use crate::byte_range::ByteRange;
+use crate::encode;
+use crate::head::{Flag, Head};
+use crate::header::Header;
+use crate::ident::IdGenerator;
+use crate::status::StatusCode;
+
+/// Default chunk size: 16 KiB.
+///
+/// RFC 4975 §7.1.1 asks senders not to send chunks smaller than 2048 octets except the last one
+/// of a message (4975-030); larger chunks cost fewer header blocks and transaction responses, and
+/// 16 KiB keeps the latency added to other messages sharing the connection small. Chunks above
+/// 2048 octets are sent with range-end `*` and may be interrupted (4975-027).
+pub const DEFAULT_CHUNK_SIZE: usize = 16 * 1024;
+
+/// RFC 4975 §7.1.1: a chunk with a body larger than this many octets must be interruptible, so its
+/// Byte-Range carries range-end `*` (4975-024, 4975-027).
+pub const INTERRUPTIBLE_ABOVE: usize = 2048;
+
+/// How many cancelled messages (413, 4975-068) the sender remembers so that the writer, when it
+/// interrupts an in-flight chunk of one, is told to end it with `#`.
+const CANCELLED_MEMORY: usize = 16;
+
+/// Chunk sender settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderConfig {
+    /// Largest chunk body, in octets ([`DEFAULT_CHUNK_SIZE`] by default). A value of 0 is
+    /// treated as 1.
+    pub chunk_size: usize,
+}
+
+impl Default for SenderConfig {
+    fn default() -> Self {
+        SenderConfig {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+        }
+    }
+}
+
+/// Identifies one outgoing message within its [`ChunkSender`]. Keys are never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageKey(u64);
+
+/// A misuse of the sender API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// No message with this key is being sent (it was never opened, or is fully sent, aborted or
+    /// cancelled).
+    #[error("no such outgoing message")]
+    UnknownMessage,
+    /// Body pushed after [`ChunkSender::finish`] (or after the declared total was reached).
+    #[error("the message body is already finished")]
+    Finished,
+    /// Body pushed to an aborted message; it is discarded.
+    #[error("the message was aborted")]
+    Aborted,
+    /// The pushed body would exceed the total declared in [`ChunkSender::open`].
+    #[error("body of {pushed} octets exceeds the declared total {total}")]
+    ExceedsTotal {
+        /// The declared total.
+        total: u64,
+        /// Octets pushed, counting the rejected piece.
+        pushed: u64,
+    },
+    /// [`ChunkSender::finish`] before the declared total was pushed; the message stays open.
+    #[error("body of {pushed} octets is shorter than the declared total {total}")]
+    Short {
+        /// The declared total.
+        total: u64,
+        /// Octets pushed so far.
+        pushed: u64,
+    },
+    /// [`ChunkSender::interrupted`] for a chunk that is not the latest one polled for its
+    /// message (a later chunk of the message was polled since, or it was already interrupted).
+    #[error("the interrupted chunk is not the latest chunk of its message")]
+    Stale,
+}
+
+/// One chunk to write: a SEND frame carrying part of a message.
+///
+/// RFC 4975 §7.1.1: `head` is the message's template with a fresh transaction id and this chunk's
+/// Byte-Range; the Message-ID, Success-Report and Failure-Report are the same on every chunk of
+/// the message (4975-020).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// The message this chunk belongs to.
+    pub key: MessageKey,
+    /// The header block, ready to write.
+    pub head: Head,
+    /// The chunk's body octets.
+    pub body: Bytes,
+    /// The end-line flag: `+` when more of the message follows, `$` on the last chunk, `#` when
+    /// the message was aborted (RFC 4975 §7.1, 4975-012).
+    pub flag: Flag,
+    /// Position of the first body octet in the message (1-based, 4975-023).
+    start: u64,
+    /// Index of this chunk among the chunks issued for its message.
+    seq: u64,
+}
+
+impl Chunk {
+    /// Position of the chunk's first body octet in the whole message, as written in its
+    /// Byte-Range range-start (4975-023).
+    pub fn range_start(&self) -> u64 {
+        self.start
+    }
+
+    /// `true` when the chunk is written with a body section. An empty chunk whose head has no
+    /// Content-Type (an abort chunk, or an empty last chunk of a streamed message) is written
+    /// without one, since a body section requires Content-Type (4975-007, 4975-009).
+    pub fn has_body_section(&self) -> bool {
+        !self.body.is_empty() || self.head.content_type().is_some()
+    }
+
+    /// `true` when the Byte-Range says range-end `*`: the body is larger than 2048 octets and
+    /// the writer may interrupt it (4975-024, 4975-027).
+    pub fn is_interruptible(&self) -> bool {
+        self.body.len() > INTERRUPTIBLE_ABOVE
+    }
+
+    /// Writes the whole frame: head, body and end-line (RFC 4975 §7.1).
+    pub fn write(&self, out: &mut BytesMut) {
+        let section = self.has_body_section();
+        out.reserve(self.head.encoded_len_hint() + self.body.len() + 48);
+        encode::head(&self.head, section, out);
+        out.extend_from_slice(&self.body);
+        encode::end(&self.head.tid, self.flag, section, out);
+    }
+
+    /// Writes the head and, if the chunk has a body section, the blank line that opens it. For a
+    /// writer that streams the body itself and may stop early (4975-028).
+    pub fn write_head(&self, out: &mut BytesMut) {
+        encode::head(&self.head, self.has_body_section(), out);
+    }
+
+    /// Writes the end-line with `flag` (the chunk's own flag, or the one
+    /// [`ChunkSender::interrupted`] returned).
+    pub fn write_end(&self, flag: Flag, out: &mut BytesMut) {
+        encode::end(&self.head.tid, flag, self.has_body_section(), out);
+    }
+}
+
+#[derive(Debug)]
+struct Outgoing {
+    /// The SEND template; its Byte-Range is a placeholder replaced on every chunk.
+    head: Head,
+    /// Body octets not yet issued, in order.
+    pieces: VecDeque<Bytes>,
+    /// Octets in `pieces`.
+    buffered: usize,
+    /// Offset (0-based) of the first octet not yet issued: `next + buffered == pushed`.
+    next: u64,
+    /// Octets handed to the sender so far.
+    pushed: u64,
+    /// The declared total, if any.
+    total: Option<u64>,
+    /// The whole body is known.
+    finished: bool,
+    /// The next chunk is an empty `#` chunk.
+    aborted: bool,
+    /// An interrupted remainder waits: send it even if less than a chunk is buffered.
+    resume: bool,
+    /// The key is in the ready queue.
+    queued: bool,
+    /// Chunks issued so far.
+    issued: u64,
+}
+
+impl Outgoing {
+    fn new(mut head: Head, total: Option<u64>) -> Outgoing {
+        // A placeholder, so that every chunk's clone only has its value replaced.
+        head.set_byte_range(ByteRange::whole(0));
+        Outgoing {
+            head,
+            pieces: VecDeque::new(),
+            buffered: 0,
+            next: 0,
+            pushed: 0,
+            total,
+            finished: total == Some(0),
+            aborted: false,
+            resume: false,
+            queued: false,
+            issued: 0,
+        }
+    }
+
+    fn ready(&self, chunk_size: usize) -> bool {
+        self.aborted || self.finished || self.resume || self.buffered >= chunk_size
+    }
+}
+
+/// Splits outgoing messages into chunks (RFC 4975 §7.1.1).
+///
+/// One sender serves one connection: it interleaves the chunks of all messages queued on it,
+/// round-robin one chunk at a time, so a large message does not hold up the others (4975-033),
+/// while the chunks of each message go out in increasing Byte-Range order (4975-032).
+#[derive(Debug)]
+pub struct ChunkSender {
+    cfg: SenderConfig,
+    messages: HashMap<MessageKey, Outgoing>,
+    ready: VecDeque<MessageKey>,
+    next_key: u64,
+    buffered: usize,
+    cancelled: VecDeque<MessageKey>,
+}
+
+impl Default for ChunkSender {
+    fn default() -> Self {
+        ChunkSender::new(SenderConfig::default())
+    }
+}
+
+impl ChunkSender {
+    /// A sender with the given settings.
+    pub fn new(mut cfg: SenderConfig) -> ChunkSender {
+        cfg.chunk_size = cfg.chunk_size.max(1);
+        ChunkSender {
+            cfg,
+            messages: HashMap::new(),
+            ready: VecDeque::new(),
+            next_key: 0,
+            buffered: 0,
+            cancelled: VecDeque::new(),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SenderConfig {
+        &self.cfg
+    }
+
+    /// Number of messages not yet completely sent.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// `true` when no message is waiting to be sent.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// Body octets handed to the sender and not yet issued in a chunk, over all messages (for
+    /// byte-bounded queues).
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// `true` while the message has chunks left to send.
+    pub fn contains(&self, key: MessageKey) -> bool {
+        self.messages.contains_key(&key)
+    }
+
+    /// The Message-ID of a message (known once the template has one, or once its first chunk
+    /// was polled: see [`ChunkSender::open`]).
+    pub fn message_id(&self, key: MessageKey) -> Option<&ByteString> {
+        self.messages.get(&key).and_then(|m| m.head.message_id())
+    }
+
+    /// `true` when the message was aborted or cancelled: a writer in the middle of one of its
+    /// chunks should stop and call [`ChunkSender::interrupted`], which answers `#`
+    /// (4975-038, 4975-068).
+    pub fn is_aborted(&self, key: MessageKey) -> bool {
+        self.messages.get(&key).is_some_and(|m| m.aborted) || self.cancelled.contains(&key)
+    }
+
+    /// Queues a message whose whole body is known; its chunks carry the total (4975-025).
+    ///
+    /// `head` is the SEND template: To-Path, From-Path, Message-ID, Success-Report,
+    /// Failure-Report, Content-Type and any other header. The sender sets the transaction id and
+    /// Byte-Range of every chunk; the rest is copied to each chunk unchanged (4975-020). An empty
+    /// body is one chunk `Byte-Range: 1-0/0` (4975-026).
+    pub fn send(&mut self, head: Head, body: Bytes) -> MessageKey {
+        let len = body.len() as u64;
+        let mut m = Outgoing::new(head, Some(len));
+        m.finished = true;
+        if !body.is_empty() {
+            m.buffered = body.len();
+            m.pushed = len;
+            self.buffered += body.len();
+            m.pieces.push_back(body);
+        }
+        self.insert(m)
+    }
+
+    /// Opens a message whose body is pushed piece by piece with [`ChunkSender::push_body`] and
+    /// ended with [`ChunkSender::finish`]. `total` is the body size if known; otherwise chunks
+    /// carry total `*` until the body is finished (4975-025).
+    ///
+    /// A streamed message produces a chunk only once a whole chunk is buffered or the body is
+    /// finished (4975-030). Reaching a declared total finishes the body by itself.
+    ///
+    /// If `head` has no Message-ID, a fresh one is added when the first chunk is polled
+    /// (4975-039).
+    pub fn open(&mut self, head: Head, total: Option<u64>) -> MessageKey {
+        self.insert(Outgoing::new(head, total))
+    }
+
+    fn insert(&mut self, m: Outgoing) -> MessageKey {
+        let key = MessageKey(self.next_key);
+        self.next_key += 1;
+        self.messages.insert(key, m);
+        self.enqueue(key);
+        key
+    }
+
+    fn enqueue(&mut self, key: MessageKey) {
+        let cs = self.cfg.chunk_size;
+        if let Some(m) = self.messages.get_mut(&key) {
+            if !m.queued && m.ready(cs) {
+                m.queued = true;
+                self.ready.push_back(key);
+            }
+        }
+    }
+
+    /// Appends body octets to a message opened with [`ChunkSender::open`].
+    pub fn push_body(&mut self, key: MessageKey, piece: Bytes) -> Result<(), SendError> {
+        let m = self
+            .messages
+            .get_mut(&key)
+            .ok_or(SendError::UnknownMessage)?;
+        if m.aborted {
+            return Err(SendError::Aborted);
+        }
+        if m.finished {
+            return Err(SendError::Finished);
+        }
+        let pushed = m.pushed.saturating_add(piece.len() as u64);
+        if let Some(total) = m.total {
+            if pushed > total {
+                return Err(SendError::ExceedsTotal { total, pushed });
+            }
+        }
+        m.pushed = pushed;
+        if !piece.is_empty() {
+            m.buffered += piece.len();
+            self.buffered += piece.len();
+            m.pieces.push_back(piece);
+        }
+        if m.total == Some(pushed) {
+            m.finished = true;
+        }
+        self.enqueue(key);
+        Ok(())
+    }
+
+    /// Ends the body of a message opened with [`ChunkSender::open`]: what is buffered goes out,
+    /// the last chunk with `$` (an empty `$` chunk if everything was already sent with `+`).
+    /// Finishing twice is harmless.
+    pub fn finish(&mut self, key: MessageKey) -> Result<(), SendError> {
+        let m = self
+            .messages
+            .get_mut(&key)
+            .ok_or(SendError::UnknownMessage)?;
+        if let Some(total) = m.total {
+            if m.pushed < total {
+                return Err(SendError::Short {
+                    total,
+                    pushed: m.pushed,
+                });
+            }
+        }
+        m.finished = true;
+        self.enqueue(key);
+        Ok(())
+    }
+
+    /// Aborts a message (RFC 4975 §7.1.1, 4975-038): nothing more of its body is sent. If no
+    /// chunk of it was polled yet, it is dropped silently; otherwise its next chunk is an empty
+    /// chunk ending in `#` whose range-start is the first octet not sent, unless the writer is
+    /// in the middle of a chunk of it and ends that one with `#` (see
+    /// [`ChunkSender::interrupted`]). Returns `false` when the message is unknown (already fully
+    /// sent).
+    pub fn abort(&mut self, key: MessageKey) -> bool {
+        let Some(m) = self.messages.get_mut(&key) else {
+            return false;
+        };
+        if m.issued == 0 {
+            self.buffered -= m.buffered;
+            self.messages.remove(&key);
+            return true;
+        }
+        self.buffered -= m.buffered;
+        m.pieces.clear();
+        m.buffered = 0;
+        m.pushed = m.next;
+        m.aborted = true;
+        m.resume = false;
+        self.enqueue(key);
+        true
+    }
+
+    /// Drops a message without sending any further chunk of it: RFC 4975 §10, after a 413 the
+    /// sender must not send further chunks with the same Message-ID (4975-068). A chunk being
+    /// written should be interrupted; [`ChunkSender::interrupted`] then answers `#`. Returns
+    /// `false` when the message is unknown.
+    pub fn cancel(&mut self, key: MessageKey) -> bool {
+        let Some(m) = self.messages.remove(&key) else {
+            return false;
+        };
+        self.buffered -= m.buffered;
+        if m.issued > 0 {
+            if self.cancelled.len() == CANCELLED_MEMORY {
+                self.cancelled.pop_front();
+            }
+            self.cancelled.push_back(key);
+        }
+        true
+    }
+
+    /// A failure response or failure REPORT arrived for a message still being sent: 413 cancels
+    /// it ([`ChunkSender::cancel`], 4975-068), any other failure aborts it with `#`
+    /// ([`ChunkSender::abort`], 4975-038). Returns `false` when the message is unknown.
+    pub fn failed(&mut self, key: MessageKey, status: StatusCode) -> bool {
+        if status == StatusCode::TOO_LARGE {
+            self.cancel(key)
+        } else {
+            self.abort(key)
+        }
+    }
+
+    /// The next chunk to write, `None` when no message has one ready.
+    ///
+    /// Messages take turns, one chunk each (4975-033); each chunk has at most `chunk_size` body
+    /// octets. Every chunk gets a new transaction id drawn from `ids` that `taken` does not
+    /// reject — `taken` says whether an id is still outstanding on the connection (4975-004) —
+    /// and that does not occur as an end-line inside the chunk's body (4975-011).
+    ///
+    /// Byte-Range (4975-021..026): range-start is the position of the first body octet;
+    /// range-end is the position of the last one, or `*` when the body is larger than 2048
+    /// octets and so may be interrupted (4975-027); total is the message size when known, `*`
+    /// otherwise.
+    ///
+    /// The writer writes a chunk completely, or stops it early and calls
+    /// [`ChunkSender::interrupted`], before it polls another chunk of the same message.
+    /// `taken` must accept some ids: one that rejects every id makes this loop forever.
+    pub fn poll_chunk(
+        &mut self,
+        ids: &mut IdGenerator,
+        mut taken: impl FnMut(&str) -> bool,
+    ) -> Option<Chunk> {
+        let cs = self.cfg.chunk_size;
+        while let Some(key) = self.ready.pop_front() {
+            let Some(m) = self.messages.get_mut(&key) else {
+                continue;
+            };
+            m.queued = false;
+            if !m.ready(cs) {
+                continue;
+            }
+            if m.head.message_id().is_none() {
+                m.head.push(Header::MessageId(ids.next_id()));
+            }
+            let (body, flag) = if m.aborted {
+                (Bytes::new(), Flag::Abort)
+            } else {
+                let n = m.buffered.min(cs);
+                let body = take(&mut m.pieces, n);
+                m.buffered -= body.len();
+                self.buffered -= body.len();
+                let flag = if m.finished && m.buffered == 0 {
+                    Flag::Last
+                } else {
+                    Flag::More
+                };
+                (body, flag)
+            };
+            let len = body.len() as u64;
+            let start = m.next + 1;
+            m.next += len;
+            m.resume = false;
+            let total = if m.finished && !m.aborted {
+                Some(m.pushed)
+            } else {
+                m.total
+            };
+            let end = (body.len() <= INTERRUPTIBLE_ABOVE).then_some(start - 1 + len);
+            let mut head = m.head.clone();
+            head.set_byte_range(ByteRange { start, end, total });
+            head.tid = pick_tid(&body, || ids.next_unique(&mut taken));
+            let seq = m.issued;
+            m.issued += 1;
+            if flag == Flag::More {
+                if m.ready(cs) {
+                    m.queued = true;
+                    self.ready.push_back(key);
+                }
+            } else {
+                self.messages.remove(&key);
+            }
+            return Some(Chunk {
+                key,
+                head,
+                body,
+                flag,
+                start,
+                seq,
+            });
+        }
+        None
+    }
+
+    /// The writer stopped `chunk` after `sent` body octets (RFC 4975 §7.1.1) and asks which flag
+    /// to end it with.
+    ///
+    /// The writer does this when it has responses or REPORTs to send on the connection while a
+    /// chunk of more than 2048 octets is being written (4975-028), or when the message was
+    /// aborted or cancelled while its chunk was in flight ([`ChunkSender::is_aborted`],
+    /// 4975-068). The answer is:
+    ///
+    /// - `+` normally: the octets not sent go back to the front of the message, which is resumed
+    ///   later in a new chunk with a new transaction id and range-start = the first octet not yet
+    ///   sent (4975-029). This works for the message's last chunk too: the message comes back.
+    /// - `#` when the message was aborted or cancelled meanwhile: the message is over.
+    /// - the chunk's own flag when `sent` covers the whole body (nothing to resume).
+    ///
+    /// Fails with [`SendError::Stale`] (and changes nothing) when a later chunk of the same
+    /// message was polled after this one, or this chunk was already interrupted.
+    pub fn interrupted(&mut self, chunk: Chunk, sent: usize) -> Result<Flag, SendError> {
+        let sent = sent.min(chunk.body.len());
+        let chunk_end = chunk.start - 1 + chunk.body.len() as u64;
+        if let Some(m) = self.messages.get_mut(&chunk.key) {
+            if m.issued != chunk.seq + 1 || m.next != chunk_end {
+                return Err(SendError::Stale);
+            }
+            if m.aborted {
+                self.messages.remove(&chunk.key);
+                return Ok(Flag::Abort);
+            }
+            if sent == chunk.body.len() {
+                return Ok(chunk.flag);
+            }
+            let rest = chunk.body.slice(sent..);
+            m.next -= rest.len() as u64;
+            m.buffered += rest.len();
+            self.buffered += rest.len();
+            m.pieces.push_front(rest);
+            m.resume = true;
+            self.enqueue(chunk.key);
+            return Ok(Flag::More);
+        }
+        if let Some(i) = self.cancelled.iter().position(|&k| k == chunk.key) {
+            self.cancelled.remove(i);
+            return Ok(Flag::Abort);
+        }
+        match chunk.flag {
+            Flag::Abort => Ok(Flag::Abort),
+            Flag::More => Err(SendError::Stale),
+            Flag::Last if sent == chunk.body.len() => Ok(Flag::Last),
+            Flag::Last => {
+                // The message's last chunk was cut short: the message comes back.
+                let rest = chunk.body.slice(sent..);
+                let total = chunk.start - 1 + chunk.body.len() as u64;
+                let mut m = Outgoing::new(chunk.head, Some(total));
+                m.next = chunk.start - 1 + sent as u64;
+                m.pushed = total;
+                m.finished = true;
+                m.resume = true;
+                m.issued = chunk.seq + 1;
+                m.buffered = rest.len();
+                self.buffered += rest.len();
+                m.pieces.push_back(rest);
+                self.messages.insert(chunk.key, m);
+                self.enqueue(chunk.key);
+                Ok(Flag::More)
+            }
+        }
+    }
+}
+
+/// Draws transaction ids until one whose end-line does not occur in `body` (4975-011).
+fn pick_tid(body: &[u8], mut draw: impl FnMut() -> ByteString) -> ByteString {
+    loop {
+        let tid = draw();
+        if !encode::end_line_in_body(&tid, body) {
+            return tid;
+        }
+    }
+}
+
+/// Takes the first `n` octets off `pieces`: a zero-copy slice when they lie in the first piece,
+/// else a copy.
+fn take(pieces: &mut VecDeque<Bytes>, n: usize) -> Bytes {
+    if n == 0 {
+        return Bytes::new();
+    }
+    let Some(front) = pieces.front_mut() else {
+        return Bytes::new();
+    };
+    if front.len() >= n {
+        let b = front.split_to(n);
+        if front.is_empty() {
+            pieces.pop_front();
+        }
+        return b;
+    }
+    let mut out = BytesMut::with_capacity(n);
+    while out.len() < n {
+        let Some(front) = pieces.front_mut() else {
+            break;
+        };
+        let k = (n - out.len()).min(front.len());
+        out.extend_from_slice(&front[..k]);
+        front.advance(k);
+        if front.is_empty() {
+            pieces.pop_front();
+        }
+    }
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::head::Method;
+    use crate::header::FailureReport;
+    use crate::uri::MsrpUri;
+    use std::collections::HashSet;
+
+    fn uri(s: &str) -> MsrpUri {
+        s.parse().expect("uri")
+    }
+
+    fn template(mid: &str) -> Head {
+        Head::request(
+            Method::Send,
+            ByteString::from_static("unset000"),
+            vec![uri("msrp://b.example.com:7777/bbb;tcp")],
+            vec![uri("msrp://a.example.com:7777/aaa;tcp")],
+        )
+        .with(Header::MessageId(ByteString::from(mid.to_owned())))
+        .with(Header::SuccessReport(true))
+        .with(Header::FailureReport(FailureReport::Partial))
+        .with(Header::ContentType(ByteString::from_static("text/plain")))
+    }
+
+    fn sender(chunk_size: usize) -> ChunkSender {
+        ChunkSender::new(SenderConfig { chunk_size })
+    }
+
+    fn poll(s: &mut ChunkSender, ids: &mut IdGenerator) -> Option<Chunk> {
+        s.poll_chunk(ids, |_| false)
+    }
+
+    fn drain(s: &mut ChunkSender) -> Vec<Chunk> {
+        let mut ids = IdGenerator::new();
+        std::iter::from_fn(|| poll(s, &mut ids)).collect()
+    }
+
+    fn br(c: &Chunk) -> ByteRange {
+        c.head
+            .byte_range()
+            .expect("every chunk carries Byte-Range (4975-022)")
+    }
+
+    fn body(n: usize) -> Bytes {
+        Bytes::from((0..n).map(|i| (i % 251) as u8).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn splits_a_known_message() {
+        // 4975-020, 4975-021, 4975-023, 4975-024, 4975-025, 4975-030, 4975-032
+        let b = body(5000);
+        let mut s = sender(1024);
+        let key = s.send(template("m1"), b.clone());
+        assert_eq!(s.len(), 1);
+        let chunks = drain(&mut s);
+        assert!(s.is_empty());
+        assert_eq!(chunks.len(), 5);
+        let mut tids = HashSet::new();
+        for (i, c) in chunks.iter().enumerate() {
+            let start = i as u64 * 1024 + 1;
+            let end = (start + 1023).min(5000);
+            assert_eq!(c.key, key);
+            assert_eq!(
+                br(c),
+                ByteRange {
+                    start,
+                    end: Some(end),
+                    total: Some(5000)
+                }
+            );
+            assert_eq!(c.range_start(), start);
+            assert_eq!(&c.body[..], &b[start as usize - 1..end as usize]);
+            assert_eq!(c.flag, if i == 4 { Flag::Last } else { Flag::More });
+            assert_eq!(c.head.message_id().map(|m| &**m), Some("m1"));
+            assert!(c.head.success_report());
+            assert_eq!(c.head.failure_report(), FailureReport::Partial);
+            assert_eq!(c.head.content_type().map(|m| &**m), Some("text/plain"));
+            assert!(tids.insert(c.head.tid.clone()), "each chunk has a new tid");
+            // Zero-copy: the chunk body points into the message body.
+            assert_eq!(c.body.as_ptr(), b[start as usize - 1..].as_ptr());
+        }
+        // Exactly one Byte-Range header per chunk, Content-Type last (4975-005).
+        let c = &chunks[0];
+        assert_eq!(
+            c.head
+                .headers
+                .iter()
+                .filter(|h| matches!(h, Header::ByteRange(_)))
+                .count(),
+            1
+        );
+        assert!(matches!(
+            c.head.headers.last(),
+            Some(Header::ContentType(_))
+        ));
+    }
+
+    #[test]
+    fn chunks_above_2048_have_star_end() {
+        // 4975-024, 4975-027
+        let mut s = sender(3000);
+        s.send(template("m1"), body(6100));
+        let chunks = drain(&mut s);
+        let ranges: Vec<_> = chunks.iter().map(br).collect();
+        assert_eq!(
+            ranges,
+            vec![
+                ByteRange {
+                    start: 1,
+                    end: None,
+                    total: Some(6100)
+                },
+                ByteRange {
+                    start: 3001,
+                    end: None,
+                    total: Some(6100)
+                },
+                ByteRange {
+                    start: 6001,
+                    end: Some(6100),
+                    total: Some(6100)
+                },
+            ]
+        );
+        assert!(chunks[0].is_interruptible());
+        assert!(!chunks[2].is_interruptible());
+        // Exactly 2048 octets is not "larger than 2048".
+        let mut s = sender(2048);
+        s.send(template("m2"), body(2048));
+        let c = drain(&mut s);
+        assert_eq!(br(&c[0]), ByteRange::whole(2048));
+    }
+
+    #[test]
+    fn default_chunk_size_is_16k() {
+        let mut s = ChunkSender::default();
+        assert_eq!(s.config().chunk_size, DEFAULT_CHUNK_SIZE);
+        s.send(template("m1"), body(40_000));
+        let lens: Vec<_> = drain(&mut s).iter().map(|c| c.body.len()).collect();
+        assert_eq!(lens, vec![16384, 16384, 40_000 - 32768]);
+    }
+
+    #[test]
+    fn empty_message_is_1_0_0() {
+        // 4975-026
+        let mut s = sender(100);
+        s.send(template("m1"), Bytes::new());
+        let c = drain(&mut s);
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            br(&c[0]),
+            ByteRange {
+                start: 1,
+                end: Some(0),
+                total: Some(0)
+            }
+        );
+        assert_eq!(c[0].flag, Flag::Last);
+        assert!(c[0].body.is_empty());
+        // With Content-Type it keeps an (empty) body section.
+        let mut out = BytesMut::new();
+        c[0].write(&mut out);
+        assert!(
+            out.ends_with(
+                format!("text/plain\r\n\r\n\r\n-------{}$\r\n", c[0].head.tid).as_bytes()
+            )
+        );
+    }
+
+    #[test]
+    fn round_robin_between_messages() {
+        // 4975-033
+        let mut s = sender(100);
+        let a = s.send(template("ma"), body(300));
+        let b = s.send(template("mb"), body(150));
+        let c = s.send(template("mc"), body(250));
+        let order: Vec<_> = drain(&mut s)
+            .iter()
+            .map(|ch| (ch.key, ch.range_start(), ch.flag))
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                (a, 1, Flag::More),
+                (b, 1, Flag::More),
+                (c, 1, Flag::More),
+                (a, 101, Flag::More),
+                (b, 101, Flag::Last),
+                (c, 101, Flag::More),
+                (a, 201, Flag::Last),
+                (c, 201, Flag::Last),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_message_joins_the_rotation() {
+        let mut s = sender(10);
+        let mut ids = IdGenerator::new();
+        let a = s.send(template("ma"), body(50));
+        assert_eq!(poll(&mut s, &mut ids).map(|c| c.key), Some(a));
+        let b = s.send(template("mb"), body(50));
+        let keys: Vec<_> = (0..4)
+            .filter_map(|_| poll(&mut s, &mut ids))
+            .map(|c| c.key)
+            .collect();
+        assert_eq!(keys, vec![a, b, a, b]);
+    }
+
+    #[test]
+    fn interruption_resumes_with_new_tid() {
+        // 4975-028, 4975-029
+        let b = body(10_000);
+        let mut s = sender(4096);
+        let mut ids = IdGenerator::new();
+        let key = s.send(template("m1"), b.clone());
+        let c1 = poll(&mut s, &mut ids).expect("chunk");
+        assert!(c1.is_interruptible());
+        let tid1 = c1.head.tid.clone();
+        assert_eq!(s.interrupted(c1, 1000), Ok(Flag::More));
+        assert_eq!(s.buffered(), 9000);
+        let c2 = poll(&mut s, &mut ids).expect("resumed chunk");
+        assert_eq!(c2.key, key);
+        assert_ne!(c2.head.tid, tid1);
+        assert_eq!(c2.range_start(), 1001);
+        assert_eq!(
+            br(&c2),
+            ByteRange {
+                start: 1001,
+                end: None,
+                total: Some(10_000)
+            }
+        );
+        assert_eq!(&c2.body[..], &b[1000..5096]);
+        assert_eq!(c2.head.message_id().map(|m| &**m), Some("m1"));
+        let rest = drain(&mut s);
+        let starts: Vec<_> = rest
+            .iter()
+            .map(|c| (c.range_start(), c.body.len(), c.flag))
+            .collect();
+        assert_eq!(
+            starts,
+            vec![(5097, 4096, Flag::More), (9193, 808, Flag::Last)]
+        );
+    }
+
+    #[test]
+    fn interrupting_the_last_chunk_brings_the_message_back() {
+        // 4975-029
+        let b = body(3000);
+        let mut s = sender(4096);
+        let mut ids = IdGenerator::new();
+        let key = s.send(template("m1"), b.clone());
+        let c1 = poll(&mut s, &mut ids).expect("chunk");
+        assert_eq!(c1.flag, Flag::Last);
+        assert!(s.is_empty());
+        let tid1 = c1.head.tid.clone();
+        assert_eq!(s.interrupted(c1.clone(), 2500), Ok(Flag::More));
+        assert_eq!(s.len(), 1);
+        // Interrupting the same chunk again is refused.
+        assert_eq!(s.interrupted(c1, 2000), Err(SendError::Stale));
+        let c2 = poll(&mut s, &mut ids).expect("rest");
+        assert_eq!((c2.key, c2.range_start(), c2.flag), (key, 2501, Flag::Last));
+        assert_ne!(c2.head.tid, tid1);
+        assert_eq!(
+            br(&c2),
+            ByteRange {
+                start: 2501,
+                end: Some(3000),
+                total: Some(3000)
+            }
+        );
+        assert_eq!(&c2.body[..], &b[2500..]);
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn interrupt_after_everything_sent_keeps_the_flag() {
+        let mut s = sender(4096);
+        let mut ids = IdGenerator::new();
+        s.send(template("m1"), body(3000));
+        let c = poll(&mut s, &mut ids).expect("chunk");
+        assert_eq!(s.interrupted(c, 3000), Ok(Flag::Last));
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn stale_interruption_is_refused() {
+        let mut s = sender(100);
+        let mut ids = IdGenerator::new();
+        s.send(template("m1"), body(300));
+        let c1 = poll(&mut s, &mut ids).expect("chunk");
+        let c2 = poll(&mut s, &mut ids).expect("chunk");
+        assert_eq!(s.interrupted(c1, 10), Err(SendError::Stale));
+        assert_eq!(s.interrupted(c2, 10), Ok(Flag::More));
+        let c = poll(&mut s, &mut ids).expect("chunk");
+        assert_eq!((c.range_start(), c.body.len()), (111, 100));
+    }
+
+    #[test]
+    fn abort_between_chunks_sends_empty_hash_chunk() {
+        // 4975-038
+        let mut s = sender(100);
+        let mut ids = IdGenerator::new();
+        let key = s.send(template("m1"), body(500));
+        let c1 = poll(&mut s, &mut ids).expect("chunk");
+        let c2 = poll(&mut s, &mut ids).expect("chunk");
+        assert_eq!(c2.range_start(), 101);
+        drop(c1);
+        assert!(s.abort(key));
+        assert!(s.is_aborted(key));
+        assert_eq!(s.buffered(), 0);
+        let c3 = poll(&mut s, &mut ids).expect("abort chunk");
+        assert_eq!(c3.flag, Flag::Abort);
+        assert!(c3.body.is_empty());
+        assert_eq!(c3.range_start(), 201);
+        assert_eq!(
+            br(&c3),
+            ByteRange {
+                start: 201,
+                end: Some(200),
+                total: Some(500)
+            }
+        );
+        assert_eq!(c3.head.message_id().map(|m| &**m), Some("m1"));
+        assert!(poll(&mut s, &mut ids).is_none());
+        assert!(s.is_empty());
+        assert!(!s.abort(key));
+    }
+
+    #[test]
+    fn abort_before_any_chunk_sends_nothing() {
+        let mut s = sender(100);
+        let mut ids = IdGenerator::new();
+        let a = s.send(template("ma"), body(500));
+        let b = s.send(template("mb"), body(50));
+        assert!(s.abort(a));
+        let c = poll(&mut s, &mut ids).expect("chunk");
+        assert_eq!((c.key, c.flag), (b, Flag::Last));
+        assert!(poll(&mut s, &mut ids).is_none());
+        assert!(s.is_empty());
+        assert_eq!(s.buffered(), 0);
+    }
+
+    #[test]
+    fn abort_while_a_chunk_is_in_flight() {
+        // 4975-038, 4975-068: the writer ends the in-flight chunk with `#`.
+        let mut s = sender(4096);
+        let mut ids = IdGenerator::new();
+        let key = s.send(template("m1"), body(10_000));
+        let c1 = poll(&mut s, &mut ids).expect("chunk");
+        assert!(s.failed(key, StatusCode::BAD_REQUEST));
+        assert!(s.is_aborted(key));
+        assert_eq!(s.interrupted(c1, 500), Ok(Flag::Abort));
+        assert!(s.is_empty());
+        assert!(poll(&mut s, &mut ids).is_none());
+    }
+
+    #[test]
+    fn abort_of_a_queued_message_in_the_rotation() {
+        let mut s = sender(100);
+        let mut ids = IdGenerator::new();
+        let a = s.send(template("ma"), body(300));
+        let b = s.send(template("mb"), body(300));
+        assert_eq!(poll(&mut s, &mut ids).map(|c| c.key), Some(a));
+        assert_eq!(poll(&mut s, &mut ids).map(|c| c.key), Some(b));
+        assert!(s.abort(a));
+        let rest: Vec<_> = drain(&mut s)
+            .iter()
+            .map(|c| (c.key, c.range_start(), c.flag))
+            .collect();
+        assert_eq!(
+            rest,
+            vec![
+                (a, 101, Flag::Abort),
+                (b, 101, Flag::More),
+                (b, 201, Flag::Last)
+            ]
+        );
+    }
+
+    #[test]
+    fn cancel_after_413_sends_nothing_more() {
+        // 4975-068
+        let mut s = sender(100);
+        let mut ids = IdGenerator::new();
+        let key = s.send(template("m1"), body(500));
+        let c1 = poll(&mut s, &mut ids).expect("chunk");
+        assert!(s.failed(key, StatusCode::TOO_LARGE));
+        assert!(s.is_aborted(key));
+        assert!(poll(&mut s, &mut ids).is_none());
+        assert!(s.is_empty());
+        // The in-flight chunk is ended with `#`.
+        assert_eq!(s.interrupted(c1, 50), Ok(Flag::Abort));
+        assert!(!s.is_aborted(key));
+        assert!(!s.cancel(key));
+    }
+
+    #[test]
+    fn streamed_message_with_unknown_total() {
+        // 4975-025, 4975-030
+        let mut s = sender(100);
+        let mut ids = IdGenerator::new();
+        let key = s.open(template("m1"), None);
+        assert!(poll(&mut s, &mut ids).is_none(), "nothing buffered yet");
+        s.push_body(key, body(60)).expect("push");
+        assert!(
+            poll(&mut s, &mut ids).is_none(),
+            "less than a chunk buffered"
+        );
+        s.push_body(key, body(60)).expect("push");
+        let c1 = poll(&mut s, &mut ids).expect("a whole chunk is buffered");
+        assert_eq!(
+            br(&c1),
+            ByteRange {
+                start: 1,
+                end: Some(100),
+                total: None
+            }
+        );
+        assert_eq!(c1.flag, Flag::More);
+        let mut want = body(60).to_vec();
+        want.extend_from_slice(&body(40));
+        assert_eq!(&c1.body[..], &want[..], "spanning two pieces");
+        assert!(poll(&mut s, &mut ids).is_none(), "20 octets wait");
+        s.push_body(key, body(5)).expect("push");
+        s.finish(key).expect("finish");
+        assert_eq!(s.push_body(key, body(1)), Err(SendError::Finished));
+        let c2 = poll(&mut s, &mut ids).expect("rest");
+        assert_eq!(
+            br(&c2),
+            ByteRange {
+                start: 101,
+                end: Some(125),
+                total: Some(125)
+            }
+        );
+        assert_eq!(c2.flag, Flag::Last);
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn streamed_message_ends_with_empty_last_chunk() {
+        let mut s = sender(100);
+        let mut ids = IdGenerator::new();
+        let key = s.open(template("m1"), None);
+        s.push_body(key, body(200)).expect("push");
+        let c1 = poll(&mut s, &mut ids).expect("chunk");
+        let c2 = poll(&mut s, &mut ids).expect("chunk");
+        assert_eq!((c1.flag, c2.flag), (Flag::More, Flag::More));
+        // Zero-copy: both chunks come from the one pushed piece.
+        assert_eq!(c2.body.as_ptr(), c1.body.as_ptr().wrapping_add(100));
+        assert!(poll(&mut s, &mut ids).is_none());
+        s.finish(key).expect("finish");
+        let c3 = poll(&mut s, &mut ids).expect("empty last chunk");
+        assert_eq!(c3.flag, Flag::Last);
+        assert!(c3.body.is_empty());
+        assert_eq!(
+            br(&c3),
+            ByteRange {
+                start: 201,
+                end: Some(200),
+                total: Some(200)
+            }
+        );
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn streamed_message_with_declared_total() {
+        let mut s = sender(100);
+        let mut ids = IdGenerator::new();
+        let key = s.open(template("m1"), Some(150));
+        s.push_body(key, body(120)).expect("push");
+        assert_eq!(
+            s.push_body(key, body(31)),
+            Err(SendError::ExceedsTotal {
+                total: 150,
+                pushed: 151
+            })
+        );
+        assert_eq!(
+            s.finish(key),
+            Err(SendError::Short {
+                total: 150,
+                pushed: 120
+            })
+        );
+        let c1 = poll(&mut s, &mut ids).expect("chunk");
+        assert_eq!(
+            br(&c1),
+            ByteRange {
+                start: 1,
+                end: Some(100),
+                total: Some(150)
+            }
+        );
+        assert!(poll(&mut s, &mut ids).is_none());
+        // Reaching the declared total finishes the body.
+        s.push_body(key, body(30)).expect("push");
+        let c2 = poll(&mut s, &mut ids).expect("chunk");
+        assert_eq!(
+            br(&c2),
+            ByteRange {
+                start: 101,
+                end: Some(150),
+                total: Some(150)
+            }
+        );
+        assert_eq!(c2.flag, Flag::Last);
+        assert_eq!(s.push_body(key, body(1)), Err(SendError::UnknownMessage));
+    }
+
+    #[test]
+    fn open_with_zero_total_is_an_empty_message() {
+        let mut s = sender(100);
+        s.open(template("m1"), Some(0));
+        let c = drain(&mut s);
+        assert_eq!(c.len(), 1);
+        assert_eq!(br(&c[0]), ByteRange::whole(0));
+    }
+
+    #[test]
+    fn message_id_added_when_missing() {
+        // 4975-039, 4975-020
+        let mut head = template("x");
+        head.headers.retain(|h| !matches!(h, Header::MessageId(_)));
+        let mut s = sender(10);
+        let key = s.send(head, body(25));
+        assert_eq!(s.message_id(key), None);
+        let chunks = drain(&mut s);
+        let mid = chunks[0].head.message_id().cloned().expect("generated");
+        assert!(crate::ident::is_ident(mid.as_bytes()));
+        assert!(chunks.iter().all(|c| c.head.message_id() == Some(&mid)));
+    }
+
+    #[test]
+    fn tid_never_taken() {
+        // 4975-004
+        let mut s = sender(10);
+        let mut ids = IdGenerator::new();
+        s.send(template("m1"), body(100));
+        let mut outstanding: HashSet<ByteString> = HashSet::new();
+        let mut rejected = 0;
+        while let Some(c) = s.poll_chunk(&mut ids, |t| {
+            // Reject every other candidate, and anything outstanding.
+            rejected += 1;
+            rejected % 2 == 1 || outstanding.contains(t)
+        }) {
+            assert!(!outstanding.contains(&c.head.tid));
+            outstanding.insert(c.head.tid.clone());
+        }
+        assert_eq!(outstanding.len(), 10);
+        assert!(rejected >= 20);
+    }
+
+    #[test]
+    fn tid_not_in_body() {
+        // 4975-011: a body stuffed with end-lines of many possible ids never contains the
+        // end-line of the tid it is sent with.
+        let mut ids = IdGenerator::new();
+        let mut stuffed = Vec::new();
+        for _ in 0..500 {
+            for flag in ["$", "+", "#"] {
+                stuffed.extend_from_slice(b"\r\n-------");
+                stuffed.extend_from_slice(ids.next_id().as_bytes());
+                stuffed.extend_from_slice(flag.as_bytes());
+            }
+        }
+        let stuffed = Bytes::from(stuffed);
+        let mut s = sender(1000);
+        s.send(template("m1"), stuffed.clone());
+        for c in drain(&mut s) {
+            assert!(!encode::end_line_in_body(&c.head.tid, &c.body));
+        }
+    }
+
+    #[test]
+    fn tid_redrawn_when_body_contains_its_end_line() {
+        // 4975-011: the retry loop, with a deterministic id source. The body holds the end-lines
+        // of the first two candidates, so the third is chosen.
+        let body = b"a\r\n-------aaaa1111$\r\nb-------bbbb2222+ c-------cccc3333x";
+        let mut candidates = ["aaaa1111", "bbbb2222", "cccc3333", "dddd4444"].into_iter();
+        let mut draws = 0;
+        let tid = pick_tid(body, || {
+            draws += 1;
+            ByteString::from_static(candidates.next().expect("enough candidates"))
+        });
+        assert_eq!(&*tid, "cccc3333");
+        assert_eq!(draws, 3);
+        assert!(!encode::end_line_in_body(&tid, body));
+    }
+}

@@ -1,0 +1,238 @@
+//! Chunk → reassemble round trips (RFC 4975 §7.1.1, §7.3.1): messages split by the
+//! `ChunkSender`, possibly interrupted mid-chunk (4975-028/029), written with the frame writer,
+//! delivered in any chunk order (4975-032), decoded by the streaming `Decoder` from reads of
+//! arbitrary sizes and put back together by the `Reassembler`.
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use msrp::reassembly::{Outcome, Reassembler, ReassemblyConfig};
+use msrp::sender::{Chunk, ChunkSender, SenderConfig};
+use msrp::{ByteString, Decoder, Event, Flag, Head, Header, IdGenerator, Method, MsrpUri, encode};
+use proptest::prelude::*;
+
+fn uri(s: &str) -> MsrpUri {
+    s.parse().expect("uri")
+}
+
+fn template(mid: &str) -> Head {
+    Head::request(
+        Method::Send,
+        ByteString::from_static("unset000"),
+        vec![uri("msrp://b.example.com:7777/bbb;tcp")],
+        vec![uri("msrp://a.example.com:7777/aaa;tcp")],
+    )
+    .with(Header::MessageId(ByteString::from(mid.to_owned())))
+    .with(Header::SuccessReport(true))
+    .with(Header::ContentType(ByteString::from_static(
+        "application/octet-stream",
+    )))
+}
+
+/// A small deterministic generator for permutations and interruption points.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+/// Writes a chunk with `encode::frame`.
+fn frame(c: &Chunk) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    let body = c.has_body_section().then_some(&c.body[..]);
+    encode::frame(&c.head, body, c.flag, &mut out);
+    out.to_vec()
+}
+
+/// Polls every chunk out of `s`, writing each as one frame; with `interrupt_pct` > 0 some
+/// chunks are stopped after a random number of octets and ended with the flag the sender asks
+/// for (at most `max_interrupts` times).
+fn collect_frames(
+    s: &mut ChunkSender,
+    rng: &mut Rng,
+    interrupt_pct: usize,
+    max_interrupts: usize,
+) -> Vec<Vec<u8>> {
+    let mut ids = IdGenerator::new();
+    let mut frames = Vec::new();
+    let mut interrupts = 0;
+    while let Some(c) = s.poll_chunk(&mut ids, |_| false) {
+        assert!(!encode::end_line_in_body(&c.head.tid, &c.body), "4975-011");
+        if interrupts < max_interrupts && !c.body.is_empty() && rng.below(100) < interrupt_pct {
+            interrupts += 1;
+            let sent = rng.below(c.body.len());
+            let mut out = BytesMut::new();
+            c.write_head(&mut out);
+            out.extend_from_slice(&c.body[..sent]);
+            let flag = s.interrupted(c.clone(), sent).expect("latest chunk");
+            assert_eq!(flag, Flag::More);
+            c.write_end(flag, &mut out);
+            frames.push(out.to_vec());
+        } else {
+            frames.push(frame(&c));
+        }
+    }
+    assert!(s.is_empty());
+    frames
+}
+
+/// Feeds `stream` to a decoder in reads of the given sizes (cycled) and the events to a
+/// reassembler; returns the completed messages.
+fn deliver(stream: &[u8], reads: &[usize]) -> (Vec<msrp::reassembly::Message>, Reassembler) {
+    let now = Instant::now();
+    let mut r = Reassembler::new(ReassemblyConfig {
+        max_messages: 16,
+        ..Default::default()
+    });
+    let mut dec = Decoder::default();
+    let mut buf = BytesMut::new();
+    let mut cursor = None;
+    let mut done = Vec::new();
+    let mut at = 0;
+    let mut sizes = reads.iter().cycle();
+    while at < stream.len() {
+        let n = (*sizes.next().expect("reads")).clamp(1, stream.len() - at);
+        buf.extend_from_slice(&stream[at..at + n]);
+        at += n;
+        while let Some(ev) = dec.decode(&mut buf).expect("valid stream") {
+            match ev {
+                Event::Head { head, .. } => {
+                    assert!(cursor.is_none());
+                    cursor = Some(r.begin(&head, now).expect("begin"));
+                }
+                Event::Body(b) => {
+                    r.body(cursor.as_mut().expect("cursor"), b).expect("body");
+                }
+                Event::End(flag) => {
+                    let c = cursor.take().expect("cursor");
+                    match r.end(c, flag, now).expect("end") {
+                        Outcome::Complete(m) => done.push(m),
+                        Outcome::Incomplete => {}
+                        o => panic!("unexpected {o:?}"),
+                    }
+                }
+            }
+        }
+    }
+    assert!(buf.is_empty() && dec.is_idle() && cursor.is_none());
+    (done, r)
+}
+
+fn body_strategy(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..=max),
+        // Bodies made of end-line material, to exercise 4975-011 and the decoder's scanning.
+        proptest::collection::vec(prop::sample::select(b"-\r\n$+#aA0".to_vec()), 0..=max),
+    ]
+}
+
+/// Chunk size 1..5000 and a body of up to 20 000 octets, but at most ~1500 chunks per case so
+/// the suite stays fast.
+fn case() -> impl Strategy<Value = (usize, Vec<u8>)> {
+    (1usize..5000).prop_flat_map(|cs| (Just(cs), body_strategy(20_000.min(cs * 1500))))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn chunk_then_reassemble(
+        (chunk_size, body) in case(),
+        seed in any::<u64>(),
+        reads in proptest::collection::vec(1usize..3000, 1..16),
+    ) {
+        let mut rng = Rng(seed | 1);
+        let mut s = ChunkSender::new(SenderConfig { chunk_size });
+        let body = Bytes::from(body);
+        s.send(template("msg1"), body.clone());
+        let mut frames = collect_frames(&mut s, &mut rng, 0, 0);
+        prop_assert_eq!(frames.len(), body.len().div_ceil(chunk_size).max(1));
+        rng.shuffle(&mut frames);
+        let (done, r) = deliver(&frames.concat(), &reads);
+        prop_assert_eq!(done.len(), 1);
+        prop_assert_eq!(&done[0].body, &body);
+        prop_assert_eq!(&*done[0].message_id, "msg1");
+        prop_assert!(r.is_empty());
+    }
+
+    #[test]
+    fn chunk_interrupt_then_reassemble(
+        (chunk_size, body) in case(),
+        seed in any::<u64>(),
+        pct in 1usize..60,
+        reads in proptest::collection::vec(1usize..3000, 1..16),
+    ) {
+        let mut rng = Rng(seed | 1);
+        let mut s = ChunkSender::new(SenderConfig { chunk_size });
+        let body = Bytes::from(body);
+        s.send(template("msg1"), body.clone());
+        let mut frames = collect_frames(&mut s, &mut rng, pct, 64);
+        rng.shuffle(&mut frames);
+        let (done, r) = deliver(&frames.concat(), &reads);
+        prop_assert_eq!(done.len(), 1);
+        prop_assert_eq!(&done[0].body, &body);
+        prop_assert!(r.is_empty());
+    }
+
+    #[test]
+    fn several_streamed_messages_interleaved(
+        bodies in proptest::collection::vec(body_strategy(6000), 1..4),
+        chunk_size in 200usize..3000,
+        piece in 1usize..2500,
+        known_total in any::<bool>(),
+        seed in any::<u64>(),
+        reads in proptest::collection::vec(1usize..3000, 1..16),
+    ) {
+        let mut rng = Rng(seed | 1);
+        let mut s = ChunkSender::new(SenderConfig { chunk_size });
+        for (i, b) in bodies.iter().enumerate() {
+            let total = known_total.then_some(b.len() as u64);
+            let key = s.open(template(&format!("msg{i}")), total);
+            for p in b.chunks(piece) {
+                s.push_body(key, Bytes::copy_from_slice(p)).expect("push");
+            }
+            s.finish(key).expect("finish");
+        }
+        let mut frames = collect_frames(&mut s, &mut rng, 20, 32);
+        rng.shuffle(&mut frames);
+        let (mut done, r) = deliver(&frames.concat(), &reads);
+        prop_assert_eq!(done.len(), bodies.len());
+        done.sort_by(|a, b| a.message_id.cmp(&b.message_id));
+        for (i, (m, b)) in done.iter().zip(&bodies).enumerate() {
+            prop_assert_eq!(&*m.message_id, format!("msg{i}"));
+            prop_assert_eq!(&m.body[..], &b[..]);
+        }
+        prop_assert!(r.is_empty());
+    }
+}
+
+#[test]
+fn one_mib_in_order_round_trip() {
+    // A large message through the default sender settings (16 KiB chunks, range-end `*`).
+    let body: Bytes = (0..1 << 20)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let mut s = ChunkSender::default();
+    s.send(template("bigmsg"), body.clone());
+    let frames = collect_frames(&mut s, &mut Rng(7), 0, 0);
+    assert_eq!(frames.len(), 64);
+    let (done, _) = deliver(&frames.concat(), &[65_536, 1, 4096]);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].body, body);
+}
