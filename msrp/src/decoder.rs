@@ -69,6 +69,8 @@ enum State {
     /// In a body, looking for `CRLF -------tid flag CRLF`.
     Body {
         tid: ByteString,
+        /// The request's method, for the error when a control body is too long (4975-013).
+        method: Option<Method>,
         searched: usize,
         len: u64,
         limit: Option<u64>,
@@ -95,6 +97,9 @@ pub struct Decoder {
     cfg: DecoderConfig,
     state: State,
     finder: memmem::Finder<'static>,
+    /// Where each line of the current header block ends (the offset of its LF), so the head
+    /// parser does not scan for them again.
+    line_ends: Vec<u32>,
 }
 
 impl Default for Decoder {
@@ -105,11 +110,13 @@ impl Default for Decoder {
 
 impl Decoder {
     /// A decoder with the given limits.
-    pub fn new(cfg: DecoderConfig) -> Decoder {
+    pub fn new(mut cfg: DecoderConfig) -> Decoder {
+        cfg.max_head = cfg.max_head.min(u32::MAX as usize - 1);
         Decoder {
             cfg,
             state: State::head(),
             finder: memmem::Finder::new(BODY_END),
+            line_ends: Vec::with_capacity(16),
         }
     }
 
@@ -131,7 +138,9 @@ impl Decoder {
 
     /// Decodes the next event from `buf`, consuming what it returns. `Ok(None)` means more bytes
     /// are needed. After an error with [`DecodeError::can_continue`], call again: the rest of the
-    /// bad frame is skipped silently. After any other error the stream is unusable.
+    /// bad frame is skipped silently. An error can come after the frame's [`Event::Head`] and
+    /// some [`Event::Body`] pieces (a control body over the limit); that frame then gets no
+    /// [`Event::End`], and a relay streaming it on must end its copy with `#`. After any other error the stream is unusable.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, DecodeError> {
         loop {
             match &mut self.state {
@@ -143,6 +152,7 @@ impl Decoder {
                 State::Head { .. } => return self.decode_head(buf),
                 State::Body {
                     tid,
+                    method,
                     searched,
                     len,
                     limit,
@@ -235,7 +245,7 @@ impl Decoder {
                             return Err(DecodeError {
                                 kind: ErrorKind::ControlBodyTooLarge(limit),
                                 tid: Some(tid.clone()),
-                                method: None,
+                                method: method.take(),
                                 recoverable: true,
                             });
                         }
@@ -268,6 +278,8 @@ impl Decoder {
             *scanned = nl + 1;
             let Some((t0, t1)) = *tid else {
                 let (t, _) = split_start_line(line).map_err(DecodeError::fatal)?;
+                self.line_ends.clear();
+                self.line_ends.push(nl as u32);
                 let off = line_start + 5;
                 *tid = Some((off, off + t.len()));
                 continue;
@@ -285,6 +297,9 @@ impl Decoder {
                 };
                 return self.finish_head(buf, line_start, nl + 1, Some(outcome), (t0, t1));
             }
+            // nl < max_head, which is far below u32::MAX in any sane configuration; a larger
+            // limit is clamped in `Decoder::new`.
+            self.line_ends.push(nl as u32);
         }
     }
 
@@ -298,7 +313,10 @@ impl Decoder {
         end_line: Option<Result<Flag, ErrorKind>>,
         (t0, t1): (usize, usize),
     ) -> Result<Option<Event>, DecodeError> {
-        let block = buf.split_to(end).freeze();
+        // The header block is copied out of the read buffer (a few hundred octets): a Head kept
+        // by a relay or a room for the life of a transaction must not pin a 64 KiB read buffer.
+        let block = Bytes::copy_from_slice(&buf[..hdr_end]);
+        buf.advance(end);
         self.state = State::head();
         let has_body = end_line.is_none();
         // What to say if this frame is bad: its tid and, for a request, its method.
@@ -320,7 +338,7 @@ impl Decoder {
         };
         let result = match ByteString::try_from(block.slice(..hdr_end)) {
             Err(_) => Err(ErrorKind::NotUtf8),
-            Ok(text) => parse_head(&text, self.cfg.strict),
+            Ok(text) => parse_head(&text, &self.line_ends, self.cfg.strict),
         };
         let outcome = result.and_then(|head| match &end_line {
             Some(Err(k)) => Err(k.clone()),
@@ -338,6 +356,7 @@ impl Decoder {
                         let limit = (!head.is_send()).then_some(self.cfg.max_control_body);
                         State::Body {
                             tid: tid_text(),
+                            method: limit.and(head.method().cloned()),
                             searched: 0,
                             len: 0,
                             limit,
@@ -355,6 +374,7 @@ impl Decoder {
                 if has_body {
                     self.state = State::Body {
                         tid: tid_text(),
+                        method: None,
                         searched: 0,
                         len: 0,
                         limit: None,

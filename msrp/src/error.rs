@@ -100,8 +100,9 @@ impl DecodeError {
         }
     }
 
-    /// `true` when a response should be sent: the frame was a request other than REPORT and its
-    /// tid is known.
+    /// `true` when the frame may be answered: it was a request other than REPORT and its tid is
+    /// known. Whether an answer is owed also depends on the request's Failure-Report (4975-046);
+    /// when the head was decoded, ask `report::response_owed`.
     pub fn wants_response(&self) -> bool {
         self.tid.is_some() && matches!(&self.method, Some(m) if *m != Method::Report)
     }

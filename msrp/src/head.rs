@@ -6,7 +6,7 @@ use bytestring::ByteString;
 
 use crate::byte_range::ByteRange;
 use crate::error::ErrorKind;
-use crate::header::{FailureReport, Header, Path, Status};
+use crate::header::{FailureReport, Header, HeaderError, Path, Status};
 use crate::ident::is_ident;
 use crate::status::StatusCode;
 use crate::uri::MsrpUri;
@@ -389,28 +389,56 @@ fn parse_start(text: &ByteString, line: &str) -> Result<(ByteString, StartLine),
     Ok((crate::ident::sub(text, tid_s), start))
 }
 
+/// `true` when `s` has a control character other than CR and LF (CRs and LFs are checked line
+/// by line afterwards only when this says so; the decoder already refuses LF without CR).
+/// Branch-free so that it vectorizes: it runs over every header octet.
+fn block_has_control(s: &[u8]) -> bool {
+    let controls = s.iter().fold(0u8, |a, &b| {
+        a | u8::from((b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r')) | u8::from(b == 0x7f)
+    });
+    // A CR that is not followed by LF.
+    controls != 0 || memchr::memchr_iter(b'\r', s).any(|i| s.get(i + 1) != Some(&b'\n'))
+}
+
 /// Header-line characters (RFC 4975 §9 `hval = *(HTAB / %x20-7E / UTF8-NONASCII)`): anything
 /// but control characters, which includes NUL, bare CR and bare LF.
 fn has_control(s: &[u8]) -> bool {
-    s.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+    s.iter()
+        .fold(false, |a, &b| a | ((b < 0x20) & (b != b'\t')) | (b == 0x7f))
 }
 
 /// Parses a complete header block: the start line and header lines, each ending in CRLF, without
 /// the blank line or end-line that follows. `strict` rejects anything but exactly one SP after a
 /// header's colon (4975-006); lenient mode (the default) trims extra white space, as real clients
 /// send it (RFC 7977 §8.2 examples).
-pub(crate) fn parse_head(text: &ByteString, strict: bool) -> Result<Head, ErrorKind> {
+///
+/// `line_ends` holds the offset of each line's LF, as the decoder found them (it has checked that
+/// each follows a CR).
+pub(crate) fn parse_head(
+    text: &ByteString,
+    line_ends: &[u32],
+    strict: bool,
+) -> Result<Head, ErrorKind> {
     let s: &str = text;
-    let mut lines = s.split_terminator("\r\n");
+    let mut at = 0;
+    let mut lines = line_ends.iter().map(|&nl| {
+        let nl = nl as usize;
+        let line = s.get(at..nl.saturating_sub(1)).unwrap_or_default();
+        at = nl + 1;
+        line
+    });
     let first = lines.next().ok_or(ErrorKind::StartLine)?;
     if has_control(first.as_bytes()) {
         return Err(ErrorKind::StartLine);
     }
+    // One vectorizable pass over the whole block for control characters other than the line
+    // ends; only if it finds one are the lines looked at one by one.
+    let suspect = block_has_control(s.as_bytes());
     let (tid, start) = parse_start(text, first)?;
     let mut headers = Vec::with_capacity(8);
     for line in lines {
         let b = line.as_bytes();
-        if has_control(b) {
+        if suspect && has_control(b) {
             return Err(if b.contains(&b'\r') {
                 ErrorKind::BareCr
             } else if b.contains(&b'\n') {
@@ -419,18 +447,12 @@ pub(crate) fn parse_head(text: &ByteString, strict: bool) -> Result<Head, ErrorK
                 ErrorKind::ControlChar
             });
         }
-        let colon = b
-            .iter()
-            .position(|&c| c == b':')
-            .ok_or(ErrorKind::HeaderLine)?;
+        let colon = memchr::memchr(b':', b).ok_or(ErrorKind::HeaderLine)?;
         let name = &line[..colon];
         // hname = ALPHA *token
-        if name.is_empty()
-            || !b[0].is_ascii_alphabetic()
-            || !name
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&c))
-        {
+        // hname = ALPHA *token: known names are matched by Header::parse, unknown ones checked
+        // there.
+        if name.is_empty() {
             return Err(ErrorKind::HeaderLine);
         }
         let raw = &line[colon + 1..];
@@ -441,9 +463,17 @@ pub(crate) fn parse_head(text: &ByteString, strict: bool) -> Result<Head, ErrorK
             }
             v
         } else {
-            raw.trim_matches([' ', '\t'])
+            let b = raw.as_bytes();
+            let ws = |c: &u8| *c == b' ' || *c == b'\t';
+            let from = b.iter().position(|c| !ws(c)).unwrap_or(b.len());
+            let to = b.iter().rposition(|c| !ws(c)).map_or(from, |p| p + 1);
+            // Both ends are at ASCII octets, hence char boundaries.
+            raw.get(from..to).unwrap_or_default()
         };
-        let h = Header::parse(text, name, value).map_err(ErrorKind::Header)?;
+        let h = Header::parse(text, name, value).map_err(|e| match e {
+            HeaderError::Name => ErrorKind::HeaderLine,
+            e => ErrorKind::Header(e),
+        })?;
         match (headers.len(), &h) {
             (0, Header::ToPath(_)) | (1, Header::FromPath(_)) => {}
             (0, _) => return Err(ErrorKind::MissingToPath),

@@ -147,6 +147,9 @@ pub enum HeaderError {
     /// A value does not follow the header's grammar.
     #[error("{0}: malformed value")]
     Value(&'static str),
+    /// The header name is not `ALPHA *token` (RFC 4975 §9 `hname`).
+    #[error("malformed header name")]
+    Name,
 }
 
 const HEADER_NAMES: [&str; 20] = [
@@ -173,8 +176,14 @@ const HEADER_NAMES: [&str; 20] = [
 ];
 
 fn parse_path(name: &'static str, text: &ByteString, v: &str) -> Result<Path, HeaderError> {
-    let mut out = Vec::with_capacity(1 + v.bytes().filter(|&b| b == b' ').count());
-    for part in v.split(' ') {
+    // URIs separated by single spaces (RFC 4975 §9: `MSRP-URI *(SP MSRP-URI)`).
+    let mut out = Vec::with_capacity(1);
+    let mut rest = v;
+    loop {
+        let (part, tail) = match memchr::memchr(b' ', rest.as_bytes()) {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        };
         if part.is_empty() {
             return Err(HeaderError::Value(name));
         }
@@ -182,8 +191,11 @@ fn parse_path(name: &'static str, text: &ByteString, v: &str) -> Result<Path, He
             MsrpUri::parse(crate::ident::sub(text, part))
                 .map_err(|source| HeaderError::Uri { name, source })?,
         );
+        match tail {
+            Some(t) => rest = t,
+            None => return Ok(out),
+        }
     }
-    Ok(out)
 }
 
 fn parse_seconds(name: &'static str, v: &str) -> Result<u32, HeaderError> {
@@ -225,8 +237,27 @@ fn quoted<'a>(text: &ByteString, s: &'a str) -> Option<(ByteString, &'a str)> {
     None
 }
 
-fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+/// RFC 4975 §9 / RFC 3261 `token` characters, as a table (the header parser checks every octet
+/// of every header name).
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
+    }
+    t
+};
+
+/// `true` for a `token` character.
+#[inline]
+pub(crate) fn is_token_char(b: u8) -> bool {
+    TOKEN[b as usize]
 }
 
 fn parse_auth(
@@ -296,15 +327,16 @@ impl Header {
                 Header::MessageId(crate::ident::sub(text, v))
             }
             10 if is("Byte-Range") => Header::ByteRange(ByteRange::parse(v)?),
-            14 if is("Success-Report") => Header::SuccessReport(match v {
-                "yes" => true,
-                "no" => false,
+            14 if is("Success-Report") => Header::SuccessReport(match v.as_bytes() {
+                // ABNF strings are case-insensitive (RFC 5234 §2.3).
+                b if b.eq_ignore_ascii_case(b"yes") => true,
+                b if b.eq_ignore_ascii_case(b"no") => false,
                 _ => return Err(HeaderError::Value("Success-Report")),
             }),
-            14 if is("Failure-Report") => Header::FailureReport(match v {
-                "yes" => FailureReport::Yes,
-                "no" => FailureReport::No,
-                "partial" => FailureReport::Partial,
+            14 if is("Failure-Report") => Header::FailureReport(match v.as_bytes() {
+                b if b.eq_ignore_ascii_case(b"yes") => FailureReport::Yes,
+                b if b.eq_ignore_ascii_case(b"no") => FailureReport::No,
+                b if b.eq_ignore_ascii_case(b"partial") => FailureReport::Partial,
                 _ => return Err(HeaderError::Value("Failure-Report")),
             }),
             6 if is("Status") => {
@@ -363,6 +395,11 @@ impl Header {
                     return Err(HeaderError::Value("Use-Nickname"));
                 }
                 Header::UseNickname(nick)
+            }
+            _ if !name.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+                || !name.bytes().all(is_token_char) =>
+            {
+                return Err(HeaderError::Name);
             }
             _ => Header::Other {
                 name: crate::ident::sub(text, name),

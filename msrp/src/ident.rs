@@ -11,15 +11,26 @@ pub const IDENT_MAX: usize = 32;
 /// RFC 4975 §9: `ident-char = ALPHANUM / "." / "-" / "+" / "%" / "="`.
 #[inline]
 pub fn is_ident_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+' | b'%' | b'=')
+    IDENT_CHAR[b as usize]
 }
+
+static IDENT_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+' | b'%' | b'=');
+        i += 1;
+    }
+    t
+};
 
 /// RFC 4975 §9 `ident = ALPHANUM 3*31ident-char`: the syntax of transaction ids (4975-003) and
 /// Message-IDs (4975-039).
 pub fn is_ident(s: &[u8]) -> bool {
     (IDENT_MIN..=IDENT_MAX).contains(&s.len())
         && s[0].is_ascii_alphanumeric()
-        && s[1..].iter().all(|&b| is_ident_char(b))
+        && s[1..].iter().fold(true, |a, &b| a & is_ident_char(b))
 }
 
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

@@ -39,17 +39,17 @@ pub enum UriError {
 }
 
 /// The host part of an MSRP URI.
-#[derive(Debug, Clone)]
-pub enum Host {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Host<'a> {
     /// A registered name, as written (compared case-insensitively).
-    Name(ByteString),
+    Name(&'a str),
     /// A dotted-quad IPv4 address.
     V4(Ipv4Addr),
     /// A bracketed IPv6 literal.
     V6(Ipv6Addr),
 }
 
-impl fmt::Display for Host {
+impl fmt::Display for Host<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Host::Name(n) => f.write_str(n),
@@ -59,10 +59,21 @@ impl fmt::Display for Host {
     }
 }
 
+/// A part of the URI text: `raw[start..end]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span(u32, u32);
+
+#[derive(Debug, Clone, Copy)]
+enum HostRepr {
+    Name(Span),
+    V4(Ipv4Addr),
+    V6(Ipv6Addr),
+}
+
 /// An MSRP URI, e.g. `msrp://atlanta.example.com:7654/jshA7weztas;tcp` (RFC 4975 §6).
 ///
-/// The text is kept as received (`as_str`) and written back unchanged; the parts are slices of
-/// it. Equality and hashing follow RFC 4975 §6.1 (4975-080..084): scheme, host and transport
+/// The text is kept as received (`as_str`) and written back unchanged; the parts are kept as
+/// offsets into it, so a parsed URI costs one reference count, not one per part. Equality and hashing follow RFC 4975 §6.1 (4975-080..084): scheme, host and transport
 /// compare case-insensitively, the host after percent-decoding and with IP literals compared as
 /// addresses, ports must both be absent or equal, the session-id compares case-sensitively, and
 /// userinfo and other URI parameters are ignored.
@@ -70,32 +81,71 @@ impl fmt::Display for Host {
 pub struct MsrpUri {
     raw: ByteString,
     secure: bool,
-    userinfo: Option<ByteString>,
-    host: Host,
     port: Option<u16>,
-    session_id: Option<ByteString>,
-    transport: ByteString,
-    params: Option<ByteString>,
+    host: HostRepr,
+    userinfo: Option<Span>,
+    session_id: Option<Span>,
+    transport: Span,
+    params: Option<Span>,
 }
+
+const UNRESERVED: u8 = 1;
+const SUB_DELIM: u8 = 2;
+/// `"+" / "=" / "/"`, which session-ids allow besides unreserved characters.
+const SESSION_EXTRA: u8 = 4;
+/// RFC 3261 `token` (URI-parameter = token ["=" token]).
+const TOKEN: u8 = 8;
+const HOST: u8 = UNRESERVED | SUB_DELIM;
+const SESSION: u8 = UNRESERVED | SESSION_EXTRA;
+
+/// Character classes of RFC 3986 / RFC 4975 §9, one table lookup per octet.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut c = 0;
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            c |= UNRESERVED;
+        }
+        if matches!(
+            b,
+            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+        ) {
+            c |= SUB_DELIM;
+        }
+        if matches!(b, b'+' | b'=' | b'/') {
+            c |= SESSION_EXTRA;
+        }
+        if b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            )
+        {
+            c |= TOKEN;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
 
 fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+    CLASS[b as usize] & UNRESERVED != 0
 }
 
-fn is_sub_delim(b: u8) -> bool {
-    matches!(
-        b,
-        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
-    )
-}
-
-/// RFC 3261 `token` characters (URI-parameter = token ["=" token]).
-fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+/// Every octet of `s` is in `class`, or is `%` followed by two hex digits.
+fn all_in(s: &[u8], class: u8) -> bool {
+    // Branch-free fast path; escapes are rare.
+    if s.iter()
+        .fold(true, |a, &b| a & (CLASS[b as usize] & class != 0))
+    {
+        return true;
+    }
+    s.iter()
+        .enumerate()
+        .all(|(i, &b)| CLASS[b as usize] & class != 0 || (b == b'%' && valid_pct(s, i)))
 }
 
 fn valid_pct(s: &[u8], i: usize) -> bool {
@@ -106,6 +156,9 @@ impl MsrpUri {
     /// Parses one URI from `text` (RFC 4975 §9 `MSRP-URI`). The URI keeps a reference to `text`.
     pub fn parse(text: ByteString) -> Result<MsrpUri, UriError> {
         let s = text.as_bytes();
+        if s.len() > u32::MAX as usize {
+            return Err(UriError::Authority);
+        }
         let (secure, rest_at) = if s.len() >= 7 && s[..7].eq_ignore_ascii_case(b"msrp://") {
             (false, 7)
         } else if s.len() >= 8 && s[..8].eq_ignore_ascii_case(b"msrps://") {
@@ -116,23 +169,18 @@ impl MsrpUri {
             return Err(UriError::Scheme);
         };
         // authority ends at the first '/' or ';'
-        let auth_end = s[rest_at..]
-            .iter()
-            .position(|&b| b == b'/' || b == b';')
-            .map_or(s.len(), |p| rest_at + p);
+        let auth_end = memchr::memchr2(b'/', b';', &s[rest_at..]).map_or(s.len(), |p| rest_at + p);
         let mut host_at = rest_at;
         let mut userinfo = None;
-        if let Some(p) = s[rest_at..auth_end].iter().rposition(|&b| b == b'@') {
+        if let Some(p) = memchr::memrchr(b'@', &s[rest_at..auth_end]) {
             let ui = &s[rest_at..rest_at + p];
             if ui.contains(&b':') {
                 return Err(UriError::Password);
             }
-            for (i, &b) in ui.iter().enumerate() {
-                if !(is_unreserved(b) || is_sub_delim(b) || (b == b'%' && valid_pct(ui, i))) {
-                    return Err(UriError::Authority);
-                }
+            if !all_in(ui, HOST) {
+                return Err(UriError::Authority);
             }
-            userinfo = Some(slice(&text, rest_at, rest_at + p));
+            userinfo = Some(span(rest_at, rest_at + p));
             host_at = rest_at + p + 1;
         }
         let hp = &s[host_at..auth_end];
@@ -143,27 +191,27 @@ impl MsrpUri {
             let close = hp.iter().position(|&b| b == b']').ok_or(UriError::Ipv6)?;
             let lit = std::str::from_utf8(&hp[1..close]).map_err(|_| UriError::Ipv6)?;
             let addr: Ipv6Addr = lit.parse().map_err(|_| UriError::Ipv6)?;
-            (Host::V6(addr), host_at + close + 1)
+            (HostRepr::V6(addr), host_at + close + 1)
         } else {
             let end = hp.iter().position(|&b| b == b':').unwrap_or(hp.len());
             let name = &hp[..end];
             if name.is_empty() {
                 return Err(UriError::Host);
             }
-            for (i, &b) in name.iter().enumerate() {
-                if !(is_unreserved(b) || is_sub_delim(b) || (b == b'%' && valid_pct(name, i))) {
-                    return Err(UriError::Host);
-                }
+            if !all_in(name, HOST) {
+                return Err(UriError::Host);
             }
-            let h = if name.iter().all(|b| b.is_ascii_digit() || *b == b'.') && name.contains(&b'.')
+            let h = if name[0].is_ascii_digit()
+                && name.iter().all(|b| b.is_ascii_digit() || *b == b'.')
+                && name.contains(&b'.')
             {
                 let t = std::str::from_utf8(name).map_err(|_| UriError::Host)?;
                 match t.parse::<Ipv4Addr>() {
-                    Ok(a) => Host::V4(a),
-                    Err(_) => Host::Name(slice(&text, host_at, host_at + end)),
+                    Ok(a) => HostRepr::V4(a),
+                    Err(_) => HostRepr::Name(span(host_at, host_at + end)),
                 }
             } else {
-                Host::Name(slice(&text, host_at, host_at + end))
+                HostRepr::Name(span(host_at, host_at + end))
             };
             (h, host_at + end)
         };
@@ -185,50 +233,38 @@ impl MsrpUri {
         let mut at = auth_end;
         let mut session_id = None;
         if at < s.len() && s[at] == b'/' {
-            let end = s[at + 1..]
-                .iter()
-                .position(|&b| b == b';')
-                .map_or(s.len(), |p| at + 1 + p);
+            let end = memchr::memchr(b';', &s[at + 1..]).map_or(s.len(), |p| at + 1 + p);
             let sid = &s[at + 1..end];
-            if sid.is_empty()
-                || !sid.iter().enumerate().all(|(i, &b)| {
-                    is_unreserved(b)
-                        || matches!(b, b'+' | b'=' | b'/')
-                        || (b == b'%' && valid_pct(sid, i))
-                })
-            {
+            if sid.is_empty() || !all_in(sid, SESSION) {
                 return Err(UriError::SessionId);
             }
-            session_id = Some(slice(&text, at + 1, end));
+            session_id = Some(span(at + 1, end));
             at = end;
         }
         if at >= s.len() || s[at] != b';' {
             return Err(UriError::Transport);
         }
-        let t_end = s[at + 1..]
-            .iter()
-            .position(|&b| b == b';')
-            .map_or(s.len(), |p| at + 1 + p);
+        let t_end = memchr::memchr(b';', &s[at + 1..]).map_or(s.len(), |p| at + 1 + p);
         let tr = &s[at + 1..t_end];
         if tr.is_empty() || !tr.iter().all(u8::is_ascii_alphanumeric) {
             return Err(UriError::Transport);
         }
-        let transport = slice(&text, at + 1, t_end);
+        let transport = span(at + 1, t_end);
         let params = if t_end < s.len() {
             let p = &s[t_end + 1..];
             for param in p.split(|&b| b == b';') {
                 let mut kv = param.splitn(2, |&b| b == b'=');
                 let k = kv.next().unwrap_or_default();
-                if k.is_empty() || !k.iter().all(|&b| is_token(b)) {
+                if k.is_empty() || !k.iter().all(|&b| CLASS[b as usize] & TOKEN != 0) {
                     return Err(UriError::Param);
                 }
                 if let Some(v) = kv.next() {
-                    if v.is_empty() || !v.iter().all(|&b| is_token(b)) {
+                    if v.is_empty() || !v.iter().all(|&b| CLASS[b as usize] & TOKEN != 0) {
                         return Err(UriError::Param);
                     }
                 }
             }
-            Some(slice(&text, t_end + 1, s.len()))
+            Some(span(t_end + 1, s.len()))
         } else {
             None
         };
@@ -282,13 +318,20 @@ impl MsrpUri {
     pub fn is_secure(&self) -> bool {
         self.secure
     }
+    fn part(&self, sp: Span) -> &str {
+        &self.raw[sp.0 as usize..sp.1 as usize]
+    }
     /// The userinfo, if any (ignored by comparison).
     pub fn userinfo(&self) -> Option<&str> {
-        self.userinfo.as_deref()
+        self.userinfo.map(|sp| self.part(sp))
     }
     /// The host.
-    pub fn host(&self) -> &Host {
-        &self.host
+    pub fn host(&self) -> Host<'_> {
+        match self.host {
+            HostRepr::Name(sp) => Host::Name(self.part(sp)),
+            HostRepr::V4(a) => Host::V4(a),
+            HostRepr::V6(a) => Host::V6(a),
+        }
     }
     /// The explicit port, if any.
     pub fn port(&self) -> Option<u16> {
@@ -296,19 +339,19 @@ impl MsrpUri {
     }
     /// The session-id, if any.
     pub fn session_id(&self) -> Option<&str> {
-        self.session_id.as_deref()
+        self.session_id.map(|sp| self.part(sp))
     }
     /// The transport (`tcp`, `ws`, ...), as written.
     pub fn transport(&self) -> &str {
-        &self.transport
+        self.part(self.transport)
     }
     /// The URI parameters after the transport, unparsed, without the leading `;`.
     pub fn params(&self) -> Option<&str> {
-        self.params.as_deref()
+        self.params.map(|sp| self.part(sp))
     }
 
     fn host_eq(&self, other: &MsrpUri) -> bool {
-        match (&self.host, &other.host) {
+        match (self.host(), other.host()) {
             (Host::V4(a), Host::V4(b)) => a == b,
             (Host::V6(a), Host::V6(b)) => a == b,
             (Host::Name(a), Host::Name(b)) => {
@@ -321,15 +364,16 @@ impl MsrpUri {
             // A name that percent-decodes to a dotted quad equals that address.
             (Host::Name(n), Host::V4(a)) | (Host::V4(a), Host::Name(n)) => {
                 let t: String = normalized_host(n).map(char::from).collect();
-                t.parse::<Ipv4Addr>().is_ok_and(|x| x == *a)
+                t.parse::<Ipv4Addr>().is_ok_and(|x| x == a)
             }
             _ => false,
         }
     }
 }
 
-fn slice(text: &ByteString, from: usize, to: usize) -> ByteString {
-    crate::ident::sub(text, &text[from..to])
+fn span(from: usize, to: usize) -> Span {
+    // parse() refuses texts longer than u32::MAX.
+    Span(from as u32, to as u32)
 }
 
 fn hex(b: u8) -> u8 {
@@ -370,8 +414,8 @@ impl PartialEq for MsrpUri {
     fn eq(&self, other: &MsrpUri) -> bool {
         self.secure == other.secure
             && self.port == other.port
-            && self.session_id == other.session_id
-            && self.transport.eq_ignore_ascii_case(&other.transport)
+            && self.session_id() == other.session_id()
+            && self.transport().eq_ignore_ascii_case(other.transport())
             && self.host_eq(other)
     }
 }
@@ -383,8 +427,8 @@ impl Hash for MsrpUri {
         // spelling (4975-081).
         self.secure.hash(state);
         self.port.hash(state);
-        self.session_id.as_deref().hash(state);
-        self.transport.len().hash(state);
+        self.session_id().hash(state);
+        self.transport.1.wrapping_sub(self.transport.0).hash(state);
     }
 }
 
@@ -433,9 +477,7 @@ mod tests {
         let x = u("msrps://bob@[2001:db8::1]:9/a/b+c=d;ws;foo=bar;baz");
         assert!(x.is_secure());
         assert_eq!(x.userinfo(), Some("bob"));
-        assert!(
-            matches!(x.host(), Host::V6(a) if *a == "2001:db8::1".parse::<Ipv6Addr>().unwrap())
-        );
+        assert!(matches!(x.host(), Host::V6(a) if a == "2001:db8::1".parse::<Ipv6Addr>().unwrap()));
         assert_eq!(x.session_id(), Some("a/b+c=d"));
         assert_eq!(x.transport(), "ws");
         assert_eq!(x.params(), Some("foo=bar;baz"));
