@@ -1,22 +1,25 @@
 #![cfg(feature = "tokio")]
 //! The tokio transport over real sockets on 127.0.0.1 (port 0): frames through the write queue
-//! and the codec, batching, streaming of a 64 MiB body in bounded memory, backpressure, and the
-//! codec's handling of recoverable and fatal decode errors and of EOF.
+//! and the codec, batching, streaming of a 64 MiB body in bounded memory, backpressure, the
+//! control lane overtaking long chunks by interrupting them (RFC 4975 §7.1.1, 4975-027/028/029),
+//! and the codec's handling of recoverable and fatal decode errors and of EOF.
 //!
 //! Every loop is bounded in count, and every test in time.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use msrp::reassembly::{Outcome, Reassembler};
+use msrp::sender::{Chunk, ChunkSender, MessageKey, SenderConfig};
 use msrp::transport::{
-    CodecError, Connection, EventReader, MsrpCodec, Outgoing, TrySendError, WriteQueue,
-    WriterConfig, spawn_writer,
+    ChunkEvent, CodecError, Connection, EventReader, Interrupted, MsrpCodec, Outgoing,
+    TrySendError, WriteQueue, WriterConfig, spawn_writer,
 };
 use msrp::{
     ByteRange, ByteString, ErrorKind, Event, Flag, Frame, Head, Header, IdGenerator, Method,
@@ -24,6 +27,7 @@ use msrp::{
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::Notify;
 use tokio::time::{sleep, timeout};
 
 /// Items of an `EventReader` (and of a `FramedRead<_, MsrpCodec>`).
@@ -40,6 +44,22 @@ async fn pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (client, server) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    (client.expect("connect"), server.expect("accept").0)
+}
+
+/// A connected pair whose socket buffers are 32 KiB (the kernel may double them), so that a
+/// peer that does not read stops the writer after a few hundred KiB at most.
+async fn small_buffer_pair() -> (TcpStream, TcpStream) {
+    let listener = {
+        let s = TcpSocket::new_v4().expect("socket");
+        s.set_recv_buffer_size(32 * 1024).expect("rcvbuf");
+        s.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        s.listen(16).expect("listen")
+    };
+    let addr = listener.local_addr().expect("addr");
+    let s = TcpSocket::new_v4().expect("socket");
+    s.set_send_buffer_size(32 * 1024).expect("sndbuf");
+    let (client, server) = tokio::join!(s.connect(addr), listener.accept());
     (client.expect("connect"), server.expect("accept").0)
 }
 
@@ -278,17 +298,7 @@ async fn backpressure_full_then_send_waits_for_the_reader() {
     const BOUND: usize = 64 * 1024;
     const ITEM: usize = 4000;
     bounded(60, async {
-        let listener = {
-            let s = TcpSocket::new_v4().expect("socket");
-            s.set_recv_buffer_size(32 * 1024).expect("rcvbuf");
-            s.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
-            s.listen(16).expect("listen")
-        };
-        let addr = listener.local_addr().expect("addr");
-        let s = TcpSocket::new_v4().expect("socket");
-        s.set_send_buffer_size(32 * 1024).expect("sndbuf");
-        let (client, server) = tokio::join!(s.connect(addr), listener.accept());
-        let (client, server) = (client.expect("connect"), server.expect("accept").0);
+        let (client, server) = small_buffer_pair().await;
         let (_client_r, client_w) = client.into_split();
         let cfg = WriterConfig {
             queue_bytes: BOUND,
@@ -549,6 +559,487 @@ async fn connection_request_and_response() {
             next_frame(&mut b.frames).await.is_none(),
             "clean EOF after close"
         );
+    })
+    .await
+}
+
+/// How many bytes [`Gated`] may still write. At 0 it stalls (`Pending`) until [`Gate::open`];
+/// it signals `stalled` when a write uses the budget up.
+#[derive(Default)]
+struct Gate {
+    budget: AtomicUsize,
+    waker: Mutex<Option<Waker>>,
+    stalled: Notify,
+}
+
+impl Gate {
+    fn open(&self, n: usize) {
+        self.budget.store(n, Ordering::SeqCst);
+        if let Some(w) = self.waker.lock().expect("lock").take() {
+            w.wake();
+        }
+    }
+
+    async fn wait_stalled(&self) {
+        bounded(10, self.stalled.notified()).await
+    }
+}
+
+/// A writer (here a real socket's write half) that writes only what its [`Gate`] allows, so a
+/// test knows exactly where the writer stands.
+struct Gated<W> {
+    inner: W,
+    gate: Arc<Gate>,
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for Gated<W> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(cx, &[IoSlice::new(buf)])
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let budget = this.gate.budget.load(Ordering::SeqCst);
+        if budget == 0 {
+            *this.gate.waker.lock().expect("lock") = Some(cx.waker().clone());
+            if this.gate.budget.load(Ordering::SeqCst) > 0 {
+                cx.waker().wake_by_ref();
+            }
+            return Poll::Pending;
+        }
+        let mut left = budget;
+        let mut slices = Vec::new();
+        for b in bufs {
+            if left == 0 {
+                break;
+            }
+            let take = b.len().min(left);
+            slices.push(IoSlice::new(&b[..take]));
+            left -= take;
+        }
+        let res = Pin::new(&mut this.inner).poll_write_vectored(cx, &slices);
+        if let Poll::Ready(Ok(n)) = res {
+            if this.gate.budget.fetch_sub(n, Ordering::SeqCst) == n {
+                this.gate.stalled.notify_one();
+            }
+        }
+        res
+    }
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// `ChunkSender::send` returns the key, or a `Result` of it.
+trait IntoKey {
+    fn into_key(self) -> MessageKey;
+}
+
+impl IntoKey for MessageKey {
+    fn into_key(self) -> MessageKey {
+        self
+    }
+}
+
+impl<E: std::fmt::Debug> IntoKey for Result<MessageKey, E> {
+    fn into_key(self) -> MessageKey {
+        self.expect("message accepted")
+    }
+}
+
+fn head_len(c: &Chunk) -> usize {
+    let mut b = BytesMut::new();
+    c.write_head(&mut b);
+    b.len()
+}
+
+/// A 200 for an earlier request `tid` (RFC 4975 §7.2): no body.
+fn ok_response(tid: &str) -> Outgoing {
+    let head = Head::response(
+        StatusCode::OK,
+        ByteString::from(tid.to_owned()),
+        vec![uri("msrp://a.example.com:12763/kjhd37s2s20w2a;tcp")],
+        vec![uri("msrp://b.example.com:7654/jshA7we;tcp")],
+    );
+    Outgoing::chunk(&head, None, Flag::Last)
+}
+
+/// Feeds SEND frames to a fresh reassembler (RFC 4975 §7.3.1) and returns the last outcome.
+fn reassemble(frames: &[&Frame]) -> Outcome {
+    let mut re = Reassembler::default();
+    let now = Instant::now();
+    let mut last = Outcome::Incomplete;
+    for f in frames {
+        let mut cur = re.begin(&f.head, now).expect("chunk accepted");
+        if let Some(body) = &f.body {
+            re.body(&mut cur, body.clone()).expect("body accepted");
+        }
+        last = re.end(cur, f.flag, now).expect("end accepted");
+    }
+    last
+}
+
+/// The writer owner's side of an interruption: the writer reported `ev` for `first`; checks
+/// what the peer got (`cut`, the `+` chunk), resumes the message and returns the chunk that
+/// carries the rest (RFC 4975 §7.1.1, 4975-029).
+fn resume(
+    sender: &mut ChunkSender,
+    ids: &mut IdGenerator,
+    first: &Chunk,
+    cut: &Frame,
+    ev: Option<ChunkEvent>,
+) -> (Chunk, usize) {
+    let Some(ChunkEvent::Interrupted(Interrupted { chunk, sent })) = ev else {
+        panic!("expected an interruption, got {ev:?}");
+    };
+    assert_eq!(&chunk, first);
+    assert_eq!(cut.head.tid, first.head.tid);
+    assert_eq!(cut.flag, Flag::More, "an interrupted chunk ends with +");
+    let got = cut.body.as_ref().expect("a body");
+    assert_eq!(got.len(), sent, "the peer got exactly `sent` octets");
+    assert!(
+        got[..] == first.body[..sent],
+        "the cut chunk's octets differ"
+    );
+    assert!(sent > 0 && sent < first.body.len());
+    assert_eq!(sender.interrupted(chunk, sent), Ok(Flag::More));
+    let rest = sender
+        .poll_chunk(ids, |_| false)
+        .expect("the rest of the message");
+    assert_eq!(rest.key, first.key);
+    assert_ne!(rest.head.tid, first.head.tid, "a new transaction id");
+    assert_eq!(rest.range_start(), sent as u64 + 1);
+    assert!(rest.body[..] == first.body[sent..]);
+    (rest, sent)
+}
+
+/// RFC 4975 §7.1.1 (4975-027/028/029): a 200 queued while a 4 MiB chunk is being written
+/// overtakes the rest of it: the peer gets the chunk cut with `+`, then the 200; the owner gets
+/// the chunk back with the octets sent, resumes the message under a new tid at `sent + 1`, and
+/// the peer reassembles it intact. The socket writes only what a gate allows, so the writer is
+/// known to be in the middle of the chunk when the 200 is queued.
+#[tokio::test]
+async fn response_interrupts_a_long_chunk() {
+    const TOTAL: usize = 4 << 20;
+    const STALL_AT: usize = 20_000;
+    bounded(120, async {
+        let (client, server) = pair().await;
+        let (_client_r, client_w) = client.into_split();
+        let gate = Arc::new(Gate::default());
+        let cfg = WriterConfig::default();
+        let slice = cfg.write_slice;
+        let (queue, writer) = spawn_writer(
+            Gated {
+                inner: client_w,
+                gate: gate.clone(),
+            },
+            cfg,
+        );
+        let mut events = queue.take_chunk_events().expect("first take");
+
+        let mut ids = IdGenerator::new();
+        let mut sender = ChunkSender::new(SenderConfig { chunk_size: TOTAL });
+        let body = pattern(TOTAL, 3);
+        let key = sender
+            .send(send_head(&mut ids, Some(TOTAL)), body.clone())
+            .into_key();
+        let first = sender.poll_chunk(&mut ids, |_| false).expect("a chunk");
+        assert!(first.is_interruptible());
+        assert_eq!(
+            first.head.byte_range(),
+            Some(ByteRange {
+                start: 1,
+                end: None,
+                total: Some(TOTAL as u64)
+            }),
+            "range-end * (4975-024)"
+        );
+
+        gate.open(head_len(&first) + STALL_AT);
+        queue.send_chunk(first.clone()).await.expect("open");
+        gate.wait_stalled().await;
+        // The writer is stuck STALL_AT octets into the body.
+        queue
+            .try_send_control(ok_response("a786hjs2"))
+            .expect("room on the control lane");
+        gate.open(usize::MAX / 2);
+
+        let mut r = EventReader::new(server, MsrpCodec::default());
+        let cut = next_frame(&mut r).await.expect("the cut chunk");
+        let resp = next_frame(&mut r).await.expect("the 200");
+        assert_eq!(resp.head.status(), Some(StatusCode::OK));
+        assert_eq!(&*resp.head.tid, "a786hjs2");
+        let (rest, sent) = resume(&mut sender, &mut ids, &first, &cut, events.recv().await);
+        assert!(
+            (STALL_AT..=STALL_AT + slice).contains(&sent),
+            "cut at the first slice boundary after the stall, not at {sent}"
+        );
+        assert!(rest.is_interruptible());
+        queue.send_chunk(rest.clone()).await.expect("open");
+        let resumed = next_frame(&mut r).await.expect("the resumed chunk");
+        assert_eq!(resumed.head.tid, rest.head.tid);
+        assert_eq!(
+            resumed.head.byte_range().map(|b| b.start),
+            Some(sent as u64 + 1)
+        );
+        assert_eq!(resumed.flag, Flag::Last);
+        assert_eq!(events.recv().await, Some(ChunkEvent::Done { key }));
+        match reassemble(&[&cut, &resumed]) {
+            Outcome::Complete(m) => assert!(m.body == body, "message differs"),
+            other => panic!("not complete: {other:?}"),
+        }
+
+        queue.close();
+        writer.await.expect("join").expect("writer ends cleanly");
+        assert!(next_frame(&mut r).await.is_none(), "clean EOF after close");
+        assert_eq!((queue.queued_bytes(), queue.control_queued_bytes()), (0, 0));
+    })
+    .await
+}
+
+/// The same against a plain socket whose peer does not read at all until the 200 is queued
+/// (small socket buffers, so 4 MiB cannot leave): the writer is necessarily inside the chunk,
+/// and the 200 still reaches the peer before the end of the message.
+#[tokio::test]
+async fn response_interrupts_a_chunk_stuck_behind_a_silent_peer() {
+    const TOTAL: usize = 4 << 20;
+    bounded(120, async {
+        let (client, server) = small_buffer_pair().await;
+        let (_client_r, client_w) = client.into_split();
+        let (queue, writer) = spawn_writer(client_w, WriterConfig::default());
+        let mut events = queue.take_chunk_events().expect("first take");
+        let mut ids = IdGenerator::new();
+        let mut sender = ChunkSender::new(SenderConfig { chunk_size: TOTAL });
+        let body = pattern(TOTAL, 5);
+        let key = sender
+            .send(send_head(&mut ids, Some(TOTAL)), body.clone())
+            .into_key();
+        let first = sender.poll_chunk(&mut ids, |_| false).expect("a chunk");
+        let len = Outgoing::chunk(&first.head, Some(first.body.clone()), first.flag).len();
+        queue.send_chunk(first.clone()).await.expect("open");
+
+        // Wait (bounded) until the writer has started the chunk; the peer does not read, so it
+        // cannot finish it.
+        for _ in 0..1000 {
+            if queue.queued_bytes() < len {
+                break;
+            }
+            sleep(Duration::from_millis(10)).await;
+        }
+        let queued = queue.queued_bytes();
+        assert!(
+            queued < len && queued > TOTAL / 2,
+            "queued {queued} of {len}"
+        );
+        queue
+            .try_send_control(ok_response("dkei38sd"))
+            .expect("room on the control lane");
+
+        let mut r = EventReader::new(server, MsrpCodec::default());
+        let cut = next_frame(&mut r).await.expect("the cut chunk");
+        let resp = next_frame(&mut r).await.expect("the 200");
+        assert_eq!(resp.head.status(), Some(StatusCode::OK));
+        let (rest, _) = resume(&mut sender, &mut ids, &first, &cut, events.recv().await);
+        queue.send_chunk(rest).await.expect("open");
+        let resumed = next_frame(&mut r).await.expect("the resumed chunk");
+        assert_eq!(events.recv().await, Some(ChunkEvent::Done { key }));
+        match reassemble(&[&cut, &resumed]) {
+            Outcome::Complete(m) => assert!(m.body == body, "message differs"),
+            other => panic!("not complete: {other:?}"),
+        }
+        drop(queue);
+        writer.await.expect("join").expect("writer ends cleanly");
+        assert!(next_frame(&mut r).await.is_none());
+    })
+    .await
+}
+
+/// RFC 4975 §7.1.1 (4975-027): chunks of at most 2048 octets carry an explicit range-end and
+/// are never interrupted, even when a response is queued while one is half written; the
+/// response follows that chunk, goes before the chunks queued after it, and the message
+/// reassembles.
+#[tokio::test]
+async fn chunks_up_to_2048_octets_are_never_cut() {
+    bounded(60, async {
+        let (client, server) = pair().await;
+        let (_client_r, client_w) = client.into_split();
+        let gate = Arc::new(Gate::default());
+        let (queue, writer) = spawn_writer(
+            Gated {
+                inner: client_w,
+                gate: gate.clone(),
+            },
+            WriterConfig {
+                write_slice: 100,
+                ..WriterConfig::default()
+            },
+        );
+        let mut events = queue.take_chunk_events().expect("first take");
+        let mut ids = IdGenerator::new();
+        let mut sender = ChunkSender::new(SenderConfig { chunk_size: 2048 });
+        let body = pattern(3 * 2048, 9);
+        sender
+            .send(send_head(&mut ids, Some(body.len())), body.clone())
+            .into_key();
+        let chunks: Vec<Chunk> = std::iter::from_fn(|| sender.poll_chunk(&mut ids, |_| false))
+            .take(10)
+            .collect();
+        assert_eq!(chunks.len(), 3);
+        assert!(chunks.iter().all(|c| !c.is_interruptible()));
+
+        gate.open(head_len(&chunks[0]) + 100);
+        queue.send_chunk(chunks[0].clone()).await.expect("open");
+        gate.wait_stalled().await;
+        // 100 octets into the first chunk's body; with `write_slice` 100 a long chunk would
+        // be cut right there.
+        queue
+            .try_send_control(ok_response("a786hjs2"))
+            .expect("room on the control lane");
+        for c in &chunks[1..] {
+            queue.send_chunk(c.clone()).await.expect("open");
+        }
+        gate.open(usize::MAX / 2);
+
+        let mut r = EventReader::new(server, MsrpCodec::default());
+        let mut sends = Vec::new();
+        let mut responses = 0;
+        for _ in 0..4 {
+            let f = next_frame(&mut r).await.expect("a frame");
+            if f.head.is_send() {
+                sends.push(f);
+            } else {
+                assert_eq!(f.head.status(), Some(StatusCode::OK));
+                assert_eq!(sends.len(), 1, "the 200 follows the first chunk, whole");
+                responses += 1;
+            }
+        }
+        assert_eq!(responses, 1);
+        for (f, c) in sends.iter().zip(&chunks) {
+            assert_eq!(f.head, c.head);
+            assert_eq!(f.body.as_ref(), Some(&c.body), "chunk cut short");
+            assert_eq!(f.flag, c.flag);
+        }
+        assert!(events.try_recv().is_err(), "no event for short chunks");
+        match reassemble(&sends.iter().collect::<Vec<_>>()) {
+            Outcome::Complete(m) => assert!(m.body == body, "message differs"),
+            other => panic!("not complete: {other:?}"),
+        }
+        drop(queue);
+        writer.await.expect("join").expect("writer ends cleanly");
+    })
+    .await
+}
+
+/// The control lane has its own byte bound (DESIGN.md "Backpressure and loss"): with the data
+/// lane full, `try_send_control` and `send_control` still succeed until the control lane itself
+/// is full; once the socket drains, control items go out before every data item not yet
+/// started, and each lane keeps its order.
+#[tokio::test]
+async fn control_lane_backpressure_is_independent_of_the_data_lane() {
+    const DATA: usize = 8 * 1024;
+    const CONTROL: usize = 2 * 1024;
+    bounded(60, async {
+        let (client, server) = pair().await;
+        let (_client_r, client_w) = client.into_split();
+        let gate = Arc::new(Gate::default());
+        let (queue, writer) = spawn_writer(
+            Gated {
+                inner: client_w,
+                gate: gate.clone(),
+            },
+            WriterConfig {
+                queue_bytes: DATA,
+                control_bytes: CONTROL,
+                ..WriterConfig::default()
+            },
+        );
+        assert_eq!(
+            (queue.capacity(), queue.control_capacity()),
+            (DATA, CONTROL)
+        );
+        let mut ids = IdGenerator::new();
+        let mut make = |i: usize| Frame {
+            head: send_head(&mut ids, Some(1000)),
+            body: Some(pattern(1000, i)),
+            flag: Flag::Last,
+        };
+
+        // The writer takes the first data frame and stalls one octet into it.
+        gate.open(1);
+        let mut data = vec![make(0)];
+        queue.send(&data[0]).await.expect("open");
+        gate.wait_stalled().await;
+        let mut full = false;
+        for i in 1..100 {
+            let f = make(i);
+            match queue.try_send(&f) {
+                Ok(()) => data.push(f),
+                Err(TrySendError::Full(_)) => {
+                    full = true;
+                    break;
+                }
+                Err(TrySendError::Closed(_)) => panic!("closed"),
+            }
+        }
+        assert!(full, "the data lane fills up");
+        assert!(queue.queued_bytes() <= DATA);
+
+        let mut control = Vec::new();
+        let tid = |i: usize| format!("ctl{i:05}");
+        bounded(5, queue.send_control(ok_response(&tid(0))))
+            .await
+            .expect("send_control does not wait for the data lane");
+        control.push(tid(0));
+        let mut control_full = false;
+        for i in 1..100 {
+            match queue.try_send_control(ok_response(&tid(i))) {
+                Ok(()) => control.push(tid(i)),
+                Err(TrySendError::Full(_)) => {
+                    control_full = true;
+                    break;
+                }
+                Err(TrySendError::Closed(_)) => panic!("closed"),
+            }
+            assert!(matches!(
+                queue.try_send(make(0)),
+                Err(TrySendError::Full(_))
+            ));
+        }
+        assert!(control_full, "the control lane has its own bound");
+        assert!(control.len() >= 3, "{} control items", control.len());
+        assert!(queue.control_queued_bytes() <= CONTROL);
+
+        gate.open(usize::MAX / 2);
+        let mut r = EventReader::new(server, MsrpCodec::default());
+        let mut got = Vec::new();
+        for _ in 0..data.len() + control.len() {
+            got.push(next_frame(&mut r).await.expect("a frame"));
+        }
+        drop(queue);
+        writer.await.expect("join").expect("writer ends cleanly");
+        assert!(next_frame(&mut r).await.is_none(), "nothing more");
+        // The frame being written first, then every control item, then the rest of the data.
+        let mut expect: Vec<&str> = vec![&data[0].head.tid];
+        expect.extend(control.iter().map(String::as_str));
+        expect.extend(data[1..].iter().map(|f| &*f.head.tid));
+        let got_tids: Vec<&str> = got.iter().map(|f| &*f.head.tid).collect();
+        assert_eq!(got_tids, expect);
+        for (g, f) in got.iter().filter(|g| g.head.is_send()).zip(&data) {
+            assert_eq!(g, f);
+        }
     })
     .await
 }
