@@ -225,7 +225,9 @@ fn chunk_1mib(c: &mut Criterion) {
     g.bench_function("poll_chunk", |b| {
         b.iter(|| {
             let mut sender = ChunkSender::default();
-            sender.send(head.clone(), body.clone());
+            sender
+                .send(head.clone(), body.clone())
+                .expect("valid message");
             let mut n = 0;
             while let Some(chunk) = sender.poll_chunk(&mut ids, |_| false) {
                 n += chunk.body.len();
@@ -239,7 +241,9 @@ fn chunk_1mib(c: &mut Criterion) {
         let mut out = BytesMut::with_capacity(2 * DEFAULT_CHUNK_SIZE);
         b.iter(|| {
             let mut sender = ChunkSender::default();
-            sender.send(head.clone(), body.clone());
+            sender
+                .send(head.clone(), body.clone())
+                .expect("valid message");
             let mut n = 0;
             while let Some(chunk) = sender.poll_chunk(&mut ids, |_| false) {
                 out.clear();
@@ -256,7 +260,7 @@ fn reassemble_1mib(c: &mut Criterion) {
     let (head, body) = large_message();
     let mut ids = IdGenerator::new();
     let mut sender = ChunkSender::default();
-    sender.send(head, body.clone());
+    sender.send(head, body.clone()).expect("valid message");
     let mut chunks = Vec::new();
     while let Some(chunk) = sender.poll_chunk(&mut ids, |_| false) {
         chunks.push((chunk.head, chunk.body, chunk.flag));

@@ -4,9 +4,38 @@
 //! Sans-IO and streaming: the caller feeds the events of a [`crate::Decoder`] for each SEND
 //! chunk — [`Reassembler::begin`] on `Event::Head`, [`Reassembler::body`] on every
 //! `Event::Body`, [`Reassembler::end`] on `Event::End` — and gets the complete message back from
-//! `end`. Nothing is allocated on the trust of a Byte-Range (4975-018): the buffer grows as
-//! octets actually arrive, and a message that arrives as one chunk in one piece is returned
-//! without any copy.
+//! `end`.
+//!
+//! # Memory
+//!
+//! Nothing is allocated on the word of a Byte-Range (4975-018): the memory held for a partial
+//! message is proportional to the octets that actually arrived, wherever the Byte-Range says they
+//! go. Received pieces are kept as `(offset, octets)` in arrival order:
+//!
+//! - a piece of [`COPY_BELOW`] octets or more is kept as the `Bytes` the decoder handed out (a
+//!   zero-copy slice of the read buffer, which it pins: at most 64 KiB for a piece of at least
+//!   4 KiB, so at most 16 times what it carries);
+//! - a smaller piece is copied into owned storage, so that a 1-octet piece does not pin a whole
+//!   read buffer; small pieces that continue the previous one are appended to it, in a buffer
+//!   whose capacity is at most the octets it holds plus a quarter (and 64 octets), and never
+//!   more than 64 KiB;
+//! - overlapping pieces are all kept until the message completes, where they are applied in
+//!   arrival order so the octets received last win (4975-037); when overlaps make the pieces
+//!   hold more than twice what the received octets need, they are compacted into one owned
+//!   buffer per received range.
+//!
+//! The one exception to copying small pieces is the zero-copy fast path: the first piece of a
+//! message is kept as received while its chunk is arriving, and a message that arrives as one
+//! chunk in one piece is returned as that very `Bytes`, without any copy. A chunk that ends
+//! without completing its message has its small pieces copied.
+//!
+//! The message is assembled into one buffer of exactly `total` octets only once every octet
+//! has arrived. [`Reassembler::buffered_bytes`] counts the memory held over all partial
+//! messages (storage capacity, `Bytes` lengths and the bookkeeping vectors); past
+//! [`ReassemblyConfig::max_buffered`] the chunk that would exceed it is answered 413.
+//!
+//! Message-IDs, which the reassembler keeps as map keys and remembers after completion
+//! (4975-041), are owned copies: they never pin the buffer of the header block they came from.
 //!
 //! One reassembler serves one session: Message-IDs are unique within a session (4975-039).
 
@@ -24,6 +53,25 @@ use crate::status::StatusCode;
 /// the bookkeeping an attacker can cause with many tiny out-of-order chunks.
 pub const MAX_RANGES: usize = 4096;
 
+/// Body pieces shorter than this are copied into owned storage instead of being kept as the
+/// `Bytes` slice the decoder handed out, which would pin the whole read buffer (up to 64 KiB)
+/// for a few octets.
+pub const COPY_BELOW: usize = 4096;
+
+/// Largest owned buffer that small contiguous pieces are appended to; past it a new one is
+/// started, so appending never reallocates more than this.
+const SEGMENT_MAX: usize = 64 * 1024;
+
+/// Memory that overlapping pieces may hold beyond twice what their compacted form needs before
+/// they are compacted.
+const COMPACT_SLACK: usize = 16 * 1024;
+
+/// Bookkeeping size of one kept piece.
+const PIECE_SIZE: usize = std::mem::size_of::<(u64, Piece)>();
+
+/// Bookkeeping size of one received range.
+const RANGE_SIZE: usize = std::mem::size_of::<(u64, u64)>();
+
 /// Reassembly limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReassemblyConfig {
@@ -37,6 +85,10 @@ pub struct ReassemblyConfig {
     /// How many Message-IDs of completed messages are remembered to flag duplicates (default
     /// 256, 4975-041).
     pub recent_ids: usize,
+    /// Most memory held for partial messages at once, in bytes, as counted by
+    /// [`Reassembler::buffered_bytes`] (default 64 MiB). A body piece that takes the count past
+    /// it gets 413 and its partial message is dropped (RFC 4975 §7.3.1, 4975-018).
+    pub max_buffered: usize,
 }
 
 impl Default for ReassemblyConfig {
@@ -46,6 +98,7 @@ impl Default for ReassemblyConfig {
             chunk_timeout: Duration::from_secs(30),
             max_messages: 64,
             recent_ids: 256,
+            max_buffered: 64 * 1024 * 1024,
         }
     }
 }
@@ -75,6 +128,13 @@ pub enum ReassemblyError {
     /// The message arrived in more than [`MAX_RANGES`] disjoint pieces: 413.
     #[error("message received in too many disjoint pieces")]
     TooFragmented,
+    /// The memory held for partial messages would exceed
+    /// [`ReassemblyConfig::max_buffered`]: 413.
+    #[error("more than {limit} bytes held for partial messages")]
+    BufferFull {
+        /// The configured limit.
+        limit: usize,
+    },
     /// The message was dropped (timed out, or removed) while this chunk was arriving: 413, so
     /// that the sender stops sending it (4975-068).
     #[error("the message was dropped while this chunk was arriving")]
@@ -92,6 +152,7 @@ impl ReassemblyError {
             ReassemblyError::TooLarge { .. }
             | ReassemblyError::TooManyMessages { .. }
             | ReassemblyError::TooFragmented
+            | ReassemblyError::BufferFull { .. }
             | ReassemblyError::Gone => StatusCode::TOO_LARGE,
         }
     }
@@ -185,40 +246,43 @@ impl ChunkCursor {
     }
 }
 
-/// Received octet ranges, 0-based half-open, sorted, disjoint and not adjacent.
+/// Received octet ranges, 0-based half-open, sorted, disjoint and not adjacent, with the number
+/// of octets they cover.
 #[derive(Debug, Default)]
-struct Ranges(Vec<(u64, u64)>);
+struct Ranges {
+    runs: Vec<(u64, u64)>,
+    octets: u64,
+}
 
 impl Ranges {
     fn insert(&mut self, s: u64, e: u64) {
         if s >= e {
             return;
         }
-        let i = self.0.partition_point(|&(_, b)| b < s);
+        let i = self.runs.partition_point(|&(_, b)| b < s);
         let mut j = i;
         let (mut ns, mut ne) = (s, e);
-        while j < self.0.len() && self.0[j].0 <= e {
-            ns = ns.min(self.0[j].0);
-            ne = ne.max(self.0[j].1);
+        let mut merged = 0;
+        while j < self.runs.len() && self.runs[j].0 <= e {
+            ns = ns.min(self.runs[j].0);
+            ne = ne.max(self.runs[j].1);
+            merged += self.runs[j].1 - self.runs[j].0;
             j += 1;
         }
-        self.0.splice(i..j, [(ns, ne)]);
+        self.octets += (ne - ns) - merged;
+        self.runs.splice(i..j, [(ns, ne)]);
     }
 
     fn covers(&self, total: u64) -> bool {
-        total == 0 || self.0.first() == Some(&(0, total))
-    }
-
-    fn octets(&self) -> u64 {
-        self.0.iter().map(|&(s, e)| e - s).sum()
+        total == 0 || self.runs.first() == Some(&(0, total))
     }
 
     fn max_end(&self) -> u64 {
-        self.0.last().map_or(0, |&(_, e)| e)
+        self.runs.last().map_or(0, |&(_, e)| e)
     }
 
     fn byte_ranges(&self, total: Option<u64>) -> Vec<ByteRange> {
-        self.0
+        self.runs
             .iter()
             .map(|&(s, e)| ByteRange {
                 start: s + 1,
@@ -229,21 +293,185 @@ impl Ranges {
     }
 }
 
+/// Octets of one received piece.
 #[derive(Debug)]
-enum Data {
-    /// Nothing received.
-    Empty,
-    /// One piece at offset `at`, kept as received (the zero-copy fast path).
-    One { at: u64, bytes: Bytes },
-    /// Octets 0..len, gaps zero-filled; grown as octets arrive.
-    Buf(Vec<u8>),
+enum Piece {
+    /// As the decoder handed it out (a slice of its read buffer): pieces of [`COPY_BELOW`]
+    /// octets or more, and the first piece of a message while its chunk is arriving.
+    Shared(Bytes),
+    /// Copied small pieces; contiguous ones appended.
+    Owned(Vec<u8>),
+}
+
+impl Piece {
+    fn octets(&self) -> &[u8] {
+        match self {
+            Piece::Shared(b) => b,
+            Piece::Owned(v) => v,
+        }
+    }
+
+    /// Memory held: what the `Bytes` covers, or the capacity of the owned buffer.
+    fn held(&self) -> usize {
+        match self {
+            Piece::Shared(b) => b.len(),
+            Piece::Owned(v) => v.capacity(),
+        }
+    }
+}
+
+/// The octets received for one message: pieces in arrival order.
+#[derive(Debug, Default)]
+struct Store {
+    pieces: Vec<(u64, Piece)>,
+    /// Sum of [`Piece::held`].
+    data: usize,
+}
+
+impl Store {
+    /// Keeps `piece`, received at offset `at`.
+    fn push(&mut self, at: u64, piece: Bytes) {
+        self.settle_last();
+        if piece.len() >= COPY_BELOW || self.pieces.is_empty() {
+            self.data += piece.len();
+            reserve_one(&mut self.pieces);
+            self.pieces.push((at, Piece::Shared(piece)));
+            return;
+        }
+        if let Some((o, Piece::Owned(v))) = self.pieces.last_mut() {
+            if o.checked_add(v.len() as u64) == Some(at) && v.len() + piece.len() <= SEGMENT_MAX {
+                let before = v.capacity();
+                let needed = v.len() + piece.len();
+                if needed > before {
+                    let want = (needed + needed / 4)
+                        .next_multiple_of(64)
+                        .min(SEGMENT_MAX)
+                        .max(needed);
+                    v.reserve_exact(want - v.len());
+                }
+                v.extend_from_slice(&piece);
+                self.data = self.data - before + v.capacity();
+                return;
+            }
+        }
+        let v = piece.to_vec();
+        self.data += v.capacity();
+        reserve_one(&mut self.pieces);
+        self.pieces.push((at, Piece::Owned(v)));
+    }
+
+    /// Copies the last piece into owned storage when it is a small `Bytes` (the first piece of
+    /// a message, kept as received for the zero-copy fast path), so that it stops pinning its
+    /// read buffer.
+    fn settle_last(&mut self) {
+        if let Some((_, p)) = self.pieces.last_mut() {
+            if let Piece::Shared(b) = p {
+                if b.len() < COPY_BELOW {
+                    let v = b.to_vec();
+                    self.data = self.data - b.len() + v.capacity();
+                    *p = Piece::Owned(v);
+                }
+            }
+        }
+    }
+
+    /// Memory the pieces would hold once compacted into one buffer per received range.
+    fn compacted(have: &Ranges) -> usize {
+        usize::try_from(have.octets)
+            .unwrap_or(usize::MAX)
+            .saturating_add(have.runs.len().saturating_mul(PIECE_SIZE))
+    }
+
+    /// Memory held by the pieces (without the vector's spare capacity).
+    fn in_use(&self) -> usize {
+        self.data + self.pieces.len() * PIECE_SIZE
+    }
+
+    /// Replaces the pieces with one owned buffer per received range, applying them in arrival
+    /// order so the octets received last win (4975-037).
+    fn compact(&mut self, have: &Ranges) {
+        let mut runs: Vec<(u64, Vec<u8>)> = have
+            .runs
+            .iter()
+            .map(|&(s, e)| (s, vec![0; usize::try_from(e - s).unwrap_or(0)]))
+            .collect();
+        for (at, p) in &self.pieces {
+            let i = runs.partition_point(|(s, _)| *s <= *at);
+            let Some((s, v)) = i.checked_sub(1).and_then(|i| runs.get_mut(i)) else {
+                continue;
+            };
+            copy_at(v, at - *s, p.octets());
+        }
+        self.pieces = runs
+            .into_iter()
+            .map(|(s, v)| (s, Piece::Owned(v)))
+            .collect();
+        self.data = self.pieces.iter().map(|(_, p)| p.held()).sum();
+    }
+
+    /// The whole body, `total` octets, once the pieces cover `0..total`.
+    fn assemble(mut self, total: u64) -> Bytes {
+        let Ok(total) = usize::try_from(total) else {
+            return Bytes::new();
+        };
+        if total == 0 {
+            return Bytes::new();
+        }
+        if let [(0, p)] = &self.pieces[..] {
+            if p.octets().len() == total {
+                return match self.pieces.pop() {
+                    Some((_, Piece::Shared(b))) => b,
+                    Some((_, Piece::Owned(v))) => Bytes::from(v),
+                    None => Bytes::new(),
+                };
+            }
+        }
+        let mut next = 0u64;
+        let in_order = self.pieces.iter().all(|(at, p)| {
+            let ok = *at == next;
+            next += p.octets().len() as u64;
+            ok
+        });
+        if in_order && next == total as u64 {
+            let mut v = Vec::with_capacity(total);
+            for (_, p) in &self.pieces {
+                v.extend_from_slice(p.octets());
+            }
+            return Bytes::from(v);
+        }
+        let mut v = vec![0; total];
+        for (at, p) in &self.pieces {
+            copy_at(&mut v, *at, p.octets());
+        }
+        Bytes::from(v)
+    }
+}
+
+/// Lets `v` grow by one element, allocating room for one when it is empty (the default first
+/// allocation holds four).
+fn reserve_one<T>(v: &mut Vec<T>) {
+    if v.capacity() == 0 {
+        v.reserve_exact(1);
+    }
+}
+
+/// Copies `s` to offset `at` of `v`, dropping what does not fit (nothing, when the ranges were
+/// checked).
+fn copy_at(v: &mut [u8], at: u64, s: &[u8]) {
+    let Ok(at) = usize::try_from(at) else { return };
+    let n = s.len().min(v.len().saturating_sub(at));
+    if let Some(dst) = v.get_mut(at..at + n) {
+        dst.copy_from_slice(&s[..n]);
+    }
 }
 
 #[derive(Debug)]
 struct Partial {
+    /// The Message-ID, an owned copy (never a slice of a read buffer).
+    id: ByteString,
     head: Head,
     head_is_first: bool,
-    data: Data,
+    store: Store,
     have: Ranges,
     /// The total fixed by the `$` chunk (4975-035).
     end: Option<u64>,
@@ -259,6 +487,13 @@ impl Partial {
     fn received(&self) -> Vec<ByteRange> {
         self.have.byte_ranges(self.end)
     }
+
+    /// Memory held for this message, as counted by [`Reassembler::buffered_bytes`].
+    fn held(&self) -> usize {
+        self.store.data
+            + self.store.pieces.capacity() * PIECE_SIZE
+            + self.have.runs.capacity() * RANGE_SIZE
+    }
 }
 
 /// Reassembles the SEND chunks of one session into messages (RFC 4975 §7.3.1).
@@ -266,13 +501,16 @@ impl Partial {
 /// Chunks may arrive in any order, `+` chunks after the `$` chunk (4975-032); when chunks
 /// overlap the octets received last win (4975-037); a chunk's length is what actually arrived,
 /// not its range-end (4975-036); any chunk size from 0 octets up to the message limit is taken
-/// (4975-031).
+/// (4975-031). Memory held is proportional to the octets received (4975-018; see the module
+/// documentation).
 #[derive(Debug)]
 pub struct Reassembler {
     cfg: ReassemblyConfig,
     partials: HashMap<ByteString, Partial>,
     recent: VecDeque<ByteString>,
     recent_set: HashSet<ByteString>,
+    /// Sum of [`Partial::held`] over `partials`.
+    held: usize,
 }
 
 impl Default for Reassembler {
@@ -289,6 +527,7 @@ impl Reassembler {
             partials: HashMap::new(),
             recent: VecDeque::new(),
             recent_set: HashSet::new(),
+            held: 0,
         }
     }
 
@@ -305,6 +544,22 @@ impl Reassembler {
     /// `true` when no partial message is held.
     pub fn is_empty(&self) -> bool {
         self.partials.is_empty()
+    }
+
+    /// Memory held for the bodies of all partial messages, in bytes: the capacity of owned
+    /// buffers, the length of `Bytes` pieces kept as received, and the bookkeeping vectors
+    /// (pieces, received ranges). Bounded by [`ReassemblyConfig::max_buffered`] and
+    /// proportional to the octets received (4975-018). Heads and Message-IDs are not counted
+    /// ([`ReassemblyConfig::max_messages`] bounds them).
+    pub fn buffered_bytes(&self) -> usize {
+        self.held
+    }
+
+    /// Removes a partial message, keeping the memory count right.
+    fn take(&mut self, id: &str) -> Option<Partial> {
+        let p = self.partials.remove(id)?;
+        self.held -= p.held();
+        Some(p)
     }
 
     /// Starts a chunk: `head` is the SEND's header block (`Event::Head`).
@@ -333,10 +588,10 @@ impl Reassembler {
             || range.end.is_some_and(|e| e > max)
             || range.total.is_some_and(|t| t > max)
         {
-            self.partials.remove(id);
+            self.take(id);
             return Err(ReassemblyError::TooLarge { limit: max });
         }
-        match self.partials.get_mut(id) {
+        let message_id = match self.partials.get_mut(&**id) {
             Some(p) => {
                 if range.start == 1 && !p.head_is_first {
                     p.head = head.clone();
@@ -344,6 +599,7 @@ impl Reassembler {
                 }
                 p.activity = now;
                 p.touched = false;
+                p.id.clone()
             }
             None => {
                 if self.partials.len() >= self.cfg.max_messages {
@@ -351,13 +607,17 @@ impl Reassembler {
                         limit: self.cfg.max_messages,
                     });
                 }
-                let late = self.recent_set.contains(id);
+                let late = self.recent_set.contains(&**id);
+                // One owned copy per message: the map key, the cursors and the remembered id
+                // never pin the buffer the head was parsed from.
+                let owned = ByteString::from(String::from(&**id));
                 self.partials.insert(
-                    id.clone(),
+                    owned.clone(),
                     Partial {
+                        id: owned.clone(),
                         head: head.clone(),
                         head_is_first: range.start == 1,
-                        data: Data::Empty,
+                        store: Store::default(),
                         have: Ranges::default(),
                         end: None,
                         activity: now,
@@ -365,10 +625,11 @@ impl Reassembler {
                         late,
                     },
                 );
+                owned
             }
-        }
+        };
         Ok(ChunkCursor {
-            message_id: id.clone(),
+            message_id,
             start: range.start,
             pos: range.start - 1,
             total: range.total,
@@ -379,7 +640,11 @@ impl Reassembler {
     /// A piece of the chunk's body (`Event::Body`), written at the cursor's position; octets
     /// received last win over earlier ones (4975-037). An octet beyond `max_message` gets 413
     /// and the partial message is dropped; so does an octet past the end fixed by the `$` chunk
-    /// (400). After an error the cursor is spent: its further pieces are ignored.
+    /// (400), and a piece that takes [`Reassembler::buffered_bytes`] past `max_buffered` (413).
+    /// After an error the cursor is spent: its further pieces are ignored.
+    ///
+    /// A piece shorter than [`COPY_BELOW`] is copied (unless it may be the whole message: see
+    /// the module documentation); a longer one is kept as it is.
     pub fn body(&mut self, cursor: &mut ChunkCursor, piece: Bytes) -> Result<(), ReassemblyError> {
         if !cursor.live || piece.is_empty() {
             return Ok(());
@@ -390,6 +655,7 @@ impl Reassembler {
         };
         let at = cursor.pos;
         let end = at.saturating_add(piece.len() as u64);
+        let before = p.held();
         let err = if end > self.cfg.max_message {
             Some(ReassemblyError::TooLarge {
                 limit: self.cfg.max_message,
@@ -398,26 +664,27 @@ impl Reassembler {
             Some(ReassemblyError::BadRange)
         } else {
             p.have.insert(at, end);
-            (p.have.0.len() > MAX_RANGES).then_some(ReassemblyError::TooFragmented)
+            if p.have.runs.len() > MAX_RANGES {
+                Some(ReassemblyError::TooFragmented)
+            } else {
+                p.store.push(at, piece);
+                if p.store.in_use() > Store::compacted(&p.have).saturating_mul(2) + COMPACT_SLACK {
+                    p.store.compact(&p.have);
+                }
+                None
+            }
         };
+        self.held = self.held - before + p.held();
+        let err = err.or_else(|| {
+            (self.held > self.cfg.max_buffered).then_some(ReassemblyError::BufferFull {
+                limit: self.cfg.max_buffered,
+            })
+        });
         if let Some(e) = err {
-            self.partials.remove(&cursor.message_id);
+            self.take(&cursor.message_id);
             cursor.live = false;
             return Err(e);
         }
-        p.data = match std::mem::replace(&mut p.data, Data::Empty) {
-            Data::Empty => Data::One { at, bytes: piece },
-            Data::One { at: at0, bytes } => {
-                let mut v = Vec::new();
-                place(&mut v, at0, &bytes);
-                place(&mut v, at, &piece);
-                Data::Buf(v)
-            }
-            Data::Buf(mut v) => {
-                place(&mut v, at, &piece);
-                Data::Buf(v)
-            }
-        };
         p.touched = true;
         cursor.pos = end;
         Ok(())
@@ -428,7 +695,8 @@ impl Reassembler {
     /// `#` drops the message ([`Outcome::Aborted`]). `$` fixes the total: the position of the
     /// chunk's last octet actually received (4975-035, 4975-036). The message is complete when
     /// the `$` chunk has arrived and every octet 1..=total is present, in whatever order the
-    /// chunks came (4975-032).
+    /// chunks came (4975-032); it is then assembled into one buffer of `total` octets (or
+    /// returned as received, when it came as one piece).
     pub fn end(
         &mut self,
         cursor: ChunkCursor,
@@ -446,8 +714,8 @@ impl Reassembler {
         p.touched = false;
         match flag {
             Flag::Abort => {
-                let received = p.have.octets();
-                self.partials.remove(&id);
+                let received = p.have.octets;
+                self.take(&id);
                 return Ok(Outcome::Aborted {
                     message_id: id,
                     received,
@@ -457,40 +725,31 @@ impl Reassembler {
             Flag::Last => {
                 let fin = cursor.pos;
                 if p.end.is_some_and(|e| e != fin) || p.have.max_end() > fin {
-                    self.partials.remove(&id);
+                    self.take(&id);
                     return Err(ReassemblyError::BadRange);
                 }
                 p.end = Some(fin);
             }
         }
-        let Some(total) = p.end else {
-            if p.late && p.have.octets() == 0 {
+        let complete = p.end.filter(|&total| p.have.covers(total));
+        let Some(total) = complete else {
+            if p.late && p.have.octets == 0 {
                 // An empty `+` chunk of a message already delivered (an interruption that sent
                 // nothing, arriving late): nothing to keep.
-                self.partials.remove(&id);
+                self.take(&id);
+            } else {
+                // The message waits for more chunks: a small piece kept as received for the
+                // fast path would pin its read buffer until then.
+                let before = p.held();
+                p.store.settle_last();
+                self.held = self.held - before + p.held();
             }
             return Ok(Outcome::Incomplete);
         };
-        if !p.have.covers(total) {
-            return Ok(Outcome::Incomplete);
-        }
-        let Some(p) = self.partials.remove(&id) else {
+        let Some(p) = self.take(&id) else {
             return Ok(Outcome::Incomplete);
         };
-        let body = match p.data {
-            Data::Empty => Bytes::new(),
-            Data::One { at: 0, bytes } => bytes,
-            Data::One { at, bytes } => {
-                // Unreachable when the ranges cover 0..total, but cheap to get right.
-                let mut v = Vec::new();
-                place(&mut v, at, &bytes);
-                Bytes::from(v)
-            }
-            Data::Buf(mut v) => {
-                v.truncate(usize::try_from(total).unwrap_or(usize::MAX));
-                Bytes::from(v)
-            }
-        };
+        let body = p.store.assemble(total);
         let duplicate = !self.remember(&id);
         Ok(Outcome::Complete(Message {
             head: p.head,
@@ -500,7 +759,8 @@ impl Reassembler {
         }))
     }
 
-    /// Records a completed Message-ID; `false` when it was already known (4975-041).
+    /// Records a completed Message-ID (an owned copy); `false` when it was already known
+    /// (4975-041).
     fn remember(&mut self, id: &ByteString) -> bool {
         if self.recent_set.contains(id) {
             return false;
@@ -528,7 +788,7 @@ impl Reassembler {
     /// Drops a partial message (for instance after answering its first chunk with a failure).
     /// Returns `false` when it was not held.
     pub fn remove(&mut self, message_id: &str) -> bool {
-        self.partials.remove(message_id).is_some()
+        self.take(message_id).is_some()
     }
 
     /// Drops and returns one partial message whose last activity (a chunk starting or ending,
@@ -555,10 +815,10 @@ impl Reassembler {
             }
         }
         for id in late {
-            self.partials.remove(&id);
+            self.take(&id);
         }
         let id = victim?;
-        let p = self.partials.remove(&id)?;
+        let p = self.take(&id)?;
         Some(Expired {
             received: p.received(),
             message_id: id,
@@ -573,22 +833,6 @@ impl Reassembler {
             .map(|p| p.activity + self.cfg.chunk_timeout)
             .min()
     }
-}
-
-/// Writes `s` at offset `at` of `v`, growing it (zero-filled) as needed. Offsets are bounded by
-/// `max_message` before this is called.
-fn place(v: &mut Vec<u8>, at: u64, s: &[u8]) {
-    let Ok(at) = usize::try_from(at) else { return };
-    let end = at.saturating_add(s.len());
-    if v.len() < end {
-        if v.capacity() < end {
-            // Grow geometrically, but never beyond what arrived.
-            let want = v.capacity().saturating_mul(2).max(end);
-            v.reserve_exact(want - v.len());
-        }
-        v.resize(end, 0);
-    }
-    v[at..end].copy_from_slice(s);
 }
 
 #[cfg(test)]
@@ -623,6 +867,7 @@ mod tests {
             chunk_timeout: Duration::from_secs(10),
             max_messages: 4,
             recent_ids: 8,
+            max_buffered: 1 << 20,
         }
     }
 
@@ -1080,15 +1325,17 @@ mod tests {
         g.insert(5, 10);
         g.insert(0, 2);
         g.insert(12, 15);
-        assert_eq!(g.0, vec![(0, 2), (5, 10), (12, 15)]);
+        assert_eq!(g.runs, vec![(0, 2), (5, 10), (12, 15)]);
+        assert_eq!(g.octets, 10);
         g.insert(10, 12);
-        assert_eq!(g.0, vec![(0, 2), (5, 15)]);
+        assert_eq!(g.runs, vec![(0, 2), (5, 15)]);
+        assert_eq!(g.octets, 12);
         g.insert(1, 6);
-        assert_eq!(g.0, vec![(0, 15)]);
+        assert_eq!(g.runs, vec![(0, 15)]);
         assert!(g.covers(15));
         assert!(!g.covers(16));
         g.insert(3, 3);
-        assert_eq!(g.octets(), 15);
+        assert_eq!(g.octets, 15);
     }
 
     #[test]
@@ -1109,5 +1356,292 @@ mod tests {
             }
         );
         assert_eq!(&**c.message_id(), "m1");
+    }
+
+    /// A 64 KiB "read buffer" and a piece of it, as the decoder hands body pieces out.
+    fn read_buffer() -> Bytes {
+        Bytes::from(vec![b'r'; 64 * 1024])
+    }
+
+    #[test]
+    fn far_byte_ranges_hold_only_what_arrived() {
+        // 4975-018: 64 messages, each two 1-octet `+` chunks at the very end of a 16 MiB
+        // message. Memory must follow the 128 octets received, not the offsets claimed.
+        let mut r = Reassembler::default();
+        let t = Instant::now();
+        let buf = read_buffer();
+        for i in 0..64 {
+            let mid = format!("attack{i:02}");
+            for range in ["16777215-16777215/*", "16777216-16777216/*"] {
+                let mut c = r.begin(&head(&mid, Some(range)), t).expect("valid range");
+                r.body(&mut c, buf.slice(i..i + 1)).expect("one octet");
+                assert_eq!(r.end(c, Flag::More, t), Ok(Outcome::Incomplete));
+            }
+            assert!(
+                r.buffered_bytes() <= 1024 * (i + 1),
+                "{} bytes held after {} messages",
+                r.buffered_bytes(),
+                i + 1
+            );
+        }
+        assert_eq!(r.len(), 64);
+        assert!(r.buffered_bytes() < 64 * 1024, "{}", r.buffered_bytes());
+        // The 1-octet pieces were copied: the read buffer is not pinned.
+        assert!(buf.is_unique(), "a kept piece pins the read buffer");
+        for i in 0..64 {
+            assert!(r.remove(&format!("attack{i:02}")));
+        }
+        assert_eq!(r.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn small_pieces_do_not_pin_the_read_buffer() {
+        let mut r = Reassembler::new(cfg());
+        let t = Instant::now();
+        let buf = read_buffer();
+        // One small piece in a chunk that does not complete its message.
+        let mut c = r.begin(&head("m1", Some("1-1/3")), t).expect("ok");
+        r.body(&mut c, buf.slice(0..1)).expect("ok");
+        assert_eq!(r.end(c, Flag::More, t), Ok(Outcome::Incomplete));
+        // Several small pieces in one chunk.
+        let mut c = r.begin(&head("m2", Some("1-*/*")), t).expect("ok");
+        for i in 0..3 {
+            r.body(&mut c, buf.slice(i..i + 1)).expect("ok");
+        }
+        assert_eq!(r.end(c, Flag::More, t), Ok(Outcome::Incomplete));
+        assert!(buf.is_unique(), "a kept piece pins the read buffer");
+        assert!(r.buffered_bytes() < 1024, "{}", r.buffered_bytes());
+        let m = complete(chunk(&mut r, "m1", Some("2-3/3"), &[b"bc"], Flag::Last, t));
+        assert_eq!(&m.body[..], b"rbc");
+        let m = complete(chunk(&mut r, "m2", Some("4-4/4"), &[b"z"], Flag::Last, t));
+        assert_eq!(&m.body[..], b"rrrz");
+        assert_eq!(r.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn remembered_ids_do_not_pin_the_header_block() {
+        // 4975-041: completed Message-IDs are remembered as owned copies.
+        let block = Bytes::from(b"m-from-the-block".repeat(64));
+        let id = ByteString::try_from(block.slice(0..16)).expect("UTF-8");
+        let mut h = head("x", None);
+        h.headers.retain(|h| !matches!(h, Header::MessageId(_)));
+        h.push(Header::MessageId(id));
+        let mut r = Reassembler::new(cfg());
+        let t = Instant::now();
+        let mut c = r.begin(&h, t).expect("ok");
+        r.body(&mut c, Bytes::from_static(b"hi")).expect("ok");
+        let m = complete(r.end(c, Flag::Last, t));
+        assert_eq!(&*m.message_id, "m-from-the-block");
+        drop((m, h));
+        assert!(
+            block.is_unique(),
+            "a remembered Message-ID pins its header block"
+        );
+        // Still remembered.
+        let o = chunk(&mut r, "m-from-the-block", None, &[b"hi"], Flag::Last, t);
+        assert!(complete(o).duplicate);
+    }
+
+    #[test]
+    fn memory_budget_is_413() {
+        // 4975-018: `max_buffered` bounds the memory held over all partial messages.
+        let mut r = Reassembler::new(ReassemblyConfig {
+            max_buffered: 10_000,
+            max_messages: 32,
+            ..cfg()
+        });
+        let t = Instant::now();
+        let piece = Bytes::from(vec![b'p'; 600]);
+        let mut refused = None;
+        for i in 0..40 {
+            let mid = format!("m{i:02}");
+            match chunk(
+                &mut r,
+                &mid,
+                Some("1-*/*"),
+                &[&piece, &piece[..100]],
+                Flag::More,
+                t,
+            ) {
+                Ok(o) => assert_eq!(o, Outcome::Incomplete),
+                Err(e) => {
+                    refused = Some((i, e));
+                    break;
+                }
+            }
+            assert!(r.buffered_bytes() <= 10_000);
+        }
+        let (i, e) = refused.expect("the budget is reached");
+        assert_eq!(e, ReassemblyError::BufferFull { limit: 10_000 });
+        assert_eq!(e.status(), StatusCode::TOO_LARGE);
+        assert_eq!(r.received(&format!("m{i:02}")), None, "dropped");
+        assert!(r.buffered_bytes() <= 10_000);
+        // The others are intact and complete normally.
+        let m = complete(chunk(
+            &mut r,
+            "m00",
+            Some("701-701/701"),
+            &[b"z"],
+            Flag::Last,
+            t,
+        ));
+        assert_eq!(m.body.len(), 701);
+        assert_eq!(&m.body[..700], &[&piece[..], &piece[..100]].concat()[..]);
+    }
+
+    #[test]
+    fn large_pieces_are_kept_and_assembled_once() {
+        // A message in two chunks of large pieces: kept as received, the body is built once.
+        let mut r = Reassembler::new(ReassemblyConfig {
+            max_message: 1 << 20,
+            ..cfg()
+        });
+        let t = Instant::now();
+        let a = Bytes::from(vec![b'a'; 5000]);
+        let b = Bytes::from(vec![b'b'; 6000]);
+        let mut c = r.begin(&head("m1", Some("5001-*/11000")), t).expect("ok");
+        r.body(&mut c, b.clone()).expect("ok");
+        assert_eq!(r.end(c, Flag::Last, t), Ok(Outcome::Incomplete));
+        assert!(!b.is_unique(), "kept without a copy");
+        let held = r.buffered_bytes();
+        assert!((6000..6000 + 512).contains(&held), "{held}");
+        let mut c = r.begin(&head("m1", Some("1-*/11000")), t).expect("ok");
+        r.body(&mut c, a.clone()).expect("ok");
+        let m = complete(r.end(c, Flag::More, t));
+        assert_eq!(m.body.len(), 11_000);
+        assert_eq!(&m.body[..5000], &a[..]);
+        assert_eq!(&m.body[5000..], &b[..]);
+        assert!(a.is_unique() && b.is_unique());
+        assert_eq!(r.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn repeated_overlaps_are_compacted() {
+        // 4975-037 with 20 000 overlapping 1-octet chunks: last wins, memory stays bounded.
+        let mut r = Reassembler::new(cfg());
+        let t = Instant::now();
+        chunk(
+            &mut r,
+            "m1",
+            Some("1-10/10"),
+            &[b"0123456789"],
+            Flag::More,
+            t,
+        )
+        .expect("ok");
+        for i in 0..20_000u32 {
+            let at = 1 + i % 7;
+            let range = format!("{at}-{at}/10");
+            let v = [b'a' + (i % 26) as u8];
+            chunk(&mut r, "m1", Some(&range), &[&v], Flag::More, t).expect("ok");
+            assert!(
+                r.buffered_bytes() <= 2 * COMPACT_SLACK + 4096,
+                "{}",
+                r.buffered_bytes()
+            );
+            assert_eq!(
+                r.held,
+                r.partials.values().map(Partial::held).sum::<usize>()
+            );
+        }
+        let m = complete(chunk(
+            &mut r,
+            "m1",
+            Some("10-10/10"),
+            &[b"Z"],
+            Flag::Last,
+            t,
+        ));
+        let mut want = *b"012345678Z";
+        for i in 20_000 - 7..20_000u32 {
+            want[(i % 7) as usize] = b'a' + (i % 26) as u8;
+        }
+        assert_eq!(&m.body[..], &want[..]);
+        assert_eq!(r.buffered_bytes(), 0);
+    }
+
+    use proptest::prelude::*;
+
+    /// Pieces `(offset, len, split)`: a random tiling of `0..n` plus random overlapping
+    /// pieces, each sent as one chunk in `split` body pieces.
+    fn pieces() -> impl Strategy<Value = (usize, Vec<(usize, usize, usize)>)> {
+        (1usize..10_000).prop_flat_map(|n| {
+            let cuts = proptest::collection::vec(0..n, 0..40);
+            let extra = proptest::collection::vec((0..n, 1usize..6000, 1usize..6), 0..40);
+            (Just(n), cuts, extra).prop_map(|(n, mut cuts, extra)| {
+                cuts.push(0);
+                cuts.push(n);
+                cuts.sort_unstable();
+                cuts.dedup();
+                let mut v: Vec<_> = cuts
+                    .windows(2)
+                    .map(|w| (w[0], w[1] - w[0], 1 + w[0] % 3))
+                    .collect();
+                v.extend(extra.into_iter().map(|(o, l, s)| (o, l.min(n - o), s)));
+                (n, v)
+            })
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_order_matches_a_model_and_memory_follows_octets(
+            (n, mut ps) in pieces(),
+            seed in any::<u64>(),
+        ) {
+            // 4975-032, 4975-035, 4975-037, 4975-018.
+            let mut rng = seed | 1;
+            for i in (1..ps.len()).rev() {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                ps.swap(i, (rng % (i as u64 + 1)) as usize);
+            }
+            let mut r = Reassembler::new(ReassemblyConfig {
+                max_message: 20_000,
+                ..cfg()
+            });
+            let t = Instant::now();
+            let mut model = vec![None::<u8>; n];
+            let mut done = None;
+            let mut last_sent = false;
+            for (k, &(o, l, split)) in ps.iter().enumerate() {
+                let octets: Vec<u8> = (0..l).map(|j| (k * 31 + j) as u8).collect();
+                let is_last = o + l == n && !last_sent;
+                last_sent |= is_last;
+                let range = format!("{}-{}/*", o + 1, o + l);
+                let parts: Vec<&[u8]> = octets.chunks(l.div_ceil(split).max(1)).collect();
+                let flag = if is_last { Flag::Last } else { Flag::More };
+                let out = chunk(&mut r, "m1", Some(&range), &parts, flag, t).expect("valid");
+                prop_assert_eq!(r.held, r.partials.values().map(Partial::held).sum::<usize>());
+                for (j, b) in octets.iter().enumerate() {
+                    model[o + j] = Some(*b);
+                }
+                let received = model.iter().filter(|b| b.is_some()).count();
+                let runs = model
+                    .windows(2)
+                    .filter(|w| w[0].is_none() && w[1].is_some())
+                    .count()
+                    + usize::from(model[0].is_some());
+                prop_assert!(
+                    r.buffered_bytes() <= 4 * received + 256 * runs + 2 * COMPACT_SLACK,
+                    "{} bytes for {} octets in {} runs",
+                    r.buffered_bytes(),
+                    received,
+                    runs
+                );
+                if let Outcome::Complete(m) = out {
+                    done = Some(m);
+                    break;
+                }
+                prop_assert!(!(last_sent && received == n), "complete but not reported");
+            }
+            let m = done.expect("the tiling covers the message");
+            let want: Vec<u8> = model.iter().map(|b| b.expect("covered")).collect();
+            prop_assert_eq!(&m.body[..], &want[..]);
+            prop_assert_eq!(r.buffered_bytes(), 0);
+        }
     }
 }
