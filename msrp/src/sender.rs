@@ -4,7 +4,10 @@
 //! Sans-IO: the sender never writes anything. The connection's writer asks it for the next chunk
 //! with [`ChunkSender::poll_chunk`], writes the chunk (usually with [`Chunk::write`], or
 //! [`Chunk::write_head`] + body + [`Chunk::write_end`] when it streams the body), and tells the
-//! sender when it stopped a chunk early ([`ChunkSender::interrupted`]).
+//! sender when it stopped a chunk early ([`ChunkSender::interrupted`]). A chunk stopped early is
+//! always ended with `+` (RFC 4975 §7.1.1, 4975-028): the sender then queues whatever the
+//! receiver still needs: the rest of the message, or an empty `#` chunk when the message was
+//! aborted meanwhile.
 //!
 //! Bodies are `Bytes`: a chunk's body is a zero-copy slice of the message body whenever it lies
 //! within one `Bytes` handed to the sender. When the body is pushed piece by piece with
@@ -49,11 +52,13 @@ pub const INTERRUPTIBLE_ABOVE: usize = 2048;
 /// pieces into one buffer) only when the boundary lies at least this far into the chunk.
 pub const MIN_CHUNK_SIZE: usize = 2048;
 
-/// How many cancelled messages (413, 4975-068) the sender remembers so that the writer, when it
-/// interrupts an in-flight chunk of one, is told to end it with `#`; also how many messages
-/// ended by [`ChunkSender::finish_with`] `+` with nothing left to send it remembers, so that an
-/// interrupted in-flight chunk of one is resumed.
-const CANCELLED_MEMORY: usize = 16;
+/// How many messages with nothing left to send, whose latest chunk may still be in flight, the
+/// sender remembers: messages whose final chunk was polled (so that an abort or a 413 arriving
+/// while it is being written still counts, 4975-038/068), cancelled messages (so that
+/// interrupting their in-flight chunk sends nothing more, 4975-068), and messages ended by
+/// [`ChunkSender::finish_with`] `+` with nothing left to send (so that their in-flight chunk,
+/// when interrupted, is resumed). The oldest is forgotten first.
+const GONE_MEMORY: usize = 64;
 
 /// Chunk sender settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,8 +190,8 @@ impl Chunk {
         encode::head(&self.head, self.has_body_section(), out);
     }
 
-    /// Writes the end-line with `flag` (the chunk's own flag, or the one
-    /// [`ChunkSender::interrupted`] returned).
+    /// Writes the end-line with `flag`: the chunk's own flag, or `+` when the writer stops the
+    /// chunk early, before it calls [`ChunkSender::interrupted`] (4975-028).
     pub fn write_end(&self, flag: Flag, out: &mut BytesMut) {
         encode::end(&self.head.tid, flag, self.has_body_section(), out);
     }
@@ -250,6 +255,30 @@ impl Outgoing {
     }
 }
 
+/// A message with nothing left to send whose latest chunk, `seq`, may still be in flight.
+#[derive(Debug, Clone, Copy)]
+struct Gone {
+    key: MessageKey,
+    seq: u64,
+    fate: Fate,
+}
+
+/// What becomes of a [`Gone`] message if its in-flight chunk is cut with `+`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Its final chunk was polled, or [`ChunkSender::finish_with`] `+` found nothing left to
+    /// send: the rest is resumed (4975-029).
+    Sent,
+    /// Aborted since: an empty `#` chunk follows (4975-038).
+    Aborted,
+    /// Cancelled since (413): nothing more is sent (4975-068).
+    Cancelled,
+    /// The chunk was handed back to [`ChunkSender::interrupted`] already: handing it back again
+    /// is [`SendError::Stale`], and the message can no longer be aborted or cancelled through
+    /// this entry.
+    Taken,
+}
+
 /// Splits outgoing messages into chunks (RFC 4975 §7.1.1).
 ///
 /// One sender serves one connection: it interleaves the chunks of all messages queued on it,
@@ -262,10 +291,9 @@ pub struct ChunkSender {
     ready: VecDeque<MessageKey>,
     next_key: u64,
     buffered: usize,
-    cancelled: VecDeque<MessageKey>,
-    /// Messages ended by `finish_with(_, Flag::More)` with nothing left to send, with the `seq`
-    /// of their last chunk (in flight, perhaps).
-    ended: VecDeque<(MessageKey, u64)>,
+    /// Messages with nothing left to send whose latest chunk may be in flight (see
+    /// [`GONE_MEMORY`]), oldest first.
+    gone: VecDeque<Gone>,
 }
 
 impl Default for ChunkSender {
@@ -284,8 +312,7 @@ impl ChunkSender {
             ready: VecDeque::new(),
             next_key: 0,
             buffered: 0,
-            cancelled: VecDeque::new(),
-            ended: VecDeque::new(),
+            gone: VecDeque::new(),
         }
     }
 
@@ -322,10 +349,17 @@ impl ChunkSender {
     }
 
     /// `true` when the message was aborted or cancelled: a writer in the middle of one of its
-    /// chunks should stop and call [`ChunkSender::interrupted`], which answers `#`
-    /// (4975-038, 4975-068).
+    /// chunks may stop it with `+` and call [`ChunkSender::interrupted`], which then queues an
+    /// empty `#` chunk starting at the first octet not sent (abort, 4975-038) or nothing
+    /// (cancel after 413, 4975-068).
     pub fn is_aborted(&self, key: MessageKey) -> bool {
-        self.messages.get(&key).is_some_and(|m| m.aborted) || self.cancelled.contains(&key)
+        match self.messages.get(&key) {
+            Some(m) => m.aborted,
+            None => self
+                .gone
+                .iter()
+                .any(|g| g.key == key && matches!(g.fate, Fate::Aborted | Fate::Cancelled)),
+        }
     }
 
     /// Queues a message whose whole body is known; its chunks carry the total (4975-025).
@@ -517,10 +551,7 @@ impl ChunkSender {
                 if m.buffered == 0 && !m.resume && m.issued > 0 {
                     let seq = m.issued - 1;
                     self.messages.remove(&key);
-                    if self.ended.len() == CANCELLED_MEMORY {
-                        self.ended.pop_front();
-                    }
-                    self.ended.push_back((key, seq));
+                    self.remember(key, seq, Fate::Sent);
                     return Ok(());
                 }
                 self.enqueue(key);
@@ -531,13 +562,18 @@ impl ChunkSender {
 
     /// Aborts a message (RFC 4975 §7.1.1, 4975-038): nothing more of its body is sent. If no
     /// chunk of it was polled yet, it is dropped silently; otherwise its next chunk is an empty
-    /// chunk ending in `#` whose range-start is the first octet not sent, unless the writer is
-    /// in the middle of a chunk of it and ends that one with `#` (see
-    /// [`ChunkSender::interrupted`]). Returns `false` when the message is unknown (already fully
-    /// sent).
+    /// chunk ending in `#` whose range-start is the first octet not sent: right after the
+    /// latest chunk polled, or, when the writer cuts that chunk short with `+` and calls
+    /// [`ChunkSender::interrupted`], right after the last octet it wrote.
+    ///
+    /// A message whose final chunk was polled can still be aborted while that chunk may be in
+    /// flight (the sender remembers the latest 64 such messages): nothing is sent
+    /// if the chunk goes out whole, and an empty `#` chunk follows if the writer cuts it.
+    /// Returns `false` when the message is unknown (never opened, cancelled, or ended and
+    /// forgotten).
     pub fn abort(&mut self, key: MessageKey) -> bool {
         let Some(m) = self.messages.get_mut(&key) else {
-            return false;
+            return self.mark_gone(key, Fate::Aborted);
         };
         if m.issued == 0 {
             self.buffered -= m.buffered;
@@ -556,20 +592,43 @@ impl ChunkSender {
 
     /// Drops a message without sending any further chunk of it: RFC 4975 §10, after a 413 the
     /// sender must not send further chunks with the same Message-ID (4975-068). A chunk being
-    /// written should be interrupted; [`ChunkSender::interrupted`] then answers `#`. Returns
-    /// `false` when the message is unknown.
+    /// written should be interrupted (ended with `+`) if it is interruptible;
+    /// [`ChunkSender::interrupted`] then sends nothing more of it (not even the rest of a final
+    /// chunk polled before the 413 arrived). Returns `false` when the message is unknown (never
+    /// opened, cancelled already, or ended and forgotten: see [`ChunkSender::abort`]).
     pub fn cancel(&mut self, key: MessageKey) -> bool {
         let Some(m) = self.messages.remove(&key) else {
-            return false;
+            return self.mark_gone(key, Fate::Cancelled);
         };
         self.buffered -= m.buffered;
         if m.issued > 0 {
-            if self.cancelled.len() == CANCELLED_MEMORY {
-                self.cancelled.pop_front();
-            }
-            self.cancelled.push_back(key);
+            self.remember(key, m.issued - 1, Fate::Cancelled);
         }
         true
+    }
+
+    /// Remembers a message with nothing left to send whose chunk `seq` may be in flight, in
+    /// place of what was remembered of it before, forgetting the oldest one beyond
+    /// [`GONE_MEMORY`].
+    fn remember(&mut self, key: MessageKey, seq: u64, fate: Fate) {
+        if let Some(i) = self.gone.iter().position(|g| g.key == key) {
+            self.gone.remove(i);
+        } else if self.gone.len() == GONE_MEMORY {
+            self.gone.pop_front();
+        }
+        self.gone.push_back(Gone { key, seq, fate });
+    }
+
+    /// Aborts or cancels a remembered message whose latest chunk may still be in flight; `false`
+    /// when it is not remembered, was cancelled already, or its chunk was handed back already.
+    fn mark_gone(&mut self, key: MessageKey, fate: Fate) -> bool {
+        match self.gone.iter_mut().find(|g| g.key == key) {
+            Some(g) if matches!(g.fate, Fate::Sent | Fate::Aborted) => {
+                g.fate = fate;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// A failure response or failure REPORT arrived for a message still being sent: 413 cancels
@@ -587,9 +646,10 @@ impl ChunkSender {
     ///
     /// Messages take turns, one chunk each (4975-033); each chunk has at most `chunk_size` body
     /// octets (fewer when it is cut at a pushed piece's boundary instead of copying: see the
-    /// module documentation). Every chunk gets a new transaction id drawn from `ids` that `taken` does not
-    /// reject — `taken` says whether an id is still outstanding on the connection (4975-004) —
-    /// and that does not occur as an end-line inside the chunk's body (4975-011).
+    /// module documentation). Every chunk gets a new transaction id drawn from `ids` that
+    /// `taken` does not reject — `taken` says whether an id is still outstanding on the
+    /// connection (4975-004) — and that does not occur as an end-line inside the chunk's body
+    /// (4975-011).
     ///
     /// Byte-Range (4975-021..026): range-start is the position of the first body octet;
     /// range-end is the position of the last one, or `*` when the body is larger than 2048
@@ -660,6 +720,7 @@ impl ChunkSender {
             m.issued += 1;
             if last {
                 self.messages.remove(&key);
+                self.remember(key, seq, Fate::Sent);
             } else if m.ready(cs) {
                 m.queued = true;
                 self.ready.push_back(key);
@@ -677,36 +738,54 @@ impl ChunkSender {
         None
     }
 
-    /// The writer stopped `chunk` after `sent` body octets (RFC 4975 §7.1.1) and asks which flag
-    /// to end it with.
+    /// The writer cut `chunk` short: it wrote the chunk's header block, the first `sent` octets
+    /// of its body and then the end-line `-------<tid>+` (RFC 4975 §7.1.1, 4975-028). Call this
+    /// only once that `+` end-line is written (or committed to be written); the sender then
+    /// makes sure the message is ended properly at the receiver:
+    ///
+    /// - Normally the octets not sent go back to the front of the message, which is resumed
+    ///   later in a new chunk with a new transaction id and range-start = the first octet not yet
+    ///   sent (4975-029). This works for the message's final chunk too: the message comes back,
+    ///   its final chunk ending with the flag the cut one had. When `sent` covers the whole body
+    ///   of a final `$` chunk, an empty `$` chunk follows (the receiver got the octets but not
+    ///   the end of the message).
+    /// - When the message was aborted meanwhile ([`ChunkSender::abort`], or
+    ///   [`ChunkSender::failed`] with anything but 413), the next chunk of it is one empty chunk
+    ///   ending with `#` whose range-start is the first octet not sent (`chunk.range_start() +
+    ///   sent`), range-end one less, total as declared or `*`, and a new transaction id: the
+    ///   receiver learns that the message is over instead of waiting for its chunk timeout
+    ///   (4975-038). Nothing follows it.
+    /// - When the message was cancelled meanwhile ([`ChunkSender::cancel`], or
+    ///   [`ChunkSender::failed`] with 413), nothing more of it is sent: after 413 the sender must
+    ///   not send further chunks with that Message-ID (RFC 4975 §10, 4975-068); the receiver
+    ///   ended the message itself when it answered 413.
     ///
     /// The writer does this when it has responses or REPORTs to send on the connection while a
-    /// chunk of more than 2048 octets is being written (4975-028), or when the message was
-    /// aborted or cancelled while its chunk was in flight ([`ChunkSender::is_aborted`],
-    /// 4975-068). The answer is:
-    ///
-    /// - `+` normally: the octets not sent go back to the front of the message, which is resumed
-    ///   later in a new chunk with a new transaction id and range-start = the first octet not yet
-    ///   sent (4975-029). This works for the message's last chunk too: the message comes back,
-    ///   its final chunk ending with the flag the interrupted one had.
-    /// - `#` when the message was aborted or cancelled meanwhile: the message is over.
-    /// - the chunk's own flag when `sent` covers the whole body (nothing to resume).
+    /// chunk of more than 2048 octets is being written (4975-028), and may do it when the message
+    /// was aborted or cancelled while its chunk was in flight ([`ChunkSender::is_aborted`],
+    /// 4975-068).
     ///
     /// Fails with [`SendError::Stale`] (and changes nothing) when a later chunk of the same
     /// message was polled after this one, or this chunk was already interrupted.
-    pub fn interrupted(&mut self, chunk: Chunk, sent: usize) -> Result<Flag, SendError> {
+    pub fn interrupted(&mut self, chunk: Chunk, sent: usize) -> Result<(), SendError> {
         let sent = sent.min(chunk.body.len());
         let chunk_end = chunk.start - 1 + chunk.body.len() as u64;
+        // Offset (0-based) of the first octet not sent.
+        let cut = chunk.start - 1 + sent as u64;
         if let Some(m) = self.messages.get_mut(&chunk.key) {
             if m.issued != chunk.seq + 1 || m.next != chunk_end {
                 return Err(SendError::Stale);
             }
             if m.aborted {
-                self.messages.remove(&chunk.key);
-                return Ok(Flag::Abort);
+                // 4975-038: the empty `#` chunk `abort` queued starts right after the cut.
+                m.next = cut;
+                m.pushed = cut;
+                self.enqueue(chunk.key);
+                return Ok(());
             }
             if sent == chunk.body.len() {
-                return Ok(chunk.flag);
+                // A `+` chunk (not the message's final one) went out whole.
+                return Ok(());
             }
             let rest = chunk.body.slice(sent..);
             m.next -= rest.len() as u64;
@@ -715,45 +794,61 @@ impl ChunkSender {
             m.pieces.give_back(rest);
             m.resume = true;
             self.enqueue(chunk.key);
-            return Ok(Flag::More);
+            return Ok(());
         }
-        if let Some(i) = self.cancelled.iter().position(|&k| k == chunk.key) {
-            self.cancelled.remove(i);
-            return Ok(Flag::Abort);
-        }
-        if chunk.flag == Flag::Abort {
-            return Ok(Flag::Abort);
-        }
-        // The message's final chunk: polled last, or in flight when `finish_with(+)` found
-        // nothing left to send.
-        let ended = self
-            .ended
-            .iter()
-            .position(|&(k, seq)| k == chunk.key && seq == chunk.seq);
-        if !chunk.last && ended.is_none() {
-            return Err(SendError::Stale);
-        }
-        if let Some(i) = ended {
-            self.ended.remove(i);
-        }
-        if sent == chunk.body.len() {
-            return Ok(chunk.flag);
-        }
-        // The final chunk was cut short: the message comes back, to end as it would have.
-        let rest = chunk.body.slice(sent..);
+        // The message had nothing left to send: its final chunk, or the latest chunk of a
+        // message cancelled or ended by `finish_with(+)` since.
+        let fate = match self.gone.iter_mut().find(|g| g.key == chunk.key) {
+            Some(g) if g.seq == chunk.seq && g.fate != Fate::Taken => {
+                std::mem::replace(&mut g.fate, Fate::Taken)
+            }
+            // Handed back already, or a later chunk of the message was polled since.
+            Some(_) => return Err(SendError::Stale),
+            // A final chunk polled so long ago that it was forgotten (more than `GONE_MEMORY`
+            // messages ended since): resumed.
+            None if chunk.last => Fate::Sent,
+            None => return Err(SendError::Stale),
+        };
         let total = chunk.head.byte_range().and_then(|r| r.total);
-        let mut m = Outgoing::new(chunk.head, chunk.start - 1 + sent as u64, total);
-        m.pushed = chunk_end;
+        match fate {
+            // 4975-068: nothing more of a message refused with 413.
+            Fate::Cancelled => return Ok(()),
+            // 4975-038: an empty `#` chunk right after the cut.
+            Fate::Aborted => {
+                let mut m = Outgoing::new(chunk.head, cut, total);
+                m.aborted = true;
+                m.issued = chunk.seq + 1;
+                self.messages.insert(chunk.key, m);
+                self.enqueue(chunk.key);
+                return Ok(());
+            }
+            Fate::Sent | Fate::Taken => {}
+        }
+        if sent == chunk.body.len() && chunk.flag == Flag::More {
+            // The `+` the writer wrote is the chunk's own flag: nothing is missing.
+            return Ok(());
+        }
+        // The final chunk was cut short, or lost its `$`/`#`: the message comes back, to end as
+        // it would have (an empty `$` or `#` chunk when no octet is left).
+        let mut m = Outgoing::new(chunk.head, cut, total);
         m.finished = true;
         m.end_flag = chunk.flag;
-        m.resume = true;
         m.issued = chunk.seq + 1;
-        m.buffered = rest.len();
-        self.buffered += rest.len();
-        m.pieces.push_back(rest);
+        if chunk.flag == Flag::Abort {
+            m.aborted = true;
+        } else {
+            let rest = chunk.body.slice(sent..);
+            m.pushed = chunk_end;
+            m.resume = true;
+            m.buffered = rest.len();
+            self.buffered += rest.len();
+            if !rest.is_empty() {
+                m.pieces.push_back(rest);
+            }
+        }
         self.messages.insert(chunk.key, m);
         self.enqueue(chunk.key);
-        Ok(Flag::More)
+        Ok(())
     }
 }
 
@@ -1070,7 +1165,7 @@ mod tests {
         let c1 = poll(&mut s, &mut ids).expect("chunk");
         assert!(c1.is_interruptible());
         let tid1 = c1.head.tid.clone();
-        assert_eq!(s.interrupted(c1, 1000), Ok(Flag::More));
+        assert_eq!(s.interrupted(c1, 1000), Ok(()));
         assert_eq!(s.buffered(), 9000);
         let c2 = poll(&mut s, &mut ids).expect("resumed chunk");
         assert_eq!(c2.key, key);
@@ -1108,7 +1203,7 @@ mod tests {
         assert_eq!(c1.flag, Flag::Last);
         assert!(s.is_empty());
         let tid1 = c1.head.tid.clone();
-        assert_eq!(s.interrupted(c1.clone(), 2500), Ok(Flag::More));
+        assert_eq!(s.interrupted(c1.clone(), 2500), Ok(()));
         assert_eq!(s.len(), 1);
         // Interrupting the same chunk again is refused.
         assert_eq!(s.interrupted(c1, 2000), Err(SendError::Stale));
@@ -1128,13 +1223,40 @@ mod tests {
     }
 
     #[test]
-    fn interrupt_after_everything_sent_keeps_the_flag() {
+    fn interrupt_after_everything_sent_ends_the_message() {
+        // The writer wrote the whole body of the final chunk but ended it with `+` (4975-028):
+        // the receiver still needs the `$`, so an empty `$` chunk follows (4975-029).
         let mut s = sender(4096);
         let mut ids = IdGenerator::new();
-        s.send(template("m1"), body(3000)).expect("accepted");
+        let key = s.send(template("m1"), body(3000)).expect("accepted");
         let c = poll(&mut s, &mut ids).expect("chunk");
-        assert_eq!(s.interrupted(c, 3000), Ok(Flag::Last));
+        assert_eq!(c.flag, Flag::Last);
+        assert_eq!(s.interrupted(c.clone(), 3000), Ok(()));
+        let end = poll(&mut s, &mut ids).expect("the end of the message");
+        assert_eq!((end.key, end.flag), (key, Flag::Last));
+        assert!(end.body.is_empty());
+        assert_ne!(end.head.tid, c.head.tid);
+        assert_eq!(
+            br(&end),
+            ByteRange {
+                start: 3001,
+                end: Some(3000),
+                total: Some(3000)
+            }
+        );
+        assert!(poll(&mut s, &mut ids).is_none());
         assert!(s.is_empty());
+        // A `+` chunk that went out whole needs nothing: the message goes on where it was.
+        let mut s = sender(100);
+        s.send(template("m2"), body(300)).expect("accepted");
+        let c1 = poll(&mut s, &mut ids).expect("chunk");
+        assert_eq!(c1.flag, Flag::More);
+        assert_eq!(s.interrupted(c1, 100), Ok(()));
+        let rest: Vec<_> = drain(&mut s)
+            .iter()
+            .map(|c| (c.range_start(), c.body.len(), c.flag))
+            .collect();
+        assert_eq!(rest, [(101, 100, Flag::More), (201, 100, Flag::Last)]);
     }
 
     #[test]
@@ -1145,7 +1267,7 @@ mod tests {
         let c1 = poll(&mut s, &mut ids).expect("chunk");
         let c2 = poll(&mut s, &mut ids).expect("chunk");
         assert_eq!(s.interrupted(c1, 10), Err(SendError::Stale));
-        assert_eq!(s.interrupted(c2, 10), Ok(Flag::More));
+        assert_eq!(s.interrupted(c2, 10), Ok(()));
         let c = poll(&mut s, &mut ids).expect("chunk");
         assert_eq!((c.range_start(), c.body.len()), (111, 100));
     }
@@ -1178,7 +1300,13 @@ mod tests {
         assert_eq!(c3.head.message_id().map(|m| &**m), Some("m1"));
         assert!(poll(&mut s, &mut ids).is_none());
         assert!(s.is_empty());
-        assert!(!s.abort(key));
+        // The `#` chunk may still be in flight: aborting again is accepted and sends nothing
+        // unless that chunk is cut.
+        assert!(s.abort(key));
+        assert!(poll(&mut s, &mut ids).is_none());
+        // A message never opened is unknown.
+        assert!(!s.abort(MessageKey(999)));
+        assert!(!s.cancel(MessageKey(999)));
     }
 
     #[test]
@@ -1197,16 +1325,165 @@ mod tests {
 
     #[test]
     fn abort_while_a_chunk_is_in_flight() {
-        // 4975-038, 4975-068: the writer ends the in-flight chunk with `#`.
+        // 4975-038: the writer cut the in-flight chunk with `+` (4975-028) after 500 octets; the
+        // receiver then gets an empty `#` chunk starting at octet 501, under a new tid, and
+        // nothing else of the message.
         let mut s = sender(4096);
         let mut ids = IdGenerator::new();
         let key = s.send(template("m1"), body(10_000)).expect("accepted");
         let c1 = poll(&mut s, &mut ids).expect("chunk");
+        assert!(c1.is_interruptible());
         assert!(s.failed(key, StatusCode::BAD_REQUEST));
         assert!(s.is_aborted(key));
-        assert_eq!(s.interrupted(c1, 500), Ok(Flag::Abort));
-        assert!(s.is_empty());
+        assert_eq!(s.buffered(), 0);
+        assert_eq!(s.interrupted(c1.clone(), 500), Ok(()));
+        let c2 = poll(&mut s, &mut ids).expect("abort chunk");
+        assert_eq!((c2.key, c2.flag), (key, Flag::Abort));
+        assert!(c2.body.is_empty());
+        assert_ne!(c2.head.tid, c1.head.tid, "a new transaction id");
+        assert_eq!(c2.range_start(), 501);
+        assert_eq!(
+            br(&c2),
+            ByteRange {
+                start: 501,
+                end: Some(500),
+                total: Some(10_000)
+            }
+        );
+        assert_eq!(c2.head.message_id().map(|m| &**m), Some("m1"));
         assert!(poll(&mut s, &mut ids).is_none());
+        assert!(s.is_empty());
+        assert_eq!(s.interrupted(c1, 500), Err(SendError::Stale));
+        assert_eq!(s.interrupted(c2, 0), Ok(()), "an abort chunk is final");
+        let c3 = poll(&mut s, &mut ids).expect("the `#` again, since it was cut with `+`");
+        assert_eq!((br(&c3).start, c3.flag), (501, Flag::Abort));
+        assert!(poll(&mut s, &mut ids).is_none());
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn abort_of_a_streamed_message_while_a_chunk_is_in_flight() {
+        // 4975-038 with total `*`: the `#` chunk starts after the cut, total still `*`.
+        let mut s = sender(4096);
+        let mut ids = IdGenerator::new();
+        let key = s.open(template("m1"), None).expect("open");
+        s.push_body(key, body(5000)).expect("push");
+        let c1 = poll(&mut s, &mut ids).expect("a whole chunk");
+        assert!(s.abort(key));
+        assert_eq!(s.push_body(key, body(10)), Err(SendError::Aborted));
+        // The whole body went out before the writer could cut: `#` right after it.
+        assert_eq!(s.interrupted(c1, 4096), Ok(()));
+        let c2 = poll(&mut s, &mut ids).expect("abort chunk");
+        assert_eq!(
+            (br(&c2), c2.flag),
+            (
+                ByteRange {
+                    start: 4097,
+                    end: Some(4096),
+                    total: None
+                },
+                Flag::Abort
+            )
+        );
+        assert!(poll(&mut s, &mut ids).is_none());
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn abort_while_the_final_chunk_is_in_flight() {
+        // 4975-038: the whole message is one `$` chunk, already polled; a failure arrives while
+        // it is written and the writer cuts it with `+`: an empty `#` chunk follows.
+        let mut s = sender(DEFAULT_CHUNK_SIZE);
+        let mut ids = IdGenerator::new();
+        let key = s.send(template("m1"), body(10_000)).expect("accepted");
+        let c1 = poll(&mut s, &mut ids).expect("chunk");
+        assert_eq!(c1.flag, Flag::Last);
+        assert!(s.is_empty() && !s.contains(key));
+        assert!(s.failed(key, StatusCode::BAD_REQUEST));
+        assert!(s.is_aborted(key));
+        assert!(
+            poll(&mut s, &mut ids).is_none(),
+            "nothing unless the chunk is cut"
+        );
+        assert_eq!(s.interrupted(c1.clone(), 3000), Ok(()));
+        let c2 = poll(&mut s, &mut ids).expect("abort chunk");
+        assert_eq!((c2.key, c2.flag), (key, Flag::Abort));
+        assert!(c2.body.is_empty());
+        assert_ne!(c2.head.tid, c1.head.tid);
+        assert_eq!(
+            br(&c2),
+            ByteRange {
+                start: 3001,
+                end: Some(3000),
+                total: Some(10_000)
+            }
+        );
+        assert!(poll(&mut s, &mut ids).is_none());
+        assert!(s.is_empty());
+        assert_eq!(s.interrupted(c1, 3000), Err(SendError::Stale));
+        // The same for the in-flight chunk of a segment ended by `finish_with(+)`.
+        let mut s = sender(3000);
+        let key = s.open_at(template("m2"), 1, None).expect("open");
+        s.push_body(key, body(3000)).expect("push");
+        let c1 = poll(&mut s, &mut ids).expect("a whole chunk");
+        s.finish_with(key, Flag::More).expect("nothing left");
+        assert!(s.abort(key));
+        assert_eq!(s.interrupted(c1, 2049), Ok(()));
+        let c2 = poll(&mut s, &mut ids).expect("abort chunk");
+        assert_eq!(
+            (br(&c2), c2.flag),
+            (
+                ByteRange {
+                    start: 2050,
+                    end: Some(2049),
+                    total: None
+                },
+                Flag::Abort
+            )
+        );
+        assert!(poll(&mut s, &mut ids).is_none());
+    }
+
+    #[test]
+    fn cancel_while_the_final_chunk_is_in_flight() {
+        // 4975-068: a 413 while the final chunk is written; the writer cuts it with `+`; the
+        // rest is not resumed, and no `#` is sent either.
+        let mut s = sender(DEFAULT_CHUNK_SIZE);
+        let mut ids = IdGenerator::new();
+        let key = s.send(template("m1"), body(10_000)).expect("accepted");
+        let c1 = poll(&mut s, &mut ids).expect("chunk");
+        assert!(s.failed(key, StatusCode::TOO_LARGE));
+        assert!(s.is_aborted(key));
+        assert!(!s.cancel(key), "cancelled already");
+        assert!(!s.abort(key), "a cancelled message is not aborted");
+        assert_eq!(s.interrupted(c1.clone(), 3000), Ok(()));
+        assert!(poll(&mut s, &mut ids).is_none());
+        assert!(s.is_empty());
+        assert_eq!(s.buffered(), 0);
+        assert!(!s.is_aborted(key));
+        assert_eq!(s.interrupted(c1, 3000), Err(SendError::Stale));
+    }
+
+    #[test]
+    fn ended_messages_are_remembered_within_a_bound() {
+        // After more than GONE_MEMORY messages ended, the oldest is forgotten: it can no longer
+        // be aborted, and its final chunk, if cut, is still resumed (4975-029).
+        let mut s = sender(4096);
+        let mut ids = IdGenerator::new();
+        let old = s.send(template("m0"), body(3000)).expect("accepted");
+        let c_old = poll(&mut s, &mut ids).expect("chunk");
+        for i in 0..GONE_MEMORY {
+            s.send(template(&format!("n{i}")), body(10))
+                .expect("accepted");
+            assert!(poll(&mut s, &mut ids).is_some());
+        }
+        assert_eq!(s.gone.len(), GONE_MEMORY);
+        assert!(!s.abort(old));
+        assert!(!s.is_aborted(old));
+        assert_eq!(s.interrupted(c_old, 1000), Ok(()));
+        let rest = poll(&mut s, &mut ids).expect("resumed");
+        assert_eq!((rest.range_start(), rest.flag), (1001, Flag::Last));
+        assert_eq!(s.gone.len(), GONE_MEMORY);
     }
 
     #[test]
@@ -1243,10 +1520,24 @@ mod tests {
         assert!(s.is_aborted(key));
         assert!(poll(&mut s, &mut ids).is_none());
         assert!(s.is_empty());
-        // The in-flight chunk is ended with `#`.
-        assert_eq!(s.interrupted(c1, 50), Ok(Flag::Abort));
+        // The in-flight chunk, cut with `+`, is taken back and nothing more is sent: the
+        // receiver ended the message when it answered 413.
+        assert_eq!(s.interrupted(c1.clone(), 50), Ok(()));
+        assert!(poll(&mut s, &mut ids).is_none());
+        assert!(s.is_empty());
         assert!(!s.is_aborted(key));
         assert!(!s.cancel(key));
+        assert_eq!(s.interrupted(c1, 50), Err(SendError::Stale));
+        // The same with an interruptible chunk cut in the middle.
+        let mut s = sender(4096);
+        let key = s.send(template("m2"), body(10_000)).expect("accepted");
+        let c1 = poll(&mut s, &mut ids).expect("chunk");
+        assert!(c1.is_interruptible());
+        assert!(s.failed(key, StatusCode::TOO_LARGE));
+        assert_eq!(s.interrupted(c1, 3000), Ok(()));
+        assert!(poll(&mut s, &mut ids).is_none());
+        assert!(s.is_empty());
+        assert_eq!(s.buffered(), 0);
     }
 
     #[test]
@@ -1660,7 +1951,7 @@ mod tests {
         s.finish_with(key, Flag::More).expect("finish");
         assert!(s.is_empty() && poll(&mut s, &mut ids).is_none());
         // ... but the in-flight chunk, if interrupted, is resumed and still ends with `+`.
-        assert_eq!(s.interrupted(c1.clone(), 40), Ok(Flag::More));
+        assert_eq!(s.interrupted(c1.clone(), 40), Ok(()));
         let c2 = poll(&mut s, &mut ids).expect("the rest");
         assert_eq!(
             (br(&c2), c2.flag),
@@ -1702,7 +1993,7 @@ mod tests {
         let c1 = poll(&mut s, &mut ids).expect("chunk");
         assert_eq!(c1.flag, Flag::More);
         assert!(s.is_empty());
-        assert_eq!(s.interrupted(c1.clone(), 2500), Ok(Flag::More));
+        assert_eq!(s.interrupted(c1.clone(), 2500), Ok(()));
         let c2 = poll(&mut s, &mut ids).expect("rest");
         assert_eq!(
             (br(&c2), c2.flag),
@@ -1759,7 +2050,7 @@ mod tests {
         let mut ids = IdGenerator::new();
         s.send(template("m1"), b.clone()).expect("accepted");
         let c1 = poll(&mut s, &mut ids).expect("chunk");
-        assert_eq!(s.interrupted(c1, 1000), Ok(Flag::More));
+        assert_eq!(s.interrupted(c1, 1000), Ok(()));
         let c2 = poll(&mut s, &mut ids).expect("resumed");
         assert_eq!(c2.body.len(), 4096);
         assert_eq!(c2.body.as_ptr(), b[1000..].as_ptr());

@@ -715,7 +715,7 @@ fn resume(
         "the cut chunk's octets differ"
     );
     assert!(sent > 0 && sent < first.body.len());
-    assert_eq!(sender.interrupted(chunk, sent), Ok(Flag::More));
+    assert_eq!(sender.interrupted(chunk, sent), Ok(()));
     let rest = sender
         .poll_chunk(ids, |_| false)
         .expect("the rest of the message");
@@ -863,6 +863,121 @@ async fn response_interrupts_a_chunk_stuck_behind_a_silent_peer() {
         drop(queue);
         writer.await.expect("join").expect("writer ends cleanly");
         assert!(next_frame(&mut r).await.is_none());
+    })
+    .await
+}
+
+/// Size of the message in `fail_while_in_flight`.
+const FAIL_TOTAL: usize = 1 << 20;
+
+/// The owner's side of a message that failed while its chunk was in flight: a failure with
+/// `status` arrives (the sender aborts, or cancels on 413), then a 200 for another request is
+/// queued and cuts the chunk with `+`. The message is `FAIL_TOTAL` octets sent in chunks of
+/// `chunk_size`; its first chunk is the one cut (its final one when `chunk_size` is
+/// `FAIL_TOTAL`). Returns what the peer got after the cut and the 200 until EOF, and the octets
+/// the cut chunk carried.
+async fn fail_while_in_flight(status: StatusCode, chunk_size: usize) -> (Frame, Vec<Frame>, usize) {
+    const STALL_AT: usize = 20_000;
+    let (client, server) = pair().await;
+    let (_client_r, client_w) = client.into_split();
+    let gate = Arc::new(Gate::default());
+    let (queue, writer) = spawn_writer(
+        Gated {
+            inner: client_w,
+            gate: gate.clone(),
+        },
+        WriterConfig::default(),
+    );
+    let mut events = queue.take_chunk_events().expect("first take");
+    let mut ids = IdGenerator::new();
+    let mut sender = ChunkSender::new(SenderConfig { chunk_size });
+    let key = sender
+        .send(
+            send_head(&mut ids, Some(FAIL_TOTAL)),
+            pattern(FAIL_TOTAL, 7),
+        )
+        .into_key();
+    let first = sender.poll_chunk(&mut ids, |_| false).expect("a chunk");
+    assert!(first.is_interruptible());
+    gate.open(head_len(&first) + STALL_AT);
+    queue.send_chunk(first.clone()).await.expect("open");
+    gate.wait_stalled().await;
+    // The writer is stuck inside the chunk when the failure arrives (4975-038/068).
+    assert!(sender.failed(key, status));
+    assert!(sender.is_aborted(key));
+    queue
+        .try_send_control(ok_response("fj39sk2a"))
+        .expect("room on the control lane");
+    gate.open(usize::MAX / 2);
+
+    let mut r = EventReader::new(server, MsrpCodec::default());
+    let cut = next_frame(&mut r).await.expect("the cut chunk");
+    assert_eq!(cut.flag, Flag::More, "the writer cuts with +");
+    let resp = next_frame(&mut r).await.expect("the 200");
+    assert_eq!(resp.head.status(), Some(StatusCode::OK));
+    let Some(ChunkEvent::Interrupted(Interrupted { chunk, sent })) = events.recv().await else {
+        panic!("expected an interruption");
+    };
+    assert_eq!(chunk, first);
+    assert_eq!(cut.body.as_ref().map(Bytes::len), Some(sent));
+    assert_eq!(sender.interrupted(chunk, sent), Ok(()));
+    while let Some(c) = sender.poll_chunk(&mut ids, |_| false) {
+        assert!(!c.is_interruptible());
+        queue.send_chunk(c).await.expect("open");
+    }
+    assert!(sender.is_empty());
+    queue.close();
+    writer.await.expect("join").expect("writer ends cleanly");
+    let mut after = Vec::new();
+    while let Some(f) = next_frame(&mut r).await {
+        after.push(f);
+    }
+    (cut, after, sent)
+}
+
+/// RFC 4975 §7.3.2 (4975-038): a message aborted while its chunk is in flight, and that chunk
+/// then cut with `+` for a response (4975-028), is ended at the peer by an empty `#` chunk
+/// starting at the first octet not sent, under a new transaction id: the peer drops it at once
+/// instead of waiting for its chunk timeout.
+#[tokio::test]
+async fn abort_while_a_chunk_is_in_flight_reaches_the_peer() {
+    bounded(60, async {
+        // The cut chunk is the message's final one, then one of several.
+        for chunk_size in [FAIL_TOTAL, FAIL_TOTAL / 2] {
+            let (cut, after, sent) =
+                fail_while_in_flight(StatusCode::BAD_REQUEST, chunk_size).await;
+            assert_eq!(after.len(), 1, "one abort chunk, nothing else");
+            let abort = &after[0];
+            assert_eq!(abort.flag, Flag::Abort);
+            assert!(abort.body.as_ref().is_none_or(Bytes::is_empty));
+            assert_ne!(abort.head.tid, cut.head.tid);
+            assert_eq!(abort.head.message_id(), cut.head.message_id());
+            assert_eq!(
+                abort.head.byte_range(),
+                Some(ByteRange {
+                    start: sent as u64 + 1,
+                    end: Some(sent as u64),
+                    total: Some(FAIL_TOTAL as u64)
+                })
+            );
+            match reassemble(&[&cut, abort]) {
+                Outcome::Aborted { received, .. } => assert_eq!(received, sent as u64),
+                other => panic!("not aborted: {other:?}"),
+            }
+        }
+    })
+    .await
+}
+
+/// RFC 4975 §10 (4975-068): after a 413 nothing more with that Message-ID is sent, not even
+/// a `#` chunk, when the chunk in flight is cut.
+#[tokio::test]
+async fn cancel_after_413_while_a_chunk_is_in_flight_sends_nothing_more() {
+    bounded(60, async {
+        for chunk_size in [FAIL_TOTAL, FAIL_TOTAL / 2] {
+            let (_, after, _) = fail_while_in_flight(StatusCode::TOO_LARGE, chunk_size).await;
+            assert!(after.is_empty(), "sent after the 413: {after:?}");
+        }
     })
     .await
 }

@@ -60,9 +60,9 @@
 //! chunk while nobody listens or once the queue is closed (then nobody could resume it).
 //! Control items and [`Outgoing`] items are never cut.
 //!
-//! If [`crate::sender::ChunkSender::interrupted`] answers `#` (the message was aborted while
-//! its chunk was in flight), the `+` end-line is already out: the message stays incomplete at
-//! the receiver, which drops it after its chunk timeout (RFC 4975 §7.3.1).
+//! After an interruption the owner polls the sender again: if the message was aborted while its
+//! chunk was in flight, the next chunk is an empty `#` chunk starting at the first octet not sent
+//! (4975-038); after a 413 nothing more of it is sent (4975-068).
 //!
 //! # Bound
 //!
@@ -1546,7 +1546,7 @@ mod tests {
         };
         assert_eq!(sent, 2000, "cut at the slice boundary after the stall");
         assert_eq!(chunk, c1);
-        assert_eq!(s.interrupted(chunk, sent), Ok(Flag::More));
+        assert_eq!(s.interrupted(chunk, sent), Ok(()));
         let c2 = s.poll_chunk(&mut ids, |_| false).expect("the rest");
         assert_eq!(c2.range_start(), 2001);
         assert_ne!(c2.head.tid, c1.head.tid);
