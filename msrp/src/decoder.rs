@@ -178,15 +178,11 @@ impl Decoder {
                         }
                         *at_start = false;
                         if prefix_ok {
-                            if let Some(flag) = Flag::from_byte(buf[need - 3]) {
-                                if &buf[need - 2..need] == b"\r\n" {
-                                    buf.advance(need);
-                                    let discard = *discard;
-                                    self.state = State::head();
-                                    if discard {
-                                        continue;
-                                    }
-                                    return Ok(Some(Event::End(flag)));
+                            if let Some(flag) = end_line_flag(&buf[need - 3..need]) {
+                                let discard = *discard;
+                                match self.end_frame(buf, need, flag, discard) {
+                                    Some(ev) => return Ok(Some(ev)),
+                                    None => continue,
                                 }
                             }
                         }
@@ -198,20 +194,18 @@ impl Decoder {
                             if buf.len() < need {
                                 *searched = p;
                                 p
-                            } else if &buf[p + BODY_END.len()..need - 3] == t
-                                && Flag::from_byte(buf[need - 3]).is_some()
-                                && &buf[need - 2..need] == b"\r\n"
+                            } else if let Some(flag) = (&buf[p + BODY_END.len()..need - 3] == t)
+                                .then(|| end_line_flag(&buf[need - 3..need]))
+                                .flatten()
                             {
                                 if p == 0 {
-                                    let flag = Flag::from_byte(buf[need - 3]).expect("checked");
-                                    buf.advance(need);
                                     let discard = *discard;
-                                    self.state = State::head();
-                                    if discard {
-                                        continue;
+                                    match self.end_frame(buf, need, flag, discard) {
+                                        Some(ev) => return Ok(Some(ev)),
+                                        None => continue,
                                     }
-                                    return Ok(Some(Event::End(flag)));
                                 }
+                                // Hand out the body before the end-line first.
                                 *searched = 0;
                                 p
                             } else {
@@ -254,6 +248,20 @@ impl Decoder {
                 }
             }
         }
+    }
+
+    /// Consumes the end-line (`n` octets) that closes the current frame; the event to return,
+    /// or `None` when the frame was being skipped after an error.
+    fn end_frame(
+        &mut self,
+        buf: &mut BytesMut,
+        n: usize,
+        flag: Flag,
+        discard: bool,
+    ) -> Option<Event> {
+        buf.advance(n);
+        self.state = State::head();
+        (!discard).then_some(Event::End(flag))
     }
 
     fn decode_head(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, DecodeError> {
@@ -406,5 +414,13 @@ impl StartLine {
     /// `true` for a request.
     pub fn is_request(&self) -> bool {
         matches!(self, StartLine::Request(_))
+    }
+}
+
+/// The flag of an end-line's last three octets (`flag CRLF`), if they are one.
+fn end_line_flag(tail: &[u8]) -> Option<Flag> {
+    match tail {
+        [f, b'\r', b'\n'] => Flag::from_byte(*f),
+        _ => None,
     }
 }
