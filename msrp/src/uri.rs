@@ -89,14 +89,18 @@ pub struct MsrpUri {
     params: Option<Span>,
 }
 
+/// RFC 3986 `unreserved`.
 const UNRESERVED: u8 = 1;
-const SUB_DELIM: u8 = 2;
-/// `"+" / "=" / "/"`, which session-ids allow besides unreserved characters.
-const SESSION_EXTRA: u8 = 4;
+/// RFC 3986 `unreserved / sub-delims` without `;`: what a host name or userinfo may hold
+/// besides percent escapes. (`;` is a sub-delim, but in an MSRP URI it ends the authority,
+/// RFC 4975 §9.)
+const HOST: u8 = 2;
+/// RFC 4975 §9 `session-id = 1*( unreserved / "+" / "=" / "/" )`.
+const SESSION: u8 = 4;
 /// RFC 3261 `token` (URI-parameter = token ["=" token]).
 const TOKEN: u8 = 8;
-const HOST: u8 = UNRESERVED | SUB_DELIM;
-const SESSION: u8 = UNRESERVED | SESSION_EXTRA;
+/// `ALPHANUM`, the octets of a transport (RFC 4975 §9).
+const ALPHANUM: u8 = 16;
 
 /// Character classes of RFC 3986 / RFC 4975 §9, one table lookup per octet.
 static CLASS: [u8; 256] = {
@@ -105,17 +109,20 @@ static CLASS: [u8; 256] = {
     while i < 256 {
         let b = i as u8;
         let mut c = 0;
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+        let unreserved = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+        if unreserved {
             c |= UNRESERVED;
         }
-        if matches!(
-            b,
-            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
-        ) {
-            c |= SUB_DELIM;
+        if unreserved
+            || matches!(
+                b,
+                b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'='
+            )
+        {
+            c |= HOST;
         }
-        if matches!(b, b'+' | b'=' | b'/') {
-            c |= SESSION_EXTRA;
+        if unreserved || matches!(b, b'+' | b'=' | b'/') {
+            c |= SESSION;
         }
         if b.is_ascii_alphanumeric()
             || matches!(
@@ -124,6 +131,9 @@ static CLASS: [u8; 256] = {
             )
         {
             c |= TOKEN;
+        }
+        if b.is_ascii_alphanumeric() {
+            c |= ALPHANUM;
         }
         t[i] = c;
         i += 1;
@@ -135,133 +145,306 @@ fn is_unreserved(b: u8) -> bool {
     CLASS[b as usize] & UNRESERVED != 0
 }
 
-/// Every octet of `s` is in `class`, or is `%` followed by two hex digits.
-fn all_in(s: &[u8], class: u8) -> bool {
-    // Branch-free fast path; escapes are rare.
-    if s.iter()
-        .fold(true, |a, &b| a & (CLASS[b as usize] & class != 0))
-    {
-        return true;
-    }
-    s.iter()
-        .enumerate()
-        .all(|(i, &b)| CLASS[b as usize] & class != 0 || (b == b'%' && valid_pct(s, i)))
-}
-
+/// `s[i]` starts a `pct-encoded` (RFC 3986 §2.1): `%` and two hex digits.
+///
+/// Checked against the whole text rather than the part being parsed: every octet that ends a
+/// part (`@ : / ;` or the end of the text) is not a hex digit, so the result is the same.
 fn valid_pct(s: &[u8], i: usize) -> bool {
     i + 2 < s.len() && s[i + 1].is_ascii_hexdigit() && s[i + 2].is_ascii_hexdigit()
 }
 
+/// `authority = [ userinfo "@" ] host [ ":" port ]` of an MSRP URI (RFC 4975 §9, RFC 3986 §3.2).
+#[derive(Debug)]
+struct Authority {
+    userinfo: Option<Span>,
+    host: HostRepr,
+    port: Option<u16>,
+    /// Offset of the `/` or `;` that ends the authority, or the text length.
+    end: usize,
+}
+
+/// Parses the authority that starts at `s[from]`; it ends at the first `/` or `;`.
+///
+/// Nearly every authority is a plain `reg-name [":" port]`, so that shape is read directly (one
+/// class scan, one digit scan); anything else (userinfo, percent escapes, IP literals, bad
+/// octets) goes to [`parse_authority_general`], which the shortcut agrees with.
+fn parse_authority(s: &[u8], from: usize) -> Result<Authority, UriError> {
+    let name_end = skip_class(s, from, HOST);
+    let (end, digits) = if s.get(name_end) == Some(&b':') {
+        let d = read_digits(s, name_end + 1);
+        (d.end, Some(d))
+    } else {
+        (name_end, None)
+    };
+    if name_end == from || !matches!(s.get(end), None | Some(b'/' | b';')) {
+        return parse_authority_general(s, from);
+    }
+    let port = match digits {
+        Some(d) => Some(d.port(end)?),
+        None => None,
+    };
+    Ok(Authority {
+        userinfo: None,
+        host: reg_name(s, from, name_end),
+        port,
+        end,
+    })
+}
+
+/// Parses any authority that starts at `s[from]` (see [`parse_authority`]).
+///
+/// One forward pass finds its end (the first `/` or `;`), the last `@` (the userinfo is everything
+/// before it, so an `@` inside the userinfo makes it invalid) and the first `:` after that `@`
+/// (the host/port separator), checking the octets on the way with one `CLASS` lookup each.
+/// Errors, in this order: a userinfo with a `:` (a password, 4975-078) is
+/// [`UriError::Password`], any other bad userinfo [`UriError::Authority`]; then the host
+/// ([`UriError::Host`], [`UriError::Ipv6`]); then the port ([`UriError::Port`]).
+fn parse_authority_general(s: &[u8], from: usize) -> Result<Authority, UriError> {
+    let mut last_at: Option<usize> = None;
+    // Some ':' before `last_at`.
+    let mut userinfo_colon = false;
+    // Some octet before `last_at` that a userinfo cannot have (this includes an earlier '@').
+    let mut userinfo_bad = false;
+    // The first ':' after `last_at` (or after `from`).
+    let mut colon: Option<usize> = None;
+    // Some octet after `last_at` and before `colon` that a host name cannot have.
+    let mut bad = false;
+    let mut i = from;
+    loop {
+        i = skip_class(s, i, HOST);
+        match s.get(i) {
+            None | Some(b'/' | b';') => break,
+            Some(b':') => {
+                colon.get_or_insert(i);
+            }
+            Some(b'@') => {
+                userinfo_colon |= colon.is_some();
+                userinfo_bad |= bad || last_at.is_some();
+                last_at = Some(i);
+                colon = None;
+                bad = false;
+            }
+            Some(b'%') if valid_pct(s, i) => {}
+            Some(_) => bad |= colon.is_none(),
+        }
+        i += 1;
+    }
+    let end = i;
+
+    let mut userinfo = None;
+    let mut host_at = from;
+    if let Some(at) = last_at {
+        if userinfo_colon {
+            return Err(UriError::Password);
+        }
+        if userinfo_bad {
+            return Err(UriError::Authority);
+        }
+        userinfo = Some(span(from, at));
+        host_at = at + 1;
+    }
+    if host_at == end {
+        return Err(UriError::Host);
+    }
+
+    let (host, port_colon) = if s[host_at] == b'[' {
+        // IP-literal = "[" IPv6address "]" (RFC 3986 §3.2.2); the scan above does not apply.
+        let hp = &s[host_at..end];
+        let close = hp.iter().position(|&b| b == b']').ok_or(UriError::Ipv6)?;
+        let addr: Ipv6Addr = std::str::from_utf8(&hp[1..close])
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or(UriError::Ipv6)?;
+        let after = host_at + close + 1;
+        if after < end && s[after] != b':' {
+            return Err(UriError::Host);
+        }
+        (HostRepr::V6(addr), (after < end).then_some(after))
+    } else {
+        let name_end = colon.unwrap_or(end);
+        if name_end == host_at || bad {
+            return Err(UriError::Host);
+        }
+        (reg_name(s, host_at, name_end), colon)
+    };
+    let port = match port_colon {
+        Some(c) => Some(read_digits(s, c + 1).port(end)?),
+        None => None,
+    };
+    Ok(Authority {
+        userinfo,
+        host,
+        port,
+        end,
+    })
+}
+
+/// The host `s[start..end]`, a non-empty `reg-name` already checked: a name that reads as a
+/// dotted quad is that IPv4 address (RFC 3986 §3.2.2); look-alikes such as `1.2.3` stay names.
+fn reg_name(s: &[u8], start: usize, end: usize) -> HostRepr {
+    if s[start].is_ascii_digit() {
+        let v4 = std::str::from_utf8(&s[start..end])
+            .ok()
+            .and_then(|t| t.parse::<Ipv4Addr>().ok());
+        if let Some(a) = v4 {
+            return HostRepr::V4(a);
+        }
+    }
+    HostRepr::Name(span(start, end))
+}
+
+/// A run of decimal digits: `s[start..end]`, with its value (wrapped; only meaningful for
+/// five digits or fewer).
+#[derive(Clone, Copy)]
+struct Digits {
+    start: usize,
+    end: usize,
+    value: u32,
+}
+
+/// The run of digits that starts at `s[from]`.
+fn read_digits(s: &[u8], from: usize) -> Digits {
+    let mut i = from;
+    let mut value = 0u32;
+    while let Some(&b) = s.get(i) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        value = value.wrapping_mul(10).wrapping_add(u32::from(d));
+        i += 1;
+    }
+    Digits {
+        start: from,
+        end: i,
+        value,
+    }
+}
+
+impl Digits {
+    /// The port, if these digits are all of `port = 1*5DIGIT` (the part ends at `end`) and the
+    /// value is in 0..=65535.
+    fn port(self, end: usize) -> Result<u16, UriError> {
+        if self.end != end || self.end == self.start || self.end - self.start > 5 {
+            return Err(UriError::Port);
+        }
+        u16::try_from(self.value).map_err(|_| UriError::Port)
+    }
+}
+
+/// Offset of the first octet at or after `s[from]` that is not in `class`, or `s.len()`.
+///
+/// Host names and session-ids are runs of plain octets ended by one delimiter, so this takes
+/// four octets per step while all four qualify (one branch instead of four).
+fn skip_class(s: &[u8], from: usize, class: u8) -> usize {
+    let mut i = from;
+    while let Some(q) = s.get(i..i + 4) {
+        let all = CLASS[q[0] as usize]
+            & CLASS[q[1] as usize]
+            & CLASS[q[2] as usize]
+            & CLASS[q[3] as usize];
+        if all & class == 0 {
+            break;
+        }
+        i += 4;
+    }
+    while let Some(&b) = s.get(i) {
+        if CLASS[b as usize] & class == 0 {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// `msrp-scheme "://"` at the start of `s` (RFC 4975 §9; the scheme is case-insensitive,
+/// RFC 3986 §3.1, 4975-080): `Some((secure, length))`.
+fn scheme(s: &[u8]) -> Option<(bool, usize)> {
+    let head = s.get(..4)?;
+    // "msrp" is all letters, and an ASCII letter OR 0x20 is its lower case, so this is
+    // `eq_ignore_ascii_case` for four octets at once.
+    let word = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+    if word | 0x2020_2020 != u32::from_le_bytes(*b"msrp") {
+        return None;
+    }
+    if s[4..].starts_with(b"://") {
+        Some((false, 7))
+    } else if s.get(4).is_some_and(|&b| b | 0x20 == b's') && s[5..].starts_with(b"://") {
+        Some((true, 8))
+    } else {
+        None
+    }
+}
+
 impl MsrpUri {
-    /// Parses one URI from `text` (RFC 4975 §9 `MSRP-URI`). The URI keeps a reference to `text`.
+    /// Parses one URI from `text` (RFC 4975 §9 `MSRP-URI`, 4975-075). The URI keeps a
+    /// reference to `text`.
+    ///
+    /// `MSRP-URI = msrp-scheme "://" authority ["/" session-id] ";" transport
+    /// *( ";" URI-parameter )`. Besides the ABNF, a session-id may hold percent escapes, and the
+    /// parts are kept as offsets so that comparison (RFC 4975 §6.1) needs no second parse.
     pub fn parse(text: ByteString) -> Result<MsrpUri, UriError> {
         let s = text.as_bytes();
         if s.len() > u32::MAX as usize {
             return Err(UriError::Authority);
         }
-        let (secure, rest_at) = if s.len() >= 7 && s[..7].eq_ignore_ascii_case(b"msrp://") {
-            (false, 7)
-        } else if s.len() >= 8 && s[..8].eq_ignore_ascii_case(b"msrps://") {
-            (true, 8)
-        } else if s.starts_with(b"msrp") || s.starts_with(b"MSRP") {
-            return Err(UriError::Authority);
-        } else {
-            return Err(UriError::Scheme);
-        };
-        // authority ends at the first '/' or ';'
-        let auth_end = memchr::memchr2(b'/', b';', &s[rest_at..]).map_or(s.len(), |p| rest_at + p);
-        let mut host_at = rest_at;
-        let mut userinfo = None;
-        if let Some(p) = memchr::memrchr(b'@', &s[rest_at..auth_end]) {
-            let ui = &s[rest_at..rest_at + p];
-            if ui.contains(&b':') {
-                return Err(UriError::Password);
-            }
-            if !all_in(ui, HOST) {
-                return Err(UriError::Authority);
-            }
-            userinfo = Some(span(rest_at, rest_at + p));
-            host_at = rest_at + p + 1;
-        }
-        let hp = &s[host_at..auth_end];
-        if hp.is_empty() {
-            return Err(UriError::Host);
-        }
-        let (host, port_at) = if hp[0] == b'[' {
-            let close = hp.iter().position(|&b| b == b']').ok_or(UriError::Ipv6)?;
-            let lit = std::str::from_utf8(&hp[1..close]).map_err(|_| UriError::Ipv6)?;
-            let addr: Ipv6Addr = lit.parse().map_err(|_| UriError::Ipv6)?;
-            (HostRepr::V6(addr), host_at + close + 1)
-        } else {
-            let end = hp.iter().position(|&b| b == b':').unwrap_or(hp.len());
-            let name = &hp[..end];
-            if name.is_empty() {
-                return Err(UriError::Host);
-            }
-            if !all_in(name, HOST) {
-                return Err(UriError::Host);
-            }
-            let h = if name[0].is_ascii_digit()
-                && name.iter().all(|b| b.is_ascii_digit() || *b == b'.')
-                && name.contains(&b'.')
-            {
-                let t = std::str::from_utf8(name).map_err(|_| UriError::Host)?;
-                match t.parse::<Ipv4Addr>() {
-                    Ok(a) => HostRepr::V4(a),
-                    Err(_) => HostRepr::Name(span(host_at, host_at + end)),
-                }
+        let Some((secure, auth_at)) = scheme(s) else {
+            return Err(if s.starts_with(b"msrp") || s.starts_with(b"MSRP") {
+                UriError::Authority
             } else {
-                HostRepr::Name(span(host_at, host_at + end))
-            };
-            (h, host_at + end)
+                UriError::Scheme
+            });
         };
-        let port = if port_at < auth_end {
-            if s[port_at] != b':' {
-                return Err(UriError::Host);
-            }
-            let digits = &s[port_at + 1..auth_end];
-            if digits.is_empty() || digits.len() > 5 || !digits.iter().all(u8::is_ascii_digit) {
-                return Err(UriError::Port);
-            }
-            let v = digits
-                .iter()
-                .fold(0u32, |a, &d| a * 10 + u32::from(d - b'0'));
-            Some(u16::try_from(v).map_err(|_| UriError::Port)?)
-        } else {
-            None
-        };
-        let mut at = auth_end;
+        let auth = parse_authority(s, auth_at)?;
+
+        let mut at = auth.end;
         let mut session_id = None;
-        if at < s.len() && s[at] == b'/' {
-            let end = memchr::memchr(b';', &s[at + 1..]).map_or(s.len(), |p| at + 1 + p);
-            let sid = &s[at + 1..end];
-            if sid.is_empty() || !all_in(sid, SESSION) {
+        if s.get(at) == Some(&b'/') {
+            // session-id = 1*( unreserved / "+" / "=" / "/" ), up to the ";" of the transport.
+            let mut end = at + 1;
+            loop {
+                end = skip_class(s, end, SESSION);
+                match s.get(end) {
+                    None | Some(b';') => break,
+                    Some(b'%') if valid_pct(s, end) => end += 3,
+                    Some(_) => return Err(UriError::SessionId),
+                }
+            }
+            if end == at + 1 {
                 return Err(UriError::SessionId);
             }
             session_id = Some(span(at + 1, end));
             at = end;
         }
-        if at >= s.len() || s[at] != b';' {
+
+        // ";" transport, transport = "tcp" / 1*ALPHANUM (4975-075, 4975-076).
+        if s.get(at) != Some(&b';') {
             return Err(UriError::Transport);
         }
-        let t_end = memchr::memchr(b';', &s[at + 1..]).map_or(s.len(), |p| at + 1 + p);
-        let tr = &s[at + 1..t_end];
-        if tr.is_empty() || !tr.iter().all(u8::is_ascii_alphanumeric) {
+        // Transports are short ("tcp", "ws"): a plain loop beats `skip_class` here.
+        let mut t_end = at + 1;
+        while s
+            .get(t_end)
+            .is_some_and(|&b| CLASS[b as usize] & ALPHANUM != 0)
+        {
+            t_end += 1;
+        }
+        if t_end == at + 1 || !matches!(s.get(t_end), None | Some(b';')) {
             return Err(UriError::Transport);
         }
         let transport = span(at + 1, t_end);
+
+        // *( ";" URI-parameter ), URI-parameter = token ["=" token].
         let params = if t_end < s.len() {
-            let p = &s[t_end + 1..];
-            for param in p.split(|&b| b == b';') {
+            let is_token =
+                |t: &[u8]| !t.is_empty() && t.iter().all(|&b| CLASS[b as usize] & TOKEN != 0);
+            for param in s[t_end + 1..].split(|&b| b == b';') {
                 let mut kv = param.splitn(2, |&b| b == b'=');
-                let k = kv.next().unwrap_or_default();
-                if k.is_empty() || !k.iter().all(|&b| CLASS[b as usize] & TOKEN != 0) {
+                if !is_token(kv.next().unwrap_or_default()) {
                     return Err(UriError::Param);
                 }
-                if let Some(v) = kv.next() {
-                    if v.is_empty() || !v.iter().all(|&b| CLASS[b as usize] & TOKEN != 0) {
-                        return Err(UriError::Param);
-                    }
+                if kv.next().is_some_and(|v| !is_token(v)) {
+                    return Err(UriError::Param);
                 }
             }
             Some(span(t_end + 1, s.len()))
@@ -271,9 +454,9 @@ impl MsrpUri {
         Ok(MsrpUri {
             raw: text,
             secure,
-            userinfo,
-            host,
-            port,
+            userinfo: auth.userinfo,
+            host: auth.host,
+            port: auth.port,
             session_id,
             transport,
             params,
@@ -511,6 +694,164 @@ mod tests {
             ("msrp://x y.com:1/s;tcp", Host),
         ] {
             assert_eq!(s.parse::<MsrpUri>().unwrap_err(), e, "{s}");
+        }
+    }
+
+    #[test]
+    fn parses_edge_cases() {
+        // An '@' after the authority belongs to the session part, which cannot hold it.
+        assert_eq!(
+            "msrp://x.com:1/a@b;tcp".parse::<MsrpUri>().unwrap_err(),
+            UriError::SessionId
+        );
+        // Userinfo: everything before the last '@' of the authority (RFC 3986 §3.2.1).
+        let x = u("msrp://u%41@x.com:1/s;tcp");
+        assert_eq!(x.userinfo(), Some("u%41"));
+        assert!(matches!(x.host(), Host::Name("x.com")));
+        assert_eq!(u("msrp://@x.com:1/s;tcp").userinfo(), Some(""));
+        // IPv6 literal with and without a port.
+        let x = u("msrp://[2001:db8::1]:2855/s;tcp");
+        assert!(matches!(x.host(), Host::V6(a) if a == "2001:db8::1".parse::<Ipv6Addr>().unwrap()));
+        assert_eq!(x.port(), Some(2855));
+        let x = u("msrp://u@[::1];tcp");
+        assert_eq!((x.userinfo(), x.port()), (Some("u"), None));
+        // IPv4 look-alikes stay names; a dotted quad after a userinfo is an address.
+        for name in ["1.2.3", "1.2.3.4.5", "1.2.3.256", "1a.2.3.4", "12"] {
+            let x = u(&format!("msrp://{name}:1/s;tcp"));
+            assert!(matches!(x.host(), Host::Name(n) if n == name), "{name}");
+        }
+        let x = u("msrp://u@10.1.2.3:7/s;tcp");
+        assert!(matches!(x.host(), Host::V4(a) if a.octets() == [10, 1, 2, 3]));
+        assert!(matches!(u("msrp://10.1.2.3;tcp").host(), Host::V4(_)));
+        // Percent escapes in the host and the session-id are kept as written.
+        let x = u("msrp://%61b.%43om:1/s%2Fx%2b;tcp");
+        assert!(matches!(x.host(), Host::Name("%61b.%43om")));
+        assert_eq!(x.session_id(), Some("s%2Fx%2b"));
+        // Ports at the edges.
+        assert_eq!(u("msrp://x.com:65535/s;tcp").port(), Some(65535));
+        assert_eq!(u("msrp://x.com:0;tcp").port(), Some(0));
+        assert_eq!(u("msrp://x.com:00080/s;tcp").port(), Some(80));
+        // Scheme in any case (4975-080).
+        let x = u("MSRPS://X.COM:1/s;TCP");
+        assert!(x.is_secure());
+        assert_eq!(x.transport(), "TCP");
+        assert!(!u("MsRp://x.com:1/s;tcp").is_secure());
+        // Sub-delims in a host name, "/" "+" "=" in a session-id.
+        assert!(matches!(
+            u("msrp://a!$&'()*+,=b:1/s;tcp").host(),
+            Host::Name("a!$&'()*+,=b")
+        ));
+        assert_eq!(u("msrp://x/a/b+c=d/;tcp").session_id(), Some("a/b+c=d/"));
+        // URI parameters.
+        assert_eq!(u("msrp://x.com/s;tcp;a=b;c").params(), Some("a=b;c"));
+        assert_eq!(u("msrp://x.com;ws;%41").params(), Some("%41"));
+    }
+
+    #[test]
+    fn rejects_edge_cases() {
+        use UriError::*;
+        for (s, e) in [
+            // userinfo: a ':' anywhere before the last '@' is a password (4975-078), even after
+            // another '@'; an '@' or a bad octet inside it is a bad authority.
+            ("msrp://a@b:c@x.com:1/s;tcp", Password),
+            ("msrp://u:1@x.com:2/s;tcp", Password),
+            ("msrp://[::1]@x.com/s;tcp", Password),
+            ("msrp://a@b@x.com:1/s;tcp", Authority),
+            ("msrp://u^@x.com:1/s;tcp", Authority),
+            ("msrp://u%4@x.com:1/s;tcp", Authority),
+            ("msrp://x.com@/s;tcp", Host),
+            ("msrp://x.com@;tcp", Host),
+            // host
+            ("msrp://:1/s;tcp", Host),
+            ("msrp://x^y:1/s;tcp", Host),
+            ("msrp://%6g.com:1/s;tcp", Host),
+            ("msrp://ab%4:1/s;tcp", Host),
+            ("msrp://a]b/s;tcp", Host),
+            ("msrp://[::1]x/s;tcp", Host),
+            ("msrp://[::1/s;tcp", Ipv6),
+            ("msrp://[1.2.3.4]:1/s;tcp", Ipv6),
+            // port
+            ("msrp://x.com:;tcp", Port),
+            ("msrp://x.com:", Port),
+            ("msrp://x.com:65536/s;tcp", Port),
+            ("msrp://x.com:000080/s;tcp", Port),
+            ("msrp://x.com:1:2/s;tcp", Port),
+            ("msrp://x.com:-1/s;tcp", Port),
+            ("msrp://[::1]:/s;tcp", Port),
+            ("msrp://[::1]:70000;tcp", Port),
+            // session-id
+            ("msrp://x.com/s%4;tcp", SessionId),
+            ("msrp://x.com/s%;tcp", SessionId),
+            ("msrp://x.com:1/ab%4", SessionId),
+            ("msrp://x.com/s:1;tcp", SessionId),
+            // transport
+            ("msrp://x.com:1", Transport),
+            ("msrp://x.com", Transport),
+            ("msrp://x.com/s;", Transport),
+            ("msrp://x.com/s;;tcp", Transport),
+            ("msrp://x.com/s;t%41", Transport),
+            // URI parameters
+            ("msrp://x.com/s;tcp;=b", Param),
+            ("msrp://x.com/s;tcp;a=", Param),
+            ("msrp://x.com/s;tcp;a=b=c", Param),
+            ("msrp://x.com/s;tcp;;a", Param),
+            ("msrp://x.com/s;tcp;a b", Param),
+            // scheme
+            ("msrp", Authority),
+            ("msrps:/x.com;tcp", Authority),
+            ("msrpx://x.com;tcp", Authority),
+            ("", Scheme),
+            ("msr://x.com;tcp", Scheme),
+            ("sips:x@y", Scheme),
+        ] {
+            assert_eq!(s.parse::<MsrpUri>().unwrap_err(), e, "{s}");
+        }
+    }
+
+    #[test]
+    fn class_scan_finds_the_first_bad_octet() {
+        // `skip_class` reads four octets per step: put the one bad octet at every offset of
+        // host names and session-ids of every length around that step.
+        for len in 1..=13 {
+            let good = "a".repeat(len);
+            let x = u(&format!("msrp://{good}:9/{good};tcp"));
+            assert!(matches!(x.host(), Host::Name(n) if n == good));
+            assert_eq!(x.session_id(), Some(good.as_str()));
+            for bad in 0..len {
+                let mut b = good.clone().into_bytes();
+                b[bad] = b'^';
+                let b = String::from_utf8(b).unwrap();
+                let host = format!("msrp://{b}:9/{good};tcp");
+                assert_eq!(
+                    host.parse::<MsrpUri>().unwrap_err(),
+                    UriError::Host,
+                    "{host}"
+                );
+                let sid = format!("msrp://{good}:9/{b};tcp");
+                assert_eq!(
+                    sid.parse::<MsrpUri>().unwrap_err(),
+                    UriError::SessionId,
+                    "{sid}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn authority_shortcut_agrees_with_general_scan() {
+        let parts = [
+            "", "x", "x.com", "abcd", "1.2.3.4", "1.2.3", ":", ":1", ":65535", ":65536", ":1:2",
+            "@", "u@", "u:p@", "%41", "%4", "[::1]", "]", "^", "/s", ";tcp", ":12a", ":123456",
+        ];
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    let s = format!("msrp://{a}{b}{c}");
+                    let fast = format!("{:?}", parse_authority(s.as_bytes(), 7));
+                    let general = format!("{:?}", parse_authority_general(s.as_bytes(), 7));
+                    assert_eq!(fast, general, "{s}");
+                }
+            }
         }
     }
 
