@@ -28,6 +28,7 @@ pub enum ByteRangeError {
     Bounds,
 }
 
+/// A whole field of digits, checked for overflow.
 fn number(s: &[u8]) -> Result<u64, ByteRangeError> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return Err(ByteRangeError::Syntax);
@@ -39,12 +40,73 @@ fn number(s: &[u8]) -> Result<u64, ByteRangeError> {
     })
 }
 
+/// A whole field of digits or `*`.
 fn number_or_star(s: &[u8]) -> Result<Option<u64>, ByteRangeError> {
     if s == b"*" {
         Ok(None)
     } else {
         number(s).map(Some)
     }
+}
+
+/// Digits that always fit in a `u64` (10^19 - 1 < 2^64).
+const SAFE_DIGITS: usize = 19;
+
+/// Reads the run of ASCII digits at the front of `s`: its value (wrapped past
+/// [`SAFE_DIGITS`] digits), its length and what follows it.
+#[inline(always)]
+fn digits(s: &[u8]) -> (u64, usize, &[u8]) {
+    let mut n = 0u64;
+    let mut rest = s;
+    while let [c, tail @ ..] = rest {
+        let d = u64::from(*c).wrapping_sub(u64::from(b'0'));
+        if d > 9 {
+            break;
+        }
+        n = n.wrapping_mul(10).wrapping_add(d);
+        rest = tail;
+    }
+    (n, s.len() - rest.len(), rest)
+}
+
+/// The common case in one pass: `digits-digits/digits` (end or total may be `*`), every number
+/// of 1 to [`SAFE_DIGITS`] digits, the bounds consistent. `None` for anything else, which
+/// [`ByteRange::parse_exact`] then judges; where both accept a value they agree on it.
+#[inline(always)]
+fn parse_fast(b: &[u8]) -> Option<ByteRange> {
+    let (start, k, rest) = digits(b);
+    let [b'-', rest @ ..] = rest else {
+        return None;
+    };
+    let mut long = k.wrapping_sub(1) >= SAFE_DIGITS;
+    let (end, rest) = match rest {
+        [b'*', b'/', rest @ ..] => (None, rest),
+        _ => {
+            let (n, k, rest) = digits(rest);
+            let [b'/', rest @ ..] = rest else {
+                return None;
+            };
+            long |= k.wrapping_sub(1) >= SAFE_DIGITS;
+            (Some(n), rest)
+        }
+    };
+    let total = match rest {
+        [b'*'] => None,
+        _ => {
+            let (n, k, rest) = digits(rest);
+            if !rest.is_empty() {
+                return None;
+            }
+            long |= k.wrapping_sub(1) >= SAFE_DIGITS;
+            Some(n)
+        }
+    };
+    if long {
+        return None;
+    }
+    let r = ByteRange { start, end, total };
+    r.check().ok()?;
+    Some(r)
 }
 
 impl ByteRange {
@@ -60,7 +122,24 @@ impl ByteRange {
 
     /// Parses `start-end/total` (4975-021), checking that start >= 1, end >= start - 1 and
     /// end <= total (4975-018: sanity-checked before anything is allocated on its trust).
+    ///
+    /// A well-formed, consistent value whose numbers have at most 19 digits (every real one) is
+    /// read in a single pass. Anything else is read again field by field, which decides the
+    /// error: `Syntax` without a `-` and a later `/`; otherwise start, end and total are judged
+    /// in that order (`Syntax` for an empty field or one that is neither digits nor `*`,
+    /// `Overflow` past `u64::MAX`; leading zeros are allowed); `Bounds` comes last.
     pub fn parse(v: &str) -> Result<ByteRange, ByteRangeError> {
+        match parse_fast(v.as_bytes()) {
+            Some(r) => Ok(r),
+            None => Self::parse_exact(v),
+        }
+    }
+
+    /// [`ByteRange::parse`] field by field: finds the first `-` and the first `/`, then reads
+    /// start, end and total in that order, so that the first fault met decides the error.
+    #[cold]
+    #[inline(never)]
+    fn parse_exact(v: &str) -> Result<ByteRange, ByteRangeError> {
         let b = v.as_bytes();
         let dash = b
             .iter()
@@ -182,6 +261,156 @@ mod tests {
         ] {
             assert_eq!(ByteRange::parse(s), Ok(r), "{s}");
             assert_eq!(r.to_string(), s);
+        }
+    }
+
+    /// Edge cases of the grammar and of the checks; the expected results are those of the
+    /// field-by-field reader this parser replaced (kept as `parse_exact`).
+    #[test]
+    fn edge_cases() {
+        use ByteRangeError::*;
+        let ok = |start, end, total| Ok(ByteRange { start, end, total });
+        let max = u64::MAX;
+        for (s, r) in [
+            // 1-based: a start of 0 is inconsistent, not malformed.
+            ("0-1/1", Err(Bounds)),
+            ("0-*/*", Err(Bounds)),
+            ("0-x/1", Err(Syntax)),
+            // Leading zeros are digits like any other, even past 19 digits.
+            ("01-001/0001", ok(1, Some(1), Some(1))),
+            ("00-1/1", Err(Bounds)),
+            ("0000000000000000000001-*/*", ok(1, None, None)),
+            ("1-0000000000000000000000/*", ok(1, Some(0), None)),
+            // `*` only as a whole end or total.
+            ("1-*/5", ok(1, None, Some(5))),
+            ("1-5/*", ok(1, Some(5), None)),
+            ("*-5/5", Err(Syntax)),
+            ("1-**/5", Err(Syntax)),
+            ("1-*5/5", Err(Syntax)),
+            ("1-5*/5", Err(Syntax)),
+            ("1-5/**", Err(Syntax)),
+            ("1-5/*5", Err(Syntax)),
+            ("1-5/5*", Err(Syntax)),
+            ("1-*/", Err(Syntax)),
+            ("1-*", Err(Syntax)),
+            // u64 limits: 20 digits may or may not fit.
+            ("18446744073709551615-*/*", ok(max, None, None)),
+            (
+                "1-18446744073709551615/18446744073709551615",
+                ok(1, Some(max), Some(max)),
+            ),
+            (
+                "10000000000000000000-*/*",
+                ok(10_000_000_000_000_000_000, None, None),
+            ),
+            (
+                "9999999999999999999-*/*",
+                ok(9_999_999_999_999_999_999, None, None),
+            ),
+            ("18446744073709551616-*/*", Err(Overflow)),
+            ("1-18446744073709551616/*", Err(Overflow)),
+            ("1-*/18446744073709551616", Err(Overflow)),
+            ("1-5/99999999999999999999", Err(Overflow)),
+            ("1-5/184467440737095516150", Err(Overflow)),
+            // An empty range (end = start - 1) is consistent; one below that is not.
+            ("1-0/5", ok(1, Some(0), Some(5))),
+            ("6-5/5", ok(6, Some(5), Some(5))),
+            ("2-0/5", Err(Bounds)),
+            // end and start - 1 at most total.
+            ("1-6/5", Err(Bounds)),
+            ("6-*/5", ok(6, None, Some(5))),
+            ("7-*/5", Err(Bounds)),
+            ("7-6/*", ok(7, Some(6), None)),
+            // No spaces, signs or trailing octets anywhere.
+            (" 1-2/3", Err(Syntax)),
+            ("1 -2/3", Err(Syntax)),
+            ("1- 2/3", Err(Syntax)),
+            ("1-2 /3", Err(Syntax)),
+            ("1-2/3 ", Err(Syntax)),
+            ("1-2/3\r", Err(Syntax)),
+            ("+1-2/3", Err(Syntax)),
+            ("1-+2/3", Err(Syntax)),
+            ("1-2/+3", Err(Syntax)),
+            ("1-2/3x", Err(Syntax)),
+            // The octets next to the digits ("/" 0x2F is a separator, ":" 0x3A is not).
+            (":-2/3", Err(Syntax)),
+            ("1-2:/3", Err(Syntax)),
+            ("1-2/3:", Err(Syntax)),
+            ("1-2//3", Err(Syntax)),
+            ("1-2/3/4", Err(Syntax)),
+            ("1-2/3-4", Err(Syntax)),
+            ("1-2/3\u{e9}", Err(Syntax)),
+            ("\u{ff11}-2/3", Err(Syntax)),
+            // Empty fields.
+            ("-/", Err(Syntax)),
+            ("1-/5", Err(Syntax)),
+            ("-5/5", Err(Syntax)),
+            ("1-5/", Err(Syntax)),
+            ("1-/", Err(Syntax)),
+            // Error precedence: structure, then start, end, total, then bounds.
+            ("18446744073709551616-x/1", Err(Overflow)),
+            ("18446744073709551616-x", Err(Syntax)),
+            ("18446744073709551616/1-2", Err(Syntax)),
+            ("1-18446744073709551616/x", Err(Overflow)),
+            ("18446744073709551616-18446744073709551616/x", Err(Overflow)),
+            ("0-18446744073709551616/1", Err(Overflow)),
+            ("0-5/x", Err(Syntax)),
+            ("x-18446744073709551616/1", Err(Syntax)),
+        ] {
+            assert_eq!(ByteRange::parse(s), r, "{s:?}");
+        }
+    }
+
+    /// The one-pass reader agrees with the field-by-field one on every short value over an
+    /// alphabet that exercises each branch, and on values built from numbers near the limits.
+    #[test]
+    fn fast_path_agrees_with_field_by_field_reading() {
+        fn all(buf: &mut String, depth: usize, alphabet: &[char], n: &mut usize) {
+            assert_eq!(
+                ByteRange::parse(buf),
+                ByteRange::parse_exact(buf),
+                "{buf:?}"
+            );
+            *n += 1;
+            if depth > 0 {
+                for &c in alphabet {
+                    buf.push(c);
+                    all(buf, depth - 1, alphabet, n);
+                    buf.pop();
+                }
+            }
+        }
+        let mut n = 0;
+        all(
+            &mut String::new(),
+            6,
+            &['0', '1', '9', ':', '-', '/', '*', ' '],
+            &mut n,
+        );
+        all(&mut String::new(), 7, &['0', '5', '-', '/', '*'], &mut n);
+        assert!(n > 100_000);
+        let nums = [
+            "0",
+            "1",
+            "2",
+            "10",
+            "*",
+            "",
+            "00",
+            "1844674407370955161",
+            "9999999999999999999",
+            "18446744073709551615",
+            "018446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+        ];
+        for a in nums {
+            for b in nums {
+                for c in nums {
+                    let s = format!("{a}-{b}/{c}");
+                    assert_eq!(ByteRange::parse(&s), ByteRange::parse_exact(&s), "{s:?}");
+                }
+            }
         }
     }
 

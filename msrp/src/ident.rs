@@ -113,14 +113,26 @@ impl IdGenerator {
 
 /// A `ByteString` for `s`: a zero-copy slice of `text` when `s` lies inside it, else a copy.
 /// (`ByteString::slice_ref` panics on a foreign slice; parsers are public and may be handed one.)
+///
+/// Inlined into the header parsers, which call it for most values: the containment test is a
+/// wrapping offset and two compares, and the (rare) copy is kept out of line.
+#[inline]
 pub(crate) fn sub(text: &ByteString, s: &str) -> ByteString {
-    let (base, len) = (text.as_ptr() as usize, text.len());
-    let p = s.as_ptr() as usize;
-    if p >= base && p + s.len() <= base + len && !s.is_empty() {
+    // A slice that starts before `text` wraps to an offset beyond any length. (Empty slices are
+    // copied, which allocates nothing; the test then folds into one compare.)
+    let off = (s.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+    if off < text.len() && s.len() <= text.len() - off && !s.is_empty() {
         text.slice_ref(s)
     } else {
-        ByteString::from(s.to_owned())
+        copy(s)
     }
+}
+
+/// The copying branch of [`sub`], out of line so that the inlined part stays small.
+#[cold]
+#[inline(never)]
+fn copy(s: &str) -> ByteString {
+    ByteString::from(s)
 }
 
 #[cfg(test)]
@@ -176,5 +188,37 @@ mod tests {
         });
         assert_eq!(calls, 3);
         assert!(is_ident(id.as_bytes()));
+    }
+
+    #[test]
+    fn sub_shares_inner_slices_and_copies_the_rest() {
+        let big = ByteString::from("MSRP a786hjs2 SEND\r\n".to_owned());
+        // `text` is the middle of `big`, so slices of `big` can start before it or end after it.
+        let text = big.slice_ref(&big[5..13]);
+        assert_eq!(text, "a786hjs2");
+        let inner = [&text[..], &text[..1], &text[2..5], &text[7..]];
+        for s in inner {
+            let r = sub(&text, s);
+            assert_eq!(r, s);
+            assert_eq!(r.as_ptr(), s.as_ptr(), "{s:?} is shared");
+        }
+        let outer = [
+            &big[3..9],   // starts before `text`
+            &big[10..16], // ends after it
+            &big[0..20],  // covers it
+            &big[13..18], // right after it
+            &big[0..5],   // right before it
+        ];
+        for s in outer {
+            let r = sub(&text, s);
+            assert_eq!(r, s);
+            assert_ne!(r.as_ptr(), s.as_ptr(), "{s:?} is copied");
+        }
+        let foreign = String::from("elsewhere");
+        assert_eq!(sub(&text, &foreign[2..]), "sewhere");
+        for empty in ["", &text[3..3], &text[8..], &big[20..]] {
+            assert_eq!(sub(&text, empty), "");
+        }
+        assert_eq!(sub(&ByteString::new(), "x"), "x");
     }
 }
