@@ -10,7 +10,10 @@ use crate::status::StatusCode;
 use crate::uri::{MsrpUri, UriError};
 
 /// A To-Path, From-Path or Use-Path value: one or more URIs separated by single spaces.
-pub type Path = Vec<MsrpUri>;
+///
+/// The first URI is held inline: a path without relays (the common case) costs no allocation.
+/// Build one with [`path!`](crate::path), `Path::from_vec` or `collect()`.
+pub type Path = smallvec::SmallVec<[MsrpUri; 1]>;
 
 /// `Failure-Report: yes|no|partial` (RFC 4975 §7.1.1, 4975-042). Absent means `yes` (4975-043).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -177,7 +180,7 @@ const HEADER_NAMES: [&str; 20] = [
 
 fn parse_path(name: &'static str, text: &ByteString, v: &str) -> Result<Path, HeaderError> {
     // URIs separated by single spaces (RFC 4975 §9: `MSRP-URI *(SP MSRP-URI)`).
-    let mut out = Vec::with_capacity(1);
+    let mut out = Path::new();
     let mut rest = v;
     loop {
         let (part, tail) = match memchr::memchr(b' ', rest.as_bytes()) {
@@ -316,7 +319,8 @@ impl Header {
     /// (values keep pointing into it instead of being copied).
     pub fn parse(text: &ByteString, name: &str, v: &str) -> Result<Header, HeaderError> {
         // Names compare case-insensitively (RFC 5234 §2.3: ABNF strings are case-insensitive).
-        let is = |n: &str| name.eq_ignore_ascii_case(n);
+        // Exact case first: it is what every client sends, and a fixed-size compare.
+        let is = |n: &str| name == n || name.eq_ignore_ascii_case(n);
         Ok(match name.len() {
             7 if is("To-Path") => Header::ToPath(parse_path("To-Path", text, v)?),
             9 if is("From-Path") => Header::FromPath(parse_path("From-Path", text, v)?),

@@ -25,8 +25,8 @@
 //! use msrp::sender::{ChunkSender, SenderConfig};
 //! use msrp::{ByteString, Decoder, Event, Head, Header, IdGenerator, Method};
 //!
-//! let to = vec!["msrp://bob.example.com:8888/9di4ea;tcp".parse().unwrap()];
-//! let from = vec!["msrp://alice.example.com:7777/iau39;tcp".parse().unwrap()];
+//! let to = msrp::path!["msrp://bob.example.com:8888/9di4ea;tcp".parse().unwrap()];
+//! let from = msrp::path!["msrp://alice.example.com:7777/iau39;tcp".parse().unwrap()];
 //! let head = Head::request(Method::Send, ByteString::from_static("tmpl"), to, from)
 //!     .with(Header::MessageId(ByteString::from_static("m4711")))
 //!     .with(Header::ContentType(ByteString::from_static("text/plain")));
@@ -77,6 +77,14 @@ pub mod transaction;
 #[cfg(feature = "tokio")]
 pub mod transport;
 pub mod uri;
+
+/// Builds a [`Path`] from URIs: `path![a, b]` (like `vec!`).
+#[macro_export]
+macro_rules! path {
+    ($($uri:expr),* $(,)?) => {
+        <$crate::Path as ::core::iter::FromIterator<$crate::MsrpUri>>::from_iter([$($uri),*])
+    };
+}
 
 pub use byte_range::ByteRange;
 pub use bytestring::ByteString;

@@ -850,8 +850,8 @@ mod tests {
         let mut h = Head::request(
             Method::Send,
             ByteString::from_static("tid00001"),
-            vec![uri("msrp://b.example.com:7777/bbb;tcp")],
-            vec![uri("msrp://a.example.com:7777/aaa;tcp")],
+            crate::path![uri("msrp://b.example.com:7777/bbb;tcp")],
+            crate::path![uri("msrp://a.example.com:7777/aaa;tcp")],
         )
         .with(Header::MessageId(ByteString::from(mid.to_owned())))
         .with(Header::ContentType(ByteString::from_static("text/plain")));

@@ -24,7 +24,7 @@ use bytestring::ByteString;
 
 use crate::byte_range::ByteRange;
 use crate::head::{Head, Method};
-use crate::header::{FailureReport, Header, Status};
+use crate::header::{FailureReport, Header, Path, Status};
 use crate::status::StatusCode;
 use crate::uri::MsrpUri;
 
@@ -162,9 +162,9 @@ pub fn response(req: &Head, status: StatusCode, comment: Option<&str>, local: &M
     let to = if req.is_send() {
         from.iter().take(1).cloned().collect()
     } else {
-        from.to_vec()
+        from.iter().cloned().collect::<Path>()
     };
-    let mut head = Head::response(status, req.tid.clone(), to, vec![local.clone()]);
+    let mut head = Head::response(status, req.tid.clone(), to, crate::path![local.clone()]);
     if let crate::head::StartLine::Response { comment: c, .. } = &mut head.start {
         *c = comment_or_reason(status, comment);
     }
@@ -196,8 +196,8 @@ pub fn report(
     let mut head = Head::request(
         Method::Report,
         tid,
-        send.from_path().to_vec(),
-        vec![local.clone()],
+        send.from_path().iter().cloned().collect(),
+        crate::path![local.clone()],
     );
     head.headers.reserve_exact(3);
     head.headers.push(Header::MessageId(message_id));
@@ -331,7 +331,12 @@ mod tests {
     const BOB: &str = "msrp://bob.example.com:8888/9di4eae923wzd;tcp";
 
     fn request(method: Method, sr: Option<bool>, fr: Option<FailureReport>) -> Head {
-        let mut h = Head::request(method, s("tid12345"), vec![uri(BOB)], vec![uri(ALICE)]);
+        let mut h = Head::request(
+            method,
+            s("tid12345"),
+            crate::path![uri(BOB)],
+            crate::path![uri(ALICE)],
+        );
         h.push(Header::MessageId(s("msgid123")));
         if let Some(sr) = sr {
             h.push(Header::SuccessReport(sr));
@@ -584,8 +589,8 @@ mod tests {
         let mut nick = Head::request(
             Method::Nickname,
             s("nick0001"),
-            vec![uri("msrp://room.example.com:2855/room1;tcp")],
-            vec![uri("msrp://relay.example.com:2855/r1;tcp"), uri(ALICE)],
+            crate::path![uri("msrp://room.example.com:2855/room1;tcp")],
+            crate::path![uri("msrp://relay.example.com:2855/r1;tcp"), uri(ALICE)],
         );
         nick.push(Header::UseNickname(s("alice")));
         let r = response(
@@ -815,8 +820,8 @@ mod tests {
         let bare = Head::request(
             Method::Send,
             s("tid12345"),
-            vec![uri(BOB)],
-            vec![uri(ALICE)],
+            crate::path![uri(BOB)],
+            crate::path![uri(ALICE)],
         );
         assert_eq!(
             report(&bare, s("rep00003"), StatusCode::OK, None, range, &local),
@@ -902,8 +907,8 @@ mod tests {
         let two = Head::request(
             Method::Send,
             s("tid12345"),
-            vec![uri(ALICE), uri(BOB)],
-            vec![uri(ALICE)],
+            crate::path![uri(ALICE), uri(BOB)],
+            crate::path![uri(ALICE)],
         );
         let mut asked = false;
         assert_eq!(
@@ -1015,8 +1020,8 @@ mod tests {
         let bare = Head::request(
             Method::Report,
             s("tid12345"),
-            vec![uri(BOB)],
-            vec![uri(ALICE)],
+            crate::path![uri(BOB)],
+            crate::path![uri(ALICE)],
         );
         assert!(
             ignore_report(&bare, |_| true),

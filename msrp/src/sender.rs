@@ -961,8 +961,8 @@ mod tests {
         Head::request(
             Method::Send,
             ByteString::from_static("unset000"),
-            vec![uri("msrp://b.example.com:7777/bbb;tcp")],
-            vec![uri("msrp://a.example.com:7777/aaa;tcp")],
+            crate::path![uri("msrp://b.example.com:7777/bbb;tcp")],
+            crate::path![uri("msrp://a.example.com:7777/aaa;tcp")],
         )
         .with(Header::MessageId(ByteString::from(mid.to_owned())))
         .with(Header::SuccessReport(true))

@@ -25,8 +25,8 @@ fn template(mid: &str) -> Head {
     Head::request(
         Method::Send,
         ByteString::from_static("unset000"),
-        vec![uri("msrp://b.example.com:7777/bbb;tcp")],
-        vec![uri("msrp://a.example.com:7777/aaa;tcp")],
+        msrp::path![uri("msrp://b.example.com:7777/bbb;tcp")],
+        msrp::path![uri("msrp://a.example.com:7777/aaa;tcp")],
     )
     .with(Header::MessageId(ByteString::from(mid.to_owned())))
     .with(Header::SuccessReport(true))

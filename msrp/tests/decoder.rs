@@ -472,8 +472,8 @@ fn uri() -> impl Strategy<Value = MsrpUri> {
         .prop_map(|(s, h, p, sid, t)| MsrpUri::new(s, &h, p, Some(&sid), &t).unwrap())
 }
 
-fn path() -> impl Strategy<Value = Vec<MsrpUri>> {
-    proptest::collection::vec(uri(), 1..4)
+fn path() -> impl Strategy<Value = msrp::Path> {
+    proptest::collection::vec(uri(), 1..4).prop_map(msrp::Path::from_vec)
 }
 
 fn ident() -> impl Strategy<Value = String> {

@@ -73,8 +73,8 @@ fn send_head(ids: &mut IdGenerator, body_len: Option<usize>) -> Head {
     let mut head = Head::request(
         Method::Send,
         ids.next_id(),
-        vec![uri("msrp://b.example.com:7654/jshA7we;tcp")],
-        vec![uri("msrp://a.example.com:12763/kjhd37s2s20w2a;tcp")],
+        msrp::path![uri("msrp://b.example.com:7654/jshA7we;tcp")],
+        msrp::path![uri("msrp://a.example.com:12763/kjhd37s2s20w2a;tcp")],
     )
     .with(Header::MessageId(ids.next_id()));
     if let Some(len) = body_len {
@@ -540,8 +540,8 @@ async fn connection_request_and_response() {
         let resp = Head::response(
             StatusCode::OK,
             got.head.tid.clone(),
-            got.head.from_path().to_vec(),
-            got.head.to_path()[..1].to_vec(),
+            got.head.from_path().iter().cloned().collect(),
+            got.head.to_path()[..1].iter().cloned().collect(),
         );
         b.queue
             .send(Outgoing::chunk(&resp, None, Flag::Last))
@@ -671,8 +671,8 @@ fn ok_response(tid: &str) -> Outgoing {
     let head = Head::response(
         StatusCode::OK,
         ByteString::from(tid.to_owned()),
-        vec![uri("msrp://a.example.com:12763/kjhd37s2s20w2a;tcp")],
-        vec![uri("msrp://b.example.com:7654/jshA7we;tcp")],
+        msrp::path![uri("msrp://a.example.com:12763/kjhd37s2s20w2a;tcp")],
+        msrp::path![uri("msrp://b.example.com:7654/jshA7we;tcp")],
     );
     Outgoing::chunk(&head, None, Flag::Last)
 }

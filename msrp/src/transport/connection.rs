@@ -1491,8 +1491,8 @@ mod tests {
         Head::request(
             Method::Send,
             ByteString::from_static("unset000"),
-            vec!["msrp://b.example.com:7777/bbb;tcp".parse().expect("uri")],
-            vec!["msrp://a.example.com:7777/aaa;tcp".parse().expect("uri")],
+            crate::path!["msrp://b.example.com:7777/bbb;tcp".parse().expect("uri")],
+            crate::path!["msrp://a.example.com:7777/aaa;tcp".parse().expect("uri")],
         )
         .with(Header::MessageId(ByteString::from_static("m1x2c3v4")))
         .with(Header::ContentType(ByteString::from_static("text/plain")))
