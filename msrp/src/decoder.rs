@@ -17,6 +17,8 @@ use crate::head::{Flag, Head, Method, StartLine, parse_head, split_start_line};
 /// `CRLF "-------"`: what precedes the transaction id of an end-line after a body.
 const BODY_END: &[u8] = b"\r\n-------";
 const DASHES: &[u8] = b"-------";
+/// Size of the blocks header blocks are copied into (see [`Decoder`]'s `arena`).
+const ARENA_BLOCK: usize = 4096;
 
 /// Decoder limits and leniency.
 #[derive(Debug, Clone)]
@@ -68,7 +70,7 @@ enum State {
     },
     /// In a body, looking for `CRLF -------tid flag CRLF`.
     Body {
-        tid: ByteString,
+        tid: InlineTid,
         /// The request's method, for the error when a control body is too long (4975-013).
         method: Option<Method>,
         searched: usize,
@@ -76,9 +78,41 @@ enum State {
         limit: Option<u64>,
         discard: bool,
         at_start: bool,
+        /// The end-line's length and flag, once it has been found right after the body octets
+        /// being handed out: the next call ends the frame without searching again.
+        end_next: Option<(usize, Flag)>,
     },
     /// A bodiless head was returned; its end-line comes next.
     End(Flag),
+}
+
+/// A transaction id held by value (an `ident` is at most 32 octets, RFC 4975 §9), so the body
+/// state costs no reference count.
+#[derive(Debug, Clone, Copy)]
+struct InlineTid {
+    len: u8,
+    bytes: [u8; crate::ident::IDENT_MAX],
+}
+
+impl InlineTid {
+    /// `t` must be an `ident` (checked by [`split_start_line`]).
+    fn new(t: &[u8]) -> InlineTid {
+        let mut bytes = [0; crate::ident::IDENT_MAX];
+        let len = t.len().min(bytes.len());
+        bytes[..len].copy_from_slice(&t[..len]);
+        InlineTid {
+            len: len as u8,
+            bytes,
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    fn to_bytestring(self) -> ByteString {
+        ByteString::from(String::from_utf8_lossy(self.as_bytes()).into_owned())
+    }
 }
 
 impl State {
@@ -100,6 +134,11 @@ pub struct Decoder {
     /// Where each line of the current header block ends (the offset of its LF), so the head
     /// parser does not scan for them again.
     line_ends: Vec<u32>,
+    /// Header blocks are copied out of the read buffer into this arena and split off it, so a
+    /// [`Head`] kept for the life of a transaction pins at most one 4 KiB arena block, never a
+    /// 64 KiB read buffer, and a frame costs no allocation of its own: a new block is allocated
+    /// once every few dozen frames (or reused in place once every head in it has been dropped).
+    arena: BytesMut,
 }
 
 impl Default for Decoder {
@@ -117,6 +156,7 @@ impl Decoder {
             state: State::head(),
             finder: memmem::Finder::new(BODY_END),
             line_ends: Vec::with_capacity(16),
+            arena: BytesMut::new(),
         }
     }
 
@@ -158,7 +198,15 @@ impl Decoder {
                     limit,
                     discard,
                     at_start,
+                    end_next,
                 } => {
+                    if let Some((n, flag)) = end_next.take() {
+                        let discard = *discard;
+                        match self.end_frame(buf, n, flag, discard) {
+                            Some(ev) => return Ok(Some(ev)),
+                            None => continue,
+                        }
+                    }
                     let t = tid.as_bytes();
                     if *at_start {
                         // Leniency: an empty body whose end-line follows the blank line with no
@@ -207,6 +255,7 @@ impl Decoder {
                                 }
                                 // Hand out the body before the end-line first.
                                 *searched = 0;
+                                *end_next = Some((need - p, flag));
                                 p
                             } else {
                                 // `CRLF -------` inside the body, not our end-line: body data.
@@ -238,7 +287,7 @@ impl Decoder {
                             buf.advance(emit);
                             return Err(DecodeError {
                                 kind: ErrorKind::ControlBodyTooLarge(limit),
-                                tid: Some(tid.clone()),
+                                tid: Some(tid.to_bytestring()),
                                 method: method.take(),
                                 recoverable: true,
                             });
@@ -323,30 +372,16 @@ impl Decoder {
     ) -> Result<Option<Event>, DecodeError> {
         // The header block is copied out of the read buffer (a few hundred octets): a Head kept
         // by a relay or a room for the life of a transaction must not pin a 64 KiB read buffer.
-        let block = Bytes::copy_from_slice(&buf[..hdr_end]);
-        buf.advance(end);
+        if self.arena.capacity() < hdr_end {
+            self.arena.reserve(hdr_end.max(ARENA_BLOCK));
+        }
+        self.arena.extend_from_slice(&buf[..hdr_end]);
+        let text = ByteString::try_from(self.arena.split().freeze());
         self.state = State::head();
         let has_body = end_line.is_none();
-        // What to say if this frame is bad: its tid and, for a request, its method.
-        let err_info = |kind: ErrorKind, block: &Bytes| {
-            let text = ByteString::try_from(block.slice(..hdr_end)).ok();
-            let tid = ByteString::try_from(block.slice(t0..t1)).ok();
-            let method = text.as_ref().and_then(|t| {
-                let line = t.split("\r\n").next()?;
-                let m = line.get(t1 + 1..)?;
-                (!m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase()))
-                    .then(|| Method::from_text(t, m))
-            });
-            DecodeError {
-                kind,
-                tid,
-                method,
-                recoverable: true,
-            }
-        };
-        let result = match ByteString::try_from(block.slice(..hdr_end)) {
+        let result = match text {
             Err(_) => Err(ErrorKind::NotUtf8),
-            Ok(text) => parse_head(&text, &self.line_ends, self.cfg.strict),
+            Ok(text) => parse_head(&text, &self.line_ends, t1 - t0, self.cfg.strict),
         };
         let outcome = result.and_then(|head| match &end_line {
             Some(Err(k)) => Err(k.clone()),
@@ -355,7 +390,8 @@ impl Decoder {
             }
             _ => Ok(head),
         });
-        let tid_text = || ByteString::try_from(block.slice(t0..t1)).expect("tid is an ASCII ident");
+        // The read buffer still holds the block: the transaction id comes from there.
+        let tid = InlineTid::new(&buf[t0..t1]);
         match outcome {
             Ok(head) => {
                 self.state = match end_line {
@@ -363,16 +399,18 @@ impl Decoder {
                     _ => {
                         let limit = (!head.is_send()).then_some(self.cfg.max_control_body);
                         State::Body {
-                            tid: tid_text(),
+                            tid,
                             method: limit.and(head.method().cloned()),
                             searched: 0,
                             len: 0,
                             limit,
                             discard: false,
                             at_start: true,
+                            end_next: None,
                         }
                     }
                 };
+                buf.advance(end);
                 Ok(Some(Event::Head {
                     head,
                     body: has_body,
@@ -381,16 +419,32 @@ impl Decoder {
             Err(kind) => {
                 if has_body {
                     self.state = State::Body {
-                        tid: tid_text(),
+                        tid,
                         method: None,
                         searched: 0,
                         len: 0,
                         limit: None,
                         discard: true,
                         at_start: true,
+                        end_next: None,
                     };
                 }
-                Err(err_info(kind, &block))
+                // What to say about a bad frame: its tid and, for a request, its method (the
+                // start line is ASCII: the decoder checked it before the block was complete).
+                let eol = self.line_ends.first().map_or(0, |&nl| nl as usize - 1);
+                let line = buf.get(t1 + 1..eol).unwrap_or_default();
+                let method = (!line.is_empty() && line.iter().all(u8::is_ascii_uppercase))
+                    .then(|| std::str::from_utf8(line).ok())
+                    .flatten()
+                    .map(|m| Method::from_text(&ByteString::from(m.to_owned()), m));
+                let err = DecodeError {
+                    kind,
+                    tid: Some(tid.to_bytestring()),
+                    method,
+                    recoverable: true,
+                };
+                buf.advance(end);
+                Err(err)
             }
         }
     }
