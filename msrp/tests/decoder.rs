@@ -178,6 +178,15 @@ fn bad_headers_are_recoverable_400s() {
             err(ControlChar, t, true),
         ),
         (
+            format!("MSRP abcd SEND\r\n{TO}{FROM}X-Del: a\x7fb\r\n-------abcd$\r\n"),
+            err(ControlChar, t, true),
+        ),
+        (
+            // A TAB is allowed in a value, but not a second control octet on the same line.
+            format!("MSRP abcd SEND\r\n{TO}{FROM}X-Tab: a\tb\x01\r\n-------abcd$\r\n"),
+            err(ControlChar, t, true),
+        ),
+        (
             format!("MSRP abcd SEND\r\n{TO}{FROM}Byte-Range: -1-5/10\r\n-------abcd$\r\n"),
             err(
                 Header(HeaderError::ByteRange(
@@ -634,4 +643,21 @@ proptest! {
         let every: Vec<usize> = (1..bytes.len()).step_by(97).collect();
         prop_assert_eq!(common::run_cuts(&DecoderConfig::default(), &bytes, &every), whole);
     }
+}
+
+/// A TAB is a header-value character (RFC 4975 §9 `hval`): a block with one is checked line by
+/// line and passes, with the lenient default trimming the TAB after the colon (4975-006).
+#[test]
+fn tabs_in_header_values_are_accepted() {
+    let frame = format!(
+        "MSRP abcd SEND\r\n{TO}{FROM}Message-ID:\tm1234\r\nContent-Description: a\tb\r\nContent-Type: text/plain\r\n\r\nhi\r\n-------abcd$\r\n"
+    );
+    let run = assert_split_invariant(&DecoderConfig::default(), frame.as_bytes());
+    assert_eq!(run.outs.len(), 1, "{run:?}");
+    let Out::Frame { head, .. } = &run.outs[0] else {
+        panic!("not a frame: {run:?}")
+    };
+    assert_eq!(head.message_id().map(|m| &m[..]), Some("m1234"));
+    assert!(head.headers.contains(&Header::ContentDescription(bs("a\tb"))));
+    assert_eq!(body_of(&run.outs[0]), b"hi");
 }
