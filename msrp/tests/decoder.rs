@@ -658,6 +658,9 @@ fn tabs_in_header_values_are_accepted() {
         panic!("not a frame: {run:?}")
     };
     assert_eq!(head.message_id().map(|m| &m[..]), Some("m1234"));
-    assert!(head.headers.contains(&Header::ContentDescription(bs("a\tb"))));
+    assert!(
+        head.headers
+            .contains(&Header::ContentDescription(bs("a\tb")))
+    );
     assert_eq!(body_of(&run.outs[0]), b"hi");
 }
