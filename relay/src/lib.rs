@@ -1,17 +1,24 @@
-//! The RFC 4976 MSRP relay: its sans-IO core first.
+//! The RFC 4976 MSRP relay: a sans-IO core and its tokio TCP server.
 //!
 //! | module | holds |
 //! |---|---|
 //! | [`digest`] | HTTP Digest as RFC 4976 §9.1 profiles it: hashes, challenges, credentials, `rspauth` |
 //! | [`auth`] | answering AUTH requests (RFC 4976 §5.1, §6.3): nonces, users, Expires, 401/403/423/200 |
 //! | [`use_path`] | the Use-Path URIs the relay has issued, bound to the AUTH's connection (§6.3) |
+//! | [`forward`] | forwarding requests by To-Path and routing responses back, SEND hop by hop with its 30 s timer and failure REPORTs (§6.4) |
+//! | [`config`] | [`config::RelayConfig`]: listen address, host name, users, limits |
+//! | [`server`] | [`server::Relay`]: the relay over TCP (tokio), one reader task per connection |
 //!
-//! Like the `msrp` core, these modules do no I/O and read no clock: time comes in as `now`.
+//! Like the `msrp` core, the modules other than [`server`] do no I/O and read no clock: time
+//! comes in as `now`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod config;
 pub mod digest;
+pub mod forward;
+pub mod server;
 pub mod use_path;
 
 /// Identifies one transport connection of the relay (assigned by the listener; opaque here).

@@ -1,0 +1,739 @@
+//! Forwarding requests and routing responses back (RFC 4976 §6.2, §6.4): the relay's sans-IO
+//! router.
+//!
+//! [`Router`] decides, for every request head the relay decodes, where the frame goes and what
+//! the relay owes for it, and for every response, where it goes back; it keeps the outstanding
+//! transactions of the hops it forwarded on and their 30-second timers. It does no I/O and reads
+//! no clock: the connection tasks (the tokio layer) feed it heads, connection events and `now`,
+//! and carry out the [`Action`]s it returns.
+//!
+//! # Requests ([`Router::on_request`])
+//!
+//! | step | rule |
+//! |---|---|
+//! | the first To-Path URI must be a Use-Path URI this relay issued, still valid, and the request must come from the client that obtained it or go to it ([`UsePaths::route`]) | otherwise [`Action::Discard`] and nothing else (4976-024, 4976-025, 4976-038, 4976-043) |
+//! | rewrite | the URI is removed from the head of To-Path and put at the head of From-Path, as received (4976-026; the RFC 4976 §3 flow: relay A's `kjfjan` URI moves from To-Path to From-Path) |
+//! | next hop | to the client: its connection, whatever the next To-Path URI says ([`Hop::Conn`]); from the client: the new first To-Path URI ([`Hop::Uri`]); when that URI is again one of this relay's (both clients use this relay) it is handled here at once, as if the request had come back in (a hairpin), so the relay never connects to itself |
+//! | transaction id | every forwarded request gets a new one, unique among the router's outstanding transactions (RFC 4976 §6.4, 4976-027) |
+//! | SEND | Failure-Report `yes` (or absent): a 200 to the previous hop at once, To-Path = the first From-Path URI only, From-Path = the URI the SEND was addressed to (4976-028, 4976-029, [`msrp::report::relay_owed`]); `yes` or `partial`: the transaction is kept to turn a later error or timeout into a failure REPORT (4976-030, 4976-031, 4976-037); `no`: nothing is kept and nothing is ever reported |
+//! | REPORT, NICKNAME, AUTH to a further relay, unknown methods | forwarded end to end with the same rewrite (4976-032, 4976-034); all but REPORT (never answered, 4975-052) keep a transaction so that the response can go back (4976-036) |
+//! | our URI is the last To-Path URI, or a further URI of this relay is not valid | not forwarded: answered 481 where a response is owed, plus a failure REPORT for a SEND whose Failure-Report is not `no` (a problem processing the request, RFC 4976 §6.4.1, 4976-031) |
+//!
+//! An AUTH addressed to this relay itself (its To-Path is one URI naming the relay,
+//! [`for_authenticator`]) is not forwarded: the caller hands it to
+//! [`Authenticator::handle`](crate::auth::Authenticator::handle) instead.
+//!
+//! # Responses ([`Router::on_response`])
+//!
+//! A response must answer a transaction the router has outstanding, come on the connection the
+//! request went out on, and be addressed to the URI the relay put on the From-Path (§6.4.3: "if
+//! not, the response SHOULD be dropped"). Then:
+//!
+//! | response to | outcome |
+//! |---|---|
+//! | a SEND, 2xx | the transaction is over; nothing is sent (the previous hop had its 200 already) |
+//! | a SEND, error, Failure-Report `yes` or `partial` | a failure REPORT with that status and comment to the original sender (4976-031, 4976-037) |
+//! | any other request | the relay's URIs move from To-Path to From-Path and the response goes back on the connection the request came from, with the request's original transaction id (4976-036; RFC 4976 §5.1: the 200 `m4nbvx` to a forwarded AUTH becomes `m3nbvx`) |
+//!
+//! # Failures
+//!
+//! - [`Router::poll_timeouts`]: a forwarded SEND with Failure-Report `yes` that got no response
+//!   within the timeout (30 s, counted from its last octet sent, [`Router::chunk_sent`]) is
+//!   reported with status 408 (4976-030). Other transactions are forgotten silently: the
+//!   originator of an end-to-end request runs its own timer (RFC 4975 §7.1.1).
+//! - [`Router::connection_closed`]: a response can only come on the connection the request went
+//!   out on (RFC 4975 §7.2; RFC 4976 §3: "Responses can only be sent over existing
+//!   connections"), so when that connection closes, every transaction waiting on it has certainly
+//!   failed: the timer's outcome is known early and reported the same way, with **408** ("a
+//!   downstream transaction did not complete in the allotted time", RFC 4975 §10.4, which
+//!   endpoints treat as a local timeout, 4975-067). 481 is not used: it would say that the next
+//!   hop reported the session unknown, which nobody said. A SEND with Failure-Report `partial` is
+//!   reported only when its chunk had not been sent in full (a known loss; once sent, no response
+//!   was expected and none is missing). An end-to-end request gets a 408 *response* on its
+//!   original connection (a relay may send one, RFC 4975 §10.4). Transactions whose *previous*
+//!   hop closed: an end-to-end request's response can no longer be routed (§6.4.3: "If this
+//!   connection has closed, then the response is silently discarded") and is forgotten; a SEND's
+//!   failure REPORT, a request of its own, is then sent towards the first From-Path URI
+//!   ([`Hop::Uri`]), except when that hop was the client whose Use-Path URI the connection held
+//!   (it is invalid now, 4976-019).
+//! - [`Router::fail`]: the tokio layer could not deliver a forwarded request (no connection to
+//!   the next hop, a queue that stays full): the same as an error response with that status.
+//!
+//! # Byte-Range and re-chunking (4976-033)
+//!
+//! The router forwards the head as received: only To-Path, From-Path and the transaction id
+//! change; Byte-Range, Message-ID, the report headers and the header order are kept (the RFC 4976
+//! §3 example shows a relay reordering headers; nothing requires it). The body is not the
+//! router's: the streaming layer copies it through as it arrives. That layer MAY re-chunk (RFC
+//! 4976 §6.4.1) as follows, and the router supports exactly this and no more:
+//!
+//! - *Splitting* one incoming chunk into pieces: the first piece goes out under the
+//!   [`Action::Forward`] head (its tid) with its Byte-Range narrowed to the octets it carries and
+//!   the `+` flag; each further piece is registered with [`Router::rechunk`], which returns the
+//!   tid to write in its head, and carries its own Byte-Range (§6.4.1: "SHOULD update the
+//!   Byte-Range header"). Pieces of one message go out in order (RFC 4976 §3). Each piece is its
+//!   own transaction on the next hop: its 200, error or timeout is handled like a whole chunk's,
+//!   and a failure REPORT covers the octets of that piece.
+//! - [`Router::chunk_sent`] is told how many body octets went out under each tid; the range-end
+//!   of a failure REPORT is computed from them (4975-053), so a `1-*/*` chunk is reported as
+//!   `1-39/*` or as whatever was actually sent.
+//! - *Combining* chunks is not supported (every outgoing chunk belongs to one incoming one), so
+//!   chunks with different Message-IDs are never combined (4976-033 MUST NOT).
+//!
+//! The hop-by-hop 200 of a SEND acknowledges the incoming chunk ("the successful receipt of a
+//! message fragment", §6.4.1): the caller sends the [`Action::Respond`] of a SEND once the
+//! chunk's end-line has been read, and drops it if the chunk is cut off.
+//!
+//! # Transaction ids
+//!
+//! The router draws every outgoing tid from one table, so tids are unique across all of its
+//! connections, not only per connection as RFC 4975 §7.1 requires (4975-004). A relay-generated
+//! REPORT gets a fresh random tid as well; it is never answered (4975-052) and is not kept.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bytestring::ByteString;
+use msrp::report::{self, relay_owed};
+use msrp::{
+    ByteRange, FailureReport, Head, Header, IdGenerator, Method, MsrpUri, Path, StartLine,
+    StatusCode, Transactions,
+};
+
+use crate::ConnId;
+use crate::use_path::{Direction, RouteError, UsePaths};
+
+/// RFC 4976 §6.4.1 (4976-030): a forwarded SEND fails when no response came 30 seconds after
+/// its last octet was sent.
+pub const DEFAULT_TIMEOUT: Duration = msrp::transaction::DEFAULT_TIMEOUT;
+
+/// Where a frame goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hop {
+    /// An open connection of the relay: the client's connection (a request to the client that
+    /// obtained the Use-Path URI), or the connection a request came from.
+    Conn(ConnId),
+    /// The next hop's URI: the caller reuses a connection to it (RFC 4976 §6.4.2, 4976-035) or
+    /// opens one (resolving it per RFC 4976 §8, 4976-041), then tells the router which with
+    /// [`Router::assign`].
+    Uri(MsrpUri),
+}
+
+/// Why a frame is not forwarded (the caller counts and logs it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiscardReason {
+    /// [`Router::on_request`] was given a response.
+    NotARequest,
+    /// [`Router::on_response`] was given a request.
+    NotAResponse,
+    /// The To-Path or From-Path is empty (a parsed head never has one; a built one might).
+    NoPath,
+    /// The first To-Path URI is not a valid Use-Path URI of this relay for this request
+    /// (4976-024, 4976-025, 4976-038). Nothing is answered. With [`RouteError::Foreign`] the
+    /// request was not addressed to this relay at all: RFC 4976 §6.2 drops the connection it came
+    /// on, which the caller may do (certainly on a connection that has had no successful request
+    /// yet, §6.1, 4976-023).
+    Route(RouteError),
+    /// The To-Path holds nothing after this relay's URIs: there is no next hop. Answered 481 where
+    /// a response is owed.
+    NoNextHop,
+    /// A further To-Path URI names this relay but is not valid (a hairpin to an unknown or
+    /// expired Use-Path URI). Answered 481 where a response is owed.
+    NextHop(RouteError),
+    /// A response whose transaction id matches nothing outstanding (never forwarded, already
+    /// answered, timed out, or a SEND with Failure-Report `no`): ignored (RFC 4975 §7.1).
+    UnknownTransaction,
+    /// A response that came on another connection than the one its request went out on. The
+    /// transaction stays outstanding.
+    WrongConnection,
+    /// A response whose To-Path does not begin with the URIs this relay put on the request's
+    /// From-Path (RFC 4976 §6.4.3: SHOULD be dropped). The transaction stays outstanding.
+    NotAddressedHere,
+    /// A response to an end-to-end request with no To-Path URI after this relay's: it has nowhere
+    /// to go (§6.4.3). The transaction is over.
+    NoRouteBack,
+}
+
+/// What the caller does, in order.
+///
+/// [`Router::on_request`] returns exactly one [`Action::Forward`] or [`Action::Discard`]: that is
+/// where the request's body goes (after the head, or nowhere).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write `head` on `to`, then the request's body as it arrives, then its end-line (with the
+    /// new tid). `head` is the rewritten request with its new transaction id.
+    Forward {
+        /// Where.
+        to: Hop,
+        /// The rewritten head; `head.tid` is the outgoing transaction id.
+        head: Head,
+        /// The request's transaction id as received.
+        in_tid: ByteString,
+    },
+    /// Write the response `head` (no body, `$` flag) on connection `to`: a hop-by-hop 200 or an
+    /// error answering a request received on `to`, or a response routed back (4976-036).
+    Respond {
+        /// The connection.
+        to: ConnId,
+        /// The response.
+        head: Head,
+    },
+    /// Send a request the relay originates (a failure REPORT: no body, `$` flag) to `to`.
+    Send {
+        /// Where.
+        to: Hop,
+        /// The request.
+        head: Head,
+    },
+    /// Do not forward the frame (skip the rest of a request's body).
+    Discard {
+        /// Why.
+        reason: DiscardReason,
+    },
+}
+
+/// What a SEND's failure REPORT needs.
+#[derive(Debug, Clone)]
+struct SendInfo {
+    /// Message-ID, which a REPORT must carry (4975-049); without one no REPORT can be built.
+    message_id: Option<ByteString>,
+    /// The octets the REPORT covers: the SEND's Byte-Range, its end updated from the octets
+    /// actually sent ([`Router::chunk_sent`], 4975-053).
+    range: ByteRange,
+    /// `yes` or `partial` (`no` keeps no transaction).
+    failure_report: FailureReport,
+}
+
+/// One forwarded request awaiting its response.
+#[derive(Debug, Clone)]
+struct Pending {
+    /// The connection the request came from; `None` once it closed.
+    in_conn: Option<ConnId>,
+    /// The request's transaction id as received.
+    in_tid: ByteString,
+    /// The previous hop was the client that obtained the Use-Path URI (it came on the URI's
+    /// connection).
+    from_client: bool,
+    /// The connection the request went out on, once known.
+    out_conn: Option<ConnId>,
+    /// The From-Path as received: the To-Path of a failure REPORT (4975-049) or of an error
+    /// response to an end-to-end request.
+    origin: Path,
+    /// The URIs this relay put at the head of the From-Path, as they lead it: the To-Path a
+    /// response must begin with.
+    front: Path,
+    /// The last octet has been sent ([`Router::chunk_sent`]).
+    sent: bool,
+    /// `Some` for a SEND.
+    send: Option<SendInfo>,
+}
+
+/// The relay's forwarding core (RFC 4976 §6.4). See the [module documentation](self).
+pub struct Router {
+    local: MsrpUri,
+    ids: IdGenerator,
+    pending: Transactions<Pending>,
+    /// Outstanding tids by the connection their request came from.
+    by_in: HashMap<ConnId, HashSet<ByteString>>,
+    /// Outstanding tids by the connection their request went out on.
+    by_out: HashMap<ConnId, HashSet<ByteString>>,
+}
+
+impl fmt::Debug for Router {
+    /// Shows the sizes, not the paths (they hold Use-Path URIs, which are secrets, RFC 4976 §3.1).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Router")
+            .field("local", &self.local)
+            .field("timeout", &self.pending.timeout())
+            .field("outstanding", &self.pending.len())
+            .finish()
+    }
+}
+
+/// `true` when `head` is an AUTH addressed to this relay itself: its To-Path is one URI, and that
+/// URI names this relay ([`UsePaths::is_local`]; RFC 4976 §5.1: `msrps://alice@intra.example.com;tcp`).
+/// The caller hands such a request to [`Authenticator::handle`](crate::auth::Authenticator::handle);
+/// every other request goes to [`Router::on_request`], including an AUTH to a further relay
+/// (To-Path `<this relay's Use-Path URI> <next relay>`, 4976-003), which is forwarded.
+pub fn for_authenticator(head: &Head, use_paths: &UsePaths) -> bool {
+    matches!(head.method(), Some(Method::Auth))
+        && matches!(head.to_path(), [only] if use_paths.is_local(only))
+}
+
+fn discard(reason: DiscardReason) -> Vec<Action> {
+    vec![Action::Discard { reason }]
+}
+
+/// Adds `tid` to `conn`'s set.
+fn index(map: &mut HashMap<ConnId, HashSet<ByteString>>, conn: ConnId, tid: &ByteString) {
+    map.entry(conn).or_default().insert(tid.clone());
+}
+
+/// Removes `tid` from `conn`'s set, dropping the set when it empties.
+fn unindex(map: &mut HashMap<ConnId, HashSet<ByteString>>, conn: ConnId, tid: &str) {
+    if let Some(set) = map.get_mut(&conn) {
+        set.remove(tid);
+        if set.is_empty() {
+            map.remove(&conn);
+        }
+    }
+}
+
+/// The response's comment, if any.
+fn comment(head: &Head) -> Option<&str> {
+    match &head.start {
+        StartLine::Response { comment, .. } => comment.as_deref(),
+        StartLine::Request(_) => None,
+    }
+}
+
+/// A chunk's Byte-Range, `1-*/*` when absent (RFC 4975 §7.1.1: no Byte-Range means the whole
+/// message).
+fn range_of(head: &Head) -> ByteRange {
+    head.byte_range().unwrap_or(ByteRange {
+        start: 1,
+        end: None,
+        total: None,
+    })
+}
+
+impl Router {
+    /// A router for the relay whose own URI is `local` (e.g. `msrps://relay.example.net:2855;tcp`):
+    /// the From-Path of the failure REPORTs it originates. `timeout` is the response timer of
+    /// forwarded SENDs ([`DEFAULT_TIMEOUT`], 30 s, 4976-030; shorter in tests).
+    pub fn new(local: MsrpUri, timeout: Duration) -> Router {
+        Router {
+            local,
+            ids: IdGenerator::new(),
+            pending: Transactions::new(timeout),
+            by_in: HashMap::new(),
+            by_out: HashMap::new(),
+        }
+    }
+
+    /// The relay's own URI.
+    pub fn local(&self) -> &MsrpUri {
+        &self.local
+    }
+
+    /// How many forwarded requests await a response.
+    pub fn outstanding(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// When the earliest response timer expires: the caller calls [`Router::poll_timeouts`]
+    /// then. `None` when no timer runs.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.pending.next_deadline()
+    }
+
+    /// A request head `head` was decoded on connection `from` (its body, if any, follows). Says
+    /// whether and where it goes and what the relay owes for it; see the [module
+    /// documentation](self) for the rules (4976-024 to 4976-029, 4976-032, 4976-034, 4976-038).
+    ///
+    /// The result holds, in order: an [`Action::Respond`] (a 200 or 481 to the previous hop) if
+    /// owed, an [`Action::Send`] (a failure REPORT) if owed, and exactly one [`Action::Forward`]
+    /// or [`Action::Discard`].
+    pub fn on_request(
+        &mut self,
+        mut head: Head,
+        from: ConnId,
+        use_paths: &UsePaths,
+        now: Instant,
+    ) -> Vec<Action> {
+        let Some(method) = head.method() else {
+            return discard(DiscardReason::NotARequest);
+        };
+        let is_send = matches!(method, Method::Send);
+        let is_report = matches!(method, Method::Report);
+        if head.from_path().is_empty() {
+            return discard(DiscardReason::NoPath);
+        }
+        let to = head.to_path();
+        let Some(first) = to.first() else {
+            return discard(DiscardReason::NoPath);
+        };
+        // §6.4: the first URI must be one we issued, to or from its client (4976-025).
+        let route = match use_paths.route(first, from, now) {
+            Ok(r) => r,
+            Err(e) => return discard(DiscardReason::Route(e)),
+        };
+        let from_client = route.direction == Direction::FromClient;
+        // How many of our URIs lead the To-Path, and the next hop after them.
+        let mut ours = 1;
+        let mut direction = route.direction;
+        let next = loop {
+            let Some(next) = to.get(ours) else {
+                break Err(DiscardReason::NoNextHop);
+            };
+            match direction {
+                // Deliver to the client, whatever the next URI is (4976-043).
+                Direction::ToClient { conn } => break Ok(Hop::Conn(conn)),
+                Direction::FromClient => match use_paths.route(next, from, now) {
+                    // A hairpin: the next hop is this relay again.
+                    Ok(r) => {
+                        ours += 1;
+                        direction = r.direction;
+                    }
+                    Err(RouteError::Foreign) => break Ok(Hop::Uri(next.clone())),
+                    Err(e) => break Err(DiscardReason::NextHop(e)),
+                },
+            }
+        };
+        let next = match next {
+            Ok(hop) => hop,
+            Err(reason) => {
+                return self.refuse(&head, from, StatusCode::NO_SUCH_SESSION, reason);
+            }
+        };
+
+        let mut actions = Vec::with_capacity(2);
+        let failure_report = head.failure_report();
+        // 4976-028/029: a SEND with Failure-Report yes is answered at once, hop by hop.
+        if is_send && relay_owed(&head, StatusCode::OK).response.is_some() {
+            let mut ok = report::response(&head, StatusCode::OK, None, first);
+            if let Some(m) = head.message_id() {
+                // As in the RFC 4976 §3 example (200 6aef); an extension header in a response.
+                ok.push(Header::MessageId(m.clone()));
+            }
+            actions.push(Action::Respond { to: from, head: ok });
+        }
+        let keep = if is_send {
+            failure_report != FailureReport::No
+        } else {
+            !is_report
+        };
+        let origin: Path = if keep {
+            head.from_path().iter().cloned().collect()
+        } else {
+            Path::new()
+        };
+        let send = (keep && is_send).then(|| SendInfo {
+            message_id: head.message_id().cloned(),
+            range: range_of(&head),
+            failure_report,
+        });
+
+        // 4976-026: our URIs leave the To-Path and lead the From-Path, the last one first.
+        let moved: Path = match head.to_path_mut() {
+            Some(to) => to.drain(..ours).collect(),
+            None => Path::new(),
+        };
+        if let Some(fp) = head.from_path_mut() {
+            fp.insert_many(0, moved.into_iter().rev());
+        }
+        // 4976-027: our own transaction id on the outgoing hop.
+        let out_tid = self.pending.new_tid(&mut self.ids);
+        let in_tid = std::mem::replace(&mut head.tid, out_tid.clone());
+        if keep {
+            let out_conn = match &next {
+                Hop::Conn(c) => Some(*c),
+                Hop::Uri(_) => None,
+            };
+            let front: Path = head.from_path()[..ours].iter().cloned().collect();
+            index(&mut self.by_in, from, &out_tid);
+            if let Some(c) = out_conn {
+                index(&mut self.by_out, c, &out_tid);
+            }
+            self.pending.insert_unsent(
+                out_tid,
+                Pending {
+                    in_conn: Some(from),
+                    in_tid: in_tid.clone(),
+                    from_client,
+                    out_conn,
+                    origin,
+                    front,
+                    sent: false,
+                    send,
+                },
+            );
+        }
+        actions.push(Action::Forward {
+            to: next,
+            head,
+            in_tid,
+        });
+        actions
+    }
+
+    /// A request the relay accepted from the previous hop but cannot forward: answered with
+    /// `status` where a response is owed, and for a SEND with Failure-Report `yes` or `partial`
+    /// also reported (RFC 4976 §6.4.1: "a problem processing the SEND request", 4976-031).
+    fn refuse(
+        &mut self,
+        head: &Head,
+        from: ConnId,
+        status: StatusCode,
+        reason: DiscardReason,
+    ) -> Vec<Action> {
+        let mut actions = Vec::with_capacity(3);
+        let owed = relay_owed(head, status);
+        if let (Some(s), Some(ours)) = (owed.response, head.to_path().first()) {
+            actions.push(Action::Respond {
+                to: from,
+                head: report::response(head, s, None, ours),
+            });
+        }
+        if owed.failure_report {
+            let tid = self.ids.next_id();
+            if let Some(rep) = report::report(head, tid, status, None, range_of(head), &self.local)
+            {
+                actions.push(Action::Send {
+                    to: Hop::Conn(from),
+                    head: rep,
+                });
+            }
+        }
+        actions.push(Action::Discard { reason });
+        actions
+    }
+
+    /// The tokio layer resolved the [`Hop::Uri`] of the request it forwarded as `out_tid` to
+    /// connection `conn` (reused or newly opened) and queued it there. From now on its response
+    /// must come on `conn`, and the transaction fails when `conn` closes. `false` when `out_tid`
+    /// is not outstanding (no transaction is kept for it: a REPORT, a SEND with Failure-Report
+    /// `no`).
+    pub fn assign(&mut self, out_tid: &str, conn: ConnId) -> bool {
+        let Some(p) = self.pending.get_mut(out_tid) else {
+            return false;
+        };
+        let old = p.out_conn.replace(conn);
+        let tid = ByteString::from(out_tid);
+        if let Some(old) = old {
+            unindex(&mut self.by_out, old, out_tid);
+        }
+        index(&mut self.by_out, conn, &tid);
+        true
+    }
+
+    /// The last octet of the request forwarded as `out_tid` was sent at `now`, after `octets`
+    /// body octets: its response timer starts (RFC 4976 §6.4.1, 4976-030: "The timer starts when
+    /// the last byte of the message has been sent to the next hop"), and a failure REPORT will
+    /// cover exactly those octets (range-end = range-start + `octets` - 1, 4975-053). `false`
+    /// when `out_tid` is not outstanding.
+    pub fn chunk_sent(&mut self, out_tid: &str, octets: u64, now: Instant) -> bool {
+        let Some(p) = self.pending.get_mut(out_tid) else {
+            return false;
+        };
+        p.sent = true;
+        if let Some(info) = &mut p.send {
+            info.range.end = info.range.start.saturating_add(octets).checked_sub(1);
+        }
+        self.pending.sent(out_tid, now)
+    }
+
+    /// The streaming layer split the SEND it forwards as `out_tid` and is about to send a further
+    /// piece starting at octet `start` of the message (4976-033, see the [module
+    /// documentation](self)): returns the transaction id for that piece's head. The piece is a
+    /// transaction of its own, reporting to the same original sender; call
+    /// [`Router::chunk_sent`] with its tid when its last octet is out. When `out_tid` keeps no
+    /// transaction (Failure-Report `no`, not a SEND, or already over) the tid is fresh and
+    /// nothing is kept for it either.
+    pub fn rechunk(&mut self, out_tid: &str, start: u64) -> ByteString {
+        let tid = self.pending.new_tid(&mut self.ids);
+        let piece = match self.pending.get(out_tid) {
+            Some(p) if p.send.is_some() => {
+                let mut q = p.clone();
+                q.sent = false;
+                if let Some(info) = &mut q.send {
+                    info.range.start = start;
+                    info.range.end = None;
+                }
+                q
+            }
+            _ => return tid,
+        };
+        if let Some(c) = piece.in_conn {
+            index(&mut self.by_in, c, &tid);
+        }
+        if let Some(c) = piece.out_conn {
+            index(&mut self.by_out, c, &tid);
+        }
+        self.pending.insert_unsent(tid.clone(), piece);
+        tid
+    }
+
+    /// A response `head` arrived on connection `from` (RFC 4976 §6.4.3; see the [module
+    /// documentation](self)). Returns nothing for a 2xx to a SEND, a failure REPORT
+    /// ([`Action::Send`]) for an error to a SEND (4976-031, 4976-037), the rewritten response
+    /// ([`Action::Respond`], original tid) for any other request (4976-036), or an
+    /// [`Action::Discard`].
+    pub fn on_response(&mut self, mut head: Head, from: ConnId) -> Vec<Action> {
+        let Some(status) = head.status() else {
+            return discard(DiscardReason::NotAResponse);
+        };
+        let Some(p) = self.pending.get(&head.tid) else {
+            return discard(DiscardReason::UnknownTransaction);
+        };
+        if p.out_conn.is_some_and(|c| c != from) {
+            return discard(DiscardReason::WrongConnection);
+        }
+        let to = head.to_path();
+        // A SEND's response goes to the previous hop only (4976-029): one URI, ours. Any other
+        // response carries the whole path back, which must begin with what we put on it.
+        let addressed = match &p.send {
+            Some(_) => !to.is_empty() && to.first() == p.front.first(),
+            None => to.starts_with(&p.front),
+        };
+        if !addressed {
+            return discard(DiscardReason::NotAddressedHere);
+        }
+        let tid = head.tid.clone();
+        let Some(p) = self.pending.complete(&tid) else {
+            return discard(DiscardReason::UnknownTransaction);
+        };
+        self.forget(&tid, &p);
+        if p.send.is_some() {
+            return self
+                .failure_report(&p, status, comment(&head))
+                .into_iter()
+                .collect();
+        }
+        let ours = p.front.len();
+        let (Some(back), true) = (p.in_conn, head.to_path().len() > ours) else {
+            return discard(DiscardReason::NoRouteBack);
+        };
+        let moved: Path = match head.to_path_mut() {
+            Some(to) => to.drain(..ours).collect(),
+            None => Path::new(),
+        };
+        if let Some(fp) = head.from_path_mut() {
+            fp.insert_many(0, moved.into_iter().rev());
+        }
+        head.tid = p.in_tid;
+        vec![Action::Respond { to: back, head }]
+    }
+
+    /// The tokio layer could not deliver the request forwarded as `out_tid` (the next hop cannot
+    /// be reached, its queue stays full, …): the transaction ends as if the next hop had answered
+    /// `status`. A SEND with Failure-Report `yes` or `partial` is reported to its original sender
+    /// with `status` (RFC 4976 §6.4.1, 4976-031); an end-to-end request is answered `status` on
+    /// its original connection. 408 is the natural status when the next hop cannot be reached
+    /// (RFC 4975 §10.4). Empty when `out_tid` is not outstanding.
+    pub fn fail(&mut self, out_tid: &str, status: StatusCode) -> Vec<Action> {
+        let Some(p) = self.pending.complete(out_tid) else {
+            return Vec::new();
+        };
+        self.forget(out_tid, &p);
+        self.failed(&p, status, true).into_iter().collect()
+    }
+
+    /// Expires every transaction whose timer ran out at `now` (4976-030): a SEND with
+    /// Failure-Report `yes` is reported to its original sender with status 408; any other
+    /// transaction is forgotten silently. Call it at [`Router::next_deadline`].
+    pub fn poll_timeouts(&mut self, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        while let Some((tid, p)) = self.pending.poll_expired(now) {
+            self.forget(&tid, &p);
+            let yes = p
+                .send
+                .as_ref()
+                .is_some_and(|s| s.failure_report == FailureReport::Yes);
+            if yes {
+                out.extend(self.failure_report(&p, StatusCode::TIMEOUT, None));
+            }
+        }
+        out
+    }
+
+    /// Connection `conn` closed. Transactions that went out on it have failed (408, see the
+    /// [module documentation](self)); transactions that came in on it lose their way back. Returns
+    /// the failure REPORTs and 408 responses owed, in no particular order.
+    pub fn connection_closed(&mut self, conn: ConnId) -> Vec<Action> {
+        let mut out = Vec::new();
+        for tid in self.by_out.remove(&conn).unwrap_or_default() {
+            let Some(p) = self.pending.complete(&tid) else {
+                continue;
+            };
+            if let Some(c) = p.in_conn {
+                unindex(&mut self.by_in, c, &tid);
+            }
+            // A fully sent SEND with Failure-Report partial expected no response: no loss known.
+            if let Some(a) = self.failed(&p, StatusCode::TIMEOUT, !p.sent) {
+                out.push(a);
+            }
+        }
+        for tid in self.by_in.remove(&conn).unwrap_or_default() {
+            let Some(p) = self.pending.get_mut(&tid) else {
+                continue;
+            };
+            if p.send.is_some() && !p.from_client {
+                // The failure REPORT, if one is owed later, goes by the From-Path URI.
+                p.in_conn = None;
+                continue;
+            }
+            if let Some(c) = self.pending.complete(&tid).and_then(|p| p.out_conn) {
+                unindex(&mut self.by_out, c, &tid);
+            }
+        }
+        out
+    }
+
+    /// What a failed transaction owes: a failure REPORT for a SEND (with `partial` only when
+    /// `partial_too`), a `status` response for an end-to-end request.
+    fn failed(&mut self, p: &Pending, status: StatusCode, partial_too: bool) -> Option<Action> {
+        match &p.send {
+            Some(s) if s.failure_report == FailureReport::Partial && !partial_too => None,
+            Some(_) => self.failure_report(p, status, None),
+            None => {
+                // As [`msrp::report::response`] answers a non-SEND request: the whole From-Path
+                // back, From-Path = the URI the request was addressed to here (4975-062).
+                let back = p.in_conn?;
+                let ours = p.front.last()?.clone();
+                Some(Action::Respond {
+                    to: back,
+                    head: Head::response(
+                        status,
+                        p.in_tid.clone(),
+                        p.origin.clone(),
+                        msrp::path![ours],
+                    ),
+                })
+            }
+        }
+    }
+
+    /// The failure REPORT for the SEND of `p` with `status` (RFC 4976 §6.4.1, §6.4.3: the status
+    /// received is the status reported): To-Path = the SEND's From-Path as received, From-Path =
+    /// this relay's URI, the SEND's Message-ID, Byte-Range = the octets sent
+    /// ([`msrp::report::report`]). `None` when none is owed (a 2xx, Failure-Report `no`) or the
+    /// SEND had no Message-ID.
+    fn failure_report(
+        &mut self,
+        p: &Pending,
+        status: StatusCode,
+        comment: Option<&str>,
+    ) -> Option<Action> {
+        let info = p.send.as_ref()?;
+        if info.failure_report == FailureReport::No || status.is_success() {
+            return None;
+        }
+        let mut send = Head::request(
+            Method::Send,
+            p.in_tid.clone(),
+            Path::new(),
+            p.origin.clone(),
+        );
+        send.headers
+            .push(Header::MessageId(info.message_id.clone()?));
+        let tid = self.ids.next_id();
+        let head = report::report(&send, tid, status, comment, info.range, &self.local)?;
+        let to = match p.in_conn {
+            Some(c) => Hop::Conn(c),
+            None => Hop::Uri(p.origin.first()?.clone()),
+        };
+        Some(Action::Send { to, head })
+    }
+
+    /// Drops `tid` from the connection indexes.
+    fn forget(&mut self, tid: &str, p: &Pending) {
+        if let Some(c) = p.in_conn {
+            unindex(&mut self.by_in, c, tid);
+        }
+        if let Some(c) = p.out_conn {
+            unindex(&mut self.by_out, c, tid);
+        }
+    }
+}
