@@ -1,8 +1,9 @@
-//! [`RelayConfig`]: what the TCP relay ([`crate::server`]) listens on, whom it admits, and the
-//! limits it enforces on every connection.
+//! [`RelayConfig`]: what the relay ([`crate::server`]) listens on (TCP, and TLS with
+//! [`TlsConfig`]), whom it admits, and the limits it enforces on every connection.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::{AuthConfig, Secret};
@@ -24,8 +25,11 @@ pub struct RelayConfig {
     pub users: HashMap<String, Secret>,
     /// Answer AUTH over plain TCP. RFC 4976 §8/§9.4 (4976-002): AUTH is sent only over TLS, so
     /// by default (`false`) an AUTH on a TCP connection is answered 403. Meant for loopback
-    /// demos and tests.
+    /// demos and tests. AUTH over TLS ([`RelayConfig::tls`]) is always answered.
     pub allow_auth_over_tcp: bool,
+    /// The `msrps` listener and outbound TLS (RFC 4975 §14, RFC 4976 §9.2, 4976-042); `None`:
+    /// TCP only, and `msrps` next hops fail.
+    pub tls: Option<TlsConfig>,
     /// How long a new incoming connection may go without a successful request (an AUTH
     /// answered 200, or a request forwarded) before it is closed: RFC 4976 §6.1 (4976-023),
     /// 30 s.
@@ -44,6 +48,25 @@ pub struct RelayConfig {
     pub queue_bytes: usize,
     /// Bytes each connection's control lane (responses, REPORTs) may hold queued.
     pub control_bytes: usize,
+    /// Largest piece of a forwarded SEND chunk, in body octets: a longer chunk is split into
+    /// pieces of at most this many octets, each ended with `+` and continued in a new chunk with
+    /// its own transaction id and Byte-Range (RFC 4976 §6.4.1, 4976-033; the rule is in
+    /// [`crate::server`], "Re-chunking"). Between pieces the target's queued responses and
+    /// REPORTs go out. 64 KiB; 0: no splitting by size.
+    pub rechunk_size: usize,
+    /// Also end a forwarded piece early, once it carries at least 2048 octets, as soon as the
+    /// target connection has responses or REPORTs waiting (as RFC 4975 §7.1.1 asks of a sender,
+    /// 4975-028), even while the source is silent in the middle of its chunk. `true`.
+    pub rechunk_for_replies: bool,
+    /// How long a Digest nonce stays valid; an AUTH with an older one gets 401 with
+    /// `stale=TRUE` (RFC 4976 §10.3, 4976-013). 300 s.
+    pub nonce_lifetime: Duration,
+    /// Failed AUTHs in a row (401 without `stale`) after which a client's connection is closed
+    /// (RFC 4976 §6.3, 4976-021). 3.
+    pub max_auth_failures: u32,
+    /// Most nonces outstanding at once; when full the oldest is forgotten, so unauthenticated
+    /// clients cannot grow the table. 100 000.
+    pub max_nonces: usize,
     /// Use-Path lifetime granted to an AUTH without Expires, in seconds (RFC 4976 §4.6).
     pub default_expires: u32,
     /// Shortest Expires accepted (423 + Min-Expires below it, 4976-017), in seconds.
@@ -63,8 +86,9 @@ impl RelayConfig {
     /// A configuration for a relay named `host` with realm `realm`, listening on
     /// `127.0.0.1:0`, no users, AUTH over TLS only, and the RFC defaults: first request within
     /// 30 s (4976-023), idle connections closed after 1 hour (4976-039), 10 000 connections,
-    /// 16 KiB header blocks, 1 MiB data and 128 KiB control lanes, Expires 1800 s (60 s to
-    /// 86 400 s).
+    /// 16 KiB header blocks, 1 MiB data and 128 KiB control lanes, forwarded chunks re-chunked
+    /// into pieces of at most 64 KiB and cut early for waiting replies (4976-033), Expires
+    /// 1800 s (60 s to 86 400 s).
     pub fn new(host: impl Into<String>, realm: impl Into<String>) -> RelayConfig {
         RelayConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -73,12 +97,18 @@ impl RelayConfig {
             realm: realm.into(),
             users: HashMap::new(),
             allow_auth_over_tcp: false,
+            tls: None,
             first_request_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(3600),
             max_connections: 10_000,
             max_head: 16 * 1024,
             queue_bytes: 1 << 20,
             control_bytes: 128 * 1024,
+            rechunk_size: 64 * 1024,
+            rechunk_for_replies: true,
+            nonce_lifetime: Duration::from_secs(300),
+            max_auth_failures: 3,
+            max_nonces: 100_000,
             default_expires: 1800,
             min_expires: 60,
             max_expires: 86_400,
@@ -95,6 +125,12 @@ impl RelayConfig {
         self
     }
 
+    /// Adds a TLS listener (builder style).
+    pub fn with_tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// The [`AuthConfig`] for the relay's [`crate::auth::Authenticator`].
     pub fn auth_config(&self) -> AuthConfig {
         let mut a = AuthConfig::new(self.realm.clone());
@@ -102,6 +138,54 @@ impl RelayConfig {
         a.default_expires = self.default_expires;
         a.min_expires = self.min_expires;
         a.max_expires = self.max_expires;
+        a.nonce_lifetime = self.nonce_lifetime;
+        a.max_failures = self.max_auth_failures;
+        a.max_nonces = self.max_nonces;
         a
+    }
+}
+
+/// TLS for the relay (`msrps`, RFC 4975 §14, RFC 4976 §9.2): a second listener whose connections
+/// are TLS from the first octet, and TLS to `msrps` next hops. Loaded by [`crate::tls`].
+///
+/// Use-Path URIs issued to a client that AUTHs on a TLS connection are `msrps` URIs with this
+/// listener's port. The relay presents [`TlsConfig::cert_chain_pem`] and asks no certificate of
+/// its clients. Mutual TLS between relays (RFC 4976 §9.2, 4976-042: a relay presents its own
+/// certificate when it connects to the next hop) is not done yet: outbound connections verify the
+/// next hop's certificate but present none.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// The address the TLS listener binds (port 0: any free port). Must differ from
+    /// [`RelayConfig::listen`].
+    pub listen: SocketAddr,
+    /// The port written into `msrps` Use-Path URIs; `None` takes the bound port.
+    pub port: Option<u16>,
+    /// PEM file with the relay's certificate chain, leaf first.
+    pub cert_chain_pem: PathBuf,
+    /// PEM file with the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_pem: PathBuf,
+    /// PEM file with the root certificates that `msrps` next hops must chain to (their name is
+    /// checked against the URI host, which is also sent as SNI). `None`: no roots are trusted,
+    /// so a request for an `msrps` next hop fails as an unreachable one (408, [`Router::fail`]).
+    ///
+    /// [`Router::fail`]: crate::forward::Router::fail
+    pub roots_pem: Option<PathBuf>,
+    /// How long a TLS handshake may take, incoming or outbound: a client that stays silent
+    /// after connecting is closed then, and gives its slot back. 10 s.
+    pub handshake_timeout: Duration,
+}
+
+impl TlsConfig {
+    /// TLS on `127.0.0.1:0` with the given certificate chain and key, no roots, and a 10 s
+    /// handshake timeout.
+    pub fn new(cert_chain_pem: impl Into<PathBuf>, key_pem: impl Into<PathBuf>) -> TlsConfig {
+        TlsConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            port: None,
+            cert_chain_pem: cert_chain_pem.into(),
+            key_pem: key_pem.into(),
+            roots_pem: None,
+            handshake_timeout: Duration::from_secs(10),
+        }
     }
 }

@@ -7,7 +7,9 @@
 //! | [`use_path`] | the Use-Path URIs the relay has issued, bound to the AUTH's connection (§6.3) |
 //! | [`forward`] | forwarding requests by To-Path and routing responses back, SEND hop by hop with its 30 s timer and failure REPORTs (§6.4) |
 //! | [`config`] | [`config::RelayConfig`]: listen address, host name, users, limits |
-//! | [`server`] | [`server::Relay`]: the relay over TCP (tokio), one reader task per connection |
+//! | [`server`] | [`server::Relay`]: the relay over TCP and TLS (tokio), one reader task per connection |
+//! | [`metrics`] | [`metrics::Metrics`]: the relay's Prometheus counters, gauges and latency histogram |
+//! | [`tls`] | loading the `msrps` certificate, key and roots into rustls (RFC 4975 §14, RFC 4976 §9.2) |
 //!
 //! Like the `msrp` core, the modules other than [`server`] do no I/O and read no clock: time
 //! comes in as `now`.
@@ -18,7 +20,9 @@ pub mod auth;
 pub mod config;
 pub mod digest;
 pub mod forward;
+pub mod metrics;
 pub mod server;
+pub mod tls;
 pub mod use_path;
 
 /// Identifies one transport connection of the relay (assigned by the listener; opaque here).

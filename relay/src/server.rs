@@ -1,5 +1,25 @@
-//! The relay over TCP (tokio): a listener, one reader task per connection, and the sans-IO core
-//! ([`crate::auth`], [`crate::use_path`], [`crate::forward`]) behind one lock.
+//! The relay over TCP and TLS (tokio): listeners, one reader task per connection, and the
+//! sans-IO core ([`crate::auth`], [`crate::use_path`], [`crate::forward`]) behind one lock.
+//!
+//! # Transports
+//!
+//! The TCP listener ([`RelayConfig::listen`]) is always there; with [`RelayConfig::tls`] a
+//! second listener speaks TLS (`msrps`, RFC 4975 §14, RFC 4976 §9.2). A TLS client must finish
+//! its handshake within [`TlsConfig::handshake_timeout`] or is closed, giving its connection
+//! slot back. Past the handshake both kinds of connection are served by the same code, generic
+//! over the stream's read and write halves.
+//!
+//! Use-Path URIs are kept in one table per listener: a client that AUTHs on a TLS connection
+//! gets an `msrps://host:tls-port/…;tcp` URI, one on TCP an `msrp://host:port/…;tcp` URI. A
+//! request is routed with the table its first To-Path URI belongs to (by port, then by scheme).
+//! A To-Path that goes from a URI of one table to a URI of the other is forwarded to the relay
+//! itself as to any next hop (a connection to its own other listener).
+//!
+//! Next hops named by `msrps` URIs are reached over TLS: the certificate must chain to
+//! [`TlsConfig::roots_pem`] and name the URI host, which is sent as SNI. Without roots (or
+//! without TLS) such a next hop cannot be reached, and the request fails as any unreachable next
+//! hop does: [`Router::fail`] with 408 (a failure REPORT for a SEND that asked for one, a 408
+//! response to other requests). Mutual TLS between relays (4976-042) is not done yet.
 //!
 //! # Connections
 //!
@@ -9,8 +29,8 @@
 //!
 //! - an AUTH whose To-Path is one URI of this relay is answered here (RFC 4976 §5.1, §6.3):
 //!   401/403/423 from the [`Authenticator`], or 200 with a fresh Use-Path URI bound to the
-//!   connection (4976-015..019). Over plain TCP it gets 403 unless
-//!   [`RelayConfig::allow_auth_over_tcp`] (AUTH only over TLS, 4976-002);
+//!   connection (4976-015..019). Over TLS it is always answered; over plain TCP it gets 403
+//!   unless [`RelayConfig::allow_auth_over_tcp`] (AUTH only over TLS, 4976-002);
 //! - other requests and responses go to the [`Router`], whose actions the task carries out;
 //! - a forwarded SEND is streamed: the rewritten head is queued on the target's data lane, then
 //!   each body piece as it is read, then the end-line with the same flag. The body is never
@@ -24,6 +44,43 @@
 //! - a frame that cannot be decoded is answered 400 (413 for oversized control bodies) when the
 //!   decoder can skip it (RFC 4975 §10, 4975-065) and the connection goes on; a fatal decode
 //!   error (the frame boundary is lost) closes the connection.
+//!
+//! # Re-chunking (RFC 4976 §6.4.1, 4976-033)
+//!
+//! A relay MAY split the chunks it forwards; this one does, so that responses and REPORTs for a
+//! connection are not held up behind a long chunk streamed to it (the writer never writes a
+//! control item inside an open frame, [`msrp::transport`]). It never combines chunks and never
+//! reassembles a message. The rule, for a SEND chunk with a body:
+//!
+//! - **May it be split?** Yes, unless re-chunking is off ([`RelayConfig::rechunk_size`] 0 and
+//!   [`RelayConfig::rechunk_for_replies`] `false`) or its Byte-Range declares a body too short to
+//!   be cut (at most `rechunk_size` octets, and at most 2048 octets or replies not considered).
+//!   A chunk that may be split goes out with range-end `*` (4975-024: a chunk that may be
+//!   interrupted says so); range-start and total are kept. Others go out as received.
+//! - **Where does a piece end?** After exactly `rechunk_size` body octets (the incoming body
+//!   pieces are split at that octet), or earlier, once it has at least 2048 octets, when the
+//!   target has responses or REPORTs queued (as RFC 4975 §7.1.1, 4975-028, asks of a sender).
+//!   The piece ends with `+` right after its last octet. A piece is ended as soon as it is due
+//!   when more body is sure to follow (the declared length says so, or, for waiting replies,
+//!   does not say the body is complete), even if the source pauses; otherwise when the next
+//!   body octet arrives. A reader whose piece is open is woken by the relay queuing a control
+//!   frame on the target, so waiting replies go out even while the
+//!   source is silent.
+//! - **The next piece** has a new transaction id from [`Router::rechunk`], registered before
+//!   the previous piece's end-line is queued (so that piece's response cannot end the
+//!   transaction it is copied from), the same headers otherwise (Message-ID, report headers,
+//!   Content-Type), and Byte-Range `start-*/total`, start = previous start + octets in the
+//!   previous piece (4975-029). Its header block is queued when its first octet arrives.
+//! - **The last piece** carries the incoming chunk's flag (`$`, `+` or `#`). If the chunk ends
+//!   right after a cut (its declared length was wrong, or it had none), a piece of 0 octets with
+//!   Byte-Range `start-(start-1)/total` carries the flag (4975-031).
+//! - **Order**: one reader streams the whole incoming chunk, all its pieces, under the
+//!   target's data-lane lock, so the pieces of a chunk, and the chunks of a message that one
+//!   source sends in order, reach the target in order (RFC 4976 §3, 4975-032).
+//! - **Transactions**: each piece is its own transaction on the next hop ([`Router::chunk_sent`]
+//!   when its end-line is queued): its 200 ends it, an error or timeout gives a failure REPORT
+//!   for that piece's octets. The previous hop gets one 200 for the incoming chunk, once its
+//!   end-line has been read (4976-028).
 //!
 //! # Limits
 //!
@@ -47,17 +104,25 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use msrp::transport::{EventReader, MsrpCodec, Outgoing, WriteQueue, WriterConfig};
-use msrp::{ByteString, DecodeError, DecoderConfig, Event, Flag, Head, MsrpUri, StatusCode};
-use tokio::net::tcp::OwnedReadHalf;
+use msrp::transport::{
+    Closed, EventReader, MsrpCodec, Outgoing, TrySendError, WriteQueue, WriterConfig,
+};
+use msrp::{
+    ByteRange, ByteString, DecodeError, DecoderConfig, Event, Flag, Head, Header, Method, MsrpUri,
+    StatusCode,
+};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::ConnId;
 use crate::auth::{self, AuthDecision, Authenticator, ConfigError};
-use crate::config::RelayConfig;
+use crate::config::{RelayConfig, TlsConfig};
 use crate::forward::{self, Action, DiscardReason, Hop, Router};
+use crate::metrics::Metrics;
+use crate::tls::{self, TlsError};
 use crate::use_path::{AddrError, Limits, RelayAddr, RouteError, UsePaths};
 
 /// How long a closing connection's writer may take to write what is queued before it is
@@ -76,6 +141,9 @@ pub enum BindError {
     /// The AUTH configuration is invalid.
     #[error("auth config: {0}")]
     Auth(#[from] ConfigError),
+    /// The TLS certificate, key or roots could not be loaded.
+    #[error("tls: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// Stops a running [`Relay`]: the listener stops accepting and every connection task ends
@@ -90,10 +158,12 @@ impl ShutdownHandle {
     }
 }
 
-/// An MSRP relay bound to a TCP port (RFC 4976). Run it with [`Relay::run`] or
-/// [`Relay::spawn`].
+/// An MSRP relay bound to a TCP port, and to a TLS port with [`RelayConfig::tls`] (RFC 4976).
+/// Run it with [`Relay::run`] or [`Relay::spawn`].
 pub struct Relay {
     listener: TcpListener,
+    /// The `msrps` listener and its acceptor.
+    tls: Option<(TcpListener, TlsAcceptor)>,
     shared: Arc<Shared>,
 }
 
@@ -102,6 +172,10 @@ impl fmt::Debug for Relay {
         f.debug_struct("Relay")
             .field("local_addr", &self.listener.local_addr().ok())
             .field("uri", &self.shared.local.as_str())
+            .field(
+                "tls_addr",
+                &self.tls.as_ref().and_then(|(l, _)| l.local_addr().ok()),
+            )
             .finish()
     }
 }
@@ -114,26 +188,50 @@ struct Peer {
     data: Arc<tokio::sync::Mutex<()>>,
     /// Makes the connection's reader stop (the connection then closes).
     kill: Arc<Notify>,
+    /// Signalled whenever the relay queues a frame on the control lane: a reader streaming a
+    /// chunk to this connection then ends its piece early (4976-033, [`send_control`]).
+    replies: Arc<Notify>,
 }
 
 /// The sans-IO state, behind one lock (never held across an await).
 struct Core {
     auth: Authenticator,
+    /// The `msrp` Use-Path URIs, issued on TCP connections.
     use_paths: UsePaths,
+    /// The `msrps` Use-Path URIs, issued on TLS connections (with [`RelayConfig::tls`]).
+    use_paths_tls: Option<UsePaths>,
     router: Router,
     peers: HashMap<ConnId, Peer>,
-    /// Outbound connections by `host:port`, for reuse (RFC 4976 §6.4.2, 4976-035).
-    outbound: HashMap<(String, u16), ConnId>,
+    /// Outbound connections by (TLS, `host`, `port`), for reuse (RFC 4976 §6.4.2, 4976-035).
+    outbound: HashMap<(bool, String, u16), ConnId>,
+}
+
+/// The Use-Path table `uri` belongs to: the TLS one if it names the TLS listener (by port, or
+/// by the `msrps` scheme when it has no port), else the TCP one.
+fn table_for<'a>(
+    tcp: &'a UsePaths,
+    tls: Option<&'a UsePaths>,
+    uri: Option<&MsrpUri>,
+) -> &'a UsePaths {
+    match (tls, uri) {
+        (Some(t), Some(u)) if t.is_local(u) && (u.is_secure() || !tcp.is_local(u)) => t,
+        _ => tcp,
+    }
 }
 
 struct Shared {
     cfg: RelayConfig,
     /// `msrp://host:port;tcp`: the relay's own URI, for answers to frames without a usable head.
     local: MsrpUri,
+    /// `msrps://host:tls-port;tcp`: the TLS listener's URI.
+    local_tls: Option<MsrpUri>,
+    /// Opens TLS to `msrps` next hops; `None` without [`TlsConfig::roots_pem`].
+    connector: Option<TlsConnector>,
     core: Mutex<Core>,
     next_id: AtomicU64,
     slots: Arc<Semaphore>,
     shutdown: Arc<watch::Sender<bool>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -159,10 +257,43 @@ impl Shared {
 }
 
 impl Relay {
-    /// Binds the listener at [`RelayConfig::listen`] and builds the relay's state. The port in
-    /// Use-Path URIs is [`RelayConfig::port`], or the bound port.
+    /// Binds the listener at [`RelayConfig::listen`] (and the TLS one at
+    /// [`TlsConfig::listen`], loading its certificate, key and roots) and builds the relay's
+    /// state. The port in Use-Path URIs is [`RelayConfig::port`] ([`TlsConfig::port`]), or the
+    /// bound port.
     pub async fn bind(cfg: RelayConfig) -> Result<Relay, BindError> {
+        Relay::bind_with_metrics(cfg, Arc::new(Metrics::new())).await
+    }
+
+    /// [`Relay::bind`], counting into `metrics` (e.g. registered on a registry that a
+    /// `/metrics` endpoint serves, [`Metrics::with_registry`]).
+    pub async fn bind_with_metrics(
+        cfg: RelayConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Relay, BindError> {
         let listener = TcpListener::bind(cfg.listen).await?;
+        let mut tls = None;
+        let (mut use_paths_tls, mut local_tls, mut connector) = (None, None, None);
+        if let Some(t) = &cfg.tls {
+            let acceptor = tls::acceptor(t)?;
+            connector = tls::connector(t)?;
+            let l = TcpListener::bind(t.listen).await?;
+            let port = match t.port {
+                Some(p) => p,
+                None => l.local_addr()?.port(),
+            };
+            let addr = RelayAddr {
+                secure: true,
+                host: cfg.host.clone(),
+                port,
+            };
+            use_paths_tls = Some(UsePaths::with_limits(addr, Limits::default())?);
+            local_tls = Some(
+                MsrpUri::new(true, &cfg.host, Some(port), None, "tcp")
+                    .map_err(|e| BindError::Addr(AddrError::Host(e)))?,
+            );
+            tls = Some((l, acceptor));
+        }
         let port = match cfg.port {
             Some(p) => p,
             None => listener.local_addr()?.port(),
@@ -181,12 +312,16 @@ impl Relay {
         let slots = Arc::new(Semaphore::new(cfg.max_connections));
         Ok(Relay {
             listener,
+            tls,
             shared: Arc::new(Shared {
                 cfg,
                 local,
+                local_tls,
+                connector,
                 core: Mutex::new(Core {
                     auth,
                     use_paths,
+                    use_paths_tls,
                     router,
                     peers: HashMap::new(),
                     outbound: HashMap::new(),
@@ -194,6 +329,7 @@ impl Relay {
                 next_id: AtomicU64::new(1),
                 slots,
                 shutdown: Arc::new(tx),
+                metrics,
             }),
         })
     }
@@ -206,6 +342,21 @@ impl Relay {
     /// The relay's own URI (`msrp://host:port;tcp`), the one clients AUTH to.
     pub fn uri(&self) -> &MsrpUri {
         &self.shared.local
+    }
+
+    /// The address the TLS listener is bound to, with [`RelayConfig::tls`].
+    pub fn tls_addr(&self) -> Option<io::Result<SocketAddr>> {
+        self.tls.as_ref().map(|(l, _)| l.local_addr())
+    }
+
+    /// The TLS listener's URI (`msrps://host:port;tcp`), the one clients AUTH to over TLS.
+    pub fn tls_uri(&self) -> Option<&MsrpUri> {
+        self.shared.local_tls.as_ref()
+    }
+
+    /// The relay's metrics ([`Metrics::registry`] to gather them).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
     }
 
     /// A handle that stops the relay.
@@ -223,16 +374,28 @@ impl Relay {
         let shared = self.shared;
         let mut stop = shared.shutdown.subscribe();
         let timer = tokio::spawn(timers(shared.clone()));
+        let tls = self.tls;
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
                     // RFC 4976 §6.5: out of resources, shed the connection (drop closes it).
                     let Ok(permit) = shared.slots.clone().try_acquire_owned() else {
+                        shared.metrics.connections_shed.with_label_values(&["tcp"]).inc();
                         continue;
                     };
+                    shared.metrics.connections_accepted.with_label_values(&["tcp"]).inc();
                     let _ = stream.set_nodelay(true);
-                    open_conn(&shared, stream, Some(permit));
+                    let (r, w) = stream.into_split();
+                    open_conn(&shared, r, w, Some(permit), false);
+                }
+                (accepted, acceptor) = accept_tls(tls.as_ref()) => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    let Ok(permit) = shared.slots.clone().try_acquire_owned() else {
+                        shared.metrics.connections_shed.with_label_values(&["tls"]).inc();
+                        continue;
+                    };
+                    tokio::spawn(handshake(shared.clone(), acceptor, stream, permit));
                 }
                 _ = stop.wait_for(|s| *s) => break,
             }
@@ -241,28 +404,81 @@ impl Relay {
     }
 }
 
-/// Registers a connection and spawns its reader task. `permit` is the incoming connection's
-/// slot (`None` for outbound connections, which are not counted and have no first-request
-/// timer).
-fn open_conn(
-    shared: &Arc<Shared>,
+/// The next connection on the TLS listener, with its acceptor; never, without one.
+async fn accept_tls(
+    tls: Option<&(TcpListener, TlsAcceptor)>,
+) -> (io::Result<(TcpStream, SocketAddr)>, TlsAcceptor) {
+    match tls {
+        Some((l, acceptor)) => (l.accept().await, acceptor.clone()),
+        None => std::future::pending().await,
+    }
+}
+
+/// The TLS handshake of an incoming `msrps` connection, within
+/// [`TlsConfig::handshake_timeout`]; then the connection is served like a TCP one, marked
+/// secure. A client that does not finish in time is closed and its slot released.
+async fn handshake(
+    shared: Arc<Shared>,
+    acceptor: TlsAcceptor,
     stream: TcpStream,
+    permit: OwnedSemaphorePermit,
+) {
+    let limit = shared
+        .cfg
+        .tls
+        .as_ref()
+        .map_or(Duration::from_secs(10), |t: &TlsConfig| t.handshake_timeout);
+    let _ = stream.set_nodelay(true);
+    let mut stop = shared.shutdown.subscribe();
+    let done = tokio::select! {
+        done = tokio::time::timeout(limit, acceptor.accept(stream)) => done,
+        _ = stop.wait_for(|s| *s) => return,
+    };
+    if let Ok(Ok(tls)) = done {
+        shared
+            .metrics
+            .connections_accepted
+            .with_label_values(&["tls"])
+            .inc();
+        let (r, w) = tokio::io::split(tls);
+        open_conn(&shared, r, w, Some(permit), true);
+    }
+}
+
+/// Registers a connection, given its read and write halves, and spawns its reader task.
+/// `permit` is the incoming connection's slot (`None` for outbound connections, which are not
+/// counted and have no first-request timer); `secure` says it is TLS.
+fn open_conn<R, W>(
+    shared: &Arc<Shared>,
+    r: R,
+    w: W,
     permit: Option<OwnedSemaphorePermit>,
-) -> (ConnId, Peer) {
+    secure: bool,
+) -> (ConnId, Peer)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let id = ConnId(shared.next_id.fetch_add(1, Ordering::Relaxed));
-    let (r, w) = stream.into_split();
     let (queue, writer) = msrp::transport::spawn_writer(w, shared.writer_config());
     let peer = Peer {
         queue,
         data: Arc::new(tokio::sync::Mutex::new(())),
         kill: Arc::new(Notify::new()),
+        replies: Arc::new(Notify::new()),
     };
+    shared
+        .metrics
+        .connections_open
+        .with_label_values(&[transport(secure)])
+        .inc();
     shared.core().peers.insert(id, peer.clone());
     let reader = EventReader::new(r, MsrpCodec::new(shared.decoder_config()));
     let conn = Conn {
         shared: shared.clone(),
         id,
         peer: peer.clone(),
+        secure,
         established: permit.is_none(),
         last_from: None,
         current: Current::Idle,
@@ -272,22 +488,28 @@ fn open_conn(
     (id, peer)
 }
 
-/// The connection to the next hop `uri` names: an open one to the same `host:port` is reused
-/// (RFC 4976 §6.4.2, 4976-035), otherwise one is opened (within
-/// [`RelayConfig::connect_timeout`]) and read like any other. `msrps` needs TLS, which this
-/// server does not speak yet: refused.
+/// The connection to the next hop `uri` names: an open one to the same `host:port` (and the
+/// same scheme) is reused (RFC 4976 §6.4.2, 4976-035), otherwise one is opened (within
+/// [`RelayConfig::connect_timeout`]) and read like any other. For `msrps` it is TLS, handshake
+/// within [`TlsConfig::handshake_timeout`], the certificate verified against
+/// [`TlsConfig::roots_pem`] for the URI host (also the SNI); without roots it is refused.
 async fn outbound(shared: &Arc<Shared>, uri: &MsrpUri) -> io::Result<(ConnId, Peer)> {
-    if uri.is_secure() {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "msrps next hop: TLS not supported yet",
-        ));
-    }
+    let secure = uri.is_secure();
+    let connector = match (&shared.connector, secure) {
+        (_, false) => None,
+        (Some(c), true) => Some(c.clone()),
+        (None, true) => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "msrps next hop: no TLS roots configured",
+            ));
+        }
+    };
     let host = uri.host().to_string().to_ascii_lowercase();
     let port = uri
         .port()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "next hop without a port"))?;
-    let key = (host, port);
+    let key = (secure, host, port);
     {
         let core = shared.core();
         if let Some((id, peer)) = core
@@ -299,12 +521,25 @@ async fn outbound(shared: &Arc<Shared>, uri: &MsrpUri) -> io::Result<(ConnId, Pe
             return Ok((id, peer));
         }
     }
-    let host = key.0.trim_start_matches('[').trim_end_matches(']');
+    let host = key.1.trim_start_matches('[').trim_end_matches(']');
     let stream = tokio::time::timeout(shared.cfg.connect_timeout, TcpStream::connect((host, port)))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect to next hop"))??;
     let _ = stream.set_nodelay(true);
-    let (id, peer) = open_conn(shared, stream, None);
+    let (id, peer) = match (connector, &shared.cfg.tls) {
+        (Some(connector), Some(t)) => {
+            let name = tls::server_name(uri)?;
+            let tls = tokio::time::timeout(t.handshake_timeout, connector.connect(name, stream))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake"))??;
+            let (r, w) = tokio::io::split(tls);
+            open_conn(shared, r, w, None, true)
+        }
+        _ => {
+            let (r, w) = stream.into_split();
+            open_conn(shared, r, w, None, false)
+        }
+    };
     shared.core().outbound.insert(key, id);
     Ok((id, peer))
 }
@@ -320,31 +555,138 @@ async fn timers(shared: Arc<Shared>) {
         let actions = {
             let mut core = shared.core();
             core.use_paths.expire(now);
+            if let Some(t) = core.use_paths_tls.as_mut() {
+                t.expire(now);
+            }
             core.router.poll_timeouts(now)
         };
         if !actions.is_empty() {
-            tokio::spawn(deliver(shared.clone(), actions));
+            tokio::spawn(deliver(shared.clone(), actions, false));
         }
     }
 }
 
-/// Carries out router actions that carry no body ([`Action::Respond`], [`Action::Send`]);
-/// [`Action::Forward`] and [`Action::Discard`] only come from [`Router::on_request`], which the
-/// reader handles itself. Each frame goes on its connection's control lane, waiting for room;
-/// a connection that is gone does not get it.
-async fn deliver(shared: Arc<Shared>, actions: Vec<Action>) {
+/// Carries out router actions that carry no body ([`Action::Respond`], [`Action::Send`]) and
+/// counts them; [`Action::Forward`] only comes from [`Router::on_request`], which the reader
+/// handles itself, and an [`Action::Discard`] is only counted. Each frame goes on its
+/// connection's control lane, waiting for room; a connection that is gone does not get it.
+/// `routed`: the actions answer a response ([`Router::on_response`]), so a [`Action::Respond`]
+/// is a response routed back (a forwarded frame), not one of the relay's own.
+async fn deliver(shared: Arc<Shared>, actions: Vec<Action>, routed: bool) {
     for action in actions {
         let (peer, head) = match action {
             Action::Respond { to, head } => (shared.core().peers.get(&to).cloned(), head),
             Action::Send { to, head } => (resolve(&shared, &to).await.ok().map(|p| p.1), head),
-            Action::Forward { .. } | Action::Discard { .. } => continue,
+            Action::Discard { reason } => {
+                shared.metrics.discarded(&reason);
+                continue;
+            }
+            Action::Forward { .. } => continue,
         };
-        if let Some(peer) = peer {
-            let _ = peer
-                .queue
-                .send_control(Outgoing::chunk(&head, None, Flag::Last))
-                .await;
+        let Some(peer) = peer else { continue };
+        let item = Outgoing::chunk(&head, None, Flag::Last);
+        if send_control(&shared, &peer, item).await.is_err() {
+            continue;
         }
+        let m = &shared.metrics;
+        match (head.status(), head.report_status()) {
+            (Some(_), _) if routed => m.forwarded("response", 0),
+            (Some(s), _) => m.response_sent(s.as_u16()),
+            (None, Some(st)) => m.report_sent(st.code.as_u16()),
+            (None, None) => {}
+        }
+    }
+}
+
+/// Queues `item` on `peer`'s control lane, waiting for room (counted as a queue-full event when
+/// it has to), and signals [`Peer::replies`] so that a chunk being streamed to `peer` ends its
+/// piece and lets the item out (4976-033).
+async fn send_control(shared: &Shared, peer: &Peer, item: Outgoing) -> Result<(), Closed> {
+    let queued = match peer.queue.try_send_control(item) {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Full(item)) => {
+            shared.metrics.lane_full("control");
+            peer.replies.notify_one();
+            peer.queue.send_control(item).await
+        }
+        Err(TrySendError::Closed(item)) => Err(Closed(item)),
+    };
+    peer.replies.notify_one();
+    queued
+}
+
+/// Queues `item` on `peer`'s data lane, waiting for room (backpressure on the caller's source;
+/// counted as a queue-full event when it has to wait).
+async fn send_data(shared: &Shared, peer: &Peer, item: Outgoing) -> Result<(), Closed> {
+    match peer.queue.try_send(item) {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Full(item)) => {
+            shared.metrics.lane_full("data");
+            peer.queue.send(item).await
+        }
+        Err(TrySendError::Closed(item)) => Err(Closed(item)),
+    }
+}
+
+/// Queues the header block of the next piece of a re-chunked SEND (4976-033): the forwarded
+/// head with the piece's transaction id and Byte-Range `start-*/total`. `false` when the target
+/// is gone.
+async fn open_piece(shared: &Shared, s: &mut Streaming) -> bool {
+    let mut h = s.head.clone();
+    h.tid = s.tid.clone();
+    h.set_byte_range(ByteRange {
+        start: s.start,
+        end: None,
+        total: s.total,
+    });
+    if send_data(shared, &s.peer, Outgoing::head(&h, true))
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    s.open = true;
+    true
+}
+
+/// Sets the Byte-Range of `head`: in place, or (absent) before the MIME headers, which end a
+/// header block (RFC 4975 §9, `content-stuff`).
+fn set_range(head: &mut Head, r: ByteRange) {
+    if head.byte_range().is_some() {
+        head.set_byte_range(r);
+        return;
+    }
+    let at = head
+        .headers
+        .iter()
+        .position(|h| {
+            matches!(
+                h,
+                Header::ContentType(_)
+                    | Header::ContentId(_)
+                    | Header::ContentDescription(_)
+                    | Header::ContentDisposition(_)
+            )
+        })
+        .unwrap_or(head.headers.len());
+    head.headers.insert(at, Header::ByteRange(r));
+}
+
+/// The `transport` label of a connection.
+fn transport(secure: bool) -> &'static str {
+    if secure { "tls" } else { "tcp" }
+}
+
+/// The `method` label of a forwarded request (extension methods as `other`, so that peers cannot
+/// grow the label set).
+fn method_label(head: &Head) -> &'static str {
+    match head.method() {
+        Some(Method::Send) => "SEND",
+        Some(Method::Report) => "REPORT",
+        Some(Method::Auth) => "AUTH",
+        Some(Method::Nickname) => "NICKNAME",
+        Some(Method::Other(_)) => "other",
+        None => "response",
     }
 }
 
@@ -361,26 +703,66 @@ async fn resolve(shared: &Arc<Shared>, hop: &Hop) -> io::Result<(ConnId, Peer)> 
     }
 }
 
+/// Fewest body octets a forwarded piece carries before it is cut for waiting replies
+/// ([`RelayConfig::rechunk_for_replies`]): RFC 4975 §7.1.1 asks to interrupt only chunks larger
+/// than 2048 octets (4975-028) and not to send smaller ones except a message's last (4975-030).
+const MIN_PIECE: u64 = 2048;
+
+/// A SEND chunk being streamed onto `peer`'s data lane under its lock (`_guard`), as one piece
+/// or several (see "Re-chunking" in the module documentation).
+struct Streaming {
+    peer: Peer,
+    /// The forwarded head: the template of every piece's head.
+    head: Head,
+    /// The transaction id of the current piece (the forwarded head's for the first one).
+    tid: ByteString,
+    /// The incoming chunk has a body section.
+    body: bool,
+    /// The current piece's header block is queued and its end-line is not: a frame is open on
+    /// the target.
+    open: bool,
+    /// Range-start of the current piece.
+    start: u64,
+    /// Range-total of the incoming chunk, copied into every piece.
+    total: Option<u64>,
+    /// Body octets queued in the current piece.
+    octets: u64,
+    /// Body octets of the incoming chunk queued so far, all pieces.
+    forwarded: u64,
+    /// The incoming chunk's length as its Byte-Range declares it (range-end known).
+    declared: Option<u64>,
+    /// The chunk may be split: re-chunking is on and the chunk is not known to be short.
+    cuttable: bool,
+    _guard: OwnedMutexGuard<()>,
+}
+
+impl Streaming {
+    /// The declared length says more body octets follow (`false` when unknown).
+    fn more_declared(&self) -> bool {
+        self.declared.is_some_and(|d| self.forwarded < d)
+    }
+
+    /// The declared length says the body is complete (`false` when unknown).
+    fn all_declared(&self) -> bool {
+        self.declared.is_some_and(|d| self.forwarded >= d)
+    }
+}
+
 /// What the reader does with the events of the frame being read.
 enum Current {
     /// Between frames.
     Idle,
     /// The rest of this frame is dropped (answered locally, discarded, or its target is gone).
     Discard,
-    /// A SEND being streamed onto `peer`'s data lane under its lock (`_guard`).
-    Stream {
-        peer: Peer,
-        tid: ByteString,
-        body: bool,
-        /// Body octets queued so far.
-        octets: u64,
-        _guard: OwnedMutexGuard<()>,
-    },
+    /// A SEND being streamed onto its target's data lane.
+    Stream(Box<Streaming>),
     /// A small frame collected whole, queued on `peer`'s control lane at its end.
     Collect {
         peer: Peer,
         head: Head,
         body: Option<BytesMut>,
+        /// When its head was read (forward latency).
+        since: Instant,
     },
 }
 
@@ -389,6 +771,8 @@ struct Conn {
     shared: Arc<Shared>,
     id: ConnId,
     peer: Peer,
+    /// It is TLS: AUTH is answered on it and issues `msrps` URIs.
+    secure: bool,
     /// A request succeeded on it (or it is outbound): the first-request timer is off.
     established: bool,
     /// The first From-Path URI of the last request read, to address answers to frames whose
@@ -406,10 +790,20 @@ enum Stop {
     Close,
 }
 
+/// What woke the reader.
+enum Wake {
+    /// The next decoded item (`None`: EOF).
+    Read(Option<Result<Result<Event, DecodeError>, msrp::transport::CodecError>>),
+    /// The target of the chunk being streamed has replies waiting.
+    Replies,
+    /// Stop: idle or first-request timeout, killed, or relay shutdown.
+    Stop,
+}
+
 impl Conn {
-    async fn run(
+    async fn run<R: AsyncRead + Unpin>(
         mut self,
-        mut reader: EventReader<OwnedReadHalf>,
+        mut reader: EventReader<R>,
         writer: JoinHandle<io::Result<()>>,
         permit: Option<OwnedSemaphorePermit>,
     ) {
@@ -428,11 +822,37 @@ impl Conn {
                 // RFC 4976 §6.1 (4976-023): no successful request yet.
                 (started + first).min(last_read + idle)
             };
-            let item = tokio::select! {
-                item = reader.next() => item,
-                _ = tokio::time::sleep_until(deadline) => break,
-                _ = kill.notified() => break,
-                _ = stop.wait_for(|s| *s) => break,
+            // 4976-033: while a piece is open on a target, the replies queued for that target
+            // wake the reader, which then ends the piece early (`cut_if_due`).
+            let replies = match &self.current {
+                Current::Stream(s)
+                    if s.open && s.cuttable && self.shared.cfg.rechunk_for_replies =>
+                {
+                    Some(s.peer.replies.clone())
+                }
+                _ => None,
+            };
+            let wake = tokio::select! {
+                // Reading first: a piece is cut for replies only while the source is silent.
+                biased;
+                item = reader.next() => Wake::Read(item),
+                _ = async {
+                    match &replies {
+                        Some(n) => n.notified().await,
+                        None => std::future::pending().await,
+                    }
+                } => Wake::Replies,
+                _ = tokio::time::sleep_until(deadline) => Wake::Stop,
+                _ = kill.notified() => Wake::Stop,
+                _ = stop.wait_for(|s| *s) => Wake::Stop,
+            };
+            let item = match wake {
+                Wake::Read(item) => item,
+                Wake::Replies => {
+                    self.cut_if_due(true).await;
+                    continue;
+                }
+                Wake::Stop => break,
             };
             last_read = tokio::time::Instant::now();
             let step = match item {
@@ -449,6 +869,11 @@ impl Conn {
         self.abort_current().await;
         self.close();
         self.peer.queue.close();
+        self.shared
+            .metrics
+            .connections_open
+            .with_label_values(&[transport(self.secure)])
+            .dec();
         let abort = writer.abort_handle();
         if tokio::time::timeout(LINGER, writer).await.is_err() {
             abort.abort();
@@ -456,18 +881,13 @@ impl Conn {
         drop(permit);
     }
 
-    /// Ends a frame being forwarded whose source stopped inside it: `#` (RFC 4975 §7.1).
+    /// Ends a frame being forwarded whose source stopped inside it: `#` (RFC 4975 §7.1). A
+    /// re-chunked frame whose last piece was already ended gets an empty `#` piece.
     async fn abort_current(&mut self) {
         // The hop-by-hop answer acknowledges a whole chunk: none for one cut off.
         self.owed.clear();
-        if let Current::Stream {
-            peer, tid, body, ..
-        } = std::mem::replace(&mut self.current, Current::Idle)
-        {
-            let _ = peer
-                .queue
-                .send(Outgoing::end(&tid, Flag::Abort, body))
-                .await;
+        if let Current::Stream(s) = std::mem::replace(&mut self.current, Current::Idle) {
+            self.end_stream(s, Flag::Abort).await;
         }
     }
 
@@ -478,11 +898,14 @@ impl Conn {
             core.peers.remove(&self.id);
             core.outbound.retain(|_, c| *c != self.id);
             core.use_paths.close(self.id);
+            if let Some(t) = core.use_paths_tls.as_mut() {
+                t.close(self.id);
+            }
             core.auth.connection_closed(self.id);
             core.router.connection_closed(self.id)
         };
         if !actions.is_empty() {
-            tokio::spawn(deliver(self.shared.clone(), actions));
+            tokio::spawn(deliver(self.shared.clone(), actions, false));
         }
     }
 
@@ -490,89 +913,205 @@ impl Conn {
         match ev {
             Event::Head { head, body } => self.on_head(head, body).await,
             Event::Body(piece) => {
-                let target_gone = match &mut self.current {
-                    // Waits for room: backpressure on this source.
-                    Current::Stream { peer, octets, .. } => {
-                        *octets += piece.len() as u64;
-                        peer.queue.send(piece).await.is_err()
-                    }
-                    Current::Collect { body: Some(b), .. } => {
-                        b.extend_from_slice(&piece);
-                        false
-                    }
-                    _ => false,
-                };
-                if target_gone {
-                    self.current = Current::Discard;
+                if let Current::Collect { body: Some(b), .. } = &mut self.current {
+                    b.extend_from_slice(&piece);
+                } else if matches!(self.current, Current::Stream(_)) {
+                    self.stream_body(piece).await;
                 }
                 Ok(())
             }
             Event::End(flag) => {
-                let sent = match std::mem::replace(&mut self.current, Current::Idle) {
-                    Current::Stream {
+                match std::mem::replace(&mut self.current, Current::Idle) {
+                    Current::Stream(s) => self.end_stream(s, flag).await,
+                    Current::Collect {
                         peer,
-                        tid,
+                        head,
                         body,
-                        octets,
-                        ..
-                    } => peer
-                        .queue
-                        .send(Outgoing::end(&tid, flag, body))
-                        .await
-                        .is_ok()
-                        .then_some((tid, octets)),
-                    Current::Collect { peer, head, body } => {
+                        since,
+                    } => {
                         let octets = body.as_ref().map_or(0, |b| b.len() as u64);
                         let item = Outgoing::chunk(&head, body.map(BytesMut::freeze), flag);
-                        let tid = head.tid.clone();
-                        peer.queue
-                            .send_control(item)
-                            .await
-                            .is_ok()
-                            .then_some((tid, octets))
+                        if send_control(&self.shared, &peer, item).await.is_ok() {
+                            let m = &self.shared.metrics;
+                            m.forward_latency.observe(since.elapsed().as_secs_f64());
+                            m.forwarded(method_label(&head), octets);
+                            // RFC 4976 §6.4.1 (4976-030): the response timer runs from the
+                            // last octet (here: queued for the next hop).
+                            self.shared
+                                .core()
+                                .router
+                                .chunk_sent(&head.tid, octets, Instant::now());
+                        } else {
+                            self.shared
+                                .metrics
+                                .discards
+                                .with_label_values(&["next_hop_unreachable"])
+                                .inc();
+                        }
                     }
-                    Current::Idle | Current::Discard => None,
-                };
-                if let Some((tid, octets)) = sent {
-                    // RFC 4976 §6.4.1 (4976-030): the response timer runs from the last octet
-                    // (here: queued for the next hop).
-                    self.shared
-                        .core()
-                        .router
-                        .chunk_sent(&tid, octets, Instant::now());
+                    Current::Idle | Current::Discard => {}
                 }
                 let owed = std::mem::take(&mut self.owed);
                 if !owed.is_empty() {
-                    deliver(self.shared.clone(), owed).await;
+                    deliver(self.shared.clone(), owed, false).await;
                 }
                 Ok(())
             }
         }
     }
 
+    /// Queues a body piece of the SEND being streamed, splitting it where a piece is due to end
+    /// (4976-033): waits for room on the target's data lane (backpressure on this source).
+    async fn stream_body(&mut self, mut piece: bytes::Bytes) {
+        let size = self.shared.cfg.rechunk_size as u64;
+        while !piece.is_empty() {
+            // More body comes: a piece that is full, or that replies wait behind, ends here.
+            self.cut_if_due(false).await;
+            let Current::Stream(s) = &mut self.current else {
+                return;
+            };
+            if !s.open && !open_piece(&self.shared, s).await {
+                self.current = Current::Discard;
+                return;
+            }
+            let room = if s.cuttable && size > 0 {
+                size.saturating_sub(s.octets).max(1)
+            } else {
+                u64::MAX
+            };
+            let part = if piece.len() as u64 > room {
+                piece.split_to(room as usize)
+            } else {
+                std::mem::take(&mut piece)
+            };
+            let n = part.len() as u64;
+            if send_data(&self.shared, &s.peer, part.into()).await.is_err() {
+                // The target is gone: the rest of the frame is dropped.
+                self.current = Current::Discard;
+                return;
+            }
+            s.octets += n;
+            s.forwarded += n;
+            self.shared
+                .metrics
+                .bytes_forwarded
+                .with_label_values(&["SEND"])
+                .inc_by(n);
+        }
+        // Ends a full piece now when the Byte-Range says more follows, so that what waits on
+        // the target goes out even if the source pauses here.
+        self.cut_if_due(true).await;
+    }
+
+    /// Ends the current piece of the SEND being streamed with `+` when it is due (4976-033):
+    /// it holds [`RelayConfig::rechunk_size`] octets, or it holds at least [`MIN_PIECE`] and
+    /// the target has replies waiting ([`RelayConfig::rechunk_for_replies`]). `eager`: no body
+    /// is at hand, so a piece is cut only if more body is sure to follow (by size: the
+    /// declared range says so; for replies: it does not say the body is complete).
+    async fn cut_if_due(&mut self, eager: bool) {
+        let cfg = &self.shared.cfg;
+        let Current::Stream(s) = &mut self.current else {
+            return;
+        };
+        if !s.open || !s.cuttable {
+            return;
+        }
+        let full = cfg.rechunk_size > 0 && s.octets >= cfg.rechunk_size as u64;
+        let replies = cfg.rechunk_for_replies
+            && s.octets >= MIN_PIECE
+            && s.peer.queue.control_queued_bytes() > 0;
+        let due = if eager {
+            (full && s.more_declared()) || (replies && !s.all_declared())
+        } else {
+            full || replies
+        };
+        if !due {
+            return;
+        }
+        // The next piece's transaction is registered before this piece can be answered: the
+        // router copies it from this one's (Router::rechunk).
+        let (next, start) = {
+            let start = s.start + s.octets;
+            let mut core = self.shared.core();
+            (core.router.rechunk(&s.tid, start), start)
+        };
+        let end = Outgoing::end(&s.tid, Flag::More, s.body);
+        if send_data(&self.shared, &s.peer, end).await.is_err() {
+            self.current = Current::Discard;
+            return;
+        }
+        self.shared
+            .core()
+            .router
+            .chunk_sent(&s.tid, s.octets, Instant::now());
+        self.shared.metrics.rechunked.inc();
+        s.tid = next;
+        s.start = start;
+        s.octets = 0;
+        s.open = false;
+    }
+
+    /// Ends the SEND being streamed with `flag` (its end-line as received, or `#` when the
+    /// source stopped): the open piece gets the end-line; when the last piece was already ended
+    /// with `+` and no octet came since, an empty piece carries the flag.
+    async fn end_stream(&mut self, mut s: Box<Streaming>, flag: Flag) {
+        let item = if s.open {
+            Outgoing::end(&s.tid, flag, s.body)
+        } else {
+            // RFC 4975 §7.1.1 (4975-031): a chunk of 0 octets, range `start-(start-1)/total`.
+            let mut h = s.head.clone();
+            h.tid = s.tid.clone();
+            h.set_byte_range(ByteRange {
+                start: s.start,
+                end: Some(s.start - 1),
+                total: s.total,
+            });
+            s.open = true;
+            Outgoing::chunk(&h, Some(bytes::Bytes::new()), flag)
+        };
+        if send_data(&self.shared, &s.peer, item).await.is_ok() {
+            // RFC 4976 §6.4.1 (4976-030): the response timer runs from the last octet (here:
+            // queued for the next hop).
+            self.shared
+                .core()
+                .router
+                .chunk_sent(&s.tid, s.octets, Instant::now());
+        }
+    }
+
     async fn on_head(&mut self, head: Head, body: bool) -> Result<(), Stop> {
+        let since = Instant::now();
         self.current = Current::Discard;
         self.owed.clear();
         if head.status().is_some() {
             // RFC 4976 §6.4.3: routed back, or turned into a failure REPORT, or dropped.
             let actions = self.shared.core().router.on_response(head, self.id);
-            deliver(self.shared.clone(), actions).await;
+            deliver(self.shared.clone(), actions, true).await;
             return Ok(());
         }
         self.last_from = head.from_path().first().cloned();
-        let for_auth = forward::for_authenticator(&head, &self.shared.core().use_paths);
+        let for_auth = {
+            let core = self.shared.core();
+            let first = head.to_path().first();
+            let table = table_for(&core.use_paths, core.use_paths_tls.as_ref(), first);
+            forward::for_authenticator(&head, table)
+        };
         if for_auth {
             return self.on_auth(&head).await;
         }
         let actions = {
             let mut core = self.shared.core();
             let core = &mut *core;
-            core.router
-                .on_request(head, self.id, &core.use_paths, Instant::now())
+            let first = head.to_path().first();
+            let table = table_for(&core.use_paths, core.use_paths_tls.as_ref(), first);
+            core.router.on_request(head, self.id, table, Instant::now())
         };
         for action in actions {
+            if let Action::Discard { reason } = &action {
+                self.shared.metrics.discarded(reason);
+            }
             match action {
-                Action::Forward { to, head, .. } => self.forward(to, head, body).await?,
+                Action::Forward { to, head, .. } => self.forward(to, head, body, since).await?,
                 Action::Discard {
                     reason: DiscardReason::Route(RouteError::Foreign),
                 } if !self.established => {
@@ -582,26 +1121,38 @@ impl Conn {
                 }
                 Action::Discard { .. } => self.current = Current::Discard,
                 a @ Action::Respond { .. } => self.owed.push(a),
-                a @ Action::Send { .. } => deliver(self.shared.clone(), vec![a]).await,
+                a @ Action::Send { .. } => deliver(self.shared.clone(), vec![a], false).await,
             }
         }
         Ok(())
     }
 
     /// Starts forwarding the request whose rewritten head is `head` to `hop` (RFC 4976 §6.4):
-    /// a SEND is streamed onto the target's data lane, anything else collected for its control
-    /// lane. A next hop that cannot be reached fails the transaction (a failure REPORT or an
-    /// error response, [`Router::fail`]), and the body is skipped.
-    async fn forward(&mut self, hop: Hop, head: Head, body: bool) -> Result<(), Stop> {
+    /// a SEND is streamed onto the target's data lane (re-chunked as the module documentation
+    /// says), anything else collected for its control lane. A next hop that cannot be reached
+    /// fails the transaction (a failure REPORT or an error response, [`Router::fail`]), and the
+    /// body is skipped. `since`: when the head was read.
+    async fn forward(
+        &mut self,
+        hop: Hop,
+        mut head: Head,
+        body: bool,
+        since: Instant,
+    ) -> Result<(), Stop> {
         let (conn, peer) = match resolve(&self.shared, &hop).await {
             Ok(found) => found,
             Err(_) => {
+                self.shared
+                    .metrics
+                    .discards
+                    .with_label_values(&["next_hop_unreachable"])
+                    .inc();
                 let actions = self
                     .shared
                     .core()
                     .router
                     .fail(&head.tid, StatusCode::TIMEOUT);
-                deliver(self.shared.clone(), actions).await;
+                deliver(self.shared.clone(), actions, false).await;
                 return Ok(());
             }
         };
@@ -614,29 +1165,73 @@ impl Conn {
                 peer,
                 body: body.then(BytesMut::new),
                 head,
+                since,
             };
             return Ok(());
+        }
+        // 4976-033: may this chunk be split? Not when its Byte-Range says it is short.
+        let cfg = &self.shared.cfg;
+        let range = head.byte_range();
+        let declared = range.and_then(|r| r.end.map(|e| (e + 1).saturating_sub(r.start)));
+        let cuttable = body
+            && match declared {
+                Some(n) => {
+                    (cfg.rechunk_size > 0 && n > cfg.rechunk_size as u64)
+                        || (cfg.rechunk_for_replies && n > MIN_PIECE)
+                }
+                None => cfg.rechunk_size > 0 || cfg.rechunk_for_replies,
+            };
+        let start = range.map_or(1, |r| r.start);
+        let total = range.and_then(|r| r.total);
+        if cuttable {
+            // 4975-024: a chunk that may be interrupted says range-end `*`.
+            set_range(
+                &mut head,
+                ByteRange {
+                    start,
+                    end: None,
+                    total,
+                },
+            );
         }
         // One frame at a time on the target's data lane.
         let guard = peer.data.clone().lock_owned().await;
         let tid = head.tid.clone();
-        if peer.queue.send(Outgoing::head(&head, body)).await.is_err() {
+        if send_data(&self.shared, &peer, Outgoing::head(&head, body))
+            .await
+            .is_err()
+        {
+            self.shared
+                .metrics
+                .discards
+                .with_label_values(&["next_hop_unreachable"])
+                .inc();
             return Ok(());
         }
-        self.current = Current::Stream {
+        let m = &self.shared.metrics;
+        m.forward_latency.observe(since.elapsed().as_secs_f64());
+        m.frames_forwarded.with_label_values(&["SEND"]).inc();
+        self.current = Current::Stream(Box::new(Streaming {
             peer,
+            head,
             tid,
             body,
+            open: true,
+            start,
+            total,
             octets: 0,
+            forwarded: 0,
+            declared,
+            cuttable,
             _guard: guard,
-        };
+        }));
         Ok(())
     }
 
     /// Answers an AUTH addressed to this relay (RFC 4976 §5.1, §6.3).
     async fn on_auth(&mut self, req: &Head) -> Result<(), Stop> {
         let local = req.to_path()[0].clone();
-        if !self.shared.cfg.allow_auth_over_tcp {
+        if !self.secure && !self.shared.cfg.allow_auth_over_tcp {
             // RFC 4976 §8/§9.4 (4976-002): AUTH only over TLS.
             let resp = msrp::report::response(
                 req,
@@ -644,20 +1239,28 @@ impl Conn {
                 Some("AUTH only over TLS"),
                 &local,
             );
+            self.shared
+                .metrics
+                .auth
+                .with_label_values(&["forbidden"])
+                .inc();
             return self.answer(&resp).await;
         }
         let now = Instant::now();
-        let (resp, close) = {
+        let (resp, close, label) = {
             let mut core = self.shared.core();
+            let core = &mut *core;
             let outcome = core.auth.handle(req, self.id, now);
+            // The URI names the listener the client came in on: `msrps` over TLS.
+            let table = match core.use_paths_tls.as_mut() {
+                Some(t) if self.secure => t,
+                _ => &mut core.use_paths,
+            };
+            let mut label = crate::metrics::auth_outcome(&outcome.decision);
             let resp = match &outcome.decision {
                 AuthDecision::Accepted { user, expires, .. } => {
-                    let issued = core.use_paths.issue(
-                        self.id,
-                        user,
-                        Duration::from_secs(u64::from(*expires)),
-                        now,
-                    );
+                    let issued =
+                        table.issue(self.id, user, Duration::from_secs(u64::from(*expires)), now);
                     match issued {
                         Ok(uri) => {
                             self.established = true;
@@ -669,30 +1272,39 @@ impl Conn {
                             )
                         }
                         // RFC 4976 §6.5: out of resources.
-                        Err(e) => msrp::report::response(
-                            req,
-                            StatusCode::FORBIDDEN,
-                            Some(&e.to_string()),
-                            &local,
-                        ),
+                        Err(e) => {
+                            label = "forbidden";
+                            msrp::report::response(
+                                req,
+                                StatusCode::FORBIDDEN,
+                                Some(&e.to_string()),
+                                &local,
+                            )
+                        }
                     }
                 }
                 d => auth::response_head(req, d, &local, None),
             };
-            (resp, outcome.close_connection)
+            (resp, outcome.close_connection, label)
         };
+        self.shared.metrics.auth.with_label_values(&[label]).inc();
         self.answer(&resp).await?;
         // RFC 4976 §6.3 (4976-021): too many failed AUTHs.
         if close { Err(Stop::Close) } else { Ok(()) }
     }
 
-    /// Queues a bodiless frame on this connection's control lane.
+    /// Queues a bodiless response of the relay's own on this connection's control lane.
     async fn answer(&self, head: &Head) -> Result<(), Stop> {
-        self.peer
-            .queue
-            .send_control(Outgoing::chunk(head, None, Flag::Last))
-            .await
-            .map_err(|_| Stop::Close)
+        if let Some(s) = head.status() {
+            self.shared.metrics.response_sent(s.as_u16());
+        }
+        send_control(
+            &self.shared,
+            &self.peer,
+            Outgoing::chunk(head, None, Flag::Last),
+        )
+        .await
+        .map_err(|_| Stop::Close)
     }
 
     /// A frame the decoder skipped: 400 or 413 when it was a request other than REPORT with a
