@@ -14,11 +14,13 @@
 //! | `msrp_relay_rechunked_total` | counter | — | further pieces a forwarded chunk was split into (4976-033): a chunk sent as 3 pieces adds 2 |
 //! | `msrp_relay_responses_sent_total` | counter | `status` | responses the relay itself sent (hop-by-hop 200s, 401/403/423/200 to AUTH, 400/413 to frames it could not read, 481, 408); routed responses are forwarded frames, not these |
 //! | `msrp_relay_reports_sent_total` | counter | `status` | REPORTs the relay itself sent: failure REPORTs (4976-030/031/037) |
-//! | `msrp_relay_forward_latency_seconds` | histogram | — | from a request's head decoded to its rewritten head queued for the next hop (a SEND: before its body; other requests: with their body) |
+//! | `msrp_relay_forward_latency_seconds` | histogram | — | from the read that brought a request's head to its rewritten head queued for the next hop (a SEND: before its body; other requests: with their body) |
 //! | `msrp_relay_queue_full_total` | counter | `lane` (`data`, `control`) | items that found the target's lane full and had to wait (backpressure, DESIGN.md) |
 //! | `msrp_relay_discards_total` | counter | `reason` | frames not forwarded ([`DiscardReason`]): `not_a_request`, `not_a_response`, `no_path`, `route_unknown`, `route_expired`, `route_foreign`, `no_next_hop`, `next_hop`, `unknown_transaction`, `wrong_connection`, `not_addressed_here`, `no_route_back`, `next_hop_unreachable` (the next hop could not be reached or its connection closed while the frame was written) |
 //!
 //! All of it is plain atomics: updating a metric takes no lock.
+
+use std::sync::OnceLock;
 
 use prometheus::core::Collector;
 use prometheus::{
@@ -60,6 +62,25 @@ pub struct Metrics {
     pub queue_full: IntCounterVec,
     /// Frames not forwarded, by `reason`.
     pub discards: IntCounterVec,
+    /// Children of the vectors above that are updated for every message, resolved on first
+    /// use (`with_label_values` hashes the label and takes a lock on every call).
+    hot: Hot,
+}
+
+/// The label values of the per-message metrics, resolved once each (on first use, so that a
+/// metric that never happened still does not appear in the output).
+#[derive(Debug, Clone, Default)]
+struct Hot {
+    send_frames: OnceLock<IntCounter>,
+    send_bytes: OnceLock<IntCounter>,
+    response_frames: OnceLock<IntCounter>,
+    response_bytes: OnceLock<IntCounter>,
+    ok_sent: OnceLock<IntCounter>,
+}
+
+/// `vec`'s child for `label`, resolved into `cell` the first time.
+fn child<'a>(cell: &'a OnceLock<IntCounter>, vec: &IntCounterVec, label: &str) -> &'a IntCounter {
+    cell.get_or_init(|| vec.with_label_values(&[label]))
 }
 
 impl Default for Metrics {
@@ -144,6 +165,7 @@ impl Metrics {
                 "reason",
             )?,
             registry,
+            hot: Hot::default(),
         };
         let all: [Box<dyn Collector>; 12] = [
             Box::new(m.connections_open.clone()),
@@ -187,14 +209,40 @@ impl Metrics {
     /// Counts a forwarded frame of `method` (`response` for a routed response) with `octets`
     /// body octets.
     pub fn forwarded(&self, method: &str, octets: u64) {
-        self.frames_forwarded.with_label_values(&[method]).inc();
-        self.bytes_forwarded
-            .with_label_values(&[method])
-            .inc_by(octets);
+        let (frames, bytes) = match method {
+            "SEND" => (&self.hot.send_frames, &self.hot.send_bytes),
+            "response" => (&self.hot.response_frames, &self.hot.response_bytes),
+            _ => {
+                self.frames_forwarded.with_label_values(&[method]).inc();
+                self.bytes_forwarded
+                    .with_label_values(&[method])
+                    .inc_by(octets);
+                return;
+            }
+        };
+        child(frames, &self.frames_forwarded, method).inc();
+        child(bytes, &self.bytes_forwarded, method).inc_by(octets);
+    }
+
+    /// A SEND chunk forwarded: `frames_forwarded{method="SEND"}` + 1 (its body octets are
+    /// counted as they are queued, [`Metrics::send_bytes`]).
+    pub fn send_forwarded(&self) {
+        child(&self.hot.send_frames, &self.frames_forwarded, "SEND").inc();
+    }
+
+    /// `octets` body octets of a SEND queued for the next hop:
+    /// `bytes_forwarded{method="SEND"}` + `octets`.
+    pub fn send_bytes(&self, octets: u64) {
+        child(&self.hot.send_bytes, &self.bytes_forwarded, "SEND").inc_by(octets);
     }
 
     /// Counts a response with `status` that the relay itself sent.
     pub fn response_sent(&self, status: u16) {
+        if status == 200 {
+            // The hop-by-hop 200 of every SEND (4976-028).
+            child(&self.hot.ok_sent, &self.responses_sent, "200").inc();
+            return;
+        }
         self.responses_sent
             .with_label_values(&[itoa_status(status).as_str()])
             .inc();

@@ -180,9 +180,11 @@ impl fmt::Debug for Relay {
     }
 }
 
+/// One connection as the others see it (shared: a clone is one reference count).
+type Peer = Arc<PeerInner>;
+
 /// One connection as the others see it: where to write, and how to make it stop.
-#[derive(Clone)]
-struct Peer {
+struct PeerInner {
     queue: WriteQueue,
     /// Held by whoever streams a frame onto the data lane, so frames never interleave.
     data: Arc<tokio::sync::Mutex<()>>,
@@ -461,12 +463,12 @@ where
 {
     let id = ConnId(shared.next_id.fetch_add(1, Ordering::Relaxed));
     let (queue, writer) = msrp::transport::spawn_writer(w, shared.writer_config());
-    let peer = Peer {
+    let peer = Arc::new(PeerInner {
         queue,
         data: Arc::new(tokio::sync::Mutex::new(())),
         kill: Arc::new(Notify::new()),
         replies: Arc::new(Notify::new()),
-    };
+    });
     shared
         .metrics
         .connections_open
@@ -483,6 +485,10 @@ where
         last_from: None,
         current: Current::Idle,
         owed: Vec::new(),
+        read_at: Instant::now(),
+        batch: DataBatch::default(),
+        last_hop: None,
+        control: ControlBatch::default(),
     };
     tokio::spawn(conn.run(reader, writer, permit));
     (id, peer)
@@ -628,10 +634,9 @@ async fn send_data(shared: &Shared, peer: &Peer, item: Outgoing) -> Result<(), C
     }
 }
 
-/// Queues the header block of the next piece of a re-chunked SEND (4976-033): the forwarded
-/// head with the piece's transaction id and Byte-Range `start-*/total`. `false` when the target
-/// is gone.
-async fn open_piece(shared: &Shared, s: &mut Streaming) -> bool {
+/// Adds the header block of the next piece of a re-chunked SEND (4976-033) to `batch`: the
+/// forwarded head with the piece's transaction id and Byte-Range `start-*/total`.
+fn open_piece(batch: &mut DataBatch, s: &mut Streaming) {
     let mut h = s.head.clone();
     h.tid = s.tid.clone();
     h.set_byte_range(ByteRange {
@@ -639,14 +644,112 @@ async fn open_piece(shared: &Shared, s: &mut Streaming) -> bool {
         end: None,
         total: s.total,
     });
-    if send_data(shared, &s.peer, Outgoing::head(&h, true))
-        .await
-        .is_err()
-    {
-        return false;
-    }
+    batch.head(&h, true);
     s.open = true;
-    true
+}
+
+/// Octets a [`DataBatch`] or [`ControlBatch`] collects before it is queued even though the
+/// reader still has input buffered.
+const BATCH_BYTES: usize = 32 * 1024;
+
+/// Body pieces shorter than this are copied into a batch's buffer; longer ones are queued as
+/// their own `Bytes`, not copied (as the writer does with [`WriterConfig::coalesce_below`]).
+const COPY_BELOW: usize = 2048;
+
+/// The header blocks, body pieces and end-lines one reader forwards onto one target's data
+/// lane, collected while the reader has input buffered and queued as one item when it is
+/// about to wait for more ([`Conn::flush_data`]), when it forwards to another target, or once
+/// [`BATCH_BYTES`] are collected. Many small frames then cost one queue operation and one
+/// write, not three each. The batch is queued whole under the target's data-lane lock, which
+/// is kept while an incoming chunk is being streamed to the target (its rest comes in later
+/// batches), so frames of different sources never interleave.
+///
+/// What depends on a frame being queued waits for the batch: the response timer of a forwarded
+/// chunk ([`Router::chunk_sent`], 4976-030), the forwarded-frame metrics, and, when the target
+/// turns out to be gone, the discard.
+#[derive(Default)]
+struct DataBatch {
+    /// The target.
+    to: Option<(ConnId, Peer)>,
+    /// The target's data-lane lock, held while a frame queued on it is open.
+    guard: Option<OwnedMutexGuard<()>>,
+    /// Segments collected (long body pieces, and the buffer's earlier contents before them).
+    item: Outgoing,
+    /// Short segments being coalesced; they follow `item`.
+    buf: BytesMut,
+    /// Octets in `item` and `buf`.
+    len: usize,
+    /// The frame-open mark of the last header block or end-line collected
+    /// ([`Outgoing::with_frame_open`]).
+    mark: Option<bool>,
+    /// This reader is streaming an incoming chunk to the target, in one piece or several
+    /// (from [`Conn::forward`] to [`Conn::end_stream`]): the lock is kept until it ends, so the
+    /// pieces of a chunk reach the target in order and nothing lands inside them.
+    streaming: bool,
+    /// When each request whose header block is collected was read (forward latency).
+    heads: Vec<Instant>,
+    /// Body octets collected.
+    octets: u64,
+    /// Outgoing transactions whose end-line is collected, with their body octets.
+    sent: Vec<(ByteString, u64)>,
+}
+
+impl DataBatch {
+    /// Adds the header block of `head` (RFC 4975 §7.1); a frame is open after it.
+    fn head(&mut self, head: &Head, body: bool) {
+        let before = self.buf.len();
+        msrp::encode::head(head, body, &mut self.buf);
+        self.len += self.buf.len() - before;
+        self.mark = Some(true);
+    }
+
+    /// Adds a body piece: copied when short, else kept as it is.
+    fn body(&mut self, piece: bytes::Bytes) {
+        let n = piece.len();
+        if n < COPY_BELOW {
+            self.buf.extend_from_slice(&piece);
+        } else {
+            if !self.buf.is_empty() {
+                self.item.push(self.buf.split().freeze());
+            }
+            self.item.push(piece);
+        }
+        self.len += n;
+        self.octets += n as u64;
+    }
+
+    /// Adds an end-line (RFC 4975 §7.1, 4975-010); the frame is closed after it.
+    fn end(&mut self, tid: &str, flag: Flag, body: bool) {
+        let before = self.buf.len();
+        msrp::encode::end(tid, flag, body, &mut self.buf);
+        self.len += self.buf.len() - before;
+        self.mark = Some(false);
+    }
+
+    /// Takes what is collected as one item (`None` when nothing is).
+    fn take(&mut self) -> Option<Outgoing> {
+        if self.len == 0 {
+            return None;
+        }
+        let mut item = std::mem::take(&mut self.item);
+        if !self.buf.is_empty() {
+            item.push(self.buf.split().freeze());
+        }
+        self.len = 0;
+        Some(match self.mark.take() {
+            Some(open) => item.with_frame_open(open),
+            None => item,
+        })
+    }
+}
+
+/// The responses this reader owes its own connection (hop-by-hop 200s to SENDs, 4976-028),
+/// collected like a [`DataBatch`] and queued on the connection's control lane as one item.
+#[derive(Default)]
+struct ControlBatch {
+    buf: BytesMut,
+    /// The status of each response collected (metrics, once queued).
+    statuses: Vec<u16>,
 }
 
 /// Sets the Byte-Range of `head`: in place, or (absent) before the MIME headers, which end a
@@ -708,9 +811,11 @@ async fn resolve(shared: &Arc<Shared>, hop: &Hop) -> io::Result<(ConnId, Peer)> 
 /// than 2048 octets (4975-028) and not to send smaller ones except a message's last (4975-030).
 const MIN_PIECE: u64 = 2048;
 
-/// A SEND chunk being streamed onto `peer`'s data lane under its lock (`_guard`), as one piece
-/// or several (see "Re-chunking" in the module documentation).
+/// A SEND chunk being streamed onto `peer`'s data lane (through the reader's [`DataBatch`],
+/// which holds the lane's lock while the chunk is open there), as one piece or several (see "Re-chunking" in the module documentation).
 struct Streaming {
+    /// The target connection.
+    to: ConnId,
     peer: Peer,
     /// The forwarded head: the template of every piece's head.
     head: Head,
@@ -733,7 +838,6 @@ struct Streaming {
     declared: Option<u64>,
     /// The chunk may be split: re-chunking is on and the chunk is not known to be short.
     cuttable: bool,
-    _guard: OwnedMutexGuard<()>,
 }
 
 impl Streaming {
@@ -782,6 +886,15 @@ struct Conn {
     /// Answers to the request being read, sent once its end-line is read (the hop-by-hop 200
     /// of a SEND acknowledges the whole chunk, RFC 4976 §6.4.1).
     owed: Vec<Action>,
+    /// When the last read from the connection returned: the time the heads decoded from what
+    /// it read were read (forward latency).
+    read_at: Instant,
+    /// What this reader forwards on its current target's data lane, not queued yet.
+    batch: DataBatch,
+    /// The connection this reader last forwarded to ([`Conn::resolve`]).
+    last_hop: Option<(ConnId, Peer)>,
+    /// What this reader answers on its own connection, not queued yet.
+    control: ControlBatch,
 }
 
 /// Why the reader stops.
@@ -814,8 +927,32 @@ impl Conn {
         );
         let started = tokio::time::Instant::now();
         let mut last_read = started;
+        // Events handled from the read buffer since `last_read` was taken.
+        let mut buffered = false;
         let kill = self.peer.kill.clone();
         loop {
+            // Events already buffered are handled first, without waiting: what the `biased`
+            // select below does anyway, without setting up its futures and timer per event.
+            if let Some(item) = reader.next_buffered() {
+                buffered = true;
+                let step = match item {
+                    Err(_) => break,
+                    Ok(Err(e)) => self.on_decode_error(e).await,
+                    Ok(Ok(ev)) => self.on_event(ev).await,
+                };
+                if let Err(Stop::Close) = step {
+                    break;
+                }
+                continue;
+            }
+            // About to wait for input: what was collected goes out now.
+            self.flush_data().await;
+            self.flush_control().await;
+            if buffered {
+                // The idle timer runs from the last event handled.
+                last_read = tokio::time::Instant::now();
+                buffered = false;
+            }
             let deadline = if self.established {
                 last_read + idle
             } else {
@@ -855,6 +992,7 @@ impl Conn {
                 Wake::Stop => break,
             };
             last_read = tokio::time::Instant::now();
+            self.read_at = last_read.into_std();
             let step = match item {
                 // EOF between frames, or an I/O error, a fatal decode error or EOF inside a
                 // frame: the connection is done.
@@ -867,6 +1005,8 @@ impl Conn {
             }
         }
         self.abort_current().await;
+        self.flush_data().await;
+        self.flush_control().await;
         self.close();
         self.peer.queue.close();
         self.shared
@@ -951,17 +1091,17 @@ impl Conn {
                     }
                     Current::Idle | Current::Discard => {}
                 }
-                let owed = std::mem::take(&mut self.owed);
-                if !owed.is_empty() {
-                    deliver(self.shared.clone(), owed, false).await;
+                if !self.owed.is_empty() {
+                    self.pay_owed().await;
                 }
                 Ok(())
             }
         }
     }
 
-    /// Queues a body piece of the SEND being streamed, splitting it where a piece is due to end
-    /// (4976-033): waits for room on the target's data lane (backpressure on this source).
+    /// Forwards a body piece of the SEND being streamed, splitting it where a piece is due to
+    /// end (4976-033), through the [`DataBatch`]: waits for room on the target's data lane
+    /// (backpressure on this source) whenever the batch is queued.
     async fn stream_body(&mut self, mut piece: bytes::Bytes) {
         let size = self.shared.cfg.rechunk_size as u64;
         while !piece.is_empty() {
@@ -970,9 +1110,8 @@ impl Conn {
             let Current::Stream(s) = &mut self.current else {
                 return;
             };
-            if !s.open && !open_piece(&self.shared, s).await {
-                self.current = Current::Discard;
-                return;
+            if !s.open {
+                open_piece(&mut self.batch, s);
             }
             let room = if s.cuttable && size > 0 {
                 size.saturating_sub(s.octets).max(1)
@@ -985,18 +1124,14 @@ impl Conn {
                 std::mem::take(&mut piece)
             };
             let n = part.len() as u64;
-            if send_data(&self.shared, &s.peer, part.into()).await.is_err() {
-                // The target is gone: the rest of the frame is dropped.
-                self.current = Current::Discard;
-                return;
-            }
+            self.batch.body(part);
             s.octets += n;
             s.forwarded += n;
-            self.shared
-                .metrics
-                .bytes_forwarded
-                .with_label_values(&["SEND"])
-                .inc_by(n);
+            if self.batch.len >= BATCH_BYTES {
+                // Waits for room on the target's data lane (backpressure on this source); when
+                // the target is gone the rest of the frame is dropped.
+                self.flush_data().await;
+            }
         }
         // Ends a full piece now when the Byte-Range says more follows, so that what waits on
         // the target goes out even if the source pauses here.
@@ -1035,28 +1170,24 @@ impl Conn {
             let mut core = self.shared.core();
             (core.router.rechunk(&s.tid, start), start)
         };
-        let end = Outgoing::end(&s.tid, Flag::More, s.body);
-        if send_data(&self.shared, &s.peer, end).await.is_err() {
-            self.current = Current::Discard;
-            return;
-        }
-        self.shared
-            .core()
-            .router
-            .chunk_sent(&s.tid, s.octets, Instant::now());
+        self.batch.end(&s.tid, Flag::More, s.body);
+        let tid = std::mem::replace(&mut s.tid, next);
+        self.batch.sent.push((tid, s.octets));
         self.shared.metrics.rechunked.inc();
-        s.tid = next;
         s.start = start;
         s.octets = 0;
         s.open = false;
+        if self.batch.len >= BATCH_BYTES {
+            self.flush_data().await;
+        }
     }
 
     /// Ends the SEND being streamed with `flag` (its end-line as received, or `#` when the
     /// source stopped): the open piece gets the end-line; when the last piece was already ended
     /// with `+` and no octet came since, an empty piece carries the flag.
-    async fn end_stream(&mut self, mut s: Box<Streaming>, flag: Flag) {
-        let item = if s.open {
-            Outgoing::end(&s.tid, flag, s.body)
+    async fn end_stream(&mut self, s: Box<Streaming>, flag: Flag) {
+        if s.open {
+            self.batch.end(&s.tid, flag, s.body);
         } else {
             // RFC 4975 §7.1.1 (4975-031): a chunk of 0 octets, range `start-(start-1)/total`.
             let mut h = s.head.clone();
@@ -1066,21 +1197,22 @@ impl Conn {
                 end: Some(s.start - 1),
                 total: s.total,
             });
-            s.open = true;
-            Outgoing::chunk(&h, Some(bytes::Bytes::new()), flag)
-        };
-        if send_data(&self.shared, &s.peer, item).await.is_ok() {
-            // RFC 4976 §6.4.1 (4976-030): the response timer runs from the last octet (here:
-            // queued for the next hop).
-            self.shared
-                .core()
-                .router
-                .chunk_sent(&s.tid, s.octets, Instant::now());
+            self.batch.head(&h, true);
+            self.batch.end(&h.tid, flag, true);
+        }
+        // RFC 4976 §6.4.1 (4976-030): the response timer runs from the last octet (here:
+        // queued for the next hop, when the batch is).
+        self.batch.sent.push((s.tid, s.octets));
+        self.batch.streaming = false;
+        if self.batch.len >= BATCH_BYTES {
+            self.flush_data().await;
         }
     }
 
     async fn on_head(&mut self, head: Head, body: bool) -> Result<(), Stop> {
-        let since = Instant::now();
+        // No lane lock is held past a frame while this request may wait for other things.
+        self.release().await;
+        let since = self.read_at;
         self.current = Current::Discard;
         self.owed.clear();
         if head.status().is_some() {
@@ -1139,7 +1271,7 @@ impl Conn {
         body: bool,
         since: Instant,
     ) -> Result<(), Stop> {
-        let (conn, peer) = match resolve(&self.shared, &hop).await {
+        let (conn, peer) = match self.resolve(&hop).await {
             Ok(found) => found,
             Err(_) => {
                 self.shared
@@ -1194,24 +1326,19 @@ impl Conn {
                 },
             );
         }
-        // One frame at a time on the target's data lane.
-        let guard = peer.data.clone().lock_owned().await;
-        let tid = head.tid.clone();
-        if send_data(&self.shared, &peer, Outgoing::head(&head, body))
-            .await
-            .is_err()
-        {
-            self.shared
-                .metrics
-                .discards
-                .with_label_values(&["next_hop_unreachable"])
-                .inc();
-            return Ok(());
+        // The batch goes to one target: what it holds for another goes out first.
+        if self.batch.to.as_ref().is_some_and(|(c, _)| *c != conn) {
+            self.flush_data().await;
         }
-        let m = &self.shared.metrics;
-        m.forward_latency.observe(since.elapsed().as_secs_f64());
-        m.frames_forwarded.with_label_values(&["SEND"]).inc();
+        if self.batch.to.is_none() {
+            self.batch.to = Some((conn, peer.clone()));
+        }
+        self.batch.head(&head, body);
+        self.batch.heads.push(since);
+        self.batch.streaming = true;
+        let tid = head.tid.clone();
         self.current = Current::Stream(Box::new(Streaming {
+            to: conn,
             peer,
             head,
             tid,
@@ -1223,9 +1350,135 @@ impl Conn {
             forwarded: 0,
             declared,
             cuttable,
-            _guard: guard,
         }));
+        if self.batch.len >= BATCH_BYTES {
+            self.flush_data().await;
+        }
         Ok(())
+    }
+
+    /// Queues what the [`DataBatch`] holds on its target's data lane as one item, under the
+    /// lane's lock (waiting for the lock, then for room: backpressure on this source), then
+    /// does what waited for it: [`Router::chunk_sent`] for the transactions whose end-line it
+    /// held (4976-030) and the forwarded-frame metrics. When the target is gone, its frames are
+    /// counted as discarded and the rest of the frame being streamed there is dropped. The lock
+    /// is kept only while this reader streams a chunk to the target.
+    async fn flush_data(&mut self) {
+        let item = self.batch.take();
+        let target = match (item, &self.batch.to) {
+            (Some(item), Some((conn, peer))) => Some((item, *conn, peer.clone())),
+            _ => None,
+        };
+        if let Some((item, conn, peer)) = target {
+            if self.batch.guard.is_none() {
+                // One frame at a time on the target's data lane.
+                self.batch.guard = Some(peer.data.clone().lock_owned().await);
+            }
+            let queued = send_data(&self.shared, &peer, item).await.is_ok();
+            let m = &self.shared.metrics;
+            let b = &mut self.batch;
+            if queued {
+                if !b.heads.is_empty() || !b.sent.is_empty() {
+                    let now = Instant::now();
+                    for since in b.heads.drain(..) {
+                        m.forward_latency
+                            .observe(now.saturating_duration_since(since).as_secs_f64());
+                        m.send_forwarded();
+                    }
+                    if !b.sent.is_empty() {
+                        let mut core = self.shared.core();
+                        for (tid, octets) in b.sent.drain(..) {
+                            core.router.chunk_sent(&tid, octets, now);
+                        }
+                    }
+                }
+                if b.octets > 0 {
+                    m.send_bytes(b.octets);
+                }
+            } else {
+                for _ in b.heads.drain(..) {
+                    m.discards
+                        .with_label_values(&["next_hop_unreachable"])
+                        .inc();
+                }
+                b.sent.clear();
+                b.streaming = false;
+                if matches!(&self.current, Current::Stream(s) if s.to == conn) {
+                    // The target is gone: the rest of the frame is dropped.
+                    self.current = Current::Discard;
+                }
+            }
+            self.batch.octets = 0;
+        }
+        if !self.batch.streaming {
+            self.batch.guard = None;
+            self.batch.to = None;
+        }
+    }
+
+    /// Queues the [`DataBatch`] now if it holds its target's lock past a frame, so that no
+    /// lock is held while the reader waits for something else.
+    async fn release(&mut self) {
+        if self.batch.guard.is_some() && !self.batch.streaming {
+            self.flush_data().await;
+        }
+    }
+
+    /// Queues the [`ControlBatch`] on this connection's control lane as one item.
+    async fn flush_control(&mut self) {
+        if self.control.buf.is_empty() {
+            return;
+        }
+        let item = Outgoing::from(self.control.buf.split().freeze()).with_frame_open(false);
+        if send_control(&self.shared, &self.peer, item).await.is_ok() {
+            for s in self.control.statuses.drain(..) {
+                self.shared.metrics.response_sent(s);
+            }
+        } else {
+            self.control.statuses.clear();
+        }
+    }
+
+    /// Sends what is owed for the request whose end-line was read: responses to this
+    /// connection go into the [`ControlBatch`], anything else out at once.
+    async fn pay_owed(&mut self) {
+        let mut owed = std::mem::take(&mut self.owed);
+        let mut rest = Vec::new();
+        for a in owed.drain(..) {
+            match a {
+                Action::Respond { to, head } if to == self.id => {
+                    // A bodiless response (`$`), as `deliver` writes it.
+                    msrp::encode::head(&head, false, &mut self.control.buf);
+                    msrp::encode::end(&head.tid, Flag::Last, false, &mut self.control.buf);
+                    if let Some(s) = head.status() {
+                        self.control.statuses.push(s.as_u16());
+                    }
+                }
+                a => rest.push(a),
+            }
+        }
+        self.owed = owed;
+        if self.control.buf.len() >= BATCH_BYTES {
+            self.flush_control().await;
+        }
+        if !rest.is_empty() {
+            self.release().await;
+            deliver(self.shared.clone(), rest, false).await;
+        }
+    }
+
+    /// [`resolve`], remembering the last connection found: consecutive frames to one
+    /// connection find it without the core lock. A connection whose queue is closed (it closed,
+    /// or its writer failed) is looked up again.
+    async fn resolve(&mut self, hop: &Hop) -> io::Result<(ConnId, Peer)> {
+        if let (Hop::Conn(id), Some((c, p))) = (hop, &self.last_hop) {
+            if c == id && !p.queue.is_closed() {
+                return Ok((*c, p.clone()));
+            }
+        }
+        let found = resolve(&self.shared, hop).await?;
+        self.last_hop = Some(found.clone());
+        Ok(found)
     }
 
     /// Answers an AUTH addressed to this relay (RFC 4976 §5.1, §6.3).
@@ -1311,6 +1564,7 @@ impl Conn {
     /// readable tid (RFC 4975 §10, 4975-065); the connection goes on.
     async fn on_decode_error(&mut self, e: DecodeError) -> Result<(), Stop> {
         self.abort_current().await;
+        self.release().await;
         self.current = Current::Idle;
         let (true, Some(tid)) = (e.wants_response(), e.tid.clone()) else {
             return Ok(());

@@ -283,6 +283,26 @@ impl<R: AsyncRead + Unpin> EventReader<R> {
         }
     }
 
+    /// The next item that the input already buffered yields, without reading from the
+    /// transport: `None` when more input is needed, or once the input has ended (then
+    /// [`EventReader::next`] reads, or says the stream is over). Lets a caller handle every
+    /// buffered event before it waits for the next read, with the same items in the same order
+    /// as `next` would give.
+    pub fn next_buffered(&mut self) -> Option<Result<Result<Event, DecodeError>, CodecError>> {
+        use codec::Decoder as _;
+        if self.state != ReadState::Reading {
+            return None;
+        }
+        match self.codec.decode(&mut self.buf) {
+            Ok(Some(item)) => Some(Ok(item)),
+            Ok(None) => None,
+            Err(e) => {
+                self.state = ReadState::Done;
+                Some(Err(e))
+            }
+        }
+    }
+
     /// The read buffer (undecoded input); its capacity stays at or below
     /// [`MsrpCodec::max_buffer`] once reading has started.
     pub fn read_buffer(&self) -> &BytesMut {
@@ -449,6 +469,52 @@ From-Path: msrp://a.example.com:12763/kjhd37s2s20w2a;tcp\r\nContent-Type: applic
         }
         assert!(ended);
         assert_eq!(got, total);
+    }
+
+    #[tokio::test]
+    async fn next_buffered_yields_only_what_is_buffered_in_order() {
+        let (mut client, server) = tokio::io::duplex(4096);
+        let mut reader = EventReader::new(server, MsrpCodec::default());
+        // Nothing read yet: nothing buffered.
+        assert!(reader.next_buffered().is_none());
+        let mut two = SEND.to_vec();
+        two.extend_from_slice(SEND);
+        tokio::io::AsyncWriteExt::write_all(&mut client, &two[..SEND.len() + 10])
+            .await
+            .expect("write");
+        // The first item needs a read; the rest of the first frame and the start of the
+        // second are then buffered.
+        let first = reader.next().await;
+        assert!(matches!(first, Some(Ok(Ok(Event::Head { .. })))));
+        let mut got = Vec::new();
+        while let Some(item) = reader.next_buffered() {
+            got.push(item.expect("no error").expect("no decode error"));
+        }
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(matches!(&got[0], Event::Body(b) if &b[..] == b"Hi!"));
+        assert_eq!(got[1], Event::End(Flag::Last));
+        // The second frame's head is incomplete: more input is needed.
+        assert!(reader.next_buffered().is_none());
+        tokio::io::AsyncWriteExt::write_all(&mut client, &two[SEND.len() + 10..])
+            .await
+            .expect("write");
+        drop(client);
+        assert!(matches!(
+            reader.next().await,
+            Some(Ok(Ok(Event::Head { .. })))
+        ));
+        assert!(matches!(
+            reader.next_buffered(),
+            Some(Ok(Ok(Event::Body(_))))
+        ));
+        assert!(matches!(
+            reader.next_buffered(),
+            Some(Ok(Ok(Event::End(Flag::Last))))
+        ));
+        // EOF is only seen by `next`.
+        assert!(reader.next_buffered().is_none());
+        assert!(reader.next().await.is_none());
+        assert!(reader.next_buffered().is_none());
     }
 
     #[test]
