@@ -1,7 +1,8 @@
 //! `msrpd`: the MSRP relay and chat-room service.
 //!
-//! For now the binary only answers `--help` and `--version`; the relay (RFC 4976), the chat-room
-//! mixer (RFC 7701) and the daemon around them are built on the `msrp` engine in later steps.
+//! For now the binary only answers `--help` and `--version`: the daemon (issue #6) is assembled
+//! once the relay and the chat-room mixer (RFC 7701) are done. The relay (RFC 4976) already runs
+//! alone as the `msrp-relay` binary of crate `msrp-relay`.
 #![forbid(unsafe_code)]
 
 use clap::Parser;
@@ -14,7 +15,8 @@ struct Cli {}
 fn main() {
     let _cli = Cli::parse();
     eprintln!(
-        "msrpd {}: the service is not assembled yet; this build ships the MSRP engine (crate `msrp`).",
+        "msrpd {}: the service is not assembled yet. The relay runs alone: \
+         cargo run --release -p msrp-relay --bin msrp-relay -- --help",
         env!("CARGO_PKG_VERSION")
     );
 }

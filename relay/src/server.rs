@@ -1512,8 +1512,14 @@ impl Conn {
             let mut label = crate::metrics::auth_outcome(&outcome.decision);
             let resp = match &outcome.decision {
                 AuthDecision::Accepted { user, expires, .. } => {
-                    let issued =
-                        table.issue(self.id, user, Duration::from_secs(u64::from(*expires)), now);
+                    let lifetime = Duration::from_secs(u64::from(*expires));
+                    // A re-AUTH on the same connection refreshes the URI it already holds
+                    // (RFC 4976 §5.1, §6.3); otherwise a new one is minted.
+                    let held = table.held_by(self.id, user, now).cloned();
+                    let issued = match held {
+                        Some(uri) if table.refresh(&uri, self.id, lifetime, now) => Ok(uri),
+                        _ => table.issue(self.id, user, lifetime, now),
+                    };
                     match issued {
                         Ok(uri) => {
                             self.established = true;

@@ -353,6 +353,18 @@ impl UsePaths {
         true
     }
 
+    /// The URI already granted to `user` on `conn` and still valid at `now`, if any: a re-AUTH on
+    /// the same connection refreshes it with [`UsePaths::refresh`] instead of minting another
+    /// (RFC 4976 §5.1, §6.3).
+    pub fn held_by(&self, conn: ConnId, user: &str, now: Instant) -> Option<&MsrpUri> {
+        self.by_conn
+            .get(&conn)?
+            .iter()
+            .filter_map(|k| self.grants.get(k))
+            .find(|g| g.user == user && g.is_valid(now))
+            .map(|g| &g.uri)
+    }
+
     /// The grant whose URI equals `uri` (RFC 4975 §6.1) and is still valid at `now` (4976-038).
     ///
     /// Found by session-id in one hash look-up, then compared in full: scheme, host (case and

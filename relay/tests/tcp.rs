@@ -201,6 +201,22 @@ async fn two_clients_auth() {
     }
 }
 
+/// RFC 4976 §5.1, §6.3: a re-AUTH on the same connection refreshes the Use-Path URI the client
+/// already holds (same URI, a new Expires) instead of minting another; the same user on another
+/// connection gets a URI of its own, bound to that connection (4976-019).
+#[tokio::test]
+async fn re_auth_refreshes_the_same_use_path() {
+    let relay = start(config()).await;
+    let mut alice = Client::connect(relay.addr, "msrp://alice.example:7001/a1;tcp").await;
+    let (first, _) = alice.auth(&relay.uri, "alice", "wonderland").await;
+    let (again, expires) = alice.auth(&relay.uri, "alice", "wonderland").await;
+    assert_eq!(again, first, "a re-AUTH keeps the URI");
+    assert_eq!(expires, 1800);
+    let mut other = Client::connect(relay.addr, "msrp://alice.example:7003/a2;tcp").await;
+    let (elsewhere, _) = other.auth(&relay.uri, "alice", "wonderland").await;
+    assert_ne!(elsewhere, first, "another connection gets its own URI");
+}
+
 /// RFC 4976 §8/§9.4 (4976-002): AUTH only over TLS, so over TCP it is refused with 403 unless
 /// the configuration allows it.
 #[tokio::test]
