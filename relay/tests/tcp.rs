@@ -2,188 +2,16 @@
 //! through Use-Path URIs (§5.1, §6.4), streaming a large chunk, and the limits and error paths
 //! (4976-002, 4976-023, 4976-038, RFC 4975 §10). Every wait is bounded by a tokio timeout.
 
-use std::future::Future;
-use std::net::SocketAddr;
+mod common;
+
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use msrp::transport::{EventReader, MsrpCodec};
-use msrp::{
-    ByteRange, ByteString, Event, Frame, Head, Header, IdGenerator, Method, MsrpUri, Path,
-    StatusCode,
-};
-use msrp_relay::config::RelayConfig;
-use msrp_relay::digest::{self, Challenge};
-use msrp_relay::server::{Relay, ShutdownHandle};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
+use common::*;
+use msrp::{ByteRange, Method, MsrpUri, StatusCode};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::timeout;
-
-const REALM: &str = "localhost";
-
-/// Fails the test if `f` takes longer than `ms` milliseconds.
-async fn within<T>(ms: u64, f: impl Future<Output = T>) -> T {
-    timeout(Duration::from_millis(ms), f)
-        .await
-        .expect("took too long")
-}
-
-fn uri(s: &str) -> MsrpUri {
-    MsrpUri::parse(ByteString::from(s.to_owned())).expect("valid URI")
-}
-
-fn config() -> RelayConfig {
-    let mut cfg = RelayConfig::new("localhost", REALM)
-        .with_user("alice", "wonderland")
-        .with_user("bob", "builder");
-    cfg.allow_auth_over_tcp = true;
-    cfg
-}
-
-/// A relay running in the background; shut down when dropped.
-struct Running {
-    addr: SocketAddr,
-    uri: MsrpUri,
-    stop: ShutdownHandle,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.stop.shutdown();
-    }
-}
-
-async fn start(cfg: RelayConfig) -> Running {
-    let relay = Relay::bind(cfg).await.expect("bind");
-    let running = Running {
-        addr: relay.local_addr().expect("addr"),
-        uri: relay.uri().clone(),
-        stop: relay.shutdown_handle(),
-    };
-    relay.spawn();
-    running
-}
-
-/// A minimal MSRP endpoint over one TCP connection.
-struct Client {
-    r: EventReader<OwnedReadHalf>,
-    w: OwnedWriteHalf,
-    uri: MsrpUri,
-    ids: IdGenerator,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr, own: &str) -> Client {
-        let s = within(2000, TcpStream::connect(addr))
-            .await
-            .expect("connect");
-        let (r, w) = s.into_split();
-        Client {
-            r: EventReader::new(r, MsrpCodec::default()),
-            w,
-            uri: uri(own),
-            ids: IdGenerator::new(),
-        }
-    }
-
-    async fn write_raw(&mut self, bytes: &[u8]) {
-        within(2000, self.w.write_all(bytes)).await.expect("write");
-    }
-
-    async fn send(&mut self, frame: &Frame) {
-        let mut b = BytesMut::new();
-        frame.write(&mut b);
-        self.write_raw(&b).await;
-    }
-
-    /// The next whole frame; `None` at clean EOF.
-    async fn recv(&mut self) -> Option<Frame> {
-        within(3000, async {
-            let mut current: Option<(Head, Option<BytesMut>)> = None;
-            loop {
-                match self.r.next().await? {
-                    Ok(Ok(Event::Head { head, body })) => {
-                        current = Some((head, body.then(BytesMut::new)))
-                    }
-                    Ok(Ok(Event::Body(piece))) => current
-                        .as_mut()
-                        .and_then(|c| c.1.as_mut())
-                        .expect("body of a frame")
-                        .extend_from_slice(&piece),
-                    Ok(Ok(Event::End(flag))) => {
-                        let (head, body) = current.take().expect("end of a frame");
-                        return Some(Frame {
-                            head,
-                            body: body.map(BytesMut::freeze),
-                            flag,
-                        });
-                    }
-                    Ok(Err(e)) => panic!("client got an undecodable frame: {e}"),
-                    Err(e) => panic!("client stream error: {e}"),
-                }
-            }
-        })
-        .await
-    }
-
-    async fn expect(&mut self) -> Frame {
-        self.recv().await.expect("a frame, not EOF")
-    }
-
-    fn request(&mut self, method: Method, to: Path) -> Head {
-        Head::request(
-            method,
-            self.ids.next_id(),
-            to,
-            msrp::path![self.uri.clone()],
-        )
-    }
-
-    /// AUTH to `relay` as `user`: 401, then 200 (RFC 4976 §5.1). Returns the Use-Path URI and
-    /// the Expires granted.
-    async fn auth(&mut self, relay: &MsrpUri, user: &str, password: &str) -> (MsrpUri, u32) {
-        let first = self.request(Method::Auth, msrp::path![relay.clone()]);
-        self.send(&bodiless(first.clone())).await;
-        let r401 = self.expect().await;
-        assert_eq!(r401.head.status(), Some(StatusCode::UNAUTHORIZED));
-        assert_eq!(r401.head.tid, first.tid);
-        let www = r401
-            .head
-            .find(|h| match h {
-                Header::WwwAuthenticate(a) => Some(a),
-                _ => None,
-            })
-            .expect("WWW-Authenticate");
-        let ch = Challenge::parse(www).expect("a Digest challenge");
-        let ha1 = digest::ha1_hex(user, REALM, password);
-        let creds = ch.answer(user, &ha1, relay.as_str(), "0a4f113b", 1);
-        let second = self
-            .request(Method::Auth, msrp::path![relay.clone()])
-            .with(Header::Authorization(creds));
-        self.send(&bodiless(second.clone())).await;
-        let ok = self.expect().await;
-        assert_eq!(ok.head.status(), Some(StatusCode::OK), "{:?}", ok.head);
-        assert_eq!(ok.head.tid, second.tid);
-        let use_path = ok
-            .head
-            .find(|h| match h {
-                Header::UsePath(p) => p.iter().next().cloned(),
-                _ => None,
-            })
-            .expect("Use-Path");
-        let expires = ok.head.expires().expect("Expires");
-        (use_path, expires)
-    }
-}
-
-fn bodiless(head: Head) -> Frame {
-    Frame {
-        head,
-        body: None,
-        flag: msrp::Flag::Last,
-    }
-}
 
 /// RFC 4976 §5.1: both clients AUTH and get a Use-Path URI of this relay with Expires.
 #[tokio::test]
@@ -303,26 +131,6 @@ Content-Type: text/plain\r\n\r\nbad\r\n-------bad00001$\r\n",
     assert_eq!(resp.head.tid, "bad00001");
     let (u, _) = c.auth(&relay.uri, "alice", "wonderland").await;
     assert!(u.session_id().is_some());
-}
-
-fn send_head(c: &mut Client, to: Path, len: usize) -> Head {
-    let mid = c.ids.next_id();
-    c.request(Method::Send, to)
-        .with(Header::MessageId(mid))
-        .with(Header::ByteRange(ByteRange::whole(len as u64)))
-        .with(Header::ContentType(ByteString::from_static("text/plain")))
-}
-
-fn frame(head: Head, body: Bytes) -> Frame {
-    Frame {
-        head,
-        body: Some(body),
-        flag: msrp::Flag::Last,
-    }
-}
-
-fn strs(p: &[MsrpUri]) -> Vec<&str> {
-    p.iter().map(MsrpUri::as_str).collect()
 }
 
 /// Alice and Bob, both authenticated at the relay: (relay, alice, bob, alice's Use-Path URI,
@@ -465,13 +273,7 @@ async fn next_hop_connection_is_opened_and_reused() {
         .send(&frame(first.clone(), Bytes::from_static(b"one")))
         .await;
     let (stream, _) = within(2000, listener.accept()).await.expect("accept");
-    let (r, w) = stream.into_split();
-    let mut hop = Client {
-        r: EventReader::new(r, MsrpCodec::default()),
-        w,
-        uri: far.clone(),
-        ids: IdGenerator::new(),
-    };
+    let mut hop = Client::from_stream(stream, far.clone());
     let got = hop.expect().await;
     assert_eq!(strs(got.head.to_path()), [far.as_str()]);
     assert_eq!(

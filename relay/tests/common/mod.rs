@@ -1,6 +1,6 @@
-//! Helpers shared by the real-socket relay tests (`limits.rs`, `chain.rs`): a relay running in
-//! the background, a minimal MSRP client over one TCP connection (copied from `tcp.rs` and
-//! extended), Digest answers, a body pattern that can be generated and checked piece by piece,
+//! Helpers shared by the real-socket relay tests (`tcp.rs`, `limits.rs`, `chain.rs`): a relay running in
+//! the background, a minimal MSRP client over one TCP connection,
+//! Digest answers, a body pattern that can be generated and checked piece by piece,
 //! and the process's resident memory from `/proc/self/status`.
 //!
 //! Every wait is bounded by a tokio timeout.
