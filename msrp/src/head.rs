@@ -454,7 +454,8 @@ pub(crate) fn parse_head(
     // ends; only if it finds one are the lines looked at one by one.
     let suspect = block_has_control(s.as_bytes(), line_ends.len());
     let (tid, start) = parse_start(text, first, tid_len)?;
-    let mut headers = Vec::with_capacity(8);
+    // One header per remaining line: the exact size, so a head allocates once and no more.
+    let mut headers = Vec::with_capacity(line_ends.len().saturating_sub(1));
     for line in lines {
         let b = line.as_bytes();
         if suspect && has_control(b) {
