@@ -1284,7 +1284,10 @@ impl Conn {
                     .core()
                     .router
                     .fail(&head.tid, StatusCode::TIMEOUT);
-                deliver(self.shared.clone(), actions, false).await;
+                // Sent with what is owed at the end-line, after the hop-by-hop 200 (owed
+                // first): the sender sees its SEND acknowledged, then the failure REPORT
+                // (RFC 4976 §6.4.1, 4976-028/030), never the other way round.
+                self.owed.extend(actions);
                 return Ok(());
             }
         };
@@ -1462,6 +1465,9 @@ impl Conn {
             self.flush_control().await;
         }
         if !rest.is_empty() {
+            // The responses collected above go first: a failure REPORT owed for a SEND must
+            // not overtake the SEND's 200.
+            self.flush_control().await;
             self.release().await;
             deliver(self.shared.clone(), rest, false).await;
         }
