@@ -193,6 +193,18 @@ struct PeerInner {
     /// Signalled whenever the relay queues a frame on the control lane: a reader streaming a
     /// chunk to this connection then ends its piece early (4976-033, [`send_control`]).
     replies: Arc<Notify>,
+    /// When the relay last queued something for this connection, in milliseconds since
+    /// [`Shared::epoch`]: traffic toward it keeps it from being idle (4976-039), as traffic
+    /// from it does.
+    sent_at: AtomicU64,
+}
+
+impl PeerInner {
+    /// Notes that something was queued for this connection now.
+    fn touch(&self, shared: &Shared) {
+        let ms = shared.epoch.elapsed().as_millis() as u64;
+        self.sent_at.store(ms, Ordering::Relaxed);
+    }
 }
 
 /// The sans-IO state, behind one lock (never held across an await).
@@ -234,6 +246,8 @@ struct Shared {
     slots: Arc<Semaphore>,
     shutdown: Arc<watch::Sender<bool>>,
     metrics: Arc<Metrics>,
+    /// The origin of [`PeerInner::sent_at`].
+    epoch: tokio::time::Instant,
 }
 
 impl Shared {
@@ -332,6 +346,7 @@ impl Relay {
                 slots,
                 shutdown: Arc::new(tx),
                 metrics,
+                epoch: tokio::time::Instant::now(),
             }),
         })
     }
@@ -468,6 +483,7 @@ where
         data: Arc::new(tokio::sync::Mutex::new(())),
         kill: Arc::new(Notify::new()),
         replies: Arc::new(Notify::new()),
+        sent_at: AtomicU64::new(0),
     });
     shared
         .metrics
@@ -608,6 +624,7 @@ async fn deliver(shared: Arc<Shared>, actions: Vec<Action>, routed: bool) {
 /// it has to), and signals [`Peer::replies`] so that a chunk being streamed to `peer` ends its
 /// piece and lets the item out (4976-033).
 async fn send_control(shared: &Shared, peer: &Peer, item: Outgoing) -> Result<(), Closed> {
+    peer.touch(shared);
     let queued = match peer.queue.try_send_control(item) {
         Ok(()) => Ok(()),
         Err(TrySendError::Full(item)) => {
@@ -624,6 +641,7 @@ async fn send_control(shared: &Shared, peer: &Peer, item: Outgoing) -> Result<()
 /// Queues `item` on `peer`'s data lane, waiting for room (backpressure on the caller's source;
 /// counted as a queue-full event when it has to wait).
 async fn send_data(shared: &Shared, peer: &Peer, item: Outgoing) -> Result<(), Closed> {
+    peer.touch(shared);
     match peer.queue.try_send(item) {
         Ok(()) => Ok(()),
         Err(TrySendError::Full(item)) => {
@@ -909,7 +927,9 @@ enum Wake {
     Read(Option<Result<Result<Event, DecodeError>, msrp::transport::CodecError>>),
     /// The target of the chunk being streamed has replies waiting.
     Replies,
-    /// Stop: idle or first-request timeout, killed, or relay shutdown.
+    /// The idle or first-request deadline passed.
+    Deadline,
+    /// Stop: killed, or relay shutdown.
     Stop,
 }
 
@@ -979,7 +999,7 @@ impl Conn {
                         None => std::future::pending().await,
                     }
                 } => Wake::Replies,
-                _ = tokio::time::sleep_until(deadline) => Wake::Stop,
+                _ = tokio::time::sleep_until(deadline) => Wake::Deadline,
                 _ = kill.notified() => Wake::Stop,
                 _ = stop.wait_for(|s| *s) => Wake::Stop,
             };
@@ -988,6 +1008,18 @@ impl Conn {
                 Wake::Replies => {
                     self.cut_if_due(true).await;
                     continue;
+                }
+                Wake::Deadline => {
+                    // RFC 4976 §6.5 (4976-039): idle means nothing either way. A connection
+                    // that only receives (a recipient asking no responses, Failure-Report: no)
+                    // is not idle; the first-request timer (4976-023) counts only requests.
+                    let sent = self.shared.epoch
+                        + Duration::from_millis(self.peer.sent_at.load(Ordering::Relaxed));
+                    if self.established && sent > last_read {
+                        last_read = sent;
+                        continue;
+                    }
+                    break;
                 }
                 Wake::Stop => break,
             };

@@ -411,6 +411,36 @@ async fn idle_timeout_closes_a_quiet_authenticated_connection() {
     eprintln!("idle timeout {idle:?}: quiet connection closed {after:?} after its last request");
 }
 
+/// RFC 4976 §6.5 (4976-039): idle means no traffic either way. Bob only receives (Alice's SENDs
+/// ask no responses, Failure-Report: no, so Bob sends nothing) for three idle timeouts and stays
+/// connected, getting every SEND; once the traffic stops his connection is closed.
+#[tokio::test]
+async fn a_connection_that_only_receives_is_not_idle() {
+    let _gate = GATE.read().await;
+    let idle = Duration::from_millis(400);
+    let mut cfg = config();
+    cfg.idle_timeout = idle;
+    let (_relay, mut alice, mut bob, ua, ub) = pair(cfg).await;
+    let to = msrp::path![ua, ub, bob.uri.clone()];
+    for i in 0..12u8 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let head =
+            send_head(&mut alice, to.clone(), 1).with(Header::FailureReport(FailureReport::No));
+        alice
+            .send(&frame(head, Bytes::copy_from_slice(&[b'a' + i])))
+            .await;
+        let got = bob.expect().await;
+        assert_eq!(got.body.as_deref(), Some(&[b'a' + i][..]), "SEND {i}");
+    }
+    let quiet_since = Instant::now();
+    assert!(bob.expect_closed(3000).await.is_ok(), "closed once quiet");
+    let after = quiet_since.elapsed();
+    assert!(
+        after < Duration::from_millis(1500),
+        "closed late: {after:?}"
+    );
+}
+
 // --- next-hop failures -------------------------------------------------------------------------
 
 /// A relay with short timers: a 600 ms SEND response timeout checked every 50 ms.
