@@ -59,13 +59,14 @@
 //!   interrupted says so); range-start and total are kept. Others go out as received.
 //! - **Where does a piece end?** After exactly `rechunk_size` body octets (the incoming body
 //!   pieces are split at that octet), or earlier, once it has at least 2048 octets, when the
-//!   target has responses or REPORTs queued (as RFC 4975 §7.1.1, 4975-028, asks of a sender).
+//!   target has responses or REPORTs queued, or another source waits to queue its frames there
+//!   (as RFC 4975 §7.1.1, 4975-028, asks of a sender).
 //!   The piece ends with `+` right after its last octet. A piece is ended as soon as it is due
 //!   when more body is sure to follow (the declared length says so, or, for waiting replies,
 //!   does not say the body is complete), even if the source pauses; otherwise when the next
 //!   body octet arrives. A reader whose piece is open is woken by the relay queuing a control
-//!   frame on the target, so waiting replies go out even while the
-//!   source is silent.
+//!   frame on the target, or by another reader starting to wait for the target's data lane, so
+//!   waiting replies and frames go out even while the source is silent.
 //! - **The next piece** has a new transaction id from [`Router::rechunk`], registered before
 //!   the previous piece's end-line is queued (so that piece's response cannot end the
 //!   transaction it is copied from), the same headers otherwise (Message-ID, report headers,
@@ -74,9 +75,11 @@
 //! - **The last piece** carries the incoming chunk's flag (`$`, `+` or `#`). If the chunk ends
 //!   right after a cut (its declared length was wrong, or it had none), a piece of 0 octets with
 //!   Byte-Range `start-(start-1)/total` carries the flag (4975-031).
-//! - **Order**: one reader streams the whole incoming chunk, all its pieces, under the
-//!   target's data-lane lock, so the pieces of a chunk, and the chunks of a message that one
-//!   source sends in order, reach the target in order (RFC 4976 §3, 4975-032).
+//! - **Order**: one reader streams the whole incoming chunk, its pieces one after the other,
+//!   each under the target's data-lane lock, so the pieces of a chunk, and the chunks of a
+//!   message that one source sends in order, reach the target in order (RFC 4976 §3,
+//!   4975-032). Between two pieces no frame is open on the target: a piece cut because another
+//!   source waits lets the lock go, and that source's frames go out before the next piece.
 //! - **Transactions**: each piece is its own transaction on the next hop ([`Router::chunk_sent`]
 //!   when its end-line is queued): its 200 ends it, an error or timeout gives a failure REPORT
 //!   for that piece's octets. The previous hop gets one 200 for the incoming chunk, once its
@@ -99,7 +102,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -193,6 +196,9 @@ struct PeerInner {
     /// Signalled whenever the relay queues a frame on the control lane: a reader streaming a
     /// chunk to this connection then ends its piece early (4976-033, [`send_control`]).
     replies: Arc<Notify>,
+    /// Readers waiting for [`PeerInner::data`]: the reader streaming a chunk here ends its
+    /// piece early to let them in (4976-033, [`Conn::cut_if_due`]).
+    waiting: AtomicUsize,
     /// When the relay last queued something for this connection, in milliseconds since
     /// [`Shared::epoch`]: traffic toward it keeps it from being idle (4976-039), as traffic
     /// from it does.
@@ -484,6 +490,7 @@ where
         kill: Arc::new(Notify::new()),
         replies: Arc::new(Notify::new()),
         sent_at: AtomicU64::new(0),
+        waiting: AtomicUsize::new(0),
     });
     shared
         .metrics
@@ -679,8 +686,8 @@ const COPY_BELOW: usize = 2048;
 /// about to wait for more ([`Conn::flush_data`]), when it forwards to another target, or once
 /// [`BATCH_BYTES`] are collected. Many small frames then cost one queue operation and one
 /// write, not three each. The batch is queued whole under the target's data-lane lock, which
-/// is kept while an incoming chunk is being streamed to the target (its rest comes in later
-/// batches), so frames of different sources never interleave.
+/// is kept while a frame (a chunk, or a piece of a re-chunked one) is open on the target (its
+/// rest comes in later batches), so frames of different sources never interleave.
 ///
 /// What depends on a frame being queued waits for the batch: the response timer of a forwarded
 /// chunk ([`Router::chunk_sent`], 4976-030), the forwarded-frame metrics, and, when the target
@@ -701,8 +708,8 @@ struct DataBatch {
     /// ([`Outgoing::with_frame_open`]).
     mark: Option<bool>,
     /// This reader is streaming an incoming chunk to the target, in one piece or several
-    /// (from [`Conn::forward`] to [`Conn::end_stream`]): the lock is kept until it ends, so the
-    /// pieces of a chunk reach the target in order and nothing lands inside them.
+    /// (from [`Conn::forward`] to [`Conn::end_stream`]): the lock is kept while a piece is
+    /// open, so nothing lands inside one; between pieces it may be let go.
     streaming: bool,
     /// When each request whose header block is collected was read (forward latency).
     heads: Vec<Instant>,
@@ -1186,7 +1193,8 @@ impl Conn {
         let full = cfg.rechunk_size > 0 && s.octets >= cfg.rechunk_size as u64;
         let replies = cfg.rechunk_for_replies
             && s.octets >= MIN_PIECE
-            && s.peer.queue.control_queued_bytes() > 0;
+            && (s.peer.queue.control_queued_bytes() > 0
+                || s.peer.waiting.load(Ordering::Relaxed) > 0);
         let due = if eager {
             (full && s.more_declared()) || (replies && !s.all_declared())
         } else {
@@ -1209,7 +1217,8 @@ impl Conn {
         s.start = start;
         s.octets = 0;
         s.open = false;
-        if self.batch.len >= BATCH_BYTES {
+        if replies || self.batch.len >= BATCH_BYTES {
+            // Queued now, so the lane's lock is let go between the pieces (`flush_data`).
             self.flush_data().await;
         }
     }
@@ -1406,8 +1415,18 @@ impl Conn {
         };
         if let Some((item, conn, peer)) = target {
             if self.batch.guard.is_none() {
-                // One frame at a time on the target's data lane.
-                self.batch.guard = Some(peer.data.clone().lock_owned().await);
+                // One frame at a time on the target's data lane. A reader streaming a long
+                // chunk there is told that this one waits: it ends its piece and lets it in.
+                self.batch.guard = Some(match peer.data.clone().try_lock_owned() {
+                    Ok(g) => g,
+                    Err(_) => {
+                        peer.waiting.fetch_add(1, Ordering::Relaxed);
+                        peer.replies.notify_one();
+                        let g = peer.data.clone().lock_owned().await;
+                        peer.waiting.fetch_sub(1, Ordering::Relaxed);
+                        g
+                    }
+                });
             }
             let queued = send_data(&self.shared, &peer, item).await.is_ok();
             let m = &self.shared.metrics;
@@ -1448,6 +1467,10 @@ impl Conn {
         if !self.batch.streaming {
             self.batch.guard = None;
             self.batch.to = None;
+        } else if matches!(&self.current, Current::Stream(s) if !s.open) {
+            // Between two pieces of a re-chunked SEND no frame is open on the target: another
+            // source may queue its frames there before the next piece (4976-033).
+            self.batch.guard = None;
         }
     }
 

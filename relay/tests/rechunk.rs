@@ -15,6 +15,7 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,17 +50,23 @@ impl Drop for Stop {
 /// A relay with `cfg`, Alice and Bob authenticated there: (stop guard, metrics, alice, bob,
 /// Alice's Use-Path URI, Bob's Use-Path URI).
 async fn pair(cfg: RelayConfig) -> (Stop, Arc<Metrics>, Client, Client, MsrpUri, MsrpUri) {
+    let (stop, metrics, addr, uri) = relay_at(cfg).await;
+    let mut alice = Client::connect(addr, "msrp://alice.example:7001/a1;tcp").await;
+    let mut bob = Client::connect(addr, "msrp://bob.example:7002/b1;tcp").await;
+    let (ua, _) = alice.auth(&uri, "alice", "wonderland").await;
+    let (ub, _) = bob.auth(&uri, "bob", "builder").await;
+    (stop, metrics, alice, bob, ua, ub)
+}
+
+/// A relay with `cfg`, running: (stop guard, metrics, address, its URI).
+async fn relay_at(cfg: RelayConfig) -> (Stop, Arc<Metrics>, SocketAddr, MsrpUri) {
     let relay = Relay::bind(cfg).await.expect("bind");
     let addr = relay.local_addr().expect("addr");
     let uri = relay.uri().clone();
     let metrics = relay.metrics().clone();
     let stop = Stop(relay.shutdown_handle());
     relay.spawn();
-    let mut alice = Client::connect(addr, "msrp://alice.example:7001/a1;tcp").await;
-    let mut bob = Client::connect(addr, "msrp://bob.example:7002/b1;tcp").await;
-    let (ua, _) = alice.auth(&uri, "alice", "wonderland").await;
-    let (ub, _) = bob.auth(&uri, "bob", "builder").await;
-    (stop, metrics, alice, bob, ua, ub)
+    (stop, metrics, addr, uri)
 }
 
 /// What Bob's reader saw, in order.
@@ -450,6 +457,113 @@ async fn a_waiting_reply_cuts_the_piece_while_the_source_is_silent() {
         "one 200 for Alice's chunk, no REPORT: {got:?}"
     );
     assert_eq!(got[0].head.status(), Some(StatusCode::OK));
+    reader.abort();
+}
+
+/// Another source's SEND to the same target is not held up behind an open long chunk either
+/// (RFC 4976 §6.4.1, 4976-033; the fair sharing RFC 4975 §7.1.1 asks of a sender, 4975-028):
+/// while Alice's 1 MiB chunk to Bob is open and Alice is silent after 100 KiB, Carol's SEND
+/// to Bob waits for the target's data lane; the relay ends Alice's piece with `+`, lets Carol's
+/// frame through between the pieces, and goes on with Alice's chunk in a new piece. Bob gets
+/// Carol's message whole while Alice's is still incomplete, then Alice's intact.
+#[tokio::test]
+async fn another_source_is_let_in_between_the_pieces_of_an_open_chunk() {
+    const LEN: u64 = MIB;
+    const PAUSE: u64 = 100 * KIB;
+    let (_stop, metrics, addr, uri) = relay_at(config().with_user("carol", "c4rol")).await;
+    let mut alice = Client::connect(addr, "msrp://alice.example:7001/a1;tcp").await;
+    let mut bob = Client::connect(addr, "msrp://bob.example:7002/b1;tcp").await;
+    let mut carol = Client::connect(addr, "msrp://carol.example:7003/c1;tcp").await;
+    let (ua, _) = alice.auth(&uri, "alice", "wonderland").await;
+    let (ub, _) = bob.auth(&uri, "bob", "builder").await;
+    let (uc, _) = carol.auth(&uri, "carol", "c4rol").await;
+    let Client {
+        r: bob_r,
+        w: bob_w,
+        uri: bob_uri,
+        ids: _,
+    } = bob;
+    let bob_w = Arc::new(Mutex::new(bob_w));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let reader = tokio::spawn(bob_reader(bob_r, bob_w.clone(), bob_uri.clone(), tx));
+
+    let send = send_head(
+        &mut alice,
+        msrp::path![ua.clone(), ub.clone(), bob_uri.clone()],
+        LEN as usize,
+    );
+    let mid = send.message_id().cloned().expect("Message-ID");
+    let mut head = BytesMut::new();
+    msrp::encode::head(&send, true, &mut head);
+    alice.write_raw(&head).await;
+    write_body(&mut alice, 0, PAUSE).await;
+    // Let the relay forward what Alice wrote (it cuts at 64 KiB, the default size): the
+    // second piece is open on Bob's connection.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let hers = send_head(&mut carol, msrp::path![uc, ub.clone(), bob_uri.clone()], 2);
+    carol
+        .send(&frame(hers.clone(), Bytes::from_static(b"hi")))
+        .await;
+
+    // Carol's message reaches Bob while Alice's chunk is open (Alice has not written more).
+    let mut seen = Vec::new();
+    let carols = within(3000, async {
+        loop {
+            match rx.recv().await.expect("Bob's reader runs") {
+                Seen::Complete(body) => return body,
+                s => seen.push(s),
+            }
+        }
+    })
+    .await;
+    assert_eq!(&carols[..], b"hi", "Carol's message first, whole");
+    let alices: u64 = seen
+        .iter()
+        .map(|s| match s {
+            Seen::Piece {
+                message_id, octets, ..
+            } if message_id.as_ref() == Some(&mid) => *octets,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(
+        alices,
+        PAUSE - HELD,
+        "Alice's piece was cut after all the relay had"
+    );
+    let ok = carol.expect().await;
+    assert_eq!(
+        ok.head.status(),
+        Some(StatusCode::OK),
+        "Carol's hop-by-hop 200"
+    );
+
+    write_body(&mut alice, PAUSE, LEN).await;
+    let mut end = BytesMut::new();
+    msrp::encode::end(&send.tid, Flag::Last, true, &mut end);
+    alice.write_raw(&end).await;
+    let body = until_complete(&mut rx, &mut seen, 10_000).await;
+    let mut want = vec![0u8; LEN as usize];
+    pattern(0, &mut want);
+    assert!(body == want, "Alice's reassembled body differs");
+    let all: Vec<_> = seen
+        .iter()
+        .filter_map(|s| match s {
+            Seen::Piece {
+                tid,
+                message_id,
+                range,
+                octets,
+                flag,
+            } if message_id.as_ref() == Some(&mid) => {
+                Some((tid.clone(), range.expect("Byte-Range"), *octets, *flag))
+            }
+            _ => None,
+        })
+        .collect();
+    check_consecutive(&all, LEN);
+    assert!(metrics.rechunked.get() >= 15, "{}", metrics.rechunked.get());
     reader.abort();
 }
 
