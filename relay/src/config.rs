@@ -2,6 +2,7 @@
 //! [`TlsConfig`]), whom it admits, and the limits it enforces on every connection.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -34,8 +35,9 @@ pub struct RelayConfig {
     /// answered 200, or a request forwarded) before it is closed: RFC 4976 §6.1 (4976-023),
     /// 30 s.
     pub first_request_timeout: Duration,
-    /// A connection on which nothing arrives for this long is closed: RFC 4976 §6.5
-    /// (4976-039), 1 hour.
+    /// A connection on which nothing passes, either way, for this long is closed: RFC 4976
+    /// §6.5 (4976-039), 1 hour. Frames the relay queues for a connection count as traffic, so
+    /// a recipient that only receives is not idle.
     pub idle_timeout: Duration,
     /// Most incoming connections open at once; one more is closed as soon as it is accepted
     /// (RFC 4976 §6.5: a relay out of resources sheds connections).
@@ -149,10 +151,22 @@ impl RelayConfig {
 /// are TLS from the first octet, and TLS to `msrps` next hops. Loaded by [`crate::tls`].
 ///
 /// Use-Path URIs issued to a client that AUTHs on a TLS connection are `msrps` URIs with this
-/// listener's port. The relay presents [`TlsConfig::cert_chain_pem`] and asks no certificate of
-/// its clients. Mutual TLS between relays (RFC 4976 §9.2, 4976-042: a relay presents its own
-/// certificate when it connects to the next hop) is not done yet: outbound connections verify the
-/// next hop's certificate but present none.
+/// listener's port.
+///
+/// RFC 4976 §9.2 (4976-042): a relay is a TLS server whose certificate carries a dnsName
+/// SubjectAltName matching the host of its URI ([`RelayConfig::host`]), relay-to-relay hops use
+/// mutual TLS, clients send SNI, and clients SHOULD present an empty certificate list. Hence:
+///
+/// - the listener presents [`TlsConfig::cert_chain_pem`], and asks peers for a certificate
+///   according to [`TlsConfig::client_auth`], verified against [`TlsConfig::client_roots_pem`];
+/// - outbound `msrps` connections verify the next hop's certificate against
+///   [`TlsConfig::roots_pem`] for the URI host (sent as SNI), and present the same
+///   [`TlsConfig::cert_chain_pem`] as a client certificate unless
+///   [`TlsConfig::present_client_cert`] is off.
+///
+/// One certificate serves both sides, so for mutual TLS with other relays it must be acceptable
+/// as a client certificate too: either without an Extended Key Usage extension, or with both
+/// `serverAuth` and `clientAuth`.
 #[derive(Debug, Clone)]
 pub struct TlsConfig {
     /// The address the TLS listener binds (port 0: any free port). Must differ from
@@ -160,7 +174,10 @@ pub struct TlsConfig {
     pub listen: SocketAddr,
     /// The port written into `msrps` Use-Path URIs; `None` takes the bound port.
     pub port: Option<u16>,
-    /// PEM file with the relay's certificate chain, leaf first.
+    /// PEM file with the relay's certificate chain, leaf first. Its leaf should name
+    /// [`RelayConfig::host`] in a dnsName SubjectAltName (RFC 4976 §9.2, 4976-042). Presented by
+    /// the listener, and by outbound `msrps` connections as their client certificate
+    /// ([`TlsConfig::present_client_cert`]).
     pub cert_chain_pem: PathBuf,
     /// PEM file with the certificate's private key (PKCS#8, PKCS#1 or SEC1).
     pub key_pem: PathBuf,
@@ -170,14 +187,28 @@ pub struct TlsConfig {
     ///
     /// [`Router::fail`]: crate::forward::Router::fail
     pub roots_pem: Option<PathBuf>,
+    /// PEM file with the CA certificates that client certificates presented to the listener
+    /// must chain to (RFC 4976 §9.2, 4976-042: mutual TLS between relays). Used as
+    /// [`TlsConfig::client_auth`] says; `None`: no client certificate is asked (and
+    /// [`ClientAuth::Required`] is a configuration error, [`crate::tls::TlsError::NoClientRoots`]).
+    pub client_roots_pem: Option<PathBuf>,
+    /// Whether peers of the listener must present a certificate. [`ClientAuth::Optional`] by
+    /// default, which without [`TlsConfig::client_roots_pem`] asks for none.
+    pub client_auth: ClientAuth,
+    /// Outbound `msrps` connections present [`TlsConfig::cert_chain_pem`] with
+    /// [`TlsConfig::key_pem`] as their client certificate, so that the next hop, a relay, can
+    /// authenticate this one (RFC 4976 §9.2, 4976-042: relay-to-relay hops use mutual TLS).
+    /// `true`; `false` presents an empty certificate list, as a client does.
+    pub present_client_cert: bool,
     /// How long a TLS handshake may take, incoming or outbound: a client that stays silent
     /// after connecting is closed then, and gives its slot back. 10 s.
     pub handshake_timeout: Duration,
 }
 
 impl TlsConfig {
-    /// TLS on `127.0.0.1:0` with the given certificate chain and key, no roots, and a 10 s
-    /// handshake timeout.
+    /// TLS on `127.0.0.1:0` with the given certificate chain and key, no roots, no client roots
+    /// (so no client certificate is asked, [`ClientAuth::Optional`]), the certificate presented
+    /// to `msrps` next hops, and a 10 s handshake timeout.
     pub fn new(cert_chain_pem: impl Into<PathBuf>, key_pem: impl Into<PathBuf>) -> TlsConfig {
         TlsConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -185,7 +216,84 @@ impl TlsConfig {
             cert_chain_pem: cert_chain_pem.into(),
             key_pem: key_pem.into(),
             roots_pem: None,
+            client_roots_pem: None,
+            client_auth: ClientAuth::Optional,
+            present_client_cert: true,
             handshake_timeout: Duration::from_secs(10),
         }
+    }
+
+    /// Trusts the root certificates in `roots_pem` for `msrps` next hops (builder style,
+    /// [`TlsConfig::roots_pem`]).
+    pub fn with_roots(mut self, roots_pem: impl Into<PathBuf>) -> Self {
+        self.roots_pem = Some(roots_pem.into());
+        self
+    }
+
+    /// Verifies client certificates against the CA certificates in `client_roots_pem`, asking
+    /// for them as `mode` says (builder style, [`TlsConfig::client_roots_pem`],
+    /// [`TlsConfig::client_auth`]; RFC 4976 §9.2, 4976-042).
+    pub fn with_client_auth(
+        mut self,
+        client_roots_pem: impl Into<PathBuf>,
+        mode: ClientAuth,
+    ) -> Self {
+        self.client_roots_pem = Some(client_roots_pem.into());
+        self.client_auth = mode;
+        self
+    }
+
+    /// Sets whether outbound `msrps` connections present the relay's certificate (builder
+    /// style, [`TlsConfig::present_client_cert`]).
+    pub fn with_client_cert(mut self, present: bool) -> Self {
+        self.present_client_cert = present;
+        self
+    }
+}
+
+/// What the TLS listener asks of its peers' certificates ([`TlsConfig::client_auth`]; RFC 4976
+/// §9.2, 4976-042). Written `none`, `optional` and `required` ([`FromStr`](std::str::FromStr),
+/// [`Display`](fmt::Display)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuth {
+    /// No certificate is asked; peers are not authenticated by TLS.
+    None,
+    /// Every peer is asked for a certificate. One without (an ordinary MSRP client, which
+    /// SHOULD present an empty certificate list) is accepted; a presented certificate must
+    /// chain to [`TlsConfig::client_roots_pem`], else the handshake fails. Without client roots
+    /// no certificate is asked, as with [`ClientAuth::None`]. The default.
+    #[default]
+    Optional,
+    /// Every peer must present a certificate chaining to [`TlsConfig::client_roots_pem`]: for
+    /// listeners that only other relays use. Needs client roots.
+    Required,
+}
+
+impl ClientAuth {
+    /// The name of the mode: `none`, `optional` or `required`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuth::None => "none",
+            ClientAuth::Optional => "optional",
+            ClientAuth::Required => "required",
+        }
+    }
+}
+
+impl fmt::Display for ClientAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ClientAuth {
+    type Err = String;
+
+    /// `none`, `optional` or `required` (ASCII case-insensitive).
+    fn from_str(s: &str) -> Result<ClientAuth, String> {
+        [ClientAuth::None, ClientAuth::Optional, ClientAuth::Required]
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("{s:?}: expected none, optional or required"))
     }
 }

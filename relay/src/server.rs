@@ -19,7 +19,11 @@
 //! [`TlsConfig::roots_pem`] and name the URI host, which is sent as SNI. Without roots (or
 //! without TLS) such a next hop cannot be reached, and the request fails as any unreachable next
 //! hop does: [`Router::fail`] with 408 (a failure REPORT for a SEND that asked for one, a 408
-//! response to other requests). Mutual TLS between relays (4976-042) is not done yet.
+//! response to other requests). Relay-to-relay hops use mutual TLS (4976-042): an outbound
+//! `msrps` connection presents the relay's own certificate chain (unless
+//! [`TlsConfig::present_client_cert`] is off), and the listener verifies the certificates peers
+//! present against [`TlsConfig::client_roots_pem`] ([`TlsConfig::client_auth`]: optional, so
+//! clients presenting none are served, or required).
 //!
 //! # Connections
 //!
@@ -521,7 +525,8 @@ where
 /// same scheme) is reused (RFC 4976 §6.4.2, 4976-035), otherwise one is opened (within
 /// [`RelayConfig::connect_timeout`]) and read like any other. For `msrps` it is TLS, handshake
 /// within [`TlsConfig::handshake_timeout`], the certificate verified against
-/// [`TlsConfig::roots_pem`] for the URI host (also the SNI); without roots it is refused.
+/// [`TlsConfig::roots_pem`] for the URI host (also the SNI), presenting the relay's own
+/// certificate (mutual TLS between relays, 4976-042); without roots it is refused.
 async fn outbound(shared: &Arc<Shared>, uri: &MsrpUri) -> io::Result<(ConnId, Peer)> {
     let secure = uri.is_secure();
     let connector = match (&shared.connector, secure) {

@@ -1,8 +1,9 @@
-//! The relay over TLS (`msrps`, RFC 4975 §14, RFC 4976 §9.2) on 127.0.0.1 with a self-signed
-//! test certificate for `localhost` (rcgen): AUTH over TLS (4976-002) with `msrps` Use-Path URIs,
-//! a SEND and its REPORT through one relay and through a chain of two relays joined by TLS, next
-//! hops whose certificate cannot be verified, and the TLS handshake timeout. Every wait is
-//! bounded by a tokio timeout.
+//! The relay over TLS (`msrps`, RFC 4975 §14, RFC 4976 §9.2) on 127.0.0.1 with test
+//! certificates for `localhost` (rcgen, self-signed or issued by a test CA): AUTH over TLS
+//! (4976-002) with `msrps` Use-Path URIs, a SEND and its REPORT through one relay and through a
+//! chain of two relays joined by TLS, next hops whose certificate cannot be verified, mutual TLS
+//! between relays and client certificates on the listener (4976-042), and the TLS handshake
+//! timeout. Every wait is bounded by a tokio timeout.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,9 +18,10 @@ use msrp::{
     ByteRange, ByteString, Event, Frame, Head, Header, IdGenerator, Method, MsrpUri, Path,
     StatusCode,
 };
-use msrp_relay::config::{RelayConfig, TlsConfig};
+use msrp_relay::config::{ClientAuth, RelayConfig, TlsConfig};
 use msrp_relay::digest::{self, Challenge};
 use msrp_relay::server::{Relay, ShutdownHandle};
+use msrp_relay::tls;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -39,54 +41,83 @@ fn uri(s: &str) -> MsrpUri {
     MsrpUri::parse(ByteString::from(s.to_owned())).expect("valid URI")
 }
 
-/// A self-signed certificate for `localhost`, written as PEM files in a directory of its own
-/// (removed on drop).
+/// A fresh directory for one certificate's PEM files.
+fn temp_dir() -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "msrp-relay-tls-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// A certificate for `localhost`, self-signed or issued by a [`TestCa`], written as PEM files in
+/// a directory of its own (removed on drop) with the root it chains to.
 struct TestCert {
     dir: PathBuf,
     cert: PathBuf,
     key: PathBuf,
-    der: CertificateDer<'static>,
+    /// PEM file of the root the certificate chains to (itself when self-signed).
+    root: PathBuf,
+    /// That root, DER.
+    root_der: CertificateDer<'static>,
 }
 
 impl TestCert {
+    /// A self-signed certificate for `localhost`.
     fn new() -> TestCert {
-        static N: AtomicU32 = AtomicU32::new(0);
         let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen");
-        let dir = std::env::temp_dir().join(format!(
-            "msrp-relay-tls-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-        std::fs::write(&cert, ck.cert.pem()).expect("write cert");
-        std::fs::write(&key, ck.key_pair.serialize_pem()).expect("write key");
-        TestCert {
-            dir,
-            cert,
-            key,
-            der: ck.cert.der().clone(),
-        }
+        TestCert::write(&ck.cert, &ck.key_pair, &ck.cert)
     }
 
-    /// TLS with this certificate, trusting `roots` for `msrps` next hops.
-    fn tls(&self, roots: Option<&TestCert>) -> TlsConfig {
-        let mut t = TlsConfig::new(&self.cert, &self.key);
-        t.roots_pem = roots.map(|r| r.cert.clone());
+    fn write(
+        cert: &rcgen::Certificate,
+        key: &rcgen::KeyPair,
+        root: &rcgen::Certificate,
+    ) -> TestCert {
+        let dir = temp_dir();
+        let t = TestCert {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+            root: dir.join("root.pem"),
+            root_der: root.der().clone(),
+            dir,
+        };
+        std::fs::write(&t.cert, cert.pem()).expect("write cert");
+        std::fs::write(&t.key, key.serialize_pem()).expect("write key");
+        std::fs::write(&t.root, root.pem()).expect("write root");
         t
     }
 
-    /// A client-side connector trusting this certificate.
-    fn connector(&self) -> TlsConnector {
+    /// TLS with this certificate, trusting the root of `roots` for `msrps` next hops.
+    fn tls(&self, roots: Option<&TestCert>) -> TlsConfig {
+        let mut t = TlsConfig::new(&self.cert, &self.key);
+        t.roots_pem = roots.map(|r| r.root.clone());
+        t
+    }
+
+    /// A client-side connector trusting this certificate's root and presenting `identity`'s
+    /// certificate, or none (as an ordinary MSRP client does, RFC 4976 §9.2).
+    fn connector(&self, identity: Option<&TestCert>) -> TlsConnector {
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.der.clone()).expect("root");
-        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        roots.add(self.root_der.clone()).expect("root");
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
         .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+        let cfg = match identity {
+            None => builder.with_no_client_auth(),
+            Some(id) => builder
+                .with_client_auth_cert(
+                    tls::load_certs(&id.cert).expect("identity cert"),
+                    tls::load_key(&id.key).expect("identity key"),
+                )
+                .expect("client certificate"),
+        };
         TlsConnector::from(Arc::new(cfg))
     }
 }
@@ -94,6 +125,44 @@ impl TestCert {
 impl Drop for TestCert {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A certificate authority (held in memory) that issues `localhost` certificates.
+struct TestCa {
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl TestCa {
+    fn new(name: &str) -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate().expect("CA key");
+        let cert = params.self_signed(&key).expect("CA certificate");
+        TestCa { cert, key }
+    }
+
+    /// A certificate for `localhost` (dnsName SubjectAltName, 4976-042) signed by this CA, fit
+    /// for both server and client authentication (no Extended Key Usage).
+    fn issue(&self, cn: &str) -> TestCert {
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params
+            .signed_by(&key, &self.cert, &self.key)
+            .expect("certificate");
+        TestCert::write(&cert, &key, &self.cert)
     }
 }
 
@@ -153,13 +222,24 @@ impl Client {
         }
     }
 
-    /// Connects over TLS to `addr`, verifying the relay's certificate for `localhost`.
+    /// Connects over TLS to `addr`, verifying the relay's certificate for `localhost`, and
+    /// presenting no certificate.
     async fn tls(addr: SocketAddr, cert: &TestCert, own: &str) -> Client {
+        Client::tls_as(addr, cert, None, own).await
+    }
+
+    /// [`Client::tls`], presenting `identity`'s certificate when the relay asks for one.
+    async fn tls_as(
+        addr: SocketAddr,
+        cert: &TestCert,
+        identity: Option<&TestCert>,
+        own: &str,
+    ) -> Client {
         let s = within(2000, TcpStream::connect(addr))
             .await
             .expect("connect");
         let name = ServerName::try_from("localhost").expect("name");
-        let tls = within(2000, cert.connector().connect(name, s))
+        let tls = within(2000, cert.connector(identity).connect(name, s))
             .await
             .expect("TLS handshake");
         let (r, w) = tokio::io::split(tls);
@@ -421,7 +501,18 @@ async fn chain_of_two_relays_over_tls() {
 async fn next_hop_fails_with_408(relay: &Running, cert: &TestCert, next: MsrpUri) {
     let mut alice = Client::tls(relay.tls_addr, cert, "msrps://alice.example:7001/a1;tcp").await;
     let ua = within(3000, alice.auth(&relay.tls_uri, "alice", "wonderland")).await;
-    let send = send_head(&mut alice, msrp::path![ua, next], 2);
+    send_fails_with_408(&mut alice, msrp::path![ua, next]).await;
+}
+
+/// `alice` (AUTHed at her relay, the first URI of `to`) sends a SEND along `to`: she gets the
+/// hop-by-hop 200 and a failure REPORT with 408, the relay's answer to a next hop it cannot
+/// reach or that closes the connection (RFC 4976 §6.4.1, 4976-031; [`Router::fail`],
+/// [`Router::connection_closed`]).
+///
+/// [`Router::fail`]: msrp_relay::forward::Router::fail
+/// [`Router::connection_closed`]: msrp_relay::forward::Router::connection_closed
+async fn send_fails_with_408(alice: &mut Client, to: Path) {
+    let send = send_head(alice, to, 2);
     alice
         .send(&frame(send.clone(), Bytes::from_static(b"hi")))
         .await;
@@ -498,4 +589,212 @@ async fn silent_tls_client_is_closed_after_handshake_timeout() {
     let mut c = Client::tls(relay.tls_addr, &cert, "msrps://alice.example:7001/a1;tcp").await;
     let u = within(3000, c.auth(&relay.tls_uri, "alice", "wonderland")).await;
     assert_msrps(&u, &relay);
+}
+
+/// `c` receives nothing for `ms` milliseconds.
+async fn assert_silent(c: &mut Client, ms: u64) {
+    if let Ok(got) = timeout(Duration::from_millis(ms), c.r.next()).await {
+        panic!("expected nothing, got {got:?}");
+    }
+}
+
+/// A TLS peer presenting `identity`'s certificate (or none) to the listener at `addr` is
+/// refused: the handshake fails, or (TLS 1.3, where the client finishes before the server has
+/// checked its certificate) the first read after sending an AUTH fails with the server's alert.
+/// No MSRP frame comes back.
+async fn refused(addr: SocketAddr, cert: &TestCert, identity: Option<&TestCert>) {
+    let s = within(2000, TcpStream::connect(addr))
+        .await
+        .expect("connect");
+    let name = ServerName::try_from("localhost").expect("name");
+    let err = match within(2000, cert.connector(identity).connect(name, s)).await {
+        Err(e) => e,
+        Ok(mut tls) => {
+            let auth = Head::request(
+                Method::Auth,
+                IdGenerator::new().next_id(),
+                msrp::path![uri("msrps://localhost:1;tcp")],
+                msrp::path![uri("msrps://x.example:7000/x1;tcp")],
+            );
+            let mut b = BytesMut::new();
+            bodiless(auth).write(&mut b);
+            // The write may already fail once the alert is in.
+            let written = within(2000, async {
+                tls.write_all(&b).await?;
+                tls.flush().await
+            })
+            .await;
+            let mut buf = [0u8; 256];
+            match (written, within(2000, tls.read(&mut buf)).await) {
+                (Err(e), _) | (Ok(()), Err(e)) => e,
+                (Ok(()), Ok(n)) => panic!("refused peer read {n} octets"),
+            }
+        }
+    };
+    let inner = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+        .unwrap_or_else(|| panic!("not a TLS error: {err:?}"));
+    assert!(
+        matches!(
+            inner,
+            rustls::Error::AlertReceived(_) | rustls::Error::InvalidCertificate(_)
+        ),
+        "{inner:?}"
+    );
+}
+
+/// Certificates for mutual TLS (4976-042): a CA, relays A and B, and a client of B, each with a
+/// `localhost` certificate the CA issued.
+struct Pki {
+    a: TestCert,
+    b: TestCert,
+    bob: TestCert,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let ca = TestCa::new("msrpd test CA");
+        let (a, b, bob) = (ca.issue("relay A"), ca.issue("relay B"), ca.issue("bob"));
+        Pki { a, b, bob }
+    }
+
+    /// Relay B's TLS: trusts the CA for next hops and requires every peer of its listener to
+    /// present a certificate the CA issued (RFC 4976 §9.2, 4976-042: a relay-only listener).
+    fn b_tls(&self) -> TlsConfig {
+        self.b
+            .tls(Some(&self.b))
+            .with_client_auth(&self.b.root, ClientAuth::Required)
+    }
+}
+
+/// Starts relay B ([`Pki::b_tls`]) and Bob, who AUTHs there over TLS with his CA-issued client
+/// certificate. Returns B, Bob and his Use-Path URI.
+async fn start_b_with_bob(pki: &Pki) -> (Running, Client, MsrpUri) {
+    let b = start(config(pki.b_tls())).await;
+    let mut bob = Client::tls_as(
+        b.tls_addr,
+        &pki.b,
+        Some(&pki.bob),
+        "msrps://bob.example:7002/b1;tcp",
+    )
+    .await;
+    let ub = within(3000, bob.auth(&b.tls_uri, "bob", "builder")).await;
+    assert_msrps(&ub, &b);
+    (b, bob, ub)
+}
+
+/// RFC 4976 §9.2 (4976-042): relay-to-relay hops use mutual TLS. Relay B requires client
+/// certificates issued by the CA that signed relay A's; A presents its own certificate chain
+/// when it connects to B (and B its own when it connects back to A, whose listener verifies
+/// presented certificates but accepts clients without one). Alice (no certificate) at A sends
+/// Bob at B a SEND: it is delivered, and Bob's REPORT comes back through B and A. A client
+/// without a certificate is refused by B.
+#[tokio::test]
+async fn mutual_tls_chain_with_required_client_certificates() {
+    let pki = Pki::new();
+    let a_tls = pki
+        .a
+        .tls(Some(&pki.a))
+        .with_client_auth(&pki.a.root, ClientAuth::Optional);
+    assert!(a_tls.present_client_cert, "presented by default");
+    let a = start(config(a_tls)).await;
+    let (b, mut bob, ub) = start_b_with_bob(&pki).await;
+    let mut alice = Client::tls(a.tls_addr, &pki.a, "msrps://alice.example:7001/a1;tcp").await;
+    let ua = within(3000, alice.auth(&a.tls_uri, "alice", "wonderland")).await;
+    assert_msrps(&ua, &a);
+    let to = msrp::path![ua.clone(), ub.clone(), bob.uri.clone()];
+    let (x, y, al) = (ua.as_str(), ub.as_str(), alice.uri.as_str().to_owned());
+    let bo = bob.uri.as_str().to_owned();
+    within(
+        4000,
+        send_and_report(&mut alice, &mut bob, to, &[y, x, &al], &[x, y, &bo]),
+    )
+    .await;
+    within(4000, refused(b.tls_addr, &pki.b, None)).await;
+}
+
+/// RFC 4976 §9.2 (4976-042): toward a relay that requires client certificates, relay A with
+/// its certificate switched off ([`TlsConfig::present_client_cert`]) fails the handshake; the
+/// SEND is answered as for any unreachable next hop (hop-by-hop 200, then a 408 failure
+/// REPORT) and nothing reaches Bob.
+#[tokio::test]
+async fn relay_without_client_certificate_is_refused_by_required_listener() {
+    let pki = Pki::new();
+    let a_tls = pki.a.tls(Some(&pki.a)).with_client_cert(false);
+    let a = start(config(a_tls)).await;
+    let (_b, mut bob, ub) = start_b_with_bob(&pki).await;
+    let mut alice = Client::tls(a.tls_addr, &pki.a, "msrps://alice.example:7001/a1;tcp").await;
+    let ua = within(3000, alice.auth(&a.tls_uri, "alice", "wonderland")).await;
+    let to = msrp::path![ua, ub, bob.uri.clone()];
+    within(4000, send_fails_with_408(&mut alice, to)).await;
+    assert_silent(&mut bob, 300).await;
+}
+
+/// RFC 4976 §9.2 (4976-042): relay A presenting a certificate from a CA that relay B does not
+/// trust (while itself trusting B's) is refused by B, which requires client certificates: 408
+/// failure REPORT, nothing delivered.
+#[tokio::test]
+async fn relay_with_untrusted_client_certificate_is_refused_by_required_listener() {
+    let pki = Pki::new();
+    let rogue = TestCa::new("rogue CA").issue("relay A");
+    let a = start(config(rogue.tls(Some(&pki.b)))).await;
+    let (_b, mut bob, ub) = start_b_with_bob(&pki).await;
+    let mut alice = Client::tls(a.tls_addr, &rogue, "msrps://alice.example:7001/a1;tcp").await;
+    let ua = within(3000, alice.auth(&a.tls_uri, "alice", "wonderland")).await;
+    let to = msrp::path![ua, ub, bob.uri.clone()];
+    within(4000, send_fails_with_408(&mut alice, to)).await;
+    assert_silent(&mut bob, 300).await;
+}
+
+/// RFC 4976 §9.2 (4976-042): a listener in [`ClientAuth::Optional`] mode refuses a peer whose
+/// certificate comes from a CA it does not trust, accepts a plain client presenting no
+/// certificate (as clients SHOULD), and accepts a peer whose certificate the trusted CA issued.
+#[tokio::test]
+async fn optional_listener_refuses_untrusted_certificate_and_accepts_none() {
+    let pki = Pki::new();
+    let relay_tls = pki
+        .a
+        .tls(None)
+        .with_client_auth(&pki.a.root, ClientAuth::Optional);
+    let relay = start(config(relay_tls)).await;
+    let intruder = TestCa::new("rogue CA").issue("intruder");
+    within(4000, refused(relay.tls_addr, &pki.a, Some(&intruder))).await;
+
+    let mut plain = Client::tls(relay.tls_addr, &pki.a, "msrps://alice.example:7001/a1;tcp").await;
+    let u = within(3000, plain.auth(&relay.tls_uri, "alice", "wonderland")).await;
+    assert_msrps(&u, &relay);
+
+    let mut known = Client::tls_as(
+        relay.tls_addr,
+        &pki.a,
+        Some(&pki.bob),
+        "msrps://bob.example:7002/b1;tcp",
+    )
+    .await;
+    let u = within(3000, known.auth(&relay.tls_uri, "bob", "builder")).await;
+    assert_msrps(&u, &relay);
+}
+
+/// [`ClientAuth::Required`] without client roots is a configuration error
+/// ([`TlsError::NoClientRoots`]), and the modes read and print as `none`, `optional`,
+/// `required`.
+///
+/// [`TlsError::NoClientRoots`]: msrp_relay::tls::TlsError::NoClientRoots
+#[test]
+fn required_client_auth_needs_client_roots() {
+    let cert = TestCert::new();
+    let mut t = cert.tls(None);
+    t.client_auth = ClientAuth::Required;
+    assert!(matches!(
+        tls::acceptor(&t),
+        Err(tls::TlsError::NoClientRoots)
+    ));
+    t.client_auth = ClientAuth::None;
+    assert!(tls::acceptor(&t).is_ok());
+    for m in [ClientAuth::None, ClientAuth::Optional, ClientAuth::Required] {
+        assert_eq!(m.to_string().parse::<ClientAuth>(), Ok(m));
+    }
+    assert_eq!("Required".parse::<ClientAuth>(), Ok(ClientAuth::Required));
+    assert!("sometimes".parse::<ClientAuth>().is_err());
 }

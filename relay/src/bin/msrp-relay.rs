@@ -1,17 +1,30 @@
-//! `msrp-relay`: runs one RFC 4976 MSRP relay ([`msrp_relay::server::Relay`]) over TCP from the
-//! command line.
+//! `msrp-relay`: runs one RFC 4976 MSRP relay ([`msrp_relay::server::Relay`]) over TCP, and
+//! optionally TLS (`msrps`), from the command line.
 //!
 //! This binary exists for the relay benchmark (`benches/relay-compare.sh`, issue 4) and for
-//! interop runs until the msrpd daemon (issue 6) lands; it has no configuration file, no TLS
-//! listener and no metrics endpoint. Example:
+//! interop runs until the msrpd daemon (issue 6) lands; it has no configuration file and no
+//! metrics endpoint. Example:
 //!
 //! ```text
 //! msrp-relay --listen 127.0.0.1:2855 --host localhost --user alice:secret --user bob:secret \
 //!     --allow-auth-over-tcp
 //! ```
 //!
+//! `--tls-listen ADDR --tls-cert CHAIN.pem --tls-key KEY.pem` adds the TLS listener
+//! ([`msrp_relay::config::TlsConfig`], RFC 4976 §9.2, 4976-042). `--tls-roots` trusts next hops'
+//! certificates (without it `msrps` next hops fail); `--tls-client-roots` with
+//! `--tls-client-auth none|optional|required` verifies peers' client certificates (mutual TLS
+//! with other relays); the relay presents its certificate to `msrps` next hops unless
+//! `--tls-no-client-cert`. Example of a relay that other relays reach with mutual TLS:
+//!
+//! ```text
+//! msrp-relay --host relay.example.com --user alice:secret \
+//!     --tls-listen 0.0.0.0:2856 --tls-cert relay.pem --tls-key relay.key \
+//!     --tls-roots ca.pem --tls-client-roots ca.pem --tls-client-auth optional
+//! ```
+//!
 //! Once the listener is bound it prints `listening on ADDR` (and `uri URI`, the relay's own URI
-//! that clients AUTH to) on stdout. It runs until SIGINT or SIGTERM, or until its standard
+//! that clients AUTH to) on stdout, then, with TLS, `tls listening on ADDR` and `tls-uri URI`. It runs until SIGINT or SIGTERM, or until its standard
 //! input reaches end of file (so a parent that dies takes it along; `--ignore-stdin` turns
 //! that off, e.g. when started with stdin on `/dev/null`).
 //!
@@ -21,11 +34,12 @@
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use msrp_relay::auth::Secret;
-use msrp_relay::config::RelayConfig;
+use msrp_relay::config::{ClientAuth, RelayConfig, TlsConfig};
 use msrp_relay::server::Relay;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::oneshot;
@@ -34,7 +48,7 @@ use tokio::sync::oneshot;
 #[derive(Debug, Parser)]
 #[command(
     name = "msrp-relay",
-    about = "Runs one RFC 4976 MSRP relay over TCP (for benchmarks and interop, until the msrpd daemon lands)"
+    about = "Runs one RFC 4976 MSRP relay over TCP and optionally TLS (for benchmarks and interop, until the msrpd daemon lands)"
 )]
 struct Args {
     /// Address the TCP listener binds (port 0: any free port).
@@ -69,6 +83,36 @@ struct Args {
     /// Do not stop at end of file on standard input.
     #[arg(long)]
     ignore_stdin: bool,
+    /// Address the TLS (`msrps`) listener binds (port 0: any free port); enables TLS and needs
+    /// --tls-cert and --tls-key (RFC 4975 §14, RFC 4976 §9.2).
+    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    tls_listen: Option<SocketAddr>,
+    /// PEM file with the relay's certificate chain, leaf first; the leaf should name --host in
+    /// a dnsName SubjectAltName (RFC 4976 §9.2, 4976-042). Also presented to `msrps` next hops.
+    #[arg(long, value_name = "PEM", requires = "tls_listen")]
+    tls_cert: Option<PathBuf>,
+    /// PEM file with the private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_listen")]
+    tls_key: Option<PathBuf>,
+    /// PEM file with the root certificates `msrps` next hops must chain to (without it,
+    /// `msrps` next hops fail).
+    #[arg(long, value_name = "PEM", requires = "tls_listen")]
+    tls_roots: Option<PathBuf>,
+    /// PEM file with the CA certificates that client certificates presented to the TLS
+    /// listener must chain to (mutual TLS between relays, RFC 4976 §9.2, 4976-042).
+    #[arg(long, value_name = "PEM", requires = "tls_listen")]
+    tls_client_roots: Option<PathBuf>,
+    /// What the TLS listener asks of peers' certificates: none; optional (a peer without one,
+    /// like an ordinary client, is accepted; a presented one must verify against
+    /// --tls-client-roots); required (every peer must present a valid one: for listeners only
+    /// relays use; needs --tls-client-roots). Default: optional, which without
+    /// --tls-client-roots asks for none.
+    #[arg(long, value_name = "MODE", requires = "tls_listen")]
+    tls_client_auth: Option<ClientAuth>,
+    /// Do not present the relay's certificate to `msrps` next hops (by default it does, for
+    /// mutual TLS between relays, RFC 4976 §9.2).
+    #[arg(long, requires = "tls_listen")]
+    tls_no_client_cert: bool,
 }
 
 /// Splits `NAME:VALUE` at the first colon.
@@ -98,7 +142,29 @@ fn config(args: &Args) -> Result<RelayConfig, String> {
     if let Some(m) = args.max_connections {
         cfg.max_connections = m;
     }
+    cfg.tls = tls_config(args)?;
     Ok(cfg)
+}
+
+/// The TLS listener's configuration, with --tls-listen.
+fn tls_config(args: &Args) -> Result<Option<TlsConfig>, String> {
+    let Some(listen) = args.tls_listen else {
+        return Ok(None);
+    };
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Err("--tls-listen needs --tls-cert and --tls-key".to_owned());
+    };
+    if args.tls_client_auth == Some(ClientAuth::Required) && args.tls_client_roots.is_none() {
+        return Err("--tls-client-auth required needs --tls-client-roots".to_owned());
+    }
+    let mut tls = TlsConfig::new(cert, key).with_client_cert(!args.tls_no_client_cert);
+    tls.listen = listen;
+    tls.roots_pem = args.tls_roots.clone();
+    tls.client_roots_pem = args.tls_client_roots.clone();
+    if let Some(mode) = args.tls_client_auth {
+        tls.client_auth = mode;
+    }
+    Ok(Some(tls))
 }
 
 /// Binds the relay, says where, and runs it until a signal or stdin EOF.
@@ -112,6 +178,13 @@ async fn serve(cfg: RelayConfig, watch_stdin: bool) -> Result<(), String> {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {addr}").map_err(|e| e.to_string())?;
         writeln!(out, "uri {}", relay.uri()).map_err(|e| e.to_string())?;
+        if let Some(tls) = relay.tls_addr() {
+            let tls = tls.map_err(|e| e.to_string())?;
+            writeln!(out, "tls listening on {tls}").map_err(|e| e.to_string())?;
+        }
+        if let Some(uri) = relay.tls_uri() {
+            writeln!(out, "tls-uri {uri}").map_err(|e| e.to_string())?;
+        }
         out.flush().map_err(|e| e.to_string())?;
     }
     let stop = relay.shutdown_handle();
