@@ -1,0 +1,106 @@
+//! Who a participant is: the user URI (a `sip:`/`sips:`/`tel:`/`im:` URI from SIP or the control
+//! API) a room knows it by, compared as RFC 3261 §19.1.4 compares SIP URIs for the purposes the
+//! switch has: matching a CPIM `From` to the sender (7701-012) and a CPIM `To` to a participant
+//! or to the room (7701-010, 7701-020).
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A participant's (or a room's) URI in comparable form: scheme and host lower-cased, user part
+/// kept (it is case-sensitive, RFC 3261 §19.1.4), URI parameters and headers dropped (the room
+/// URI of RFC 7701 §9.3 is written `sip:chatroom22@chat.example.com;transport=tcp` in CPIM `To`).
+/// Cheap to clone.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserUri(Arc<str>);
+
+impl UserUri {
+    /// The comparable form of `uri` (angle brackets around it are removed); `None` when it has
+    /// no scheme.
+    pub fn new(uri: &str) -> Option<UserUri> {
+        let uri = uri.trim();
+        let uri = uri
+            .strip_prefix('<')
+            .and_then(|u| u.strip_suffix('>'))
+            .unwrap_or(uri);
+        let (scheme, rest) = uri.split_once(':')?;
+        if scheme.is_empty()
+            || !scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        {
+            return None;
+        }
+        // Headers (`?`) and parameters (`;` after the host part) are not part of the identity.
+        let rest = rest.split('?').next().unwrap_or_default();
+        let (user, hostport) = match rest.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, rest),
+        };
+        let hostport = hostport.split(';').next().unwrap_or_default();
+        if hostport.is_empty() {
+            return None;
+        }
+        let mut s = String::with_capacity(uri.len());
+        s.push_str(&scheme.to_ascii_lowercase());
+        s.push(':');
+        if let Some(u) = user {
+            // `user;params` of a tel-like user part stays as written.
+            s.push_str(u);
+            s.push('@');
+        }
+        s.push_str(&hostport.to_ascii_lowercase());
+        Some(UserUri(s.into()))
+    }
+
+    /// The comparable form as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for UserUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UserUri({})", &self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(s: &str) -> String {
+        UserUri::new(s).expect(s).as_str().to_owned()
+    }
+
+    #[test]
+    fn compares_as_the_switch_needs() {
+        // RFC 7701 §9.3: the room URI with a transport parameter is the room.
+        assert_eq!(
+            k("<sip:chatroom22@chat.example.com;transport=tcp>"),
+            k("sip:chatroom22@chat.example.com")
+        );
+        // Scheme and host are case-insensitive, the user part is not.
+        assert_eq!(
+            k("SIP:alice@Atlanta.Example.COM"),
+            "sip:alice@atlanta.example.com"
+        );
+        assert_ne!(
+            k("sip:Alice@atlanta.example.com"),
+            k("sip:alice@atlanta.example.com")
+        );
+        assert_eq!(
+            k("sip:bob@example.com:5061?subject=x"),
+            "sip:bob@example.com:5061"
+        );
+        assert_eq!(k("im:bob@example.com"), "im:bob@example.com");
+        assert!(UserUri::new("bob@example.com").is_none());
+        assert!(UserUri::new("sip:").is_none());
+        assert!(UserUri::new("<>").is_none());
+    }
+}

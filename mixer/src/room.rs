@@ -1,0 +1,970 @@
+//! One chat room's switch (RFC 7701 §6, §7), sans-IO: who is in the room, what each SEND,
+//! NICKNAME and chunk means, and which frames go where. The tokio layer feeds it the frames each
+//! participant's session receives, in order, and carries out the [`Action`]s it returns; time
+//! comes in as `now`.
+//!
+//! # Members
+//!
+//! A participant is a user URI ([`UserUri`]); it has one MSRP session per device (simultaneous
+//! access, 7701-016), each joined by SDP offer/answer ([`crate::join`]) and identified here by a
+//! [`SessionKey`]. A session takes part once it is *bound* ([`Room::bind`]: its connection is
+//! known, RFC 4975 §5.4 / RFC 6135): only bound sessions receive messages, and a session gets the
+//! room's history when it binds.
+//!
+//! # Switching a SEND (7701-009..024)
+//!
+//! The switch is the endpoint of each participant's session (7701-023): it answers each chunk
+//! it receives (RFC 4975 §7.2, [`msrp::report::owed`]) and sends success REPORTs when asked. A
+//! message's body is `message/cpim` (else 415, 7701-009); the switch waits until its CPIM header
+//! block and encapsulated MIME headers have arrived (7701-017, bounded by
+//! [`SwitchLimits::max_cpim_head`]), then decides once per message:
+//!
+//! - more than one CPIM `To`: 403 (7701-011); a CPIM `From` that is not the sender's URI: 403
+//!   (7701-012);
+//! - `To` = the room URI: a public message, copied to every bound session of every other
+//!   participant that accepts the wrapped type (7701-013, 7701-015) and whose `a=max-size` the
+//!   message fits;
+//! - any other `To`: a private message (7701-020) if the room allows them (else 403), to the
+//!   participant with that URI, or else with that nickname (the `To`'s formal name, or the URI's
+//!   user part, matched with the PRECIS Nickname profile): 404 when there is none, 428 when none
+//!   of its sessions declared `private-messages` (7701-021); copied to each of its bound sessions
+//!   that did (7701-016).
+//!
+//! Each copy is a chunk of its own on the recipient's session: its own transaction id, a
+//! Message-ID the switch chose for the message (the same on every chunk and every copy), the
+//! sender's Byte-Range, and the body octets unchanged (7701-014). Later chunks of the message
+//! go to the first chunk's recipients only (7701-018): a participant who joins mid-message gets
+//! none of it, one who leaves gets no more. A chunk-reception timer
+//! ([`SwitchLimits::chunk_timeout`], restarted by every chunk, 7701-019) aborts a message whose
+//! sender went silent: its recipients get an empty chunk ending in `#`.
+//!
+//! Recipients' responses and REPORTs are not forwarded to the sender (7701-023). A copy the
+//! tokio layer could not deliver (the recipient's queue was full, or it left) is reported with
+//! [`Room::copy_failed`]: the sender gets a failure REPORT when its Failure-Report asks for one.
+//!
+//! # Nicknames (7701-025..032)
+//!
+//! NICKNAME is answered 200, 403 (nicknames off), 424 (malformed) or 425 (in use or reserved)
+//! through the room's [`NicknameTable`]; a NICKNAME carrying Success-Report or Failure-Report
+//! is answered 400 (7701-027). A nickname belongs to the participant (all its sessions show it)
+//! and is released when its last session leaves.
+//!
+//! # History
+//!
+//! The last [`RoomPolicy::history`] public messages (of at most [`HISTORY_MAX_MESSAGE`] octets
+//! each, received whole) are kept and sent to a session when it binds, each as one chunk.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use msrp::report;
+use msrp::{
+    ByteRange, ByteString, FailureReport, Flag, Head, Header, IdGenerator, Method, MsrpUri,
+    StatusCode,
+};
+
+use crate::config::{RoomPolicy, SwitchLimits};
+use crate::cpim;
+use crate::identity::UserUri;
+use crate::join::SessionTerms;
+use crate::nickname::{NicknameTable, ReservedWordError};
+
+/// Identifies one participant session in a room (assigned by [`Room::join`]).
+pub type SessionKey = u64;
+
+/// The largest public message kept in a room's history, in octets of its CPIM body.
+pub const HISTORY_MAX_MESSAGE: u64 = 64 * 1024;
+
+/// Identifies one message the switch is distributing: the copies of its chunks are opened,
+/// fed and ended together ([`Action::Open`], [`Action::Body`], [`Action::End`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OutId(pub u64);
+
+/// One copy of a chunk: the recipient session and the head it gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyHead {
+    /// The recipient session.
+    pub to: SessionKey,
+    /// The SEND head for it: its To-Path and From-Path, a transaction id of its own, the
+    /// message's Message-ID and the chunk's Byte-Range.
+    pub head: Head,
+}
+
+/// What the tokio layer is to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send this response (bodiless, `$`) on `to`'s session: the answer to a request it sent.
+    Respond {
+        /// The session the request came from.
+        to: SessionKey,
+        /// The response.
+        head: Head,
+    },
+    /// Open one chunk per copy (queue each head; a SEND with a body follows).
+    Open {
+        /// The message.
+        out: OutId,
+        /// The copies of this chunk.
+        copies: Vec<CopyHead>,
+    },
+    /// Body octets for every open copy of `out`, in order.
+    Body {
+        /// The message.
+        out: OutId,
+        /// The octets (shared by every copy).
+        piece: Bytes,
+    },
+    /// End every open copy of `out` with `flag` (their chunks are then closed).
+    End {
+        /// The message.
+        out: OutId,
+        /// `$`, `+` or `#`.
+        flag: Flag,
+    },
+    /// Send a whole frame on `to`'s session (a REPORT, or a history message).
+    Send {
+        /// The session.
+        to: SessionKey,
+        /// The head.
+        head: Head,
+        /// The body, if any (sent with `$`).
+        body: Option<Bytes>,
+    },
+}
+
+/// Why a session could not join.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinRefused {
+    /// The room has [`RoomPolicy::max_participants`] participants already.
+    #[error("the room is full ({0} participants)")]
+    Full(usize),
+}
+
+/// One session in the room.
+#[derive(Debug)]
+struct Member {
+    participant: UserUri,
+    terms: SessionTerms,
+    bound: bool,
+    /// The chunk this session is sending, from its head to its end-line.
+    receiving: Option<Receiving>,
+}
+
+/// A chunk being received from a session.
+#[derive(Debug)]
+struct Receiving {
+    /// The sender's head of this chunk.
+    head: Head,
+    what: Receive,
+}
+
+#[derive(Debug)]
+enum Receive {
+    /// A chunk of a message being distributed (or still waiting for its CPIM headers).
+    Message(OutId),
+    /// Skip the rest of the chunk; answer `status` at its end (when owed), or nothing when it
+    /// was answered already (`None`).
+    Skip(Option<StatusCode>),
+}
+
+/// Public or private.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    Public,
+    Private,
+}
+
+/// A message being received from one session and distributed.
+#[derive(Debug)]
+struct Incoming {
+    from: SessionKey,
+    /// The sender's Message-ID.
+    key: ByteString,
+    /// The Message-ID of the copies.
+    out_id: ByteString,
+    /// The sender's first chunk head (for REPORTs).
+    first: Head,
+    /// Octets waiting for the CPIM headers to complete (7701-017); `None` once decided.
+    pending: Option<BytesMut>,
+    /// The decision, once made.
+    kind: Option<Kind>,
+    recipients: Vec<SessionKey>,
+    /// Copies are open on the recipients (a chunk is being distributed).
+    open: bool,
+    /// Byte-Range start of the next octet to distribute.
+    next: u64,
+    total: Option<u64>,
+    /// The message's octets, kept for history (public, small, received whole).
+    keep: Option<BytesMut>,
+    /// The wrapped type (for history replay filtering).
+    inner: String,
+    deadline: Instant,
+}
+
+/// One message of the room's history.
+#[derive(Debug, Clone)]
+struct Kept {
+    from: UserUri,
+    inner: String,
+    body: Bytes,
+}
+
+/// One room's state and switch.
+#[derive(Debug)]
+pub struct Room {
+    uri: UserUri,
+    policy: RoomPolicy,
+    limits: SwitchLimits,
+    members: HashMap<SessionKey, Member>,
+    participants: HashMap<UserUri, Vec<SessionKey>>,
+    nicknames: NicknameTable<UserUri, SessionKey>,
+    incoming: HashMap<OutId, Incoming>,
+    by_key: HashMap<(SessionKey, ByteString), OutId>,
+    history: VecDeque<Kept>,
+    next_session: SessionKey,
+    next_out: u64,
+    ids: IdGenerator,
+}
+
+impl Room {
+    /// A room with URI `uri` (e.g. `sip:lobby@chat.example.com`), `policy` and the switch's
+    /// `limits`; nicknames in `reserved` are never given out (425, 7701-028). Fails on a
+    /// reserved word the Nickname profile does not accept.
+    pub fn new(
+        uri: UserUri,
+        policy: RoomPolicy,
+        limits: SwitchLimits,
+        reserved: &[&str],
+    ) -> Result<Room, ReservedWordError> {
+        Ok(Room {
+            uri,
+            policy,
+            limits,
+            members: HashMap::new(),
+            participants: HashMap::new(),
+            nicknames: NicknameTable::with_reserved(reserved.iter().copied())?,
+            incoming: HashMap::new(),
+            by_key: HashMap::new(),
+            history: VecDeque::new(),
+            next_session: 1,
+            next_out: 1,
+            ids: IdGenerator::new(),
+        })
+    }
+
+    /// The room's URI.
+    pub fn uri(&self) -> &UserUri {
+        &self.uri
+    }
+
+    /// The room's policy.
+    pub fn policy(&self) -> &RoomPolicy {
+        &self.policy
+    }
+
+    /// Participants in the room (user URIs with at least one session).
+    pub fn participant_count(&self) -> usize {
+        self.participants.len()
+    }
+
+    /// Sessions in the room, bound or not.
+    pub fn session_count(&self) -> usize {
+        self.members.len()
+    }
+
+    /// The participants with their nicknames, sorted by URI.
+    pub fn roster(&self) -> Vec<(UserUri, Option<String>)> {
+        let mut r: Vec<_> = self
+            .participants
+            .keys()
+            .map(|p| {
+                let nick = self.nicknames.nickname_of(p).map(|n| n.as_str().to_owned());
+                (p.clone(), nick)
+            })
+            .collect();
+        r.sort();
+        r
+    }
+
+    /// Adds a session of `participant` with the terms its offer agreed (a participant already in
+    /// the room may add sessions even when the room is full).
+    pub fn join(
+        &mut self,
+        participant: UserUri,
+        terms: SessionTerms,
+    ) -> Result<SessionKey, JoinRefused> {
+        if !self.participants.contains_key(&participant)
+            && self.participants.len() >= self.policy.max_participants
+        {
+            return Err(JoinRefused::Full(self.policy.max_participants));
+        }
+        let key = self.next_session;
+        self.next_session += 1;
+        self.participants
+            .entry(participant.clone())
+            .or_default()
+            .push(key);
+        self.nicknames.join(&participant, &key);
+        self.members.insert(
+            key,
+            Member {
+                participant,
+                terms,
+                bound: false,
+                receiving: None,
+            },
+        );
+        Ok(key)
+    }
+
+    /// The terms of a session.
+    pub fn terms(&self, session: SessionKey) -> Option<&SessionTerms> {
+        self.members.get(&session).map(|m| &m.terms)
+    }
+
+    /// The session's connection is known (its first SEND arrived, or the mixer connected it):
+    /// from now on it receives the room's messages, starting with the history (as frames to
+    /// send, in order).
+    pub fn bind(&mut self, session: SessionKey, out: &mut Vec<Action>) {
+        let Some(m) = self.members.get_mut(&session) else {
+            return;
+        };
+        if std::mem::replace(&mut m.bound, true) {
+            return;
+        }
+        let (me, terms) = (m.participant.clone(), m.terms.clone());
+        for kept in &self.history {
+            if kept.from == me || !terms.accepts_wrapped(&kept.inner) {
+                continue;
+            }
+            if terms
+                .max_size
+                .is_some_and(|max| kept.body.len() as u64 > max)
+            {
+                continue;
+            }
+            let head = copy_head(&terms, self.ids.next_id(), self.ids.next_id(), {
+                ByteRange::whole(kept.body.len() as u64)
+            });
+            out.push(Action::Send {
+                to: session,
+                head,
+                body: Some(kept.body.clone()),
+            });
+        }
+    }
+
+    /// The session left (BYE, control API, its connection closed, or the tokio layer dropped
+    /// it): it gets nothing more; a message it was sending is aborted on its recipients (`#`);
+    /// its participant's nickname is released with its last session (7701-030).
+    pub fn leave(&mut self, session: SessionKey, out: &mut Vec<Action>) {
+        let Some(m) = self.members.remove(&session) else {
+            return;
+        };
+        if let Some(list) = self.participants.get_mut(&m.participant) {
+            list.retain(|s| *s != session);
+            if list.is_empty() {
+                self.participants.remove(&m.participant);
+            }
+        }
+        // Released with the participant's last session (7701-030/031).
+        self.nicknames.leave_session(&session);
+        for inc in self.incoming.values_mut() {
+            inc.recipients.retain(|r| *r != session);
+        }
+        let mine: Vec<OutId> = self
+            .incoming
+            .iter()
+            .filter(|(_, i)| i.from == session)
+            .map(|(o, _)| *o)
+            .collect();
+        for o in mine {
+            self.abort(o, out);
+        }
+    }
+
+    /// The head of a request received on `session`'s session (after the tokio layer checked
+    /// that its To-Path names it, 4975-063). SEND and NICKNAME are handled (REPORTs from
+    /// recipients are dropped, 7701-023); other methods get 501 (4975-017).
+    pub fn request(
+        &mut self,
+        session: SessionKey,
+        head: Head,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(m) = self.members.get(&session) else {
+            return;
+        };
+        let local = m.terms.local.clone();
+        match head.method() {
+            Some(Method::Send) => self.send_head(session, head, now, out),
+            Some(Method::Nickname) => {
+                let status = self.nickname(session, &head);
+                respond(out, session, &head, status, &local);
+            }
+            Some(Method::Report) => {}
+            _ => respond(out, session, &head, StatusCode::NOT_IMPLEMENTED, &local),
+        }
+    }
+
+    fn nickname(&mut self, session: SessionKey, head: &Head) -> StatusCode {
+        let Some(m) = self.members.get(&session) else {
+            return StatusCode::NO_SUCH_SESSION;
+        };
+        // 7701-027: no report headers on NICKNAME.
+        let reports = head
+            .headers
+            .iter()
+            .any(|h| matches!(h, Header::SuccessReport(_) | Header::FailureReport(_)));
+        if reports {
+            return StatusCode::BAD_REQUEST;
+        }
+        let participant = m.participant.clone();
+        match self
+            .nicknames
+            .request_head(self.policy.nicknames, &participant, &session, head)
+        {
+            Ok(_) => StatusCode::OK,
+            Err(e) => e.status(),
+        }
+    }
+
+    /// A SEND chunk's head.
+    fn send_head(&mut self, session: SessionKey, head: Head, now: Instant, out: &mut Vec<Action>) {
+        let what = match self.admit(session, &head, now) {
+            Ok(o) => Receive::Message(o),
+            Err(status) => Receive::Skip(Some(status)),
+        };
+        if let Receive::Message(o) = what {
+            // A chunk of a decided message: its copies open now (7701-018).
+            self.open_copies(o, &head, out);
+        }
+        if let Some(m) = self.members.get_mut(&session) {
+            m.receiving = Some(Receiving { head, what });
+        }
+    }
+
+    /// Admits a SEND chunk: the message it belongs to (new or known), or the status it is
+    /// answered with.
+    fn admit(
+        &mut self,
+        session: SessionKey,
+        head: &Head,
+        now: Instant,
+    ) -> Result<OutId, StatusCode> {
+        let Some(key) = head.message_id().cloned() else {
+            return Err(StatusCode::BAD_REQUEST);
+        };
+        let range = head.byte_range().unwrap_or(ByteRange::whole(0));
+        if head.content_type().is_none() && range.total.unwrap_or(0) == 0 {
+            // A bodiless (or empty) SEND: how a session binds its connection (RFC 4975 §5.4,
+            // RFC 6135 §4.1); it carries no message and is answered 200.
+            return Err(StatusCode::OK);
+        }
+        if let Some(total) = range.total {
+            // 4975-018: refused before anything is buffered.
+            if total > self.policy.max_message_size {
+                return Err(StatusCode::TOO_LARGE);
+            }
+        }
+        if let Some(o) = self.by_key.get(&(session, key.clone())) {
+            let inc = self.incoming.get_mut(o).expect("indexed");
+            inc.deadline = now + self.limits.chunk_timeout;
+            return Ok(*o);
+        }
+        // A new message starts with its first octet (the CPIM headers are there).
+        if range.start != 1 {
+            return Err(StatusCode::BAD_REQUEST);
+        }
+        let is_cpim = head
+            .content_type()
+            .is_some_and(|t| essence(t).eq_ignore_ascii_case("message/cpim"));
+        if !is_cpim {
+            // 7701-009.
+            return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        }
+        let o = OutId(self.next_out);
+        self.next_out += 1;
+        self.incoming.insert(
+            o,
+            Incoming {
+                from: session,
+                key: key.clone(),
+                out_id: self.ids.next_id(),
+                first: head.clone(),
+                pending: Some(BytesMut::new()),
+                kind: None,
+                recipients: Vec::new(),
+                open: false,
+                next: 1,
+                total: range.total,
+                keep: None,
+                inner: String::new(),
+                deadline: now + self.limits.chunk_timeout,
+            },
+        );
+        self.by_key.insert((session, key), o);
+        Ok(o)
+    }
+
+    /// Opens this chunk's copies on a decided message's recipients (nothing while undecided).
+    fn open_copies(&mut self, o: OutId, head: &Head, out: &mut Vec<Action>) {
+        let Some(inc) = self.incoming.get_mut(&o) else {
+            return;
+        };
+        if inc.kind.is_none() || inc.open {
+            return;
+        }
+        let range = head.byte_range().unwrap_or(ByteRange::whole(0));
+        inc.next = range.start;
+        let copies = copies_of(
+            &self.members,
+            &mut self.ids,
+            &inc.recipients,
+            &inc.out_id,
+            range,
+        );
+        inc.open = true;
+        out.push(Action::Open { out: o, copies });
+    }
+
+    /// Body octets of the chunk being received on `session`.
+    pub fn body(&mut self, session: SessionKey, piece: Bytes, out: &mut Vec<Action>) {
+        let Some(m) = self.members.get(&session) else {
+            return;
+        };
+        let Some(Receiving {
+            what: Receive::Message(o),
+            ..
+        }) = &m.receiving
+        else {
+            return;
+        };
+        let o = *o;
+        let participant = m.participant.clone();
+        let Some(inc) = self.incoming.get_mut(&o) else {
+            return;
+        };
+        if let Some(buf) = inc.pending.as_mut() {
+            buf.extend_from_slice(&piece);
+            match facts(buf, self.limits.max_cpim_head) {
+                Ok(None) => {}
+                Ok(Some(facts)) => {
+                    let prefix = inc.pending.take().expect("pending").freeze();
+                    match self.decide(o, &participant, &facts) {
+                        Ok(()) => {
+                            let head = self.members[&session]
+                                .receiving
+                                .as_ref()
+                                .map(|r| r.head.clone())
+                                .expect("receiving");
+                            // The copies start at the message's first octet: what was buffered.
+                            let mut first = head;
+                            set_start(&mut first, 1);
+                            self.open_copies(o, &first, out);
+                            self.forward(o, prefix, out);
+                        }
+                        Err(status) => self.refuse(session, o, status, out),
+                    }
+                }
+                Err(status) => self.refuse(session, o, status, out),
+            }
+            return;
+        }
+        self.forward(o, piece, out);
+    }
+
+    /// Distributes `piece` on the open copies of `o` (and keeps it for history).
+    fn forward(&mut self, o: OutId, piece: Bytes, out: &mut Vec<Action>) {
+        let Some(inc) = self.incoming.get_mut(&o) else {
+            return;
+        };
+        inc.next += piece.len() as u64;
+        if let Some(k) = inc.keep.as_mut() {
+            if (k.len() + piece.len()) as u64 <= HISTORY_MAX_MESSAGE {
+                k.extend_from_slice(&piece);
+            } else {
+                inc.keep = None;
+            }
+        }
+        if inc.open && !inc.recipients.is_empty() && !piece.is_empty() {
+            out.push(Action::Body { out: o, piece });
+        }
+    }
+
+    /// Decides where message `o` goes, from its CPIM headers (see the module documentation).
+    fn decide(&mut self, o: OutId, sender: &UserUri, facts: &Facts) -> Result<(), StatusCode> {
+        // 7701-011: exactly one To.
+        let [to] = facts.to.as_slice() else {
+            return Err(StatusCode::FORBIDDEN);
+        };
+        // 7701-012: nobody speaks for someone else.
+        if facts.from.as_deref().and_then(UserUri::new).as_ref() != Some(sender) {
+            return Err(StatusCode::FORBIDDEN);
+        }
+        let inner = facts.inner_type.clone();
+        let total = self.incoming[&o].total;
+        let fits = |t: &SessionTerms| match (t.max_size, total) {
+            (Some(max), Some(n)) => n <= max,
+            _ => true,
+        };
+        let to_uri = UserUri::new(&to.uri);
+        let (kind, recipients) = if to_uri.as_ref() == Some(&self.uri) {
+            let r: Vec<SessionKey> = self
+                .members
+                .iter()
+                .filter(|(_, m)| {
+                    m.bound
+                        && &m.participant != sender
+                        && m.terms.accepts_wrapped(&inner)
+                        && fits(&m.terms)
+                })
+                .map(|(k, _)| *k)
+                .collect();
+            (Kind::Public, r)
+        } else {
+            if !self.policy.private_messages {
+                return Err(StatusCode::FORBIDDEN);
+            }
+            let target = to_uri
+                .filter(|u| self.participants.contains_key(u))
+                .or_else(|| {
+                    let nick = to.name.clone().or_else(|| {
+                        to.uri
+                            .split_once(':')
+                            .map(|(_, r)| r.split('@').next().unwrap_or_default().to_owned())
+                    })?;
+                    self.nicknames.lookup(&nick).cloned()
+                })
+                .ok_or(StatusCode::NOT_FOUND)?;
+            let sessions = &self.participants[&target];
+            let willing: Vec<SessionKey> = sessions
+                .iter()
+                .copied()
+                .filter(|s| self.members[s].terms.private_messages)
+                .collect();
+            if willing.is_empty() {
+                // 7701-021.
+                return Err(StatusCode::NO_PRIVATE_MESSAGES);
+            }
+            let r = willing
+                .into_iter()
+                .filter(|s| {
+                    let m = &self.members[s];
+                    m.bound && m.terms.accepts_wrapped(&inner) && fits(&m.terms)
+                })
+                .collect();
+            (Kind::Private, r)
+        };
+        let inc = self.incoming.get_mut(&o).expect("incoming");
+        inc.keep = (kind == Kind::Public
+            && self.policy.history > 0
+            && inc.total.is_some_and(|t| t <= HISTORY_MAX_MESSAGE))
+        .then(BytesMut::new);
+        inc.kind = Some(kind);
+        inc.recipients = recipients;
+        inc.inner = inner;
+        Ok(())
+    }
+
+    /// Refuses message `o` from `session` with `status`: the rest of the chunk is skipped, the
+    /// answer sent at once (the sender may stop, RFC 4975 §7.2), the message forgotten.
+    fn refuse(&mut self, session: SessionKey, o: OutId, status: StatusCode, out: &mut Vec<Action>) {
+        if let Some(inc) = self.incoming.remove(&o) {
+            self.by_key.remove(&(inc.from, inc.key));
+        }
+        let Some(m) = self.members.get_mut(&session) else {
+            return;
+        };
+        if let Some(r) = m.receiving.as_mut() {
+            // Answered now; nothing more at the end-line.
+            r.what = Receive::Skip(None);
+            respond(out, session, &r.head, status, &m.terms.local);
+        }
+    }
+
+    /// The end-line of the chunk being received on `session`.
+    pub fn end(&mut self, session: SessionKey, flag: Flag, now: Instant, out: &mut Vec<Action>) {
+        let Some(m) = self.members.get_mut(&session) else {
+            return;
+        };
+        let Some(r) = m.receiving.take() else {
+            return;
+        };
+        let local = m.terms.local.clone();
+        match r.what {
+            Receive::Skip(Some(status)) => respond(out, session, &r.head, status, &local),
+            Receive::Skip(None) => {}
+            Receive::Message(o) => {
+                let Some(inc) = self.incoming.get_mut(&o) else {
+                    return;
+                };
+                inc.deadline = now + self.limits.chunk_timeout;
+                let pending = inc.pending.is_some();
+                if pending && flag != Flag::More {
+                    // The message ended (or was aborted) before its CPIM headers were whole.
+                    let status = if flag == Flag::Abort {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::BAD_REQUEST
+                    };
+                    self.by_key.remove(&(session, inc.key.clone()));
+                    self.incoming.remove(&o);
+                    respond(out, session, &r.head, status, &local);
+                    return;
+                }
+                if inc.open {
+                    inc.open = false;
+                    out.push(Action::End { out: o, flag });
+                }
+                respond(out, session, &r.head, StatusCode::OK, &local);
+                let complete = flag == Flag::Last && inc.total.is_none_or(|t| inc.next > t)
+                    || flag == Flag::Abort;
+                if flag == Flag::Last && report::success_report_owed(&inc.first) {
+                    let range = ByteRange {
+                        start: 1,
+                        end: Some(inc.next - 1),
+                        total: Some(inc.next - 1),
+                    };
+                    if let Some(head) = report::report(
+                        &inc.first,
+                        self.ids.next_id(),
+                        StatusCode::OK,
+                        None,
+                        range,
+                        &local,
+                    ) {
+                        out.push(Action::Send {
+                            to: session,
+                            head,
+                            body: None,
+                        });
+                    }
+                }
+                if complete {
+                    let inc = self.incoming.remove(&o).expect("incoming");
+                    self.by_key.remove(&(session, inc.key));
+                    if flag == Flag::Last {
+                        if let Some(k) = inc.keep {
+                            self.history.push_back(Kept {
+                                from: self.members[&session].participant.clone(),
+                                inner: inc.inner,
+                                body: k.freeze(),
+                            });
+                            while self.history.len() > self.policy.history {
+                                self.history.pop_front();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A copy of message `o` could not be delivered to `session` (its queue stayed full, or it
+    /// left): it gets no more of the message, and the sender gets a failure REPORT with
+    /// `status` when its Failure-Report asks for one (RFC 4975 §7.1.2). A private message's
+    /// REPORT carries a CPIM wrapper with the original From and To (7701-022).
+    pub fn copy_failed(
+        &mut self,
+        o: OutId,
+        session: SessionKey,
+        status: StatusCode,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(inc) = self.incoming.get_mut(&o) else {
+            return;
+        };
+        inc.recipients.retain(|r| *r != session);
+        if inc.first.failure_report() == FailureReport::No {
+            return;
+        }
+        let Some(sender) = self.members.get(&inc.from) else {
+            return;
+        };
+        let range = ByteRange {
+            start: 1,
+            end: Some(inc.next.saturating_sub(1)),
+            total: inc.total,
+        };
+        if let Some(head) = report::report(
+            &inc.first,
+            self.ids.next_id(),
+            status,
+            None,
+            range,
+            &sender.terms.local,
+        ) {
+            out.push(Action::Send {
+                to: inc.from,
+                head,
+                body: None,
+            });
+        }
+    }
+
+    /// When [`Room::poll`] next has work: the earliest chunk-reception deadline.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.incoming.values().map(|i| i.deadline).min()
+    }
+
+    /// Aborts messages whose chunk-reception timer ran out (7701-019): their recipients get an
+    /// empty chunk ending in `#`.
+    pub fn poll(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let expired: Vec<OutId> = self
+            .incoming
+            .iter()
+            .filter(|(_, i)| i.deadline <= now)
+            .map(|(o, _)| *o)
+            .collect();
+        for o in expired {
+            self.abort(o, out);
+        }
+    }
+
+    /// Ends message `o` with `#` on its recipients and forgets it.
+    fn abort(&mut self, o: OutId, out: &mut Vec<Action>) {
+        let Some(inc) = self.incoming.remove(&o) else {
+            return;
+        };
+        self.by_key.remove(&(inc.from, inc.key.clone()));
+        if inc.kind.is_none() || inc.recipients.is_empty() {
+            return;
+        }
+        if !inc.open {
+            // RFC 4975 §7.1.1 (4975-031): an empty chunk carries the flag.
+            let range = ByteRange {
+                start: inc.next,
+                end: Some(inc.next - 1),
+                total: inc.total,
+            };
+            let copies = copies_of(
+                &self.members,
+                &mut self.ids,
+                &inc.recipients,
+                &inc.out_id,
+                range,
+            );
+            out.push(Action::Open { out: o, copies });
+        }
+        out.push(Action::End {
+            out: o,
+            flag: Flag::Abort,
+        });
+    }
+}
+
+/// What the switch reads from a message's CPIM header section (RFC 3862 §4).
+#[derive(Debug)]
+struct Facts {
+    /// The first `From` URI.
+    from: Option<String>,
+    /// Every `To`: formal name and URI.
+    to: Vec<Addressee>,
+    /// The wrapped type (`type/subtype`).
+    inner_type: String,
+}
+
+/// One CPIM `To`.
+#[derive(Debug)]
+struct Addressee {
+    name: Option<String>,
+    uri: String,
+}
+
+/// The CPIM facts of a message whose first octets are `prefix`, once its header section has
+/// arrived (`Ok(None)` before, 7701-017); the status to refuse it with when it cannot be: 415
+/// when it is not CPIM at all (7701-009), 400 for a malformed header, 413 for a header section
+/// over `max` octets.
+fn facts(prefix: &[u8], max: usize) -> Result<Option<Facts>, StatusCode> {
+    let opts = cpim::ParseOptions::lenient().with_max_head_bytes(max);
+    let status = |e: cpim::CpimError| match e.class() {
+        cpim::ErrorClass::NotCpim => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        cpim::ErrorClass::InvalidHeader => StatusCode::BAD_REQUEST,
+        cpim::ErrorClass::TooLarge => StatusCode::TOO_LARGE,
+    };
+    // Checked without copying while the section is incomplete; parsed once it is.
+    let Some(n) = cpim::head_len(prefix, &opts).map_err(status)? else {
+        return Ok(None);
+    };
+    let head = Bytes::copy_from_slice(&prefix[..n]);
+    let Some((m, _)) = cpim::Message::parse_prefix(head, &opts).map_err(status)? else {
+        return Ok(None);
+    };
+    Ok(Some(Facts {
+        from: m.from().map(|a| a.uri().to_owned()),
+        to: m
+            .to()
+            .map(|a| Addressee {
+                name: a.formal_name().map(|n| n.into_owned()),
+                uri: a.uri().to_owned(),
+            })
+            .collect(),
+        inner_type: m.media_type().to_owned(),
+    }))
+}
+
+/// Queues the response owed for `req` with `status` (RFC 4975 §7.2: none for Failure-Report
+/// `no` on success, 4975-046, and none for REPORTs).
+fn respond(out: &mut Vec<Action>, to: SessionKey, req: &Head, status: StatusCode, local: &MsrpUri) {
+    if let Some(s) = report::owed(req, status).response {
+        out.push(Action::Respond {
+            to,
+            head: report::response(req, s, None, local),
+        });
+    }
+}
+
+/// The copies of a chunk with `range` for `recipients` of the message whose copies carry
+/// Message-ID `out_id`.
+fn copies_of(
+    members: &HashMap<SessionKey, Member>,
+    ids: &mut IdGenerator,
+    recipients: &[SessionKey],
+    out_id: &ByteString,
+    range: ByteRange,
+) -> Vec<CopyHead> {
+    recipients
+        .iter()
+        .filter_map(|r| {
+            let m = members.get(r)?;
+            Some(CopyHead {
+                to: *r,
+                head: copy_head(&m.terms, ids.next_id(), out_id.clone(), range),
+            })
+        })
+        .collect()
+}
+
+/// The head of a chunk the switch sends on a participant's session: To-Path its `a=path`,
+/// From-Path our session URI (RFC 4975 §7.1.1), `message/cpim`.
+fn copy_head(
+    terms: &SessionTerms,
+    tid: ByteString,
+    message_id: ByteString,
+    range: ByteRange,
+) -> Head {
+    Head::request(
+        Method::Send,
+        tid,
+        terms.peer_path.iter().cloned().collect(),
+        msrp::path![terms.local.clone()],
+    )
+    .with(Header::MessageId(message_id))
+    .with(Header::ByteRange(range))
+    .with(Header::ContentType(ByteString::from_static("message/cpim")))
+}
+
+/// Sets the Byte-Range start of `head` (keeping end and total).
+fn set_start(head: &mut Head, start: u64) {
+    let mut r = head.byte_range().unwrap_or(ByteRange::whole(0));
+    r.start = start;
+    head.set_byte_range(r);
+}
+
+/// The `type/subtype` of a Content-Type value, without parameters.
+fn essence(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or_default().trim()
+}

@@ -1,0 +1,1055 @@
+//! The mixer over TCP (tokio): the MSRP listener, one reader task per connection, and one task
+//! per room that owns the room's [`Room`] and carries out its [`Action`]s.
+//!
+//! # Joining and binding
+//!
+//! [`MixerHandle::join`] answers a participant's SDP offer for a room ([`crate::join`]) with a
+//! session URI of its own (`msrp://host:port/<random session-id>;tcp`, RFC 4975 §8.2), and adds
+//! the session to the room. The session binds to the connection its first request arrives on
+//! (RFC 4975 §5.4, RFC 6135): a participant's bodiless SEND is enough. When the answer makes the
+//! mixer the active side (RFC 6135), the mixer connects to the first URI of the participant's
+//! path itself and binds with a bodiless SEND. A session that does not bind within
+//! [`MixerConfig::bind_timeout`] is removed. A session is bound to one connection; a request for
+//! it on another gets 506 (RFC 4975 §7.3, 4975-066); a request for a session the mixer does not
+//! have gets 481 (4975-063).
+//!
+//! # The message path
+//!
+//! A connection's reader decodes frames and hands each request's head, body pieces and end-line
+//! to the task of the room its session belongs to (a bounded channel: a room that cannot keep
+//! up slows its senders down, never the other rooms). Sessions of several rooms may share a
+//! connection (7701-001): the reader routes frame by frame. No lock is taken per frame: each
+//! connection keeps the sessions it has seen.
+//!
+//! The room task writes each copy of a message as whole frames ([`Action::Open`],
+//! [`Action::Body`], [`Action::End`] become one chunk per body piece, ended with `+`, and the
+//! last with the sender's flag; RFC 7701 §6.1 lets the switch re-chunk, 7701-014), so frames
+//! from several rooms to one connection never interleave, and a copy is queued with `try_send`:
+//! a recipient whose queue is full never stalls the room. Its copy of that message is dropped
+//! ([`Room::copy_failed`]: a failure REPORT to the sender when asked), and a session that fails
+//! [`MixerConfig::max_failed_copies`] copies in a row is removed from the room. Responses and
+//! REPORTs go on the connection's control lane. Responses from recipients to the copies are
+//! read and dropped (7701-023).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use msrp::transport::{EventReader, MsrpCodec, Outgoing, TrySendError, WriteQueue, WriterConfig};
+use msrp::{
+    ByteRange, ByteString, DecodeError, DecoderConfig, Event, Flag, Head, Header, IdGenerator,
+    Method, MsrpUri, StatusCode,
+};
+use msrp_sdp::Role;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{MixerConfig, RoomPolicy};
+use crate::identity::UserUri;
+use crate::join::{self, JoinError, SessionTerms};
+use crate::room::{Action, CopyHead, JoinRefused, OutId, Room, SessionKey};
+
+/// Commands a room task takes, in order.
+enum Cmd {
+    Join {
+        participant: UserUri,
+        terms: SessionTerms,
+        reply: oneshot::Sender<Result<SessionKey, JoinRefused>>,
+    },
+    Bind {
+        key: SessionKey,
+        conn: ConnId,
+        queue: WriteQueue,
+    },
+    Head {
+        key: SessionKey,
+        head: Head,
+    },
+    Body {
+        key: SessionKey,
+        piece: Bytes,
+    },
+    End {
+        key: SessionKey,
+        flag: Flag,
+    },
+    Leave {
+        key: SessionKey,
+    },
+    Closed {
+        conn: ConnId,
+    },
+    Info {
+        reply: oneshot::Sender<RoomInfo>,
+    },
+}
+
+/// Identifies one transport connection of the mixer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ConnId(u64);
+
+/// A room as the rest of the mixer sees it.
+struct RoomRef {
+    name: String,
+    tx: mpsc::Sender<Cmd>,
+}
+
+/// Where a session lives.
+#[derive(Clone)]
+struct SessionRef {
+    room: Arc<RoomRef>,
+    key: SessionKey,
+    /// The connection the session is bound to, once it is.
+    bound: Option<ConnId>,
+}
+
+/// What a room says about itself ([`MixerHandle::room`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomInfo {
+    /// The room's name (`lobby` of `sip:lobby@domain`).
+    pub name: String,
+    /// The room's URI.
+    pub uri: String,
+    /// Participants and their nicknames, sorted by URI.
+    pub participants: Vec<(String, Option<String>)>,
+    /// Sessions, bound or not.
+    pub sessions: usize,
+}
+
+/// A successful join ([`MixerHandle::join`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    /// The session's id: the session-id of its URI, and the handle to leave with.
+    pub id: String,
+    /// The room's name.
+    pub room: String,
+    /// The SDP answer.
+    pub answer: Vec<u8>,
+    /// Our session URI (the last URI of the answer's `a=path`).
+    pub local: MsrpUri,
+}
+
+/// Why a join failed; [`JoinFailure::sip_status`] maps it for a SIP or HTTP layer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinFailure {
+    /// No such room, and rooms are not created on first join.
+    #[error("no room {0:?}")]
+    UnknownRoom(String),
+    /// The room name cannot form a room URI.
+    #[error("bad room name {0:?}")]
+    BadRoomName(String),
+    /// The participant URI is not a URI.
+    #[error("bad participant URI {0:?}")]
+    BadParticipant(String),
+    /// The room is full.
+    #[error("{0}")]
+    Full(#[from] JoinRefused),
+    /// The offer could not be answered.
+    #[error("{0}")]
+    Offer(#[from] JoinError),
+    /// The mixer is shutting down.
+    #[error("the mixer is shutting down")]
+    Closed,
+}
+
+impl JoinFailure {
+    /// The SIP status for the response to the INVITE: 404 unknown room, 486 full, 400 bad SDP
+    /// or URI, 488 (or the negotiation's status) for an unacceptable offer, 503 closing.
+    pub fn sip_status(&self) -> u16 {
+        match self {
+            JoinFailure::UnknownRoom(_) => 404,
+            JoinFailure::BadRoomName(_) | JoinFailure::BadParticipant(_) => 400,
+            JoinFailure::Full(_) => 486,
+            JoinFailure::Offer(JoinError::Sdp(_)) => 400,
+            JoinFailure::Offer(JoinError::Refused { status, .. }) => *status,
+            JoinFailure::Closed => 503,
+        }
+    }
+}
+
+struct Shared {
+    cfg: MixerConfig,
+    host: String,
+    port: u16,
+    rooms: Mutex<HashMap<String, Arc<RoomRef>>>,
+    sessions: Mutex<HashMap<ByteString, SessionRef>>,
+    ids: Mutex<IdGenerator>,
+    next_conn: AtomicU64,
+    slots: Arc<Semaphore>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Shared {
+    fn decoder_config(&self) -> DecoderConfig {
+        DecoderConfig {
+            max_head: self.cfg.max_head,
+            ..DecoderConfig::default()
+        }
+    }
+
+    fn writer_config(&self) -> WriterConfig {
+        WriterConfig {
+            queue_bytes: self.cfg.queue_bytes,
+            control_bytes: self.cfg.control_bytes,
+            ..WriterConfig::default()
+        }
+    }
+
+    fn next_id(&self) -> ByteString {
+        self.ids.lock().unwrap_or_else(|e| e.into_inner()).next_id()
+    }
+
+    /// The room `name`, created with the auto-create policy if it does not exist and may be.
+    fn room(self: &Arc<Self>, name: &str) -> Result<Arc<RoomRef>, JoinFailure> {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = rooms.get(name) {
+            return Ok(r.clone());
+        }
+        let policy = self
+            .cfg
+            .auto_create
+            .clone()
+            .ok_or_else(|| JoinFailure::UnknownRoom(name.to_owned()))?;
+        let r = self.start_room(name, policy)?;
+        rooms.insert(name.to_owned(), r.clone());
+        Ok(r)
+    }
+
+    fn start_room(
+        self: &Arc<Self>,
+        name: &str,
+        policy: RoomPolicy,
+    ) -> Result<Arc<RoomRef>, JoinFailure> {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b))
+        {
+            return Err(JoinFailure::BadRoomName(name.to_owned()));
+        }
+        let uri = UserUri::new(&format!("sip:{name}@{}", self.cfg.domain))
+            .ok_or_else(|| JoinFailure::BadRoomName(name.to_owned()))?;
+        let reserved: Vec<&str> = self
+            .cfg
+            .reserved_nicknames
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let room = Room::new(uri, policy, self.cfg.limits.clone(), &reserved)
+            .map_err(|e| JoinFailure::BadRoomName(e.to_string()))?;
+        let (tx, rx) = mpsc::channel(256);
+        let r = Arc::new(RoomRef {
+            name: name.to_owned(),
+            tx,
+        });
+        tokio::spawn(room_task(self.clone(), name.to_owned(), room, rx));
+        Ok(r)
+    }
+}
+
+/// A handle on a running mixer: join and leave sessions, look at rooms. Cheap to clone.
+#[derive(Clone)]
+pub struct MixerHandle(Arc<Shared>);
+
+impl fmt::Debug for MixerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MixerHandle")
+            .field("host", &self.0.host)
+            .field("port", &self.0.port)
+            .finish()
+    }
+}
+
+impl MixerHandle {
+    /// Joins `participant` (a user URI such as `sip:alice@example.com`) to room `room` with SDP
+    /// offer `offer`; returns the answer and the session's id (RFC 7701 §5.2).
+    pub async fn join(
+        &self,
+        room: &str,
+        participant: &str,
+        offer: &[u8],
+    ) -> Result<Joined, JoinFailure> {
+        let shared = &self.0;
+        let who = UserUri::new(participant)
+            .ok_or_else(|| JoinFailure::BadParticipant(participant.to_owned()))?;
+        let r = shared.room(room)?;
+        let sid = shared.next_id();
+        let local = MsrpUri::new(false, &shared.host, Some(shared.port), Some(&sid), "tcp")
+            .map_err(|e| JoinFailure::BadRoomName(e.to_string()))?;
+        let room_policy = self.policy_of(room);
+        let origin = (rand_u64(shared), 1);
+        let (answer, terms) = join::answer(&room_policy, &local, offer, origin)?;
+        let role = terms.role;
+        let peer_path = terms.peer_path.clone();
+        let (tx, rx) = oneshot::channel();
+        r.tx.send(Cmd::Join {
+            participant: who,
+            terms,
+            reply: tx,
+        })
+        .await
+        .map_err(|_| JoinFailure::Closed)?;
+        let key = rx.await.map_err(|_| JoinFailure::Closed)??;
+        shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                sid.clone(),
+                SessionRef {
+                    room: r.clone(),
+                    key,
+                    bound: None,
+                },
+            );
+        if role == Role::Active {
+            tokio::spawn(connect_out(
+                shared.clone(),
+                sid.clone(),
+                local.clone(),
+                peer_path,
+            ));
+        }
+        Ok(Joined {
+            id: sid.to_string(),
+            room: r.name.clone(),
+            answer: answer.to_bytes(),
+            local,
+        })
+    }
+
+    /// The policy a room has (or would get on creation).
+    fn policy_of(&self, room: &str) -> RoomPolicy {
+        let cfg = &self.0.cfg;
+        cfg.rooms
+            .iter()
+            .find(|(n, _)| n == room)
+            .map(|(_, p)| p.clone())
+            .or_else(|| cfg.auto_create.clone())
+            .unwrap_or_default()
+    }
+
+    /// Removes session `id` from its room (SIP BYE, control API). `false` when there is none.
+    pub async fn leave(&self, id: &str) -> bool {
+        let s = self
+            .0
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        match s {
+            Some(s) => s.room.tx.send(Cmd::Leave { key: s.key }).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// The rooms, by name.
+    pub fn room_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .0
+            .rooms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// What room `name` holds now; `None` when there is no such room.
+    pub async fn room(&self, name: &str) -> Option<RoomInfo> {
+        let r = self
+            .0
+            .rooms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()?;
+        let (tx, rx) = oneshot::channel();
+        r.tx.send(Cmd::Info { reply: tx }).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// The address the MSRP listener is bound to (host and port of the session URIs).
+    pub fn session_host_port(&self) -> (&str, u16) {
+        (&self.0.host, self.0.port)
+    }
+}
+
+/// A random `u64` (SDP `o=` session ids), from the id generator's randomness.
+fn rand_u64(shared: &Shared) -> u64 {
+    let id = shared.next_id();
+    id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    }) >> 1
+}
+
+/// The mixer: an MSRP listener and its rooms. Run it with [`Mixer::spawn`].
+pub struct Mixer {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Mixer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mixer")
+            .field("local_addr", &self.listener.local_addr().ok())
+            .finish()
+    }
+}
+
+impl Mixer {
+    /// Binds the listener and starts the static rooms.
+    pub async fn bind(cfg: MixerConfig) -> io::Result<Mixer> {
+        let listener = TcpListener::bind(cfg.listen).await?;
+        let port = match cfg.port {
+            Some(p) => p,
+            None => listener.local_addr()?.port(),
+        };
+        let (shutdown, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            host: cfg.host.clone(),
+            port,
+            rooms: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            ids: Mutex::new(IdGenerator::new()),
+            next_conn: AtomicU64::new(1),
+            slots: Arc::new(Semaphore::new(cfg.max_connections)),
+            shutdown,
+            cfg,
+        });
+        for (name, policy) in shared.cfg.rooms.clone() {
+            let r = shared
+                .start_room(&name, policy)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+            shared
+                .rooms
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(name, r);
+        }
+        Ok(Mixer { listener, shared })
+    }
+
+    /// The listener's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// A handle for joining sessions and looking at rooms.
+    pub fn handle(&self) -> MixerHandle {
+        MixerHandle(self.shared.clone())
+    }
+
+    /// Runs the mixer in a task.
+    pub fn spawn(self) -> JoinHandle<()> {
+        tokio::spawn(self.run())
+    }
+
+    /// Accepts connections until the mixer is shut down ([`MixerHandle::shutdown`]).
+    pub async fn run(self) {
+        let mut stop = self.shared.shutdown.subscribe();
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    let Ok(permit) = self.shared.slots.clone().try_acquire_owned() else {
+                        drop(stream);
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let (r, w) = stream.into_split();
+                    let (id, queue) = open_conn(&self.shared, r, w, Some(permit));
+                    let _ = (id, queue);
+                }
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+}
+
+impl MixerHandle {
+    /// Stops accepting connections and closes every connection.
+    pub fn shutdown(&self) {
+        let _ = self.0.shutdown.send(true);
+    }
+}
+
+/// Registers a connection and spawns its reader; returns its id and write queue.
+fn open_conn<R, W>(
+    shared: &Arc<Shared>,
+    r: R,
+    w: W,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> (ConnId, WriteQueue)
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+    W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let id = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
+    let (queue, writer) = msrp::transport::spawn_writer(w, shared.writer_config());
+    let reader = EventReader::new(r, MsrpCodec::new(shared.decoder_config()));
+    let conn = Conn {
+        shared: shared.clone(),
+        id,
+        queue: queue.clone(),
+        seen: HashMap::new(),
+        current: None,
+        last: None,
+    };
+    tokio::spawn(async move {
+        conn.run(reader).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
+        drop(permit);
+    });
+    (id, queue)
+}
+
+/// Active role (RFC 6135): connects to the participant's first path URI and binds the session
+/// with a bodiless SEND (RFC 4975 §5.4).
+async fn connect_out(
+    shared: Arc<Shared>,
+    sid: ByteString,
+    local: MsrpUri,
+    peer_path: Vec<MsrpUri>,
+) {
+    let Some(first) = peer_path.first() else {
+        return;
+    };
+    let host = first.host().to_string();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let Some(port) = first.port() else { return };
+    let connect = TcpStream::connect((host.as_str(), port));
+    let Ok(Ok(stream)) = tokio::time::timeout(shared.cfg.connect_timeout, connect).await else {
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    let (r, w) = stream.into_split();
+    let (conn, queue) = open_conn(&shared, r, w, None);
+    let s = {
+        let mut sessions = shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(s) = sessions.get_mut(&sid) else {
+            return;
+        };
+        s.bound = Some(conn);
+        s.clone()
+    };
+    let head = Head::request(
+        Method::Send,
+        shared.next_id(),
+        peer_path.iter().cloned().collect(),
+        msrp::path![local],
+    )
+    .with(Header::MessageId(shared.next_id()))
+    .with(Header::ByteRange(ByteRange::whole(0)));
+    let _ = queue.try_send_control(Outgoing::chunk(&head, None, Flag::Last));
+    let _ = s
+        .room
+        .tx
+        .send(Cmd::Bind {
+            key: s.key,
+            conn,
+            queue,
+        })
+        .await;
+}
+
+/// The reader side of one connection.
+struct Conn {
+    shared: Arc<Shared>,
+    id: ConnId,
+    queue: WriteQueue,
+    /// Sessions this connection has carried, by session-id (bound here).
+    seen: HashMap<ByteString, (Arc<RoomRef>, SessionKey)>,
+    /// Where the frame being read goes: its room and session, or nowhere (`None`).
+    current: Option<(Arc<RoomRef>, SessionKey)>,
+    /// The first From-Path URI and the To-Path URI of the last request read: where to answer a
+    /// frame whose head could not be decoded.
+    last: Option<(MsrpUri, MsrpUri)>,
+}
+
+impl Conn {
+    async fn run<R: tokio::io::AsyncRead + Unpin>(mut self, mut reader: EventReader<R>) {
+        let mut stop = self.shared.shutdown.subscribe();
+        let idle = self.shared.cfg.idle_timeout;
+        loop {
+            let item = tokio::select! {
+                item = reader.next() => item,
+                _ = tokio::time::sleep(idle) => break,
+                _ = stop.wait_for(|s| *s) => break,
+            };
+            match item {
+                None | Some(Err(_)) => break,
+                Some(Ok(Err(e))) => self.on_decode_error(e).await,
+                Some(Ok(Ok(ev))) => {
+                    if !self.on_event(ev).await {
+                        break;
+                    }
+                }
+            }
+        }
+        // RFC 7701: a participant whose connection is lost leaves.
+        if let Some((room, key)) = self.current.take() {
+            let _ = room
+                .tx
+                .send(Cmd::End {
+                    key,
+                    flag: Flag::Abort,
+                })
+                .await;
+        }
+        let mut rooms: Vec<Arc<RoomRef>> = Vec::new();
+        {
+            let mut sessions = self
+                .shared
+                .sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            sessions.retain(|_, s| {
+                if s.bound == Some(self.id) {
+                    if !rooms.iter().any(|r| Arc::ptr_eq(r, &s.room)) {
+                        rooms.push(s.room.clone());
+                    }
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        for r in rooms {
+            let _ = r.tx.send(Cmd::Closed { conn: self.id }).await;
+        }
+        self.queue.close();
+    }
+
+    /// `false`: close the connection.
+    async fn on_event(&mut self, ev: Event) -> bool {
+        match ev {
+            Event::Head { head, .. } => {
+                self.current = None;
+                if head.status().is_some() {
+                    // Responses to the copies: dropped (7701-023).
+                    return true;
+                }
+                if let (Some(f), Some(t)) = (head.from_path().first(), head.to_path().first()) {
+                    self.last = Some((f.clone(), t.clone()));
+                }
+                match self.route(&head) {
+                    Ok((room, key)) => {
+                        if room.tx.send(Cmd::Head { key, head }).await.is_err() {
+                            return true;
+                        }
+                        self.current = Some((room, key));
+                    }
+                    Err(status) => self.answer(&head, status),
+                }
+                true
+            }
+            Event::Body(piece) => {
+                if let Some((room, key)) = &self.current {
+                    let _ = room.tx.send(Cmd::Body { key: *key, piece }).await;
+                }
+                true
+            }
+            Event::End(flag) => {
+                if let Some((room, key)) = self.current.take() {
+                    let _ = room.tx.send(Cmd::End { key, flag }).await;
+                }
+                true
+            }
+        }
+    }
+
+    /// The session a request is for (RFC 4975 §7.3, 4975-063): its To-Path must be one URI of
+    /// ours, naming a session the mixer has; the first request binds the session to this
+    /// connection (RFC 4975 §5.4); a session bound to another connection is 506 (4975-066).
+    fn route(&mut self, head: &Head) -> Result<(Arc<RoomRef>, SessionKey), StatusCode> {
+        let [to] = head.to_path() else {
+            return Err(StatusCode::NO_SUCH_SESSION);
+        };
+        let Some(sid) = to.session_id() else {
+            return Err(StatusCode::NO_SUCH_SESSION);
+        };
+        if let Some((room, key)) = self.seen.get(sid) {
+            return Ok((room.clone(), *key));
+        }
+        let sid = ByteString::from(sid.to_owned());
+        let s = {
+            let mut sessions = self
+                .shared
+                .sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let s = sessions.get_mut(&sid).ok_or(StatusCode::NO_SUCH_SESSION)?;
+            match s.bound {
+                Some(c) if c != self.id => return Err(StatusCode::SESSION_IN_USE),
+                Some(_) => {}
+                None => s.bound = Some(self.id),
+            }
+            s.clone()
+        };
+        // First request on this connection: bind (a no-op if the mixer bound it when it
+        // connected out).
+        let _ = s.room.tx.try_send(Cmd::Bind {
+            key: s.key,
+            conn: self.id,
+            queue: self.queue.clone(),
+        });
+        self.seen.insert(sid, (s.room.clone(), s.key));
+        Ok((s.room, s.key))
+    }
+
+    /// Answers a request the mixer cannot route (when an answer is owed, RFC 4975 §7.2), from
+    /// the URI it was sent to.
+    fn answer(&self, head: &Head, status: StatusCode) {
+        let Some(local) = head.to_path().last() else {
+            return;
+        };
+        if let Some(s) = msrp::report::owed(head, status).response {
+            let resp = msrp::report::response(head, s, None, local);
+            let _ = self
+                .queue
+                .try_send_control(Outgoing::chunk(&resp, None, Flag::Last));
+        }
+    }
+
+    /// RFC 4975 §10 (4975-065): a frame that can be skipped gets 400 (413 for an oversized
+    /// control body, 424 for a NICKNAME whose Use-Nickname does not parse, RFC 7701 §7.1); the
+    /// rest of it is skipped. A fatal error ends the stream (the reader returns an error next).
+    async fn on_decode_error(&mut self, e: DecodeError) {
+        if let Some((room, key)) = self.current.take() {
+            let _ = room
+                .tx
+                .send(Cmd::End {
+                    key,
+                    flag: Flag::Abort,
+                })
+                .await;
+        }
+        let (true, Some(tid)) = (e.wants_response(), e.tid.clone()) else {
+            return;
+        };
+        let Some((to, local)) = self.last.clone() else {
+            return;
+        };
+        let status = crate::nickname::decode_error_status(&e).unwrap_or_else(|| e.status());
+        let resp = Head::response(status, tid, msrp::path![to], msrp::path![local]);
+        let _ = self
+            .queue
+            .try_send_control(Outgoing::chunk(&resp, None, Flag::Last));
+    }
+}
+
+/// One copy of the chunk being distributed.
+struct CopyOut {
+    to: SessionKey,
+    /// `To-Path`, `From-Path` and `Message-ID` lines of its frames.
+    lines: Bytes,
+    failed: bool,
+}
+
+/// A message whose chunk is being distributed.
+struct OpenMsg {
+    copies: Vec<CopyOut>,
+    /// The piece not written yet (it goes with `+`, or with the end-line's flag).
+    held: Option<Bytes>,
+    /// Byte-Range start of the held piece (or of the next one).
+    start: u64,
+    total: Option<u64>,
+}
+
+/// A bound session's output.
+struct Output {
+    conn: ConnId,
+    queue: WriteQueue,
+    /// Copies in a row it could not take.
+    failures: u32,
+}
+
+/// The task that owns a room.
+async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mpsc::Receiver<Cmd>) {
+    let mut outputs: HashMap<SessionKey, Output> = HashMap::new();
+    let mut open: HashMap<OutId, OpenMsg> = HashMap::new();
+    let mut unbound: HashMap<SessionKey, Instant> = HashMap::new();
+    let mut actions = Vec::new();
+    let mut ids = IdGenerator::new();
+    let mut scratch = BytesMut::new();
+    let bind_timeout = shared.cfg.bind_timeout;
+    loop {
+        let deadline = room
+            .next_deadline()
+            .into_iter()
+            .chain(unbound.values().map(|t| *t + bind_timeout))
+            .min();
+        let cmd = tokio::select! {
+            cmd = rx.recv() => match cmd { Some(c) => Some(c), None => return },
+            _ = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => None,
+        };
+        let now = Instant::now();
+        match cmd {
+            None => {
+                room.poll(now, &mut actions);
+                let late: Vec<SessionKey> = unbound
+                    .iter()
+                    .filter(|(_, t)| **t + bind_timeout <= now)
+                    .map(|(k, _)| *k)
+                    .collect();
+                for k in late {
+                    unbound.remove(&k);
+                    room.leave(k, &mut actions);
+                    forget_session(&shared, &name, k);
+                }
+            }
+            Some(Cmd::Join {
+                participant,
+                terms,
+                reply,
+            }) => {
+                let r = room.join(participant, terms);
+                if let Ok(k) = r {
+                    unbound.insert(k, now);
+                }
+                let _ = reply.send(r);
+            }
+            Some(Cmd::Bind { key, conn, queue }) => {
+                if unbound.remove(&key).is_some() || !outputs.contains_key(&key) {
+                    outputs.insert(
+                        key,
+                        Output {
+                            conn,
+                            queue,
+                            failures: 0,
+                        },
+                    );
+                    room.bind(key, &mut actions);
+                }
+            }
+            Some(Cmd::Head { key, head }) => room.request(key, head, now, &mut actions),
+            Some(Cmd::Body { key, piece }) => room.body(key, piece, &mut actions),
+            Some(Cmd::End { key, flag }) => room.end(key, flag, now, &mut actions),
+            Some(Cmd::Leave { key }) => {
+                unbound.remove(&key);
+                outputs.remove(&key);
+                room.leave(key, &mut actions);
+            }
+            Some(Cmd::Closed { conn }) => {
+                let gone: Vec<SessionKey> = outputs
+                    .iter()
+                    .filter(|(_, o)| o.conn == conn)
+                    .map(|(k, _)| *k)
+                    .collect();
+                for k in gone {
+                    outputs.remove(&k);
+                    room.leave(k, &mut actions);
+                }
+            }
+            Some(Cmd::Info { reply }) => {
+                let _ = reply.send(RoomInfo {
+                    name: name.clone(),
+                    uri: room.uri().to_string(),
+                    participants: room
+                        .roster()
+                        .into_iter()
+                        .map(|(u, n)| (u.to_string(), n))
+                        .collect(),
+                    sessions: room.session_count(),
+                });
+            }
+        }
+        // Carry out what the room decided; failures feed back into it.
+        let mut dropped = Vec::new();
+        while !actions.is_empty() {
+            for a in std::mem::take(&mut actions) {
+                match a {
+                    Action::Respond { to, head }
+                    | Action::Send {
+                        to,
+                        head,
+                        body: None,
+                    } => {
+                        if let Some(o) = outputs.get(&to) {
+                            let _ =
+                                o.queue
+                                    .try_send_control(Outgoing::chunk(&head, None, Flag::Last));
+                        }
+                    }
+                    Action::Send {
+                        to,
+                        head,
+                        body: Some(body),
+                    } => {
+                        if let Some(o) = outputs.get(&to) {
+                            let _ =
+                                o.queue
+                                    .try_send(Outgoing::chunk(&head, Some(body), Flag::Last));
+                        }
+                    }
+                    Action::Open { out, copies } => {
+                        let (start, total) = copies
+                            .first()
+                            .and_then(|c| c.head.byte_range())
+                            .map_or((1, None), |r| (r.start, r.total));
+                        open.insert(
+                            out,
+                            OpenMsg {
+                                copies: copies.iter().map(copy_out).collect(),
+                                held: None,
+                                start,
+                                total,
+                            },
+                        );
+                    }
+                    Action::Body { out, piece } => {
+                        if let Some(m) = open.get_mut(&out) {
+                            if let Some(prev) = m.held.replace(piece) {
+                                emit(
+                                    m,
+                                    out,
+                                    prev,
+                                    Flag::More,
+                                    &mut outputs,
+                                    &mut ids,
+                                    &mut scratch,
+                                    &mut room,
+                                    &mut actions,
+                                    &mut dropped,
+                                    shared.cfg.max_failed_copies,
+                                );
+                            }
+                        }
+                    }
+                    Action::End { out, flag } => {
+                        if let Some(mut m) = open.remove(&out) {
+                            let last = m.held.take().unwrap_or_default();
+                            emit(
+                                &mut m,
+                                out,
+                                last,
+                                flag,
+                                &mut outputs,
+                                &mut ids,
+                                &mut scratch,
+                                &mut room,
+                                &mut actions,
+                                &mut dropped,
+                                shared.cfg.max_failed_copies,
+                            );
+                        }
+                    }
+                }
+            }
+            for k in dropped.drain(..) {
+                outputs.remove(&k);
+                room.leave(k, &mut actions);
+                forget_session(&shared, &name, k);
+            }
+        }
+    }
+}
+
+/// Forgets session `key` of room `room` in the mixer's session table.
+fn forget_session(shared: &Shared, room: &str, key: SessionKey) {
+    shared
+        .sessions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|_, s| !(s.key == key && s.room.name == room));
+}
+
+/// The fixed lines of a copy's frames.
+fn copy_out(c: &CopyHead) -> CopyOut {
+    let mut b = BytesMut::with_capacity(160);
+    for h in &c.head.headers {
+        match h {
+            Header::ToPath(_) | Header::FromPath(_) | Header::MessageId(_) => {
+                h.write(&mut b);
+            }
+            _ => {}
+        }
+    }
+    CopyOut {
+        to: c.to,
+        lines: b.freeze(),
+        failed: false,
+    }
+}
+
+/// Writes `piece` as one chunk on every live copy of `m`, ended with `flag` (RFC 4975 §7.1):
+/// `MSRP tid SEND`, the copy's lines, `Byte-Range: start-end/total`, `Content-Type:
+/// message/cpim`, the body and the end-line. A copy that does not fit its recipient's queue
+/// fails ([`Room::copy_failed`]); a recipient failing too many in a row is dropped.
+#[allow(clippy::too_many_arguments)]
+fn emit(
+    m: &mut OpenMsg,
+    out: OutId,
+    piece: Bytes,
+    flag: Flag,
+    outputs: &mut HashMap<SessionKey, Output>,
+    ids: &mut IdGenerator,
+    scratch: &mut BytesMut,
+    room: &mut Room,
+    actions: &mut Vec<Action>,
+    dropped: &mut Vec<SessionKey>,
+    max_failures: u32,
+) {
+    let n = piece.len() as u64;
+    let range = ByteRange {
+        start: m.start,
+        end: Some(m.start + n - 1),
+        total: m.total,
+    };
+    m.start += n;
+    for c in m.copies.iter_mut().filter(|c| !c.failed) {
+        let Some(o) = outputs.get_mut(&c.to) else {
+            c.failed = true;
+            continue;
+        };
+        // 4975-011: the end-line must not occur in the body.
+        let tid = loop {
+            let t = ids.next_id();
+            if !msrp::encode::end_line_in_body(&t, &piece) {
+                break t;
+            }
+        };
+        scratch.extend_from_slice(b"MSRP ");
+        scratch.extend_from_slice(tid.as_bytes());
+        scratch.extend_from_slice(b" SEND\r\n");
+        scratch.extend_from_slice(&c.lines);
+        Header::ByteRange(range).write(scratch);
+        scratch.extend_from_slice(b"Content-Type: message/cpim\r\n\r\n");
+        let head = scratch.split().freeze();
+        msrp::encode::end(&tid, flag, true, scratch);
+        let end = scratch.split().freeze();
+        let mut item = Outgoing::from(head);
+        if !piece.is_empty() {
+            item.push(piece.clone());
+        }
+        item.push(end);
+        match o.queue.try_send(item) {
+            Ok(()) => o.failures = 0,
+            Err(TrySendError::Full(_)) | Err(TrySendError::Closed(_)) => {
+                c.failed = true;
+                o.failures += 1;
+                room.copy_failed(out, c.to, StatusCode::TIMEOUT, actions);
+                if o.failures >= max_failures || o.queue.is_closed() {
+                    dropped.push(c.to);
+                }
+            }
+        }
+    }
+}
