@@ -11,6 +11,7 @@
 //! | [`config`] | [`config::RoomPolicy`] (nicknames, private messages, sizes, history), the switch's limits, [`config::MixerConfig`] |
 //! | [`identity`] | participant and room URIs in comparable form |
 //! | [`room`] | one room's switch, sans-IO: members, SEND/NICKNAME handling, fan-out decisions, history |
+//! | [`metrics`] | [`metrics::Metrics`]: the mixer's Prometheus gauges, counters and fan-out latency histogram |
 //! | [`server`] | [`server::Mixer`]: the MSRP listener and one task per room (tokio) |
 //!
 //! Like the `msrp` core, the modules other than [`server`] do no I/O and read no clock: time comes
@@ -22,6 +23,7 @@ pub mod config;
 pub mod cpim;
 pub mod identity;
 pub mod join;
+pub mod metrics;
 pub mod nickname;
 pub mod room;
 pub mod server;
