@@ -45,7 +45,7 @@ impl Default for RoomPolicy {
 pub struct SwitchLimits {
     /// Longest CPIM header block (message headers and the encapsulated MIME headers) the switch
     /// waits for before it starts distributing a message (7701-017); a longer one is answered
-    /// 400 and the message is dropped. 16 KiB.
+    /// 413 and the message is dropped. 16 KiB.
     pub max_cpim_head: usize,
     /// How long the switch waits for the next chunk of a message it is forwarding (the
     /// chunk-reception timer of 7701-019, RFC 4975 §7.3.1): on expiry the message is aborted

@@ -41,6 +41,8 @@
 //! Recipients' responses and REPORTs are not forwarded to the sender (7701-023). A copy the
 //! tokio layer could not deliver (the recipient's queue was full, or it left) is reported with
 //! [`Room::copy_failed`]: the sender gets a failure REPORT when its Failure-Report asks for one.
+//! Every REPORT about a private message, success or failure, carries a `message/cpim` body with
+//! the message's original CPIM `From` and `To` lines (7701-022).
 //!
 //! # Nicknames (7701-025..032)
 //!
@@ -52,17 +54,15 @@
 //! # History
 //!
 //! The last [`RoomPolicy::history`] public messages (of at most [`HISTORY_MAX_MESSAGE`] octets
-//! each, received whole) are kept and sent to a session when it binds, each as one chunk.
+//! each, received whole, whether their total was declared or `*`) are kept and sent to a session
+//! when it binds, each as one chunk.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use msrp::report;
-use msrp::{
-    ByteRange, ByteString, FailureReport, Flag, Head, Header, IdGenerator, Method, MsrpUri,
-    StatusCode,
-};
+use msrp::{ByteRange, ByteString, Flag, Head, Header, IdGenerator, Method, MsrpUri, StatusCode};
 
 use crate::config::{RoomPolicy, SwitchLimits};
 use crate::cpim;
@@ -128,7 +128,8 @@ pub enum Action {
         to: SessionKey,
         /// The head.
         head: Head,
-        /// The body, if any (sent with `$`).
+        /// The body, if any (sent with `$`): a history message, or the `message/cpim` wrapper
+        /// of a REPORT about a private message (7701-022; the head's Content-Type says so).
         body: Option<Bytes>,
     },
 }
@@ -199,8 +200,26 @@ struct Incoming {
     keep: Option<BytesMut>,
     /// The wrapped type (for history replay filtering).
     inner: String,
+    /// The body of every REPORT about this message when it is private (7701-022).
+    wrapper: Option<Bytes>,
     deadline: Instant,
 }
+
+/// A message whose last chunk was received: what a failure REPORT about one of its copies
+/// needs ([`Room::copy_failed`] is called after the room returned the copies' [`Action::End`],
+/// when the message is no longer [`Incoming`]).
+#[derive(Debug)]
+struct Finished {
+    from: SessionKey,
+    first: Head,
+    /// Octets received.
+    received: u64,
+    total: Option<u64>,
+    wrapper: Option<Bytes>,
+}
+
+/// How many finished messages [`Room::copy_failed`] can still report on.
+const FINISHED_KEPT: usize = 64;
 
 /// One message of the room's history.
 #[derive(Debug, Clone)]
@@ -222,6 +241,8 @@ pub struct Room {
     incoming: HashMap<OutId, Incoming>,
     by_key: HashMap<(SessionKey, ByteString), OutId>,
     history: VecDeque<Kept>,
+    /// The last [`FINISHED_KEPT`] messages received whole, newest last.
+    finished: VecDeque<(OutId, Finished)>,
     next_session: SessionKey,
     next_out: u64,
     ids: IdGenerator,
@@ -247,6 +268,7 @@ impl Room {
             incoming: HashMap::new(),
             by_key: HashMap::new(),
             history: VecDeque::new(),
+            finished: VecDeque::new(),
             next_session: 1,
             next_out: 1,
             ids: IdGenerator::new(),
@@ -457,7 +479,7 @@ impl Room {
         let Some(key) = head.message_id().cloned() else {
             return Err(StatusCode::BAD_REQUEST);
         };
-        let range = head.byte_range().unwrap_or(ByteRange::whole(0));
+        let range = range_of(head);
         if head.content_type().is_none() && range.total.unwrap_or(0) == 0 {
             // A bodiless (or empty) SEND: how a session binds its connection (RFC 4975 §5.4,
             // RFC 6135 §4.1); it carries no message and is answered 200.
@@ -502,6 +524,7 @@ impl Room {
                 total: range.total,
                 keep: None,
                 inner: String::new(),
+                wrapper: None,
                 deadline: now + self.limits.chunk_timeout,
             },
         );
@@ -517,7 +540,7 @@ impl Room {
         if inc.kind.is_none() || inc.open {
             return;
         }
-        let range = head.byte_range().unwrap_or(ByteRange::whole(0));
+        let range = range_of(head);
         inc.next = range.start;
         let copies = copies_of(
             &self.members,
@@ -659,10 +682,15 @@ impl Room {
             (Kind::Private, r)
         };
         let inc = self.incoming.get_mut(&o).expect("incoming");
+        // A message of unknown total (`1-*/*`) is kept too: `forward` stops keeping it once it
+        // grows past HISTORY_MAX_MESSAGE.
         inc.keep = (kind == Kind::Public
             && self.policy.history > 0
-            && inc.total.is_some_and(|t| t <= HISTORY_MAX_MESSAGE))
+            && inc.total.is_none_or(|t| t <= HISTORY_MAX_MESSAGE))
         .then(BytesMut::new);
+        if kind == Kind::Private {
+            inc.wrapper = report_wrapper(&facts.message);
+        }
         inc.kind = Some(kind);
         inc.recipients = recipients;
         inc.inner = inner;
@@ -728,20 +756,17 @@ impl Room {
                         end: Some(inc.next - 1),
                         total: Some(inc.next - 1),
                     };
-                    if let Some(head) = report::report(
+                    let tid = self.ids.next_id();
+                    send_report(
+                        out,
+                        session,
                         &inc.first,
-                        self.ids.next_id(),
+                        tid,
                         StatusCode::OK,
-                        None,
                         range,
+                        inc.wrapper.as_ref(),
                         &local,
-                    ) {
-                        out.push(Action::Send {
-                            to: session,
-                            head,
-                            body: None,
-                        });
-                    }
+                    );
                 }
                 if complete {
                     let inc = self.incoming.remove(&o).expect("incoming");
@@ -757,6 +782,23 @@ impl Room {
                                 self.history.pop_front();
                             }
                         }
+                        // Its last copies are still to be written: a failure among them is
+                        // reported through `finished`.
+                        if !inc.recipients.is_empty() {
+                            if self.finished.len() == FINISHED_KEPT {
+                                self.finished.pop_front();
+                            }
+                            self.finished.push_back((
+                                o,
+                                Finished {
+                                    from: session,
+                                    first: inc.first,
+                                    received: inc.next - 1,
+                                    total: inc.total,
+                                    wrapper: inc.wrapper,
+                                },
+                            ));
+                        }
                     }
                 }
             }
@@ -766,7 +808,11 @@ impl Room {
     /// A copy of message `o` could not be delivered to `session` (its queue stayed full, or it
     /// left): it gets no more of the message, and the sender gets a failure REPORT with
     /// `status` when its Failure-Report asks for one (RFC 4975 §7.1.2). A private message's
-    /// REPORT carries a CPIM wrapper with the original From and To (7701-022).
+    /// REPORT carries a CPIM wrapper with the original From and To (7701-022): its body is
+    /// `message/cpim` (see [`Action::Send`]).
+    ///
+    /// `o` may be a message still being received or one of the last messages received whole
+    /// (the copies of a message's last chunk are written after [`Room::end`] returned).
     pub fn copy_failed(
         &mut self,
         o: OutId,
@@ -774,35 +820,42 @@ impl Room {
         status: StatusCode,
         out: &mut Vec<Action>,
     ) {
-        let Some(inc) = self.incoming.get_mut(&o) else {
+        let (from, first, received, total, wrapper) = if let Some(inc) = self.incoming.get_mut(&o) {
+            inc.recipients.retain(|r| *r != session);
+            (
+                inc.from,
+                &inc.first,
+                inc.next.saturating_sub(1),
+                inc.total,
+                inc.wrapper.as_ref(),
+            )
+        } else if let Some((_, f)) = self.finished.iter().find(|(k, _)| *k == o) {
+            (f.from, &f.first, f.received, f.total, f.wrapper.as_ref())
+        } else {
             return;
         };
-        inc.recipients.retain(|r| *r != session);
-        if inc.first.failure_report() == FailureReport::No {
+        if !report::failure_report_owed(first, status) {
             return;
         }
-        let Some(sender) = self.members.get(&inc.from) else {
+        let Some(sender) = self.members.get(&from) else {
             return;
         };
         let range = ByteRange {
             start: 1,
-            end: Some(inc.next.saturating_sub(1)),
-            total: inc.total,
+            end: Some(received),
+            total,
         };
-        if let Some(head) = report::report(
-            &inc.first,
-            self.ids.next_id(),
+        let tid = self.ids.next_id();
+        send_report(
+            out,
+            from,
+            first,
+            tid,
             status,
-            None,
             range,
+            wrapper,
             &sender.terms.local,
-        ) {
-            out.push(Action::Send {
-                to: inc.from,
-                head,
-                body: None,
-            });
-        }
+        );
     }
 
     /// When [`Room::poll`] next has work: the earliest chunk-reception deadline.
@@ -865,6 +918,8 @@ struct Facts {
     to: Vec<Addressee>,
     /// The wrapped type (`type/subtype`).
     inner_type: String,
+    /// The header section itself (for the REPORT wrapper of a private message, 7701-022).
+    message: cpim::Message,
 }
 
 /// One CPIM `To`.
@@ -903,7 +958,55 @@ fn facts(prefix: &[u8], max: usize) -> Result<Option<Facts>, StatusCode> {
             })
             .collect(),
         inner_type: m.media_type().to_owned(),
+        message: m,
     }))
+}
+
+/// Queues a REPORT with `status` about the message whose first chunk was `send`, covering
+/// `range`, to its sender `to` (RFC 4975 §7.1.2). A REPORT about a private message carries
+/// `wrapper` (7701-022) as a `message/cpim` body.
+#[allow(clippy::too_many_arguments)]
+fn send_report(
+    out: &mut Vec<Action>,
+    to: SessionKey,
+    send: &Head,
+    tid: ByteString,
+    status: StatusCode,
+    range: ByteRange,
+    wrapper: Option<&Bytes>,
+    local: &MsrpUri,
+) {
+    let Some(mut head) = report::report(send, tid, status, None, range, local) else {
+        return;
+    };
+    if wrapper.is_some() {
+        head.push(Header::ContentType(ByteString::from_static("message/cpim")));
+    }
+    out.push(Action::Send {
+        to,
+        head,
+        body: wrapper.cloned(),
+    });
+}
+
+/// The `message/cpim` body of the REPORTs about a private message (RFC 7701 §6.2, 7701-022):
+/// the message's `From` and `To` lines copied byte for byte ([`cpim::Builder::report_wrapper`];
+/// written anew from their values when a namespace prefix keeps them from being copied), then
+/// `Content-Type: text/plain` and an empty body. `None` when not even that can be written.
+fn report_wrapper(m: &cpim::Message) -> Option<Bytes> {
+    let typed = || {
+        let mut b = cpim::Builder::new();
+        if let Some(f) = m.from() {
+            b.from(f.formal_name().as_deref(), f.uri())?;
+        }
+        for t in m.to() {
+            b.to(t.formal_name().as_deref(), t.uri())?;
+        }
+        Ok::<_, cpim::BuildError>(b)
+    };
+    let mut b = cpim::Builder::report_wrapper(m).or_else(|_| typed()).ok()?;
+    b.content_type("text/plain").ok()?;
+    b.build(b"").ok()
 }
 
 /// Queues the response owed for `req` with `status` (RFC 4975 §7.2: none for Failure-Report
@@ -957,9 +1060,19 @@ fn copy_head(
     .with(Header::ContentType(ByteString::from_static("message/cpim")))
 }
 
+/// The Byte-Range of a SEND chunk: a SEND without one is a whole message in one chunk
+/// (4975-022), of a size known only at its end-line: `1-*/*`.
+fn range_of(head: &Head) -> ByteRange {
+    head.byte_range().unwrap_or(ByteRange {
+        start: 1,
+        end: None,
+        total: None,
+    })
+}
+
 /// Sets the Byte-Range start of `head` (keeping end and total).
 fn set_start(head: &mut Head, start: u64) {
-    let mut r = head.byte_range().unwrap_or(ByteRange::whole(0));
+    let mut r = range_of(head);
     r.start = start;
     head.set_byte_range(r);
 }
