@@ -17,8 +17,12 @@ use crate::head::{Flag, Head, Method, StartLine, parse_head, split_start_line};
 /// `CRLF "-------"`: what precedes the transaction id of an end-line after a body.
 const BODY_END: &[u8] = b"\r\n-------";
 const DASHES: &[u8] = b"-------";
-/// Size of the blocks header blocks are copied into (see [`Decoder`]'s `arena`).
+/// Largest size of the blocks header blocks are copied into (see [`Decoder`]'s `arena`).
 const ARENA_BLOCK: usize = 4096;
+/// Size of a decoder's first arena block: the block size doubles with each new block up to
+/// [`ARENA_BLOCK`], so a connection that sends a frame or two (a participant that binds and
+/// listens) holds a small block, and a busy one allocates rarely.
+const ARENA_FIRST: usize = 512;
 
 /// Decoder limits and leniency.
 #[derive(Debug, Clone)]
@@ -135,10 +139,13 @@ pub struct Decoder {
     /// parser does not scan for them again.
     line_ends: Vec<u32>,
     /// Header blocks are copied out of the read buffer into this arena and split off it, so a
-    /// [`Head`] kept for the life of a transaction pins at most one 4 KiB arena block, never a
-    /// 64 KiB read buffer, and a frame costs no allocation of its own: a new block is allocated
-    /// once every few dozen frames (or reused in place once every head in it has been dropped).
+    /// [`Head`] kept for the life of a transaction pins at most one arena block (512 octets to
+    /// 4 KiB, see [`ARENA_FIRST`]), never a 64 KiB read buffer, and a frame costs no allocation
+    /// of its own: a new block is allocated once every few dozen frames (or reused in place once
+    /// every head in it has been dropped).
     arena: BytesMut,
+    /// The size of the next arena block.
+    arena_block: usize,
 }
 
 impl Default for Decoder {
@@ -157,6 +164,7 @@ impl Decoder {
             finder: memmem::Finder::new(BODY_END),
             line_ends: Vec::with_capacity(16),
             arena: BytesMut::new(),
+            arena_block: ARENA_FIRST,
         }
     }
 
@@ -373,7 +381,8 @@ impl Decoder {
         // The header block is copied out of the read buffer (a few hundred octets): a Head kept
         // by a relay or a room for the life of a transaction must not pin a 64 KiB read buffer.
         if self.arena.capacity() < hdr_end {
-            self.arena.reserve(hdr_end.max(ARENA_BLOCK));
+            self.arena.reserve(hdr_end.max(self.arena_block));
+            self.arena_block = (self.arena_block * 2).min(ARENA_BLOCK);
         }
         self.arena.extend_from_slice(&buf[..hdr_end]);
         let text = ByteString::try_from(self.arena.split().freeze());

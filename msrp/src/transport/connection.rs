@@ -400,8 +400,10 @@ impl LaneState {
 
 struct Shared {
     lanes: [LaneState; 2],
-    /// The receiving end of the chunk events until the owner takes it.
-    events: Mutex<Option<mpsc::UnboundedReceiver<ChunkEvent>>>,
+    /// The sending end of the chunk events, made when the owner takes the receiving end (most
+    /// connections never do: the channel's first block is a few KiB) and until the writer picks
+    /// it up.
+    events: Mutex<Option<mpsc::UnboundedSender<ChunkEvent>>>,
     /// The owner took the receiver: chunks may be interrupted and events are sent.
     listening: AtomicBool,
 }
@@ -552,16 +554,14 @@ impl WriteQueue {
     /// (nobody would resume them) and no event is sent. Take it before queuing chunks. The
     /// receiver ends (`None`) when the writer stops.
     pub fn take_chunk_events(&self) -> Option<mpsc::UnboundedReceiver<ChunkEvent>> {
-        let rx = self
-            .shared
-            .events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if rx.is_some() {
-            self.shared.listening.store(true, Ordering::Release);
+        let mut events = self.shared.events.lock().unwrap_or_else(|e| e.into_inner());
+        if self.shared.listening.load(Ordering::Acquire) {
+            return None;
         }
-        rx
+        let (tx, rx) = mpsc::unbounded_channel();
+        *events = Some(tx);
+        self.shared.listening.store(true, Ordering::Release);
+        Some(rx)
     }
 
     /// Bytes queued on the data lane and not yet written. At most [`WriteQueue::capacity`]
@@ -702,7 +702,8 @@ pub struct Writer<W> {
     rx: mpsc::Receiver<Msg>,
     shared: Arc<Shared>,
     cfg: WriterConfig,
-    events: mpsc::UnboundedSender<ChunkEvent>,
+    /// The chunk-event sender, once the owner listens ([`Shared::events`]).
+    events: Option<mpsc::UnboundedSender<ChunkEvent>>,
     /// Items received and not committed, per lane.
     pending: [VecDeque<Pending>; 2],
     /// Committed write-ready segments, in order.
@@ -736,6 +737,18 @@ impl<W> fmt::Debug for Writer<W> {
     }
 }
 
+impl<W> Drop for Writer<W> {
+    /// The chunk-event receiver ends when the writer stops, even if the writer never picked up
+    /// the sender ([`WriteQueue::take_chunk_events`]).
+    fn drop(&mut self) {
+        self.shared
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+    }
+}
+
 /// A write queue and its writer; the caller runs [`Writer::run`] (e.g. in its own task).
 pub fn writer<W: AsyncWrite + Unpin>(w: W, mut cfg: WriterConfig) -> (WriteQueue, Writer<W>) {
     let data = cfg.queue_bytes.clamp(1, u32::MAX as usize);
@@ -747,10 +760,9 @@ pub fn writer<W: AsyncWrite + Unpin>(w: W, mut cfg: WriterConfig) -> (WriteQueue
         .saturating_add(control)
         .saturating_add(64)
         .min(Semaphore::MAX_PERMITS);
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         lanes: [LaneState::new(control), LaneState::new(data)],
-        events: Mutex::new(Some(events_rx)),
+        events: Mutex::new(None),
         listening: AtomicBool::new(false),
     });
     let (tx, rx) = mpsc::channel(slots);
@@ -759,7 +771,7 @@ pub fn writer<W: AsyncWrite + Unpin>(w: W, mut cfg: WriterConfig) -> (WriteQueue
         rx,
         shared: shared.clone(),
         cfg,
-        events: events_tx,
+        events: None,
         pending: [VecDeque::new(), VecDeque::new()],
         segs: VecDeque::new(),
         stage: BytesMut::new(),
@@ -884,13 +896,28 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
     }
 
     /// `true` while the owner holds the chunk-event receiver.
-    fn listening(&self) -> bool {
-        self.shared.listening.load(Ordering::Acquire) && !self.events.is_closed()
+    fn listening(&mut self) -> bool {
+        if self.events.is_none() && self.shared.listening.load(Ordering::Acquire) {
+            self.events = self
+                .shared
+                .events
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+        }
+        self.events.as_ref().is_some_and(|e| !e.is_closed())
     }
 
     /// `true` when a long chunk may be cut: the owner listens and can still queue the rest.
-    fn may_interrupt(&self) -> bool {
+    fn may_interrupt(&mut self) -> bool {
         !self.ended && self.listening()
+    }
+
+    /// Sends a chunk event to the owner, if it listens.
+    fn event(&self, ev: ChunkEvent) {
+        if let Some(e) = &self.events {
+            let _ = e.send(ev);
+        }
     }
 
     /// Commits pending items until `max_batch_bytes` are committed: control items first at
@@ -967,7 +994,7 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
                     self.push_seg(ci.chunk.body.clone());
                     self.push_seg(ci.end.clone());
                     if listening {
-                        let _ = self.events.send(ChunkEvent::Done { key: ci.chunk.key });
+                        self.event(ChunkEvent::Done { key: ci.chunk.key });
                     }
                 }
             }
@@ -993,7 +1020,7 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
             if let Some(cur) = self.current.take() {
                 self.batch_bytes += cur.item.end.len();
                 self.push_seg(cur.item.end.clone());
-                let _ = self.events.send(ChunkEvent::Done {
+                self.event(ChunkEvent::Done {
                     key: cur.item.chunk.key,
                 });
             }
@@ -1027,9 +1054,7 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
                 l.queued.fetch_add(n - dropped, Ordering::AcqRel);
             }
         }
-        let _ = self
-            .events
-            .send(ChunkEvent::Interrupted(Interrupted { chunk, sent }));
+        self.event(ChunkEvent::Interrupted(Interrupted { chunk, sent }));
     }
 
     /// Adds a committed segment: copied into the staging buffer when short, else kept as is.
