@@ -11,7 +11,8 @@
 //! path itself and binds with a bodiless SEND. A session that does not bind within
 //! [`MixerConfig::bind_timeout`] is removed. A session is bound to one connection; a request for
 //! it on another gets 506 (RFC 4975 §7.3, 4975-066); a request for a session the mixer does not
-//! have gets 481 (4975-063).
+//! have gets 481 (4975-063), and so does one for a session that is gone (left, dropped, timed
+//! out) on the connection it was bound to.
 //!
 //! # The message path
 //!
@@ -28,16 +29,24 @@
 //! a recipient whose queue is full never stalls the room. Its copy of that message is dropped
 //! ([`Room::copy_failed`]: a failure REPORT to the sender when asked), and a session that fails
 //! [`MixerConfig::max_failed_copies`] copies in a row is removed from the room. Responses and
-//! REPORTs go on the connection's control lane. Responses from recipients to the copies are
-//! read and dropped (7701-023).
+//! REPORTs (also those with the CPIM wrapper of a private message, 7701-022) go on the
+//! connection's control lane. Responses from recipients to the copies are read and dropped
+//! (7701-023).
+//!
+//! A session's history ([`crate::room`]) is queued when it binds, on the data lane like any
+//! copy: the newest messages that fit in the lane's free room, oldest first (the room task never
+//! waits for a queue).
+//!
+//! A connection on which nothing passes either way for [`MixerConfig::idle_timeout`] is closed:
+//! what the rooms queue for it counts as traffic, as what it sends does.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use msrp::transport::{EventReader, MsrpCodec, Outgoing, TrySendError, WriteQueue, WriterConfig};
@@ -66,6 +75,8 @@ enum Cmd {
         key: SessionKey,
         conn: ConnId,
         queue: WriteQueue,
+        /// The connection's [`Conn::queued_at`].
+        queued_at: Arc<AtomicU64>,
     },
     Head {
         key: SessionKey,
@@ -107,6 +118,17 @@ struct SessionRef {
     key: SessionKey,
     /// The connection the session is bound to, once it is.
     bound: Option<ConnId>,
+    /// Cleared when the session is removed from the mixer's table (left, dropped, unbound too
+    /// long, or its connection closed): a connection that cached the session sees it is gone
+    /// without taking the table's lock per request, and answers 481 (4975-063).
+    alive: Arc<AtomicBool>,
+}
+
+impl SessionRef {
+    /// Marks the session gone (see [`SessionRef::alive`]).
+    fn kill(&self) {
+        self.alive.store(false, Ordering::Release);
+    }
 }
 
 /// What a room says about itself ([`MixerHandle::room`]).
@@ -183,9 +205,16 @@ struct Shared {
     next_conn: AtomicU64,
     slots: Arc<Semaphore>,
     shutdown: watch::Sender<bool>,
+    /// The origin of the connections' [`Conn::queued_at`] stamps.
+    epoch: Instant,
 }
 
 impl Shared {
+    /// Milliseconds from [`Shared::epoch`] to `t`.
+    fn stamp(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
     fn decoder_config(&self) -> DecoderConfig {
         DecoderConfig {
             max_head: self.cfg.max_head,
@@ -306,6 +335,7 @@ impl MixerHandle {
                     room: r.clone(),
                     key,
                     bound: None,
+                    alive: Arc::new(AtomicBool::new(true)),
                 },
             );
         if role == Role::Active {
@@ -344,7 +374,10 @@ impl MixerHandle {
             .unwrap_or_else(|e| e.into_inner())
             .remove(id);
         match s {
-            Some(s) => s.room.tx.send(Cmd::Leave { key: s.key }).await.is_ok(),
+            Some(s) => {
+                s.kill();
+                s.room.tx.send(Cmd::Leave { key: s.key }).await.is_ok()
+            }
             None => false,
         }
     }
@@ -423,6 +456,7 @@ impl Mixer {
             next_conn: AtomicU64::new(1),
             slots: Arc::new(Semaphore::new(cfg.max_connections)),
             shutdown,
+            epoch: Instant::now(),
             cfg,
         });
         for (name, policy) in shared.cfg.rooms.clone() {
@@ -466,8 +500,7 @@ impl Mixer {
                     };
                     let _ = stream.set_nodelay(true);
                     let (r, w) = stream.into_split();
-                    let (id, queue) = open_conn(&self.shared, r, w, Some(permit));
-                    let _ = (id, queue);
+                    open_conn(&self.shared, r, w, Some(permit));
                 }
                 _ = stop.wait_for(|s| *s) => return,
             }
@@ -482,13 +515,14 @@ impl MixerHandle {
     }
 }
 
-/// Registers a connection and spawns its reader; returns its id and write queue.
+/// Registers a connection and spawns its reader; returns its id, write queue and
+/// [`Conn::queued_at`].
 fn open_conn<R, W>(
     shared: &Arc<Shared>,
     r: R,
     w: W,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
-) -> (ConnId, WriteQueue)
+) -> (ConnId, WriteQueue, Arc<AtomicU64>)
 where
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
     W: tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -496,10 +530,12 @@ where
     let id = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
     let (queue, writer) = msrp::transport::spawn_writer(w, shared.writer_config());
     let reader = EventReader::new(r, MsrpCodec::new(shared.decoder_config()));
+    let queued_at = Arc::new(AtomicU64::new(shared.stamp(Instant::now())));
     let conn = Conn {
         shared: shared.clone(),
         id,
         queue: queue.clone(),
+        queued_at: queued_at.clone(),
         seen: HashMap::new(),
         current: None,
         last: None,
@@ -509,7 +545,7 @@ where
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
         drop(permit);
     });
-    (id, queue)
+    (id, queue, queued_at)
 }
 
 /// Active role (RFC 6135): connects to the participant's first path URI and binds the session
@@ -535,10 +571,12 @@ async fn connect_out(
     };
     let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
-    let (conn, queue) = open_conn(&shared, r, w, None);
+    let (conn, queue, queued_at) = open_conn(&shared, r, w, None);
     let s = {
         let mut sessions = shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
         let Some(s) = sessions.get_mut(&sid) else {
+            // Removed while we connected: nothing to carry.
+            queue.close();
             return;
         };
         s.bound = Some(conn);
@@ -560,6 +598,7 @@ async fn connect_out(
             key: s.key,
             conn,
             queue,
+            queued_at,
         })
         .await;
 }
@@ -569,8 +608,13 @@ struct Conn {
     shared: Arc<Shared>,
     id: ConnId,
     queue: WriteQueue,
-    /// Sessions this connection has carried, by session-id (bound here).
-    seen: HashMap<ByteString, (Arc<RoomRef>, SessionKey)>,
+    /// When a room last queued something for this connection, in milliseconds from
+    /// [`Shared::epoch`]: traffic toward the connection keeps it from being idle
+    /// ([`MixerConfig::idle_timeout`]: nothing passes either way), as traffic from it does.
+    queued_at: Arc<AtomicU64>,
+    /// Sessions this connection has carried, by session-id (bound here), with their
+    /// [`SessionRef::alive`] flags.
+    seen: HashMap<ByteString, (Arc<RoomRef>, SessionKey, Arc<AtomicBool>)>,
     /// Where the frame being read goes: its room and session, or nowhere (`None`).
     current: Option<(Arc<RoomRef>, SessionKey)>,
     /// The first From-Path URI and the To-Path URI of the last request read: where to answer a
@@ -582,12 +626,25 @@ impl Conn {
     async fn run<R: tokio::io::AsyncRead + Unpin>(mut self, mut reader: EventReader<R>) {
         let mut stop = self.shared.shutdown.subscribe();
         let idle = self.shared.cfg.idle_timeout;
+        let mut read_at = Instant::now();
         loop {
+            let queued_at =
+                self.shared.epoch + Duration::from_millis(self.queued_at.load(Ordering::Relaxed));
+            let deadline = read_at.max(queued_at) + idle;
             let item = tokio::select! {
                 item = reader.next() => item,
-                _ = tokio::time::sleep(idle) => break,
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    let queued_at = self.shared.epoch
+                        + Duration::from_millis(self.queued_at.load(Ordering::Relaxed));
+                    if queued_at + idle > Instant::now() {
+                        // Something was queued for it meanwhile: not idle.
+                        continue;
+                    }
+                    break;
+                }
                 _ = stop.wait_for(|s| *s) => break,
             };
+            read_at = Instant::now();
             match item {
                 None | Some(Err(_)) => break,
                 Some(Ok(Err(e))) => self.on_decode_error(e).await,
@@ -617,6 +674,7 @@ impl Conn {
                 .unwrap_or_else(|e| e.into_inner());
             sessions.retain(|_, s| {
                 if s.bound == Some(self.id) {
+                    s.kill();
                     if !rooms.iter().any(|r| Arc::ptr_eq(r, &s.room)) {
                         rooms.push(s.room.clone());
                     }
@@ -644,7 +702,7 @@ impl Conn {
                 if let (Some(f), Some(t)) = (head.from_path().first(), head.to_path().first()) {
                     self.last = Some((f.clone(), t.clone()));
                 }
-                match self.route(&head) {
+                match self.route(&head).await {
                     Ok((room, key)) => {
                         if room.tx.send(Cmd::Head { key, head }).await.is_err() {
                             return true;
@@ -673,15 +731,20 @@ impl Conn {
     /// The session a request is for (RFC 4975 §7.3, 4975-063): its To-Path must be one URI of
     /// ours, naming a session the mixer has; the first request binds the session to this
     /// connection (RFC 4975 §5.4); a session bound to another connection is 506 (4975-066).
-    fn route(&mut self, head: &Head) -> Result<(Arc<RoomRef>, SessionKey), StatusCode> {
+    /// A session removed since this connection cached it is 481.
+    async fn route(&mut self, head: &Head) -> Result<(Arc<RoomRef>, SessionKey), StatusCode> {
         let [to] = head.to_path() else {
             return Err(StatusCode::NO_SUCH_SESSION);
         };
         let Some(sid) = to.session_id() else {
             return Err(StatusCode::NO_SUCH_SESSION);
         };
-        if let Some((room, key)) = self.seen.get(sid) {
-            return Ok((room.clone(), *key));
+        if let Some((room, key, alive)) = self.seen.get(sid) {
+            if alive.load(Ordering::Acquire) {
+                return Ok((room.clone(), *key));
+            }
+            self.seen.remove(sid);
+            return Err(StatusCode::NO_SUCH_SESSION);
         }
         let sid = ByteString::from(sid.to_owned());
         let s = {
@@ -699,13 +762,24 @@ impl Conn {
             s.clone()
         };
         // First request on this connection: bind (a no-op if the mixer bound it when it
-        // connected out).
-        let _ = s.room.tx.try_send(Cmd::Bind {
-            key: s.key,
-            conn: self.id,
-            queue: self.queue.clone(),
-        });
-        self.seen.insert(sid, (s.room.clone(), s.key));
+        // connected out). Awaited, not `try_send`: a bind lost to a full channel would leave
+        // the session unbound (no answers, no messages) until the bind timeout removed it; the
+        // request's head follows on the same channel, after it.
+        if s.room
+            .tx
+            .send(Cmd::Bind {
+                key: s.key,
+                conn: self.id,
+                queue: self.queue.clone(),
+                queued_at: self.queued_at.clone(),
+            })
+            .await
+            .is_err()
+        {
+            return Err(StatusCode::NO_SUCH_SESSION);
+        }
+        self.seen
+            .insert(sid, (s.room.clone(), s.key, s.alive.clone()));
         Ok((s.room, s.key))
     }
 
@@ -772,6 +846,8 @@ struct OpenMsg {
 struct Output {
     conn: ConnId,
     queue: WriteQueue,
+    /// The connection's [`Conn::queued_at`], stamped when something is queued for it.
+    queued_at: Arc<AtomicU64>,
     /// Copies in a row it could not take.
     failures: u32,
 }
@@ -801,6 +877,7 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
             } => None,
         };
         let now = Instant::now();
+        let stamp = shared.stamp(now);
         match cmd {
             None => {
                 room.poll(now, &mut actions);
@@ -826,17 +903,27 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
                 }
                 let _ = reply.send(r);
             }
-            Some(Cmd::Bind { key, conn, queue }) => {
-                if unbound.remove(&key).is_some() || !outputs.contains_key(&key) {
+            Some(Cmd::Bind {
+                key,
+                conn,
+                queue,
+                queued_at,
+            }) => {
+                // Not for a session removed meanwhile (left, or its bind timed out).
+                let first = unbound.remove(&key).is_some() || !outputs.contains_key(&key);
+                if first && room.terms(key).is_some() {
+                    let free = queue.capacity().saturating_sub(queue.queued_bytes());
                     outputs.insert(
                         key,
                         Output {
                             conn,
                             queue,
+                            queued_at,
                             failures: 0,
                         },
                     );
                     room.bind(key, &mut actions);
+                    fit_history(&mut actions, key, free);
                 }
             }
             Some(Cmd::Head { key, head }) => room.request(key, head, now, &mut actions),
@@ -876,27 +963,28 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
         while !actions.is_empty() {
             for a in std::mem::take(&mut actions) {
                 match a {
-                    Action::Respond { to, head }
-                    | Action::Send {
-                        to,
-                        head,
-                        body: None,
-                    } => {
+                    Action::Respond { to, head } => {
                         if let Some(o) = outputs.get(&to) {
-                            let _ =
-                                o.queue
-                                    .try_send_control(Outgoing::chunk(&head, None, Flag::Last));
+                            let item = Outgoing::chunk(&head, None, Flag::Last);
+                            if o.queue.try_send_control(item).is_ok() {
+                                o.queued_at.store(stamp, Ordering::Relaxed);
+                            }
                         }
                     }
-                    Action::Send {
-                        to,
-                        head,
-                        body: Some(body),
-                    } => {
+                    Action::Send { to, head, body } => {
                         if let Some(o) = outputs.get(&to) {
-                            let _ =
-                                o.queue
-                                    .try_send(Outgoing::chunk(&head, Some(body), Flag::Last));
+                            let item = Outgoing::chunk(&head, body, Flag::Last);
+                            // REPORTs (with or without the CPIM wrapper of a private message,
+                            // 7701-022) go on the control lane, so that a sender whose data
+                            // lane is full still gets them; history messages on the data lane.
+                            let sent = if head.method() == Some(&Method::Report) {
+                                o.queue.try_send_control(item)
+                            } else {
+                                o.queue.try_send(item)
+                            };
+                            if sent.is_ok() {
+                                o.queued_at.store(stamp, Ordering::Relaxed);
+                            }
                         }
                     }
                     Action::Open { out, copies } => {
@@ -929,6 +1017,7 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
                                     &mut actions,
                                     &mut dropped,
                                     shared.cfg.max_failed_copies,
+                                    stamp,
                                 );
                             }
                         }
@@ -948,6 +1037,7 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
                                 &mut actions,
                                 &mut dropped,
                                 shared.cfg.max_failed_copies,
+                                stamp,
                             );
                         }
                     }
@@ -962,13 +1052,59 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
     }
 }
 
+/// Keeps, of the history messages [`Room::bind`] just queued in `actions` for session `key`
+/// (SENDs with a body), the newest ones whose frames fit in the `free` bytes of the session's
+/// data lane, oldest first: the room task never waits for a queue, so a history larger than the
+/// queue ([`MixerConfig::queue_bytes`]) would otherwise lose its newest messages, leaving a gap
+/// before the live ones.
+fn fit_history(actions: &mut Vec<Action>, key: SessionKey, free: usize) {
+    let is_history = |a: &Action| {
+        matches!(a, Action::Send { to, head, body: Some(_) }
+            if *to == key && head.method() == Some(&Method::Send))
+    };
+    let mut room_left = free;
+    let mut keep_from = actions.len();
+    for (i, a) in actions.iter().enumerate().rev() {
+        let Action::Send {
+            head,
+            body: Some(body),
+            ..
+        } = a
+        else {
+            continue;
+        };
+        if !is_history(a) {
+            continue;
+        }
+        // The frame as it will be queued (a few heads, once per bind).
+        let len = Outgoing::chunk(head, Some(body.clone()), Flag::Last).len();
+        if len > room_left {
+            break;
+        }
+        room_left -= len;
+        keep_from = i;
+    }
+    let mut i = 0;
+    actions.retain(|a| {
+        let keep = i >= keep_from || !is_history(a);
+        i += 1;
+        keep
+    });
+}
+
 /// Forgets session `key` of room `room` in the mixer's session table.
 fn forget_session(shared: &Shared, room: &str, key: SessionKey) {
     shared
         .sessions
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .retain(|_, s| !(s.key == key && s.room.name == room));
+        .retain(|_, s| {
+            let gone = s.key == key && s.room.name == room;
+            if gone {
+                s.kill();
+            }
+            !gone
+        });
 }
 
 /// The fixed lines of a copy's frames.
@@ -992,7 +1128,8 @@ fn copy_out(c: &CopyHead) -> CopyOut {
 /// Writes `piece` as one chunk on every live copy of `m`, ended with `flag` (RFC 4975 §7.1):
 /// `MSRP tid SEND`, the copy's lines, `Byte-Range: start-end/total`, `Content-Type:
 /// message/cpim`, the body and the end-line. A copy that does not fit its recipient's queue
-/// fails ([`Room::copy_failed`]); a recipient failing too many in a row is dropped.
+/// fails ([`Room::copy_failed`]); a recipient failing too many in a row is dropped. A queued
+/// copy stamps its connection's [`Conn::queued_at`] with `stamp`.
 #[allow(clippy::too_many_arguments)]
 fn emit(
     m: &mut OpenMsg,
@@ -1006,6 +1143,7 @@ fn emit(
     actions: &mut Vec<Action>,
     dropped: &mut Vec<SessionKey>,
     max_failures: u32,
+    stamp: u64,
 ) {
     let n = piece.len() as u64;
     let range = ByteRange {
@@ -1041,7 +1179,10 @@ fn emit(
         }
         item.push(end);
         match o.queue.try_send(item) {
-            Ok(()) => o.failures = 0,
+            Ok(()) => {
+                o.failures = 0;
+                o.queued_at.store(stamp, Ordering::Relaxed);
+            }
             Err(TrySendError::Full(_)) | Err(TrySendError::Closed(_)) => {
                 c.failed = true;
                 o.failures += 1;
