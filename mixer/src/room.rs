@@ -455,6 +455,26 @@ impl Room {
 
     /// A SEND chunk's head.
     fn send_head(&mut self, session: SessionKey, head: Head, now: Instant, out: &mut Vec<Action>) {
+        // 4975-018: a chunk whose octets would go past the room's limit ends the message, whatever
+        // its declared total (`*` too): 413, and its recipients get `#`.
+        let range = range_of(&head);
+        let max = self.policy.max_message_size;
+        if range.end.is_some_and(|e| e > max) || range.start.saturating_sub(1) > max {
+            if let Some(o) = head
+                .message_id()
+                .and_then(|k| self.by_key.get(&(session, k.clone())))
+                .copied()
+            {
+                self.abort(o, out);
+            }
+            if let Some(m) = self.members.get_mut(&session) {
+                m.receiving = Some(Receiving {
+                    head,
+                    what: Receive::Skip(Some(StatusCode::TOO_LARGE)),
+                });
+            }
+            return;
+        }
         let what = match self.admit(session, &head, now) {
             Ok(o) => Receive::Message(o),
             Err(status) => Receive::Skip(Some(status)),
@@ -593,6 +613,18 @@ impl Room {
                     }
                 }
                 Err(status) => self.refuse(session, o, status, out),
+            }
+            return;
+        }
+        if (inc.next - 1).saturating_add(piece.len() as u64) > self.policy.max_message_size {
+            // 4975-018 for a chunk that did not say how long it is: the message ends here (413,
+            // its recipients get `#`) and nothing past the limit is copied.
+            self.abort(o, out);
+            if let Some(m) = self.members.get_mut(&session) {
+                if let Some(r) = m.receiving.as_mut() {
+                    r.what = Receive::Skip(None);
+                    respond(out, session, &r.head, StatusCode::TOO_LARGE, &m.terms.local);
+                }
             }
             return;
         }
