@@ -81,14 +81,18 @@ pub const HISTORY_MAX_MESSAGE: u64 = 64 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OutId(pub u64);
 
-/// One copy of a chunk: the recipient session and the head it gets.
+/// The copies of one chunk: who gets them and what their heads share. Each copy's head is
+/// [`Room::copy_head`] for its recipient (To-Path the recipient's `a=path`, From-Path our session
+/// URI, a transaction id of its own, this Message-ID and Byte-Range, `message/cpim`); the tokio
+/// layer writes it from lines it keeps per session, so the room builds no head per recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CopyHead {
-    /// The recipient session.
-    pub to: SessionKey,
-    /// The SEND head for it: its To-Path and From-Path, a transaction id of its own, the
-    /// message's Message-ID and the chunk's Byte-Range.
-    pub head: Head,
+pub struct Copies {
+    /// The recipient sessions.
+    pub to: Vec<SessionKey>,
+    /// The Message-ID of every copy of the message (the switch's own, one per message).
+    pub message_id: ByteString,
+    /// The chunk's Byte-Range.
+    pub range: ByteRange,
 }
 
 /// What the tokio layer is to do.
@@ -106,7 +110,7 @@ pub enum Action {
         /// The message.
         out: OutId,
         /// The copies of this chunk.
-        copies: Vec<CopyHead>,
+        copies: Copies,
     },
     /// Body octets for every open copy of `out`, in order.
     Body {
@@ -345,6 +349,18 @@ impl Room {
         self.members.get(&session).map(|m| &m.terms)
     }
 
+    /// The head of the copy of a chunk for session `to` ([`Copies`]), with transaction id
+    /// `tid`; `None` when there is no such session.
+    pub fn copy_head(&self, to: SessionKey, tid: ByteString, copies: &Copies) -> Option<Head> {
+        let m = self.members.get(&to)?;
+        Some(copy_head(
+            &m.terms,
+            tid,
+            copies.message_id.clone(),
+            copies.range,
+        ))
+    }
+
     /// The session's connection is known (its first SEND arrived, or the mixer connected it):
     /// from now on it receives the room's messages, starting with the history (as frames to
     /// send, in order).
@@ -562,13 +578,11 @@ impl Room {
         }
         let range = range_of(head);
         inc.next = range.start;
-        let copies = copies_of(
-            &self.members,
-            &mut self.ids,
-            &inc.recipients,
-            &inc.out_id,
+        let copies = Copies {
+            to: inc.recipients.clone(),
+            message_id: inc.out_id.clone(),
             range,
-        );
+        };
         inc.open = true;
         out.push(Action::Open { out: o, copies });
     }
@@ -925,13 +939,11 @@ impl Room {
                 end: Some(inc.next - 1),
                 total: inc.total,
             };
-            let copies = copies_of(
-                &self.members,
-                &mut self.ids,
-                &inc.recipients,
-                &inc.out_id,
+            let copies = Copies {
+                to: inc.recipients.clone(),
+                message_id: inc.out_id.clone(),
                 range,
-            );
+            };
             out.push(Action::Open { out: o, copies });
         }
         out.push(Action::End {
@@ -1050,27 +1062,6 @@ fn respond(out: &mut Vec<Action>, to: SessionKey, req: &Head, status: StatusCode
             head: report::response(req, s, None, local),
         });
     }
-}
-
-/// The copies of a chunk with `range` for `recipients` of the message whose copies carry
-/// Message-ID `out_id`.
-fn copies_of(
-    members: &HashMap<SessionKey, Member>,
-    ids: &mut IdGenerator,
-    recipients: &[SessionKey],
-    out_id: &ByteString,
-    range: ByteRange,
-) -> Vec<CopyHead> {
-    recipients
-        .iter()
-        .filter_map(|r| {
-            let m = members.get(r)?;
-            Some(CopyHead {
-                to: *r,
-                head: copy_head(&m.terms, ids.next_id(), out_id.clone(), range),
-            })
-        })
-        .collect()
 }
 
 /// The head of a chunk the switch sends on a participant's session: To-Path its `a=path`,

@@ -62,7 +62,7 @@ use tokio::task::JoinHandle;
 use crate::config::{MixerConfig, RoomPolicy};
 use crate::identity::UserUri;
 use crate::join::{self, JoinError, SessionTerms};
-use crate::room::{Action, CopyHead, JoinRefused, OutId, Room, SessionKey};
+use crate::room::{Action, Copies, JoinRefused, OutId, Room, SessionKey};
 
 /// Commands a room task takes, in order.
 enum Cmd {
@@ -827,14 +827,14 @@ impl Conn {
 /// One copy of the chunk being distributed.
 struct CopyOut {
     to: SessionKey,
-    /// `To-Path`, `From-Path` and `Message-ID` lines of its frames.
-    lines: Bytes,
     failed: bool,
 }
 
 /// A message whose chunk is being distributed.
 struct OpenMsg {
     copies: Vec<CopyOut>,
+    /// `Message-ID: <the switch's id for the message>` CRLF, the same on every copy.
+    message_id: Bytes,
     /// The piece not written yet (it goes with `+`, or with the end-line's flag).
     held: Option<Bytes>,
     /// Byte-Range start of the held piece (or of the next one).
@@ -846,6 +846,9 @@ struct OpenMsg {
 struct Output {
     conn: ConnId,
     queue: WriteQueue,
+    /// The `To-Path` and `From-Path` lines of every frame the switch sends on the session
+    /// (RFC 4975 §7.1.1): the participant's `a=path`, our session URI. Written once, at bind.
+    paths: Bytes,
     /// The connection's [`Conn::queued_at`], stamped when something is queued for it.
     queued_at: Arc<AtomicU64>,
     /// Copies in a row it could not take.
@@ -911,13 +914,17 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
             }) => {
                 // Not for a session removed meanwhile (left, or its bind timed out).
                 let first = unbound.remove(&key).is_some() || !outputs.contains_key(&key);
-                if first && room.terms(key).is_some() {
+                if let (true, Some(terms)) = (first, room.terms(key)) {
                     let free = queue.capacity().saturating_sub(queue.queued_bytes());
+                    let mut paths = BytesMut::with_capacity(160);
+                    Header::ToPath(terms.peer_path.iter().cloned().collect()).write(&mut paths);
+                    Header::FromPath(msrp::path![terms.local.clone()]).write(&mut paths);
                     outputs.insert(
                         key,
                         Output {
                             conn,
                             queue,
+                            paths: paths.freeze(),
                             queued_at,
                             failures: 0,
                         },
@@ -988,19 +995,7 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
                         }
                     }
                     Action::Open { out, copies } => {
-                        let (start, total) = copies
-                            .first()
-                            .and_then(|c| c.head.byte_range())
-                            .map_or((1, None), |r| (r.start, r.total));
-                        open.insert(
-                            out,
-                            OpenMsg {
-                                copies: copies.iter().map(copy_out).collect(),
-                                held: None,
-                                start,
-                                total,
-                            },
-                        );
+                        open.insert(out, open_msg(copies));
                     }
                     Action::Body { out, piece } => {
                         if let Some(m) = open.get_mut(&out) {
@@ -1107,22 +1102,52 @@ fn forget_session(shared: &Shared, room: &str, key: SessionKey) {
         });
 }
 
-/// The fixed lines of a copy's frames.
-fn copy_out(c: &CopyHead) -> CopyOut {
-    let mut b = BytesMut::with_capacity(160);
-    for h in &c.head.headers {
-        match h {
-            Header::ToPath(_) | Header::FromPath(_) | Header::MessageId(_) => {
-                h.write(&mut b);
-            }
-            _ => {}
+/// The state of a chunk's copies being written.
+fn open_msg(copies: Copies) -> OpenMsg {
+    let mut b = BytesMut::with_capacity(48);
+    Header::MessageId(copies.message_id).write(&mut b);
+    OpenMsg {
+        copies: copies
+            .to
+            .into_iter()
+            .map(|to| CopyOut { to, failed: false })
+            .collect(),
+        message_id: b.freeze(),
+        held: None,
+        start: copies.range.start,
+        total: copies.range.total,
+    }
+}
+
+/// A transaction-id stem for one frame's copies whose end-line cannot occur in `body` (4975-011):
+/// no copy's id (the stem and a suffix) can then appear after `-------` in it.
+fn tid_stem(ids: &mut IdGenerator, body: &[u8]) -> ByteString {
+    loop {
+        let t = ids.next_id();
+        let mut pat = Vec::with_capacity(7 + t.len());
+        pat.extend_from_slice(b"-------");
+        pat.extend_from_slice(t.as_bytes());
+        if memchr::memmem::find(body, &pat).is_none() {
+            return t;
         }
     }
-    CopyOut {
-        to: c.to,
-        lines: b.freeze(),
-        failed: false,
+}
+
+/// Appends copy `i`'s suffix to a transaction-id stem: `i` in base 62, ident characters only
+/// (RFC 4975 §9), at most 6 of them.
+fn push_suffix(out: &mut BytesMut, mut i: usize) {
+    const DIGITS: &[u8; 62] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut buf = [0u8; 8];
+    let mut n = buf.len();
+    loop {
+        n -= 1;
+        buf[n] = DIGITS[i % 62];
+        i /= 62;
+        if i == 0 {
+            break;
+        }
     }
+    out.extend_from_slice(&buf[n..]);
 }
 
 /// Writes `piece` as one chunk on every live copy of `m`, ended with `flag` (RFC 4975 §7.1):
@@ -1152,26 +1177,30 @@ fn emit(
         total: m.total,
     };
     m.start += n;
-    for c in m.copies.iter_mut().filter(|c| !c.failed) {
+    // What every copy of this frame shares, written once: the Message-ID, Byte-Range and
+    // Content-Type lines and the blank line, and the stem of the transaction ids.
+    let mut tail = BytesMut::with_capacity(128);
+    tail.extend_from_slice(&m.message_id);
+    Header::ByteRange(range).write(&mut tail);
+    tail.extend_from_slice(b"Content-Type: message/cpim\r\n\r\n");
+    let stem = tid_stem(ids, &piece);
+    for (i, c) in m.copies.iter_mut().enumerate().filter(|(_, c)| !c.failed) {
         let Some(o) = outputs.get_mut(&c.to) else {
             c.failed = true;
             continue;
         };
-        // 4975-011: the end-line must not occur in the body.
-        let tid = loop {
-            let t = ids.next_id();
-            if !msrp::encode::end_line_in_body(&t, &piece) {
-                break t;
-            }
-        };
+        scratch.reserve(16 + stem.len() + o.paths.len() + tail.len() + 24 + stem.len());
         scratch.extend_from_slice(b"MSRP ");
-        scratch.extend_from_slice(tid.as_bytes());
+        scratch.extend_from_slice(stem.as_bytes());
+        push_suffix(scratch, i);
+        let tid_end = scratch.len();
         scratch.extend_from_slice(b" SEND\r\n");
-        scratch.extend_from_slice(&c.lines);
-        Header::ByteRange(range).write(scratch);
-        scratch.extend_from_slice(b"Content-Type: message/cpim\r\n\r\n");
+        scratch.extend_from_slice(&o.paths);
+        scratch.extend_from_slice(&tail);
         let head = scratch.split().freeze();
-        msrp::encode::end(&tid, flag, true, scratch);
+        scratch.extend_from_slice(b"\r\n-------");
+        scratch.extend_from_slice(&head[5..tid_end]);
+        scratch.extend_from_slice(&[flag.byte(), b'\r', b'\n']);
         let end = scratch.split().freeze();
         let mut item = Outgoing::from(head);
         if !piece.is_empty() {

@@ -34,6 +34,7 @@ async fn public_message_fans_out_to_the_others() {
     alice.say_ok(&room_uri("lobby"), "Hello all").await;
     let want = cpim(&user_uri("alice"), &room_uri("lobby"), "Hello all");
     let mut mids = Vec::new();
+    let mut tids = Vec::new();
     for p in [&mut bob, &mut carol, &mut dave] {
         let f = p.message().await;
         assert_copy(p, &f, &want);
@@ -42,8 +43,13 @@ async fn public_message_fans_out_to_the_others() {
             Some(ByteRange::whole(want.len() as u64))
         );
         mids.push(f.head.message_id().cloned());
+        tids.push(f.head.tid.clone());
     }
     assert!(mids.windows(2).all(|w| w[0] == w[1]), "{mids:?}");
+    // RFC 4975 §7.1: each copy is a transaction of its own (a relay may carry several).
+    tids.sort();
+    tids.dedup();
+    assert_eq!(tids.len(), 3, "a transaction id per copy");
     alice.no_message(200).await;
     // And from another participant to the rest, sender included.
     bob.say_ok(&room_uri("lobby"), "Hi alice").await;

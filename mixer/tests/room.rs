@@ -22,7 +22,7 @@ use msrp_mixer::cpim;
 use msrp_mixer::identity::UserUri;
 use msrp_mixer::join::{self, SessionTerms};
 use msrp_mixer::room::{
-    Action, CopyHead, HISTORY_MAX_MESSAGE, JoinRefused, OutId, Room, SessionKey,
+    Action, Copies, HISTORY_MAX_MESSAGE, JoinRefused, OutId, Room, SessionKey,
 };
 use msrp_sdp::Role;
 use msrp_sdp::attr::{AcceptTypes, AcceptWrappedTypes, FormatEntry};
@@ -74,7 +74,7 @@ fn terms(n: u32, wrapped: &[&str]) -> SessionTerms {
 fn norm(mut acts: Vec<Action>) -> Vec<Action> {
     for a in &mut acts {
         if let Action::Open { copies, .. } = a {
-            copies.sort_by_key(|c| c.to);
+            copies.to.sort();
         }
     }
     acts
@@ -302,44 +302,43 @@ fn report_head(
 }
 
 /// The `Open` at `acts[i]`: its message and copies.
-fn open_at(acts: &[Action], i: usize) -> (OutId, Vec<CopyHead>) {
+fn open_at(acts: &[Action], i: usize) -> (OutId, Copies) {
     match acts.get(i) {
         Some(Action::Open { out, copies }) => (*out, copies.clone()),
         other => panic!("action {i} is not Open: {other:?}\n{acts:#?}"),
     }
 }
 
-/// The copies `recipients` (in order) must get: [`copy_head`] with `range`, the tids taken from
-/// `actual` (each its own, and not the sender's `req` tid), one Message-ID `mid` on all of them
-/// that is not the sender's.
+/// The copies `recipients` (in order) must get: one Message-ID `mid` on all of them that is not
+/// the sender's, and `range`. Each copy's head is [`copy_head`] for its recipient (checked
+/// through [`Room::copy_head`]: To-Path the recipient's path, From-Path our session URI).
 fn copies(
     chat: &Chat,
-    actual: &[CopyHead],
+    actual: &Copies,
     recipients: &[SessionKey],
     mid: &ByteString,
     range: ByteRange,
-) -> Vec<CopyHead> {
-    assert_eq!(
-        actual.iter().map(|c| c.to).collect::<Vec<_>>(),
-        recipients,
-        "recipients"
-    );
-    let mut tids: Vec<_> = actual.iter().map(|c| c.head.tid.clone()).collect();
-    tids.sort();
-    tids.dedup();
-    assert_eq!(tids.len(), actual.len(), "a tid per copy");
-    actual
-        .iter()
-        .map(|c| CopyHead {
-            to: c.to,
-            head: copy_head(&chat.terms(c.to), &c.head.tid, mid, range),
-        })
-        .collect()
+) -> Copies {
+    assert_eq!(actual.to, recipients, "recipients");
+    let expected = Copies {
+        to: recipients.to_vec(),
+        message_id: mid.clone(),
+        range,
+    };
+    for &to in recipients {
+        let tid = ByteString::from_static("t1d");
+        assert_eq!(
+            chat.room.copy_head(to, tid.clone(), &expected),
+            Some(copy_head(&chat.terms(to), &tid, mid, range)),
+            "the head of the copy for {to}"
+        );
+    }
+    expected
 }
 
-/// The Message-ID of the first copy in `copies`.
-fn mid_of(copies: &[CopyHead]) -> ByteString {
-    copies[0].head.message_id().expect("Message-ID").clone()
+/// The Message-ID of the copies.
+fn mid_of(copies: &Copies) -> ByteString {
+    copies.message_id.clone()
 }
 
 /// Every body octet sent for `o` in `acts`, in order.
@@ -468,9 +467,6 @@ fn public_message_fans_out_to_every_other_bound_session() {
             },
         ]
     );
-    for c in &actual {
-        assert_ne!(c.head.tid, head.tid);
-    }
     let t = chat.terms(alice);
     assert_eq!(
         chat.end(alice, Flag::Last),
@@ -490,7 +486,7 @@ fn public_message_fans_out_to_every_other_bound_session() {
     acts.extend(chat.body(alice, &body));
     let (_, actual) = open_at(&acts, 0);
     assert_eq!(
-        actual.iter().map(|c| c.to).collect::<Vec<_>>(),
+        actual.to.clone(),
         vec![bob, erin, frank, gina]
     );
 }
@@ -573,7 +569,6 @@ fn chunks_keep_content_and_one_message_id() {
     let n = body.len() as u64;
     let cuts = [0u64, 160, 250, n];
     let mut all = Vec::new();
-    let mut tids = Vec::new();
     let mut mids = Vec::new();
     let mut out = None;
     let t = chat.terms(alice);
@@ -591,7 +586,6 @@ fn chunks_keep_content_and_one_message_id() {
         assert_eq!(*out.get_or_insert(o), o, "one OutId per message");
         let mid = mid_of(&actual);
         mids.push(mid.clone());
-        tids.extend(actual.iter().map(|c| c.head.tid.clone()));
         let mut expected = vec![Action::Open {
             out: o,
             copies: copies(&chat, &actual, &[bob, carol], &mid, r),
@@ -619,10 +613,6 @@ fn chunks_keep_content_and_one_message_id() {
     mids.dedup();
     assert_eq!(mids.len(), 1, "one Message-ID");
     assert_ne!(&*mids[0], "big");
-    let n_tids = tids.len();
-    tids.sort();
-    tids.dedup();
-    assert_eq!(tids.len(), n_tids, "a new tid per copy");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -711,7 +701,7 @@ fn spoofed_from_is_403() {
     // RFC 3261 §19.1.4: the host compares case-insensitively.
     let (_, acts) = chat.send(alice, &public("sip:alice@ATLANTA.example.com", "me"), &[]);
     let (_, actual) = open_at(&acts, 0);
-    assert_eq!(actual[0].to, bob);
+    assert_eq!(actual.to, [bob]);
 }
 
 /// A CPIM header section longer than SwitchLimits::max_cpim_head (16 KiB) is refused with 413
@@ -822,7 +812,7 @@ fn private_message_to_a_nickname() {
     );
     let (_, acts) = chat.send(alice, body.as_bytes(), &[]);
     assert_eq!(
-        open_at(&acts, 0).1.iter().map(|c| c.to).collect::<Vec<_>>(),
+        open_at(&acts, 0).1.to.clone(),
         [bob]
     );
 
@@ -830,7 +820,7 @@ fn private_message_to_a_nickname() {
     let body = cpim(ALICE, "sip:bobby@chat.example.com", "text/plain", "hi");
     let (_, acts) = chat.send(alice, &body, &[]);
     assert_eq!(
-        open_at(&acts, 0).1.iter().map(|c| c.to).collect::<Vec<_>>(),
+        open_at(&acts, 0).1.to.clone(),
         [bob]
     );
 
@@ -1052,7 +1042,7 @@ fn later_chunks_only_to_the_first_recipients() {
     let h1 = chat.send_head(alice, "x", range(1, Some(160), Some(n)));
     let acts = chat.chunk(alice, h1, &body[..160], Flag::More);
     let (o, first) = open_at(&acts, 0);
-    assert_eq!(first.iter().map(|c| c.to).collect::<Vec<_>>(), [bob, carol]);
+    assert_eq!(first.to.clone(), [bob, carol]);
 
     assert_eq!(chat.bind(dave_unbound), vec![]);
     let erin = chat.member(ERIN, &["*"]);
@@ -1333,7 +1323,7 @@ fn copy_failed_reports_to_the_sender() {
     let h2 = chat.send_head(alice, "f", range(151, Some(n), Some(n)));
     let acts = chat.chunk(alice, h2, &body[150..], Flag::Last);
     assert_eq!(
-        open_at(&acts, 0).1.iter().map(|c| c.to).collect::<Vec<_>>(),
+        open_at(&acts, 0).1.to.clone(),
         [carol]
     );
 
@@ -1514,7 +1504,8 @@ fn recipients_reports_dropped_and_other_methods() {
     let alice = chat.member(ALICE, &[]);
     let bob = chat.member(BOB, &["*"]);
     let (_, acts) = chat.send(alice, &public(ALICE, "x"), &[]);
-    let copy = &open_at(&acts, 0).1[0].head;
+    let copies = open_at(&acts, 0).1;
+    let copy = chat.room.copy_head(bob, ByteString::from_static("c1"), &copies).unwrap();
     let tb = chat.terms(bob);
     let report = Head::request(
         Method::Report,
@@ -1730,11 +1721,14 @@ fn terms_from_an_sdp_offer() {
     chat.bind(bob);
     let (_, acts) = chat.send(alice, &public(ALICE, "hi"), &[]);
     assert_eq!(
-        open_at(&acts, 0).1[0].head.to_path(),
+        chat.room
+            .copy_head(bob, ByteString::from_static("c1"), &open_at(&acts, 0).1)
+            .unwrap()
+            .to_path(),
         t.peer_path.as_slice()
     );
     let (_, acts) = chat.send(alice, &cpim(ALICE, ROOM, "image/png", "no"), &[]);
-    assert!(matches!(acts[0], Action::Open { ref copies, .. } if copies.is_empty()));
+    assert!(matches!(acts[0], Action::Open { ref copies, .. } if copies.to.is_empty()));
     // No private-messages token: 428.
     assert_refused(
         &mut chat,
@@ -1812,13 +1806,12 @@ fn drive_figure(
     (room, a, b, out)
 }
 
-/// The copy the figure shows (`f3`) with the tid and Message-ID the switch chose.
-fn figure_copy(f3: &Frame, actual: &CopyHead) -> Head {
+/// The copy the figure shows (`f3`) with the Message-ID the switch chose.
+fn figure_copy(f3: &Frame, actual: &Copies) -> Head {
     let mut h = f3.head.clone();
-    h.tid = actual.head.tid.clone();
     for x in &mut h.headers {
         if let Header::MessageId(m) = x {
-            *m = actual.head.message_id().unwrap().clone();
+            *m = actual.message_id.clone();
         }
     }
     h
@@ -1838,7 +1831,7 @@ fn rfc7701_s9_3_regular_message() {
     let f1 = vector("rfc7701-s9.3-F1-send-regular.msrp");
     let f2 = vector("rfc7701-s9.3-F2-200.msrp");
     let f3 = vector("rfc7701-s9.3-F3-send-fanout-to-bob.msrp");
-    let (_, a, b, acts) = drive_figure(
+    let (room, a, b, acts) = drive_figure(
         "sip:chatroom22@chat.example.com",
         "sip:alice@atlanta.example.com",
         "sip:bob@biloxi.example.com",
@@ -1846,17 +1839,19 @@ fn rfc7701_s9_3_regular_message() {
         &f3,
     );
     let (o, actual) = open_at(&acts, 0);
-    assert_eq!(actual.len(), 1);
+    assert_eq!(actual.to, [b]);
+    assert_eq!(
+        room.copy_head(b, f3.head.tid.clone(), &actual),
+        Some(figure_copy(&f3, &actual)),
+        "the copy's head is the figure's, with the switch's Message-ID"
+    );
     assert_eq!(f3.body, f1.body, "the figure's copy is the body unchanged");
     assert_eq!(
         acts,
         vec![
             Action::Open {
                 out: o,
-                copies: vec![CopyHead {
-                    to: b,
-                    head: figure_copy(&f3, &actual[0])
-                }]
+                copies: actual.clone()
             },
             Action::Body {
                 out: o,
@@ -1893,6 +1888,11 @@ fn rfc7701_s9_4_private_message() {
         &f3,
     );
     let (o, actual) = open_at(&acts, 0);
+    assert_eq!(
+        room.copy_head(b, f3.head.tid.clone(), &actual),
+        Some(figure_copy(&f3, &actual)),
+        "the copy's head is the figure's, with the switch's Message-ID"
+    );
     let f3_body = String::from_utf8(f3.body.clone().unwrap().to_vec()).unwrap();
     let f3_as_forwarded = f3_body.replace(
         "From: <sip:alice@atlanta.example.com>",
@@ -1907,10 +1907,7 @@ fn rfc7701_s9_4_private_message() {
         vec![
             Action::Open {
                 out: o,
-                copies: vec![CopyHead {
-                    to: b,
-                    head: figure_copy(&f3, &actual[0])
-                }]
+                copies: actual.clone()
             },
             Action::Body {
                 out: o,
