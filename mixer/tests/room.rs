@@ -21,9 +21,7 @@ use msrp_mixer::config::{RoomPolicy, SwitchLimits};
 use msrp_mixer::cpim;
 use msrp_mixer::identity::UserUri;
 use msrp_mixer::join::{self, SessionTerms};
-use msrp_mixer::room::{
-    Action, Copies, HISTORY_MAX_MESSAGE, JoinRefused, OutId, Room, SessionKey,
-};
+use msrp_mixer::room::{Action, Copies, HISTORY_MAX_MESSAGE, JoinRefused, OutId, Room, SessionKey};
 use msrp_sdp::Role;
 use msrp_sdp::attr::{AcceptTypes, AcceptWrappedTypes, FormatEntry};
 
@@ -485,10 +483,7 @@ fn public_message_fans_out_to_every_other_bound_session() {
     let mut acts = chat.request(alice, head);
     acts.extend(chat.body(alice, &body));
     let (_, actual) = open_at(&acts, 0);
-    assert_eq!(
-        actual.to.clone(),
-        vec![bob, erin, frank, gina]
-    );
+    assert_eq!(actual.to.clone(), vec![bob, erin, frank, gina]);
 }
 
 /// 7701-016: a message is copied to every session of a participant with several.
@@ -811,18 +806,12 @@ fn private_message_to_a_nickname() {
          Content-Type: text/plain\r\n\r\nhi"
     );
     let (_, acts) = chat.send(alice, body.as_bytes(), &[]);
-    assert_eq!(
-        open_at(&acts, 0).1.to.clone(),
-        [bob]
-    );
+    assert_eq!(open_at(&acts, 0).1.to.clone(), [bob]);
 
     // URI user part, case-mapped by the profile.
     let body = cpim(ALICE, "sip:bobby@chat.example.com", "text/plain", "hi");
     let (_, acts) = chat.send(alice, &body, &[]);
-    assert_eq!(
-        open_at(&acts, 0).1.to.clone(),
-        [bob]
-    );
+    assert_eq!(open_at(&acts, 0).1.to.clone(), [bob]);
 
     assert_eq!(nickname(&mut chat, bob, "Robert"), 200);
     assert_refused(&mut chat, alice, &body, StatusCode::NOT_FOUND);
@@ -1322,10 +1311,7 @@ fn copy_failed_reports_to_the_sender() {
     );
     let h2 = chat.send_head(alice, "f", range(151, Some(n), Some(n)));
     let acts = chat.chunk(alice, h2, &body[150..], Flag::Last);
-    assert_eq!(
-        open_at(&acts, 0).1.to.clone(),
-        [carol]
-    );
+    assert_eq!(open_at(&acts, 0).1.to.clone(), [carol]);
 
     // Failure-Report: no: nothing.
     let (_, acts) = chat.send(
@@ -1505,7 +1491,10 @@ fn recipients_reports_dropped_and_other_methods() {
     let bob = chat.member(BOB, &["*"]);
     let (_, acts) = chat.send(alice, &public(ALICE, "x"), &[]);
     let copies = open_at(&acts, 0).1;
-    let copy = chat.room.copy_head(bob, ByteString::from_static("c1"), &copies).unwrap();
+    let copy = chat
+        .room
+        .copy_head(bob, ByteString::from_static("c1"), &copies)
+        .unwrap();
     let tb = chat.terms(bob);
     let report = Head::request(
         Method::Report,
