@@ -138,6 +138,25 @@ pub enum Action {
     },
 }
 
+/// Something the switch decided that sends nothing by itself: what the tokio layer counts
+/// ([`Room::take_notes`], `crate::metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Note {
+    /// A message accepted for distribution (RFC 7701 §6.1/§6.2).
+    Accepted {
+        /// To one participant rather than the room.
+        private: bool,
+        /// It wraps an isComposing indication (`application/im-iscomposing+xml`, RFC 3994).
+        is_composing: bool,
+        /// Sessions it is copied to.
+        recipients: usize,
+    },
+    /// A SEND refused with this status (403, 404, 413, 415, 428, 400).
+    Refused(StatusCode),
+    /// A NICKNAME answered with this status (RFC 7701 §7).
+    Nickname(StatusCode),
+}
+
 /// Why a session could not join.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JoinRefused {
@@ -250,7 +269,12 @@ pub struct Room {
     next_session: SessionKey,
     next_out: u64,
     ids: IdGenerator,
+    /// Decisions not taken yet by [`Room::take_notes`] (at most [`NOTES_KEPT`]).
+    notes: Vec<Note>,
 }
+
+/// Notes a room keeps when nobody takes them.
+const NOTES_KEPT: usize = 1024;
 
 impl Room {
     /// A room with URI `uri` (e.g. `sip:lobby@chat.example.com`), `policy` and the switch's
@@ -276,6 +300,7 @@ impl Room {
             next_session: 1,
             next_out: 1,
             ids: IdGenerator::new(),
+            notes: Vec::new(),
         })
     }
 
@@ -440,6 +465,7 @@ impl Room {
             Some(Method::Send) => self.send_head(session, head, now, out),
             Some(Method::Nickname) => {
                 let status = self.nickname(session, &head);
+                self.note(Note::Nickname(status));
                 respond(out, session, &head, status, &local);
             }
             Some(Method::Report) => {}
@@ -476,6 +502,7 @@ impl Room {
         let range = range_of(&head);
         let max = self.policy.max_message_size;
         if range.end.is_some_and(|e| e > max) || range.start.saturating_sub(1) > max {
+            self.note(Note::Refused(StatusCode::TOO_LARGE));
             if let Some(o) = head
                 .message_id()
                 .and_then(|k| self.by_key.get(&(session, k.clone())))
@@ -493,7 +520,12 @@ impl Room {
         }
         let what = match self.admit(session, &head, now) {
             Ok(o) => Receive::Message(o),
-            Err(status) => Receive::Skip(Some(status)),
+            Err(status) => {
+                if status != StatusCode::OK {
+                    self.note(Note::Refused(status));
+                }
+                Receive::Skip(Some(status))
+            }
         };
         if let Receive::Message(o) = what {
             // A chunk of a decided message: its copies open now (7701-018).
@@ -633,6 +665,7 @@ impl Room {
         if (inc.next - 1).saturating_add(piece.len() as u64) > self.policy.max_message_size {
             // 4975-018 for a chunk that did not say how long it is: the message ends here (413,
             // its recipients get `#`) and nothing past the limit is copied.
+            self.note(Note::Refused(StatusCode::TOO_LARGE));
             self.abort(o, out);
             if let Some(m) = self.members.get_mut(&session) {
                 if let Some(r) = m.receiving.as_mut() {
@@ -737,15 +770,34 @@ impl Room {
         if kind == Kind::Private {
             inc.wrapper = report_wrapper(&facts.message);
         }
+        let note = Note::Accepted {
+            private: kind == Kind::Private,
+            is_composing: inner.eq_ignore_ascii_case("application/im-iscomposing+xml"),
+            recipients: recipients.len(),
+        };
         inc.kind = Some(kind);
         inc.recipients = recipients;
         inc.inner = inner;
+        self.note(note);
         Ok(())
+    }
+
+    /// Records a decision for [`Room::take_notes`].
+    fn note(&mut self, n: Note) {
+        if self.notes.len() < NOTES_KEPT {
+            self.notes.push(n);
+        }
+    }
+
+    /// The decisions made since the last call, oldest first (for metrics).
+    pub fn take_notes(&mut self) -> impl Iterator<Item = Note> + '_ {
+        self.notes.drain(..)
     }
 
     /// Refuses message `o` from `session` with `status`: the rest of the chunk is skipped, the
     /// answer sent at once (the sender may stop, RFC 4975 §7.2), the message forgotten.
     fn refuse(&mut self, session: SessionKey, o: OutId, status: StatusCode, out: &mut Vec<Action>) {
+        self.note(Note::Refused(status));
         if let Some(inc) = self.incoming.remove(&o) {
             self.by_key.remove(&(inc.from, inc.key));
         }

@@ -62,7 +62,8 @@ use tokio::task::JoinHandle;
 use crate::config::{MixerConfig, RoomPolicy};
 use crate::identity::UserUri;
 use crate::join::{self, JoinError, SessionTerms};
-use crate::room::{Action, Copies, JoinRefused, OutId, Room, SessionKey};
+use crate::metrics::{MessageKind, Metrics};
+use crate::room::{Action, Copies, JoinRefused, Note, OutId, Room, SessionKey};
 
 /// Commands a room task takes, in order.
 enum Cmd {
@@ -82,13 +83,16 @@ enum Cmd {
         key: SessionKey,
         head: Head,
     },
+    /// `at`: when the reader had the piece (fan-out latency).
     Body {
         key: SessionKey,
         piece: Bytes,
+        at: Instant,
     },
     End {
         key: SessionKey,
         flag: Flag,
+        at: Instant,
     },
     Leave {
         key: SessionKey,
@@ -207,6 +211,7 @@ struct Shared {
     shutdown: watch::Sender<bool>,
     /// The origin of the connections' [`Conn::queued_at`] stamps.
     epoch: Instant,
+    metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -272,6 +277,7 @@ impl Shared {
             .collect();
         let room = Room::new(uri, policy, self.cfg.limits.clone(), &reserved)
             .map_err(|e| JoinFailure::BadRoomName(e.to_string()))?;
+        self.metrics.rooms.inc();
         let (tx, rx) = mpsc::channel(256);
         let r = Arc::new(RoomRef {
             name: name.to_owned(),
@@ -441,6 +447,11 @@ impl fmt::Debug for Mixer {
 impl Mixer {
     /// Binds the listener and starts the static rooms.
     pub async fn bind(cfg: MixerConfig) -> io::Result<Mixer> {
+        Mixer::bind_with_metrics(cfg, Arc::new(Metrics::new())).await
+    }
+
+    /// [`Mixer::bind`] with metrics registered by the caller (e.g. on the daemon's registry).
+    pub async fn bind_with_metrics(cfg: MixerConfig, metrics: Arc<Metrics>) -> io::Result<Mixer> {
         let listener = TcpListener::bind(cfg.listen).await?;
         let port = match cfg.port {
             Some(p) => p,
@@ -457,6 +468,7 @@ impl Mixer {
             slots: Arc::new(Semaphore::new(cfg.max_connections)),
             shutdown,
             epoch: Instant::now(),
+            metrics,
             cfg,
         });
         for (name, policy) in shared.cfg.rooms.clone() {
@@ -499,6 +511,7 @@ impl Mixer {
                         continue;
                     };
                     let _ = stream.set_nodelay(true);
+                    self.shared.metrics.connections_accepted.inc();
                     let (r, w) = stream.into_split();
                     open_conn(&self.shared, r, w, Some(permit));
                 }
@@ -509,6 +522,11 @@ impl Mixer {
 }
 
 impl MixerHandle {
+    /// The mixer's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.0.metrics
+    }
+
     /// Stops accepting connections and closes every connection.
     pub fn shutdown(&self) {
         let _ = self.0.shutdown.send(true);
@@ -540,9 +558,12 @@ where
         current: None,
         last: None,
     };
+    let metrics = shared.metrics.clone();
+    metrics.connections_open.inc();
     tokio::spawn(async move {
         conn.run(reader).await;
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
+        metrics.connections_open.dec();
         drop(permit);
     });
     (id, queue, queued_at)
@@ -662,6 +683,7 @@ impl Conn {
                 .send(Cmd::End {
                     key,
                     flag: Flag::Abort,
+                    at: Instant::now(),
                 })
                 .await;
         }
@@ -715,13 +737,22 @@ impl Conn {
             }
             Event::Body(piece) => {
                 if let Some((room, key)) = &self.current {
-                    let _ = room.tx.send(Cmd::Body { key: *key, piece }).await;
+                    let at = Instant::now();
+                    let _ = room
+                        .tx
+                        .send(Cmd::Body {
+                            key: *key,
+                            piece,
+                            at,
+                        })
+                        .await;
                 }
                 true
             }
             Event::End(flag) => {
                 if let Some((room, key)) = self.current.take() {
-                    let _ = room.tx.send(Cmd::End { key, flag }).await;
+                    let at = Instant::now();
+                    let _ = room.tx.send(Cmd::End { key, flag, at }).await;
                 }
                 true
             }
@@ -807,6 +838,7 @@ impl Conn {
                 .send(Cmd::End {
                     key,
                     flag: Flag::Abort,
+                    at: Instant::now(),
                 })
                 .await;
         }
@@ -864,6 +896,8 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
     let mut ids = IdGenerator::new();
     let mut scratch = BytesMut::new();
     let bind_timeout = shared.cfg.bind_timeout;
+    let metrics = shared.metrics.clone();
+    let (mut participants, mut sessions) = (0i64, 0i64);
     loop {
         let deadline = room
             .next_deadline()
@@ -881,6 +915,8 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
         };
         let now = Instant::now();
         let stamp = shared.stamp(now);
+        // When the reader had the piece being switched (fan-out latency).
+        let mut piece_at = None;
         match cmd {
             None => {
                 room.poll(now, &mut actions);
@@ -890,6 +926,10 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
                     .map(|(k, _)| *k)
                     .collect();
                 for k in late {
+                    metrics
+                        .dropped_sessions
+                        .with_label_values(&["bind_timeout"])
+                        .inc();
                     unbound.remove(&k);
                     room.leave(k, &mut actions);
                     forget_session(&shared, &name, k);
@@ -934,8 +974,14 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
                 }
             }
             Some(Cmd::Head { key, head }) => room.request(key, head, now, &mut actions),
-            Some(Cmd::Body { key, piece }) => room.body(key, piece, &mut actions),
-            Some(Cmd::End { key, flag }) => room.end(key, flag, now, &mut actions),
+            Some(Cmd::Body { key, piece, at }) => {
+                piece_at = Some(at);
+                room.body(key, piece, &mut actions)
+            }
+            Some(Cmd::End { key, flag, at }) => {
+                piece_at = Some(at);
+                room.end(key, flag, now, &mut actions)
+            }
             Some(Cmd::Leave { key }) => {
                 unbound.remove(&key);
                 outputs.remove(&key);
@@ -1013,6 +1059,7 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
                                     &mut dropped,
                                     shared.cfg.max_failed_copies,
                                     stamp,
+                                    &metrics,
                                 );
                             }
                         }
@@ -1033,16 +1080,22 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
                                 &mut dropped,
                                 shared.cfg.max_failed_copies,
                                 stamp,
+                                &metrics,
                             );
                         }
                     }
                 }
             }
             for k in dropped.drain(..) {
+                metrics.dropped_sessions.with_label_values(&["slow"]).inc();
                 outputs.remove(&k);
                 room.leave(k, &mut actions);
                 forget_session(&shared, &name, k);
             }
+        }
+        count(&metrics, &mut room, &mut participants, &mut sessions);
+        if let Some(at) = piece_at {
+            metrics.fanout_latency.observe(at.elapsed().as_secs_f64());
         }
     }
 }
@@ -1085,6 +1138,30 @@ fn fit_history(actions: &mut Vec<Action>, key: SessionKey, free: usize) {
         i += 1;
         keep
     });
+}
+
+/// Counts what the room decided ([`Room::take_notes`]) and moves the participant and session
+/// gauges by how much the room's counts changed since `participants` and `sessions`.
+fn count(metrics: &Metrics, room: &mut Room, participants: &mut i64, sessions: &mut i64) {
+    for n in room.take_notes() {
+        match n {
+            Note::Accepted {
+                private,
+                is_composing,
+                ..
+            } => metrics.message(match (is_composing, private) {
+                (true, _) => MessageKind::IsComposing,
+                (false, true) => MessageKind::Private,
+                (false, false) => MessageKind::Public,
+            }),
+            Note::Refused(s) => metrics.refused(s.as_u16()),
+            Note::Nickname(s) => metrics.nickname(s.as_u16()),
+        }
+    }
+    let (p, s) = (room.participant_count() as i64, room.session_count() as i64);
+    metrics.participants.add(p - *participants);
+    metrics.sessions.add(s - *sessions);
+    (*participants, *sessions) = (p, s);
 }
 
 /// Forgets session `key` of room `room` in the mixer's session table.
@@ -1169,6 +1246,7 @@ fn emit(
     dropped: &mut Vec<SessionKey>,
     max_failures: u32,
     stamp: u64,
+    metrics: &Metrics,
 ) {
     let n = piece.len() as u64;
     let range = ByteRange {
@@ -1187,6 +1265,7 @@ fn emit(
     for (i, c) in m.copies.iter_mut().enumerate().filter(|(_, c)| !c.failed) {
         let Some(o) = outputs.get_mut(&c.to) else {
             c.failed = true;
+            metrics.delivery_failures.with_label_values(&["gone"]).inc();
             continue;
         };
         scratch.reserve(16 + stem.len() + o.paths.len() + tail.len() + 24 + stem.len());
@@ -1212,7 +1291,13 @@ fn emit(
                 o.failures = 0;
                 o.queued_at.store(stamp, Ordering::Relaxed);
             }
-            Err(TrySendError::Full(_)) | Err(TrySendError::Closed(_)) => {
+            Err(e) => {
+                match e {
+                    TrySendError::Full(_) => metrics.queue_full(),
+                    TrySendError::Closed(_) => {
+                        metrics.delivery_failures.with_label_values(&["gone"]).inc()
+                    }
+                }
                 c.failed = true;
                 o.failures += 1;
                 room.copy_failed(out, c.to, StatusCode::TIMEOUT, actions);
@@ -1221,5 +1306,10 @@ fn emit(
                 }
             }
         }
+    }
+    if flag == Flag::Last {
+        // Every copy that took all its frames has the message whole.
+        let whole = m.copies.iter().filter(|c| !c.failed).count();
+        metrics.deliveries.inc_by(whole as u64);
     }
 }
