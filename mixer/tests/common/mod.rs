@@ -138,6 +138,9 @@ pub struct Participant {
     pub ids: IdGenerator,
     /// Frames read while looking for another one.
     pub backlog: VecDeque<Frame>,
+    /// Relays between this participant and the mixer: the To-Path of its requests is these,
+    /// then the mixer's URI (RFC 4976 §3).
+    pub via: Vec<MsrpUri>,
 }
 
 /// Joins `name` to `room` (default offer) without connecting.
@@ -187,6 +190,7 @@ impl Participant {
             id: joined.id.clone(),
             ids: IdGenerator::new(),
             backlog: VecDeque::new(),
+            via: Vec::new(),
         }
     }
 
@@ -203,7 +207,11 @@ impl Participant {
         Head::request(
             method,
             self.ids.next_id(),
-            msrp::path![self.mixer.clone()],
+            self.via
+                .iter()
+                .chain(std::iter::once(&self.mixer))
+                .cloned()
+                .collect(),
             msrp::path![self.own.clone()],
         )
     }
@@ -373,7 +381,7 @@ impl Participant {
 }
 
 /// Reads one whole frame; `None` at EOF.
-pub async fn read_frame(r: &mut EventReader<OwnedReadHalf>) -> Option<Frame> {
+pub async fn read_frame<R: tokio::io::AsyncRead + Unpin>(r: &mut EventReader<R>) -> Option<Frame> {
     let mut head = None;
     let mut body: Option<BytesMut> = None;
     loop {
