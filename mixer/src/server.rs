@@ -23,8 +23,10 @@
 //! connection keeps the sessions it has seen.
 //!
 //! The room task writes each copy of a message as whole frames ([`Action::Open`],
-//! [`Action::Body`], [`Action::End`] become one chunk per body piece, ended with `+`, and the
-//! last with the sender's flag; RFC 7701 §6.1 lets the switch re-chunk, 7701-014), so frames
+//! [`Action::Body`], [`Action::End`] become chunks of the pieces read, ended with `+`, and the
+//! last with the sender's flag; pieces shorter than [`COALESCE`] are joined first, so a message
+//! that arrived in several reads still goes out as one frame; RFC 7701 §6.1 lets the switch
+//! re-chunk, 7701-014), so frames
 //! from several rooms to one connection never interleave, and a copy is queued with `try_send`:
 //! a recipient whose queue is full never stalls the room. Its copy of that message is dropped
 //! ([`Room::copy_failed`]: a failure REPORT to the sender when asked), and a session that fails
@@ -862,12 +864,17 @@ struct CopyOut {
     failed: bool,
 }
 
+/// Body octets the room task holds back and joins before writing them as one frame, so a
+/// message that arrived in several short reads is not cut into tiny chunks.
+const COALESCE: usize = 16 * 1024;
+
 /// A message whose chunk is being distributed.
 struct OpenMsg {
     copies: Vec<CopyOut>,
     /// `Message-ID: <the switch's id for the message>` CRLF, the same on every copy.
     message_id: Bytes,
-    /// The piece not written yet (it goes with `+`, or with the end-line's flag).
+    /// The octets not written yet (they go with `+` once [`COALESCE`] are held, or with the
+    /// end-line's flag).
     held: Option<Bytes>,
     /// Byte-Range start of the held piece (or of the next one).
     start: u64,
@@ -1045,7 +1052,26 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
                     }
                     Action::Body { out, piece } => {
                         if let Some(m) = open.get_mut(&out) {
-                            if let Some(prev) = m.held.replace(piece) {
+                            let prev = match m.held.take() {
+                                None => {
+                                    m.held = Some(piece);
+                                    None
+                                }
+                                // Short pieces are joined (one copy), so a small message read
+                                // in two reads is still one frame to every recipient.
+                                Some(h) if h.len() + piece.len() <= COALESCE => {
+                                    let mut b = BytesMut::with_capacity(h.len() + piece.len());
+                                    b.extend_from_slice(&h);
+                                    b.extend_from_slice(&piece);
+                                    m.held = Some(b.freeze());
+                                    None
+                                }
+                                Some(h) => {
+                                    m.held = Some(piece);
+                                    Some(h)
+                                }
+                            };
+                            if let Some(prev) = prev {
                                 emit(
                                     m,
                                     out,

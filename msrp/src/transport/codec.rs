@@ -21,10 +21,13 @@
 //! a chunk of any size is received in constant memory), so the buffer holds at most an
 //! incomplete header block (bounded by [`DecoderConfig::max_head`]) or the few octets at the
 //! end of what was read that may begin an end-line. When the decoder needs more input and less
-//! than a quarter of [`MsrpCodec::read_chunk`] is free, the codec makes room for `read_chunk`
-//! octets: first by reclaiming the buffer in place ([`BytesMut::try_reclaim`], which works once
-//! the body pieces handed out earlier have been dropped), otherwise by moving the unread octets
-//! into a fresh buffer of `unread + read_chunk` octets. It never lets `BytesMut` grow the buffer
+//! than a quarter of the read size is free, the codec makes room for a read: first by
+//! reclaiming the buffer in place ([`BytesMut::try_reclaim`], which works once the body pieces
+//! handed out earlier have been dropped), otherwise by moving the unread octets into a fresh
+//! buffer of `unread + read size` octets. The read size starts at [`FIRST_READ`] and doubles
+//! each time the buffer is used up, up to [`MsrpCodec::read_chunk`]: a connection that sends a
+//! frame now and then (a chat participant) holds a small buffer, a busy one soon reads
+//! `read_chunk` octets at a time. It never lets `BytesMut` grow the buffer
 //! by doubling, so its capacity stays at or below [`MsrpCodec::max_buffer`] whatever the body
 //! size. (A piece kept by the caller keeps its read buffer's allocation alive; callers that
 //! keep many small pieces should copy them.)
@@ -47,6 +50,9 @@ use crate::frame::Frame;
 
 /// Default number of octets the codec makes room for before each read: 64 KiB.
 pub const DEFAULT_READ_CHUNK: usize = 64 * 1024;
+
+/// The read size a codec starts with (see the module documentation, "Read buffer").
+pub const FIRST_READ: usize = 2048;
 
 /// Octets an end-line can take at most (`CRLF "-------" tid flag CRLF` with a 32-octet tid):
 /// what the decoder may hold back at the end of a body piece.
@@ -82,6 +88,8 @@ pub enum CodecError {
 pub struct MsrpCodec {
     decoder: Decoder,
     read_chunk: usize,
+    /// The size of the next read the buffer is made room for (grows to `read_chunk`).
+    next_read: usize,
     failed: bool,
 }
 
@@ -98,6 +106,7 @@ impl MsrpCodec {
         MsrpCodec {
             decoder: Decoder::new(cfg),
             read_chunk: DEFAULT_READ_CHUNK,
+            next_read: FIRST_READ,
             failed: false,
         }
     }
@@ -105,6 +114,7 @@ impl MsrpCodec {
     /// Sets how many octets to make room for before a read (at least 64).
     pub fn with_read_chunk(mut self, read_chunk: usize) -> MsrpCodec {
         self.read_chunk = read_chunk.max(64);
+        self.next_read = self.next_read.min(self.read_chunk);
         self
     }
 
@@ -136,15 +146,18 @@ impl MsrpCodec {
     }
 
     /// Makes room for the next read (see the module documentation).
-    fn prepare_read(&self, src: &mut BytesMut) {
+    fn prepare_read(&mut self, src: &mut BytesMut) {
         let spare = src.capacity() - src.len();
-        if spare >= (self.read_chunk / 4).max(1) {
+        if spare >= (self.next_read / 4).max(1) {
             return;
         }
-        if src.capacity() <= self.max_buffer() && src.try_reclaim(self.read_chunk) {
+        // The buffer was used up: the next ones are larger, up to `read_chunk`.
+        let size = self.next_read;
+        self.next_read = (self.next_read * 2).min(self.read_chunk);
+        if src.capacity() <= self.max_buffer() && src.try_reclaim(size) {
             return;
         }
-        let mut fresh = BytesMut::with_capacity(src.len() + self.read_chunk);
+        let mut fresh = BytesMut::with_capacity(src.len() + size);
         fresh.extend_from_slice(src);
         *src = fresh;
     }
