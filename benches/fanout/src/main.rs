@@ -268,6 +268,21 @@ async fn connect(addr: SocketAddr) -> SetupResult<TcpStream> {
     Ok(s)
 }
 
+/// `i` in base 62 with the mixer's digits (`0-9a-zA-Z`).
+fn base62(mut i: usize) -> String {
+    const DIGITS: &[u8; 62] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[i % 62]);
+        i /= 62;
+        if i == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).expect("ASCII")
+}
+
 /// Reads until the response to `tid` arrives; it must be a 200. Returns what was read after
 /// it.
 async fn await_ok(s: &mut TcpStream, tid: &str) -> SetupResult<BytesMut> {
@@ -1049,8 +1064,15 @@ async fn baseline_phase(
     let mut ids = IdGenerator::new();
     let (mut heads, mut ends) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut b = BytesMut::new();
-    for id in idents {
-        let tid = ids.next_id();
+    for (j, id) in idents.iter().enumerate() {
+        // The mixer numbers a frame's copies from one random stem (server.rs `emit`): copy i's
+        // transaction id is the 16-character stem and `i` in base 62. With the first
+        // participant as the sender, participant j is copy j - 1.
+        let tid = ByteString::from(format!(
+            "{}{}",
+            ids.next_id(),
+            base62(j.saturating_sub(1))
+        ));
         let head = Head::request(
             Method::Send,
             tid.clone(),
