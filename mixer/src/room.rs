@@ -619,8 +619,10 @@ impl Room {
         out.push(Action::Open { out: o, copies });
     }
 
-    /// Body octets of the chunk being received on `session`.
-    pub fn body(&mut self, session: SessionKey, piece: Bytes, out: &mut Vec<Action>) {
+    /// Body octets of the chunk being received on `session`, at `now`: octets arriving restart
+    /// the message's chunk-reception timer too (7701-019), so a long chunk from a slow sender
+    /// is not aborted while it is still coming.
+    pub fn body(&mut self, session: SessionKey, piece: Bytes, now: Instant, out: &mut Vec<Action>) {
         let Some(m) = self.members.get(&session) else {
             return;
         };
@@ -636,6 +638,7 @@ impl Room {
         let Some(inc) = self.incoming.get_mut(&o) else {
             return;
         };
+        inc.deadline = now + self.limits.chunk_timeout;
         if let Some(buf) = inc.pending.as_mut() {
             buf.extend_from_slice(&piece);
             match facts(buf, self.limits.max_cpim_head) {

@@ -983,7 +983,7 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
             Some(Cmd::Head { key, head }) => room.request(key, head, now, &mut actions),
             Some(Cmd::Body { key, piece, at }) => {
                 piece_at = Some(at);
-                room.body(key, piece, &mut actions)
+                room.body(key, piece, now, &mut actions)
             }
             Some(Cmd::End { key, flag, at }) => {
                 piece_at = Some(at);

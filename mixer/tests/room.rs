@@ -180,7 +180,8 @@ impl Chat {
 
     fn body(&mut self, k: SessionKey, piece: &[u8]) -> Vec<Action> {
         let mut out = Vec::new();
-        self.room.body(k, Bytes::copy_from_slice(piece), &mut out);
+        self.room
+            .body(k, Bytes::copy_from_slice(piece), self.now, &mut out);
         norm(out)
     }
 
@@ -1068,6 +1069,42 @@ fn later_chunks_only_to_the_first_recipients() {
 /// 7701-019: the chunk-reception timer (restarted by every chunk) aborts a message whose sender
 /// went silent: its recipients get an empty chunk ending in `#` (4975-031); a later chunk of it
 /// is refused.
+/// 7701-019: body octets arriving restart the chunk-reception timer too, so a long chunk from
+/// a slow sender is not aborted while it is still coming; once it stops, the timer runs out.
+#[test]
+fn body_octets_restart_the_chunk_timer() {
+    let mut chat = Chat::plain();
+    let alice = chat.member(ALICE, &[]);
+    let _bob = chat.member(BOB, &["*"]);
+    let body = public(ALICE, &"s".repeat(400));
+    let n = body.len() as u64;
+    let t0 = chat.now;
+    let h = chat.send_head(alice, "slow", range(1, Some(n), Some(n)));
+    chat.request(alice, h);
+    chat.body(alice, &body[..100]);
+    // More of the same chunk, most of a timeout later, and again: never aborted.
+    for k in 1..=3u32 {
+        chat.now = t0 + (TIMEOUT - Duration::from_secs(1)) * k;
+        assert_eq!(chat.poll(), vec![], "still coming ({k})");
+        let (a, b) = (100 * k as usize, 100 * (k as usize + 1));
+        chat.body(alice, &body[a..b.min(body.len())]);
+        assert_eq!(chat.room.next_deadline(), Some(chat.now + TIMEOUT));
+    }
+    // Silent for a whole timeout: aborted.
+    chat.now += TIMEOUT;
+    let acts = chat.poll();
+    assert!(
+        matches!(
+            acts.last(),
+            Some(Action::End {
+                flag: Flag::Abort,
+                ..
+            })
+        ),
+        "{acts:?}"
+    );
+}
+
 #[test]
 fn chunk_timeout_aborts_with_an_empty_chunk() {
     let mut chat = Chat::plain();
@@ -1790,7 +1827,7 @@ fn drive_figure(
     assert_eq!(out, vec![]);
     let now = Instant::now();
     room.request(a, f1.head.clone(), now, &mut out);
-    room.body(a, f1.body.clone().unwrap(), &mut out);
+    room.body(a, f1.body.clone().unwrap(), now, &mut out);
     room.end(a, f1.flag, now, &mut out);
     (room, a, b, out)
 }
