@@ -173,6 +173,23 @@ struct Member {
     bound: bool,
     /// The chunk this session is sending, from its head to its end-line.
     receiving: Option<Receiving>,
+    /// The last wrapped type checked against its terms, and the answer: a room's messages
+    /// mostly wrap one or two types, so each member's lists are matched once per type change.
+    accepts: Option<(String, bool)>,
+}
+
+impl Member {
+    /// [`SessionTerms::accepts_wrapped`], remembered for the last type asked.
+    fn accepts(&mut self, essence: &str) -> bool {
+        match &self.accepts {
+            Some((t, yes)) if t == essence => *yes,
+            _ => {
+                let yes = self.terms.accepts_wrapped(essence);
+                self.accepts = Some((essence.to_owned(), yes));
+                yes
+            }
+        }
+    }
 }
 
 /// A chunk being received from a session.
@@ -364,6 +381,7 @@ impl Room {
                 terms,
                 bound: false,
                 receiving: None,
+                accepts: None,
             },
         );
         Ok(key)
@@ -719,14 +737,9 @@ impl Room {
         let (kind, recipients) = if to_uri.as_ref() == Some(&self.uri) {
             let r: Vec<SessionKey> = self
                 .members
-                .iter()
-                .filter(|(_, m)| {
-                    m.bound
-                        && &m.participant != sender
-                        && m.terms.accepts_wrapped(&inner)
-                        && fits(&m.terms)
-                })
-                .map(|(k, _)| *k)
+                .iter_mut()
+                .filter(|(_, m)| m.bound && &m.participant != sender && fits(&m.terms))
+                .filter_map(|(k, m)| m.accepts(&inner).then_some(*k))
                 .collect();
             (Kind::Public, r)
         } else {

@@ -864,6 +864,9 @@ struct CopyOut {
     failed: bool,
 }
 
+/// Octets the room task allocates at a time for the heads and end-lines it writes.
+const SCRATCH_BLOCK: usize = 64 * 1024;
+
 /// Body octets the room task holds back and joins before writing them as one frame, so a
 /// message that arrived in several short reads is not cut into tiny chunks.
 const COALESCE: usize = 16 * 1024;
@@ -894,24 +897,73 @@ struct Output {
     failures: u32,
 }
 
-/// The task that owns a room.
-async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mpsc::Receiver<Cmd>) {
-    let mut outputs: HashMap<SessionKey, Output> = HashMap::new();
-    let mut open: HashMap<OutId, OpenMsg> = HashMap::new();
-    let mut unbound: HashMap<SessionKey, Instant> = HashMap::new();
-    let mut actions = Vec::new();
-    let mut ids = IdGenerator::new();
-    let mut scratch = BytesMut::new();
-    let bind_timeout = shared.cfg.bind_timeout;
-    let metrics = shared.metrics.clone();
-    let (mut participants, mut sessions) = (0i64, 0i64);
+/// Commands a room task handles before it writes the copies they produced: copies for one
+/// recipient are queued as one item (one wake-up of its writer) per batch.
+const BATCH_CMDS: usize = 64;
+
+/// Octets of copies held for one recipient before they are queued even though the batch goes
+/// on.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// The copies held for one recipient during a batch of commands.
+#[derive(Default)]
+struct Pending {
+    item: Outgoing,
+    /// The messages they belong to, each once.
+    outs: Vec<OutId>,
+    /// Copies whose last frame is in `item` (whole deliveries once queued).
+    wholes: u64,
+}
+
+/// A room task's state: the room, each bound session's output, the chunks being copied, and
+/// the copies not queued yet.
+struct Task {
+    shared: Arc<Shared>,
+    name: String,
+    room: Room,
+    metrics: Arc<Metrics>,
+    outputs: HashMap<SessionKey, Output>,
+    open: HashMap<OutId, OpenMsg>,
+    pending: HashMap<SessionKey, Pending>,
+    unbound: HashMap<SessionKey, Instant>,
+    actions: Vec<Action>,
+    dropped: Vec<SessionKey>,
+    ids: IdGenerator,
+    scratch: BytesMut,
+    participants: i64,
+    sessions: i64,
+}
+
+/// The task that owns a room. It takes a command (or a timer), then whatever further commands
+/// are already queued (up to [`BATCH_CMDS`]), carrying out the room's actions for each; the
+/// copies they produce are queued per recipient once the batch is done.
+async fn room_task(shared: Arc<Shared>, name: String, room: Room, mut rx: mpsc::Receiver<Cmd>) {
+    let mut t = Task {
+        metrics: shared.metrics.clone(),
+        shared,
+        name,
+        room,
+        outputs: HashMap::new(),
+        open: HashMap::new(),
+        pending: HashMap::new(),
+        unbound: HashMap::new(),
+        actions: Vec::new(),
+        dropped: Vec::new(),
+        ids: IdGenerator::new(),
+        scratch: BytesMut::new(),
+        participants: 0,
+        sessions: 0,
+    };
+    let bind_timeout = t.shared.cfg.bind_timeout;
+    let mut latencies = Vec::new();
     loop {
-        let deadline = room
+        let deadline = t
+            .room
             .next_deadline()
             .into_iter()
-            .chain(unbound.values().map(|t| *t + bind_timeout))
+            .chain(t.unbound.values().map(|u| *u + bind_timeout))
             .min();
-        let cmd = tokio::select! {
+        let first = tokio::select! {
             cmd = rx.recv() => match cmd { Some(c) => Some(c), None => return },
             _ = async {
                 match deadline {
@@ -921,25 +973,65 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
             } => None,
         };
         let now = Instant::now();
-        let stamp = shared.stamp(now);
-        // When the reader had the piece being switched (fan-out latency).
-        let mut piece_at = None;
+        let stamp = t.shared.stamp(now);
+        let mut cmd = Some(first);
+        let mut handled = 0;
+        while let Some(c) = cmd.take() {
+            if let Some(at) = t.handle(c, now) {
+                latencies.push(at);
+            }
+            t.run_actions(stamp);
+            handled += 1;
+            if handled < BATCH_CMDS {
+                if let Ok(c) = rx.try_recv() {
+                    cmd = Some(Some(c));
+                }
+            }
+        }
+        // Queue the copies; failures give REPORTs and may drop sessions, whose consequences
+        // (their own messages aborted) are copies again.
+        loop {
+            t.flush(stamp);
+            if t.actions.is_empty() && t.dropped.is_empty() {
+                break;
+            }
+            t.run_actions(stamp);
+        }
+        count(
+            &t.metrics,
+            &mut t.room,
+            &mut t.participants,
+            &mut t.sessions,
+        );
+        for at in latencies.drain(..) {
+            t.metrics.fanout_latency.observe(at.elapsed().as_secs_f64());
+        }
+    }
+}
+
+impl Task {
+    /// Hands one command (`None`: a timer) to the room; returns when the reader had the piece
+    /// it carries, if any (fan-out latency).
+    fn handle(&mut self, cmd: Option<Cmd>, now: Instant) -> Option<Instant> {
+        let bind_timeout = self.shared.cfg.bind_timeout;
+        let actions = &mut self.actions;
         match cmd {
             None => {
-                room.poll(now, &mut actions);
-                let late: Vec<SessionKey> = unbound
+                self.room.poll(now, actions);
+                let late: Vec<SessionKey> = self
+                    .unbound
                     .iter()
                     .filter(|(_, t)| **t + bind_timeout <= now)
                     .map(|(k, _)| *k)
                     .collect();
                 for k in late {
-                    metrics
+                    self.metrics
                         .dropped_sessions
                         .with_label_values(&["bind_timeout"])
                         .inc();
-                    unbound.remove(&k);
-                    room.leave(k, &mut actions);
-                    forget_session(&shared, &name, k);
+                    self.unbound.remove(&k);
+                    self.room.leave(k, actions);
+                    forget_session(&self.shared, &self.name, k);
                 }
             }
             Some(Cmd::Join {
@@ -947,9 +1039,9 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
                 terms,
                 reply,
             }) => {
-                let r = room.join(participant, terms);
+                let r = self.room.join(participant, terms);
                 if let Ok(k) = r {
-                    unbound.insert(k, now);
+                    self.unbound.insert(k, now);
                 }
                 let _ = reply.send(r);
             }
@@ -960,13 +1052,13 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
                 queued_at,
             }) => {
                 // Not for a session removed meanwhile (left, or its bind timed out).
-                let first = unbound.remove(&key).is_some() || !outputs.contains_key(&key);
-                if let (true, Some(terms)) = (first, room.terms(key)) {
+                let first = self.unbound.remove(&key).is_some() || !self.outputs.contains_key(&key);
+                if let (true, Some(terms)) = (first, self.room.terms(key)) {
                     let free = queue.capacity().saturating_sub(queue.queued_bytes());
                     let mut paths = BytesMut::with_capacity(160);
                     Header::ToPath(terms.peer_path.iter().cloned().collect()).write(&mut paths);
                     Header::FromPath(msrp::path![terms.local.clone()]).write(&mut paths);
-                    outputs.insert(
+                    self.outputs.insert(
                         key,
                         Output {
                             conn,
@@ -976,55 +1068,63 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
                             failures: 0,
                         },
                     );
-                    room.bind(key, &mut actions);
-                    fit_history(&mut actions, key, free);
+                    self.room.bind(key, actions);
+                    fit_history(actions, key, free);
                 }
             }
-            Some(Cmd::Head { key, head }) => room.request(key, head, now, &mut actions),
+            Some(Cmd::Head { key, head }) => self.room.request(key, head, now, actions),
             Some(Cmd::Body { key, piece, at }) => {
-                piece_at = Some(at);
-                room.body(key, piece, now, &mut actions)
+                self.room.body(key, piece, now, actions);
+                return Some(at);
             }
             Some(Cmd::End { key, flag, at }) => {
-                piece_at = Some(at);
-                room.end(key, flag, now, &mut actions)
+                self.room.end(key, flag, now, actions);
+                return Some(at);
             }
             Some(Cmd::Leave { key }) => {
-                unbound.remove(&key);
-                outputs.remove(&key);
-                room.leave(key, &mut actions);
+                self.unbound.remove(&key);
+                self.outputs.remove(&key);
+                self.pending.remove(&key);
+                self.room.leave(key, actions);
             }
             Some(Cmd::Closed { conn }) => {
-                let gone: Vec<SessionKey> = outputs
+                let gone: Vec<SessionKey> = self
+                    .outputs
                     .iter()
                     .filter(|(_, o)| o.conn == conn)
                     .map(|(k, _)| *k)
                     .collect();
                 for k in gone {
-                    outputs.remove(&k);
-                    room.leave(k, &mut actions);
+                    self.outputs.remove(&k);
+                    self.pending.remove(&k);
+                    self.room.leave(k, actions);
                 }
             }
             Some(Cmd::Info { reply }) => {
                 let _ = reply.send(RoomInfo {
-                    name: name.clone(),
-                    uri: room.uri().to_string(),
-                    participants: room
+                    name: self.name.clone(),
+                    uri: self.room.uri().to_string(),
+                    participants: self
+                        .room
                         .roster()
                         .into_iter()
                         .map(|(u, n)| (u.to_string(), n))
                         .collect(),
-                    sessions: room.session_count(),
+                    sessions: self.room.session_count(),
                 });
             }
         }
-        // Carry out what the room decided; failures feed back into it.
-        let mut dropped = Vec::new();
-        while !actions.is_empty() {
-            for a in std::mem::take(&mut actions) {
+        None
+    }
+
+    /// Carries out what the room decided: responses and REPORTs are queued at once, copies
+    /// are written into [`Task::pending`]; sessions dropped as too slow leave the room.
+    fn run_actions(&mut self, stamp: u64) {
+        while !self.actions.is_empty() || !self.dropped.is_empty() {
+            for a in std::mem::take(&mut self.actions) {
                 match a {
                     Action::Respond { to, head } => {
-                        if let Some(o) = outputs.get(&to) {
+                        if let Some(o) = self.outputs.get(&to) {
                             let item = Outgoing::chunk(&head, None, Flag::Last);
                             if o.queue.try_send_control(item).is_ok() {
                                 o.queued_at.store(stamp, Ordering::Relaxed);
@@ -1032,7 +1132,7 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
                         }
                     }
                     Action::Send { to, head, body } => {
-                        if let Some(o) = outputs.get(&to) {
+                        if let Some(o) = self.outputs.get(&to) {
                             let item = Outgoing::chunk(&head, body, Flag::Last);
                             // REPORTs (with or without the CPIM wrapper of a private message,
                             // 7701-022) go on the control lane, so that a sender whose data
@@ -1048,80 +1148,182 @@ async fn room_task(shared: Arc<Shared>, name: String, mut room: Room, mut rx: mp
                         }
                     }
                     Action::Open { out, copies } => {
-                        open.insert(out, open_msg(copies));
+                        self.open.insert(out, open_msg(copies));
                     }
                     Action::Body { out, piece } => {
-                        if let Some(m) = open.get_mut(&out) {
-                            let prev = match m.held.take() {
-                                None => {
-                                    m.held = Some(piece);
-                                    None
-                                }
-                                // Short pieces are joined (one copy), so a small message read
-                                // in two reads is still one frame to every recipient.
-                                Some(h) if h.len() + piece.len() <= COALESCE => {
-                                    let mut b = BytesMut::with_capacity(h.len() + piece.len());
-                                    b.extend_from_slice(&h);
-                                    b.extend_from_slice(&piece);
-                                    m.held = Some(b.freeze());
-                                    None
-                                }
-                                Some(h) => {
-                                    m.held = Some(piece);
-                                    Some(h)
-                                }
-                            };
-                            if let Some(prev) = prev {
-                                emit(
-                                    m,
-                                    out,
-                                    prev,
-                                    Flag::More,
-                                    &mut outputs,
-                                    &mut ids,
-                                    &mut scratch,
-                                    &mut room,
-                                    &mut actions,
-                                    &mut dropped,
-                                    shared.cfg.max_failed_copies,
-                                    stamp,
-                                    &metrics,
-                                );
+                        let Some(m) = self.open.get_mut(&out) else {
+                            continue;
+                        };
+                        let prev = match m.held.take() {
+                            None => {
+                                m.held = Some(piece);
+                                None
                             }
+                            // Short pieces are joined (one copy), so a small message read in
+                            // two reads is still one frame to every recipient.
+                            Some(h) if h.len() + piece.len() <= COALESCE => {
+                                let mut b = BytesMut::with_capacity(h.len() + piece.len());
+                                b.extend_from_slice(&h);
+                                b.extend_from_slice(&piece);
+                                m.held = Some(b.freeze());
+                                None
+                            }
+                            Some(h) => {
+                                m.held = Some(piece);
+                                Some(h)
+                            }
+                        };
+                        if let Some(prev) = prev {
+                            self.emit(out, prev, Flag::More, stamp);
                         }
                     }
                     Action::End { out, flag } => {
-                        if let Some(mut m) = open.remove(&out) {
-                            let last = m.held.take().unwrap_or_default();
-                            emit(
-                                &mut m,
-                                out,
-                                last,
-                                flag,
-                                &mut outputs,
-                                &mut ids,
-                                &mut scratch,
-                                &mut room,
-                                &mut actions,
-                                &mut dropped,
-                                shared.cfg.max_failed_copies,
-                                stamp,
-                                &metrics,
-                            );
-                        }
+                        let last = match self.open.get_mut(&out) {
+                            Some(m) => m.held.take().unwrap_or_default(),
+                            None => continue,
+                        };
+                        self.emit(out, last, flag, stamp);
+                        self.open.remove(&out);
                     }
                 }
             }
-            for k in dropped.drain(..) {
-                metrics.dropped_sessions.with_label_values(&["slow"]).inc();
-                outputs.remove(&k);
-                room.leave(k, &mut actions);
-                forget_session(&shared, &name, k);
+            for k in std::mem::take(&mut self.dropped) {
+                self.metrics
+                    .dropped_sessions
+                    .with_label_values(&["slow"])
+                    .inc();
+                self.outputs.remove(&k);
+                self.pending.remove(&k);
+                self.room.leave(k, &mut self.actions);
+                forget_session(&self.shared, &self.name, k);
             }
         }
-        count(&metrics, &mut room, &mut participants, &mut sessions);
-        if let Some(at) = piece_at {
-            metrics.fanout_latency.observe(at.elapsed().as_secs_f64());
+    }
+
+    /// Writes `piece` as one chunk for every live copy of message `out`, ended with `flag`
+    /// (RFC 4975 §7.1): `MSRP tid SEND`, the recipient's path lines, the Message-ID,
+    /// `Byte-Range: start-end/total` and `Content-Type: message/cpim` lines, the body and the
+    /// end-line, into the recipient's [`Pending`] item (queued by [`Task::flush`]).
+    fn emit(&mut self, out: OutId, piece: Bytes, flag: Flag, stamp: u64) {
+        let Some(m) = self.open.get_mut(&out) else {
+            return;
+        };
+        let n = piece.len() as u64;
+        let range = ByteRange {
+            start: m.start,
+            end: Some(m.start + n - 1),
+            total: m.total,
+        };
+        m.start += n;
+        // What every copy of this frame shares, written once: the Message-ID, Byte-Range and
+        // Content-Type lines and the blank line, and the stem of the transaction ids.
+        let mut tail = BytesMut::with_capacity(128);
+        tail.extend_from_slice(&m.message_id);
+        Header::ByteRange(range).write(&mut tail);
+        tail.extend_from_slice(b"Content-Type: message/cpim\r\n\r\n");
+        let stem = tid_stem(&mut self.ids, &piece);
+        let scratch = &mut self.scratch;
+        let mut full = Vec::new();
+        for (i, c) in m.copies.iter_mut().enumerate().filter(|(_, c)| !c.failed) {
+            let Some(o) = self.outputs.get(&c.to) else {
+                c.failed = true;
+                self.metrics
+                    .delivery_failures
+                    .with_label_values(&["gone"])
+                    .inc();
+                continue;
+            };
+            let need = 16 + stem.len() + o.paths.len() + tail.len() + 24 + stem.len();
+            if scratch.capacity() - scratch.len() < need {
+                // One allocation for many copies' heads and end-lines, not one per copy.
+                scratch.reserve(need.max(SCRATCH_BLOCK));
+            }
+            scratch.extend_from_slice(b"MSRP ");
+            scratch.extend_from_slice(stem.as_bytes());
+            push_suffix(scratch, i);
+            let tid_end = scratch.len();
+            scratch.extend_from_slice(b" SEND\r\n");
+            scratch.extend_from_slice(&o.paths);
+            scratch.extend_from_slice(&tail);
+            let head = scratch.split().freeze();
+            scratch.extend_from_slice(b"\r\n-------");
+            scratch.extend_from_slice(&head[5..tid_end]);
+            scratch.extend_from_slice(&[flag.byte(), b'\r', b'\n']);
+            let end = scratch.split().freeze();
+            let p = self.pending.entry(c.to).or_default();
+            p.item.push(head);
+            if !piece.is_empty() {
+                p.item.push(piece.clone());
+            }
+            p.item.push(end);
+            if p.outs.last() != Some(&out) {
+                p.outs.push(out);
+            }
+            if flag == Flag::Last {
+                p.wholes += 1;
+            }
+            if p.item.len() >= BATCH_BYTES {
+                full.push(c.to);
+            }
+        }
+        for to in full {
+            self.flush_one(to, stamp);
+        }
+    }
+
+    /// Queues every recipient's held copies.
+    fn flush(&mut self, stamp: u64) {
+        let keys: Vec<SessionKey> = self.pending.keys().copied().collect();
+        for to in keys {
+            self.flush_one(to, stamp);
+        }
+    }
+
+    /// Queues `to`'s held copies as one item on its data lane. If it does not fit (the
+    /// participant is too slow) or the connection is gone, each message in it fails for `to`
+    /// ([`Room::copy_failed`]: a failure REPORT when asked; no more of those messages for it),
+    /// and a session failing [`MixerConfig::max_failed_copies`] times in a row is dropped.
+    fn flush_one(&mut self, to: SessionKey, stamp: u64) {
+        let Some(p) = self.pending.remove(&to) else {
+            return;
+        };
+        if p.item.is_empty() {
+            return;
+        }
+        let Some(o) = self.outputs.get_mut(&to) else {
+            return;
+        };
+        match o.queue.try_send(p.item) {
+            Ok(()) => {
+                o.failures = 0;
+                o.queued_at.store(stamp, Ordering::Relaxed);
+                self.metrics.deliveries.inc_by(p.wholes);
+            }
+            Err(e) => {
+                match e {
+                    TrySendError::Full(_) => self.metrics.queue_full(),
+                    TrySendError::Closed(_) => self
+                        .metrics
+                        .delivery_failures
+                        .with_label_values(&["gone"])
+                        .inc(),
+                }
+                o.failures += 1;
+                let drop_it =
+                    o.failures >= self.shared.cfg.max_failed_copies || o.queue.is_closed();
+                for out in p.outs {
+                    if let Some(m) = self.open.get_mut(&out) {
+                        for c in m.copies.iter_mut().filter(|c| c.to == to) {
+                            c.failed = true;
+                        }
+                    }
+                    self.room
+                        .copy_failed(out, to, StatusCode::TIMEOUT, &mut self.actions);
+                }
+                if drop_it {
+                    self.dropped.push(to);
+                }
+            }
         }
     }
 }
@@ -1251,91 +1453,4 @@ fn push_suffix(out: &mut BytesMut, mut i: usize) {
         }
     }
     out.extend_from_slice(&buf[n..]);
-}
-
-/// Writes `piece` as one chunk on every live copy of `m`, ended with `flag` (RFC 4975 §7.1):
-/// `MSRP tid SEND`, the copy's lines, `Byte-Range: start-end/total`, `Content-Type:
-/// message/cpim`, the body and the end-line. A copy that does not fit its recipient's queue
-/// fails ([`Room::copy_failed`]); a recipient failing too many in a row is dropped. A queued
-/// copy stamps its connection's [`Conn::queued_at`] with `stamp`.
-#[allow(clippy::too_many_arguments)]
-fn emit(
-    m: &mut OpenMsg,
-    out: OutId,
-    piece: Bytes,
-    flag: Flag,
-    outputs: &mut HashMap<SessionKey, Output>,
-    ids: &mut IdGenerator,
-    scratch: &mut BytesMut,
-    room: &mut Room,
-    actions: &mut Vec<Action>,
-    dropped: &mut Vec<SessionKey>,
-    max_failures: u32,
-    stamp: u64,
-    metrics: &Metrics,
-) {
-    let n = piece.len() as u64;
-    let range = ByteRange {
-        start: m.start,
-        end: Some(m.start + n - 1),
-        total: m.total,
-    };
-    m.start += n;
-    // What every copy of this frame shares, written once: the Message-ID, Byte-Range and
-    // Content-Type lines and the blank line, and the stem of the transaction ids.
-    let mut tail = BytesMut::with_capacity(128);
-    tail.extend_from_slice(&m.message_id);
-    Header::ByteRange(range).write(&mut tail);
-    tail.extend_from_slice(b"Content-Type: message/cpim\r\n\r\n");
-    let stem = tid_stem(ids, &piece);
-    for (i, c) in m.copies.iter_mut().enumerate().filter(|(_, c)| !c.failed) {
-        let Some(o) = outputs.get_mut(&c.to) else {
-            c.failed = true;
-            metrics.delivery_failures.with_label_values(&["gone"]).inc();
-            continue;
-        };
-        scratch.reserve(16 + stem.len() + o.paths.len() + tail.len() + 24 + stem.len());
-        scratch.extend_from_slice(b"MSRP ");
-        scratch.extend_from_slice(stem.as_bytes());
-        push_suffix(scratch, i);
-        let tid_end = scratch.len();
-        scratch.extend_from_slice(b" SEND\r\n");
-        scratch.extend_from_slice(&o.paths);
-        scratch.extend_from_slice(&tail);
-        let head = scratch.split().freeze();
-        scratch.extend_from_slice(b"\r\n-------");
-        scratch.extend_from_slice(&head[5..tid_end]);
-        scratch.extend_from_slice(&[flag.byte(), b'\r', b'\n']);
-        let end = scratch.split().freeze();
-        let mut item = Outgoing::from(head);
-        if !piece.is_empty() {
-            item.push(piece.clone());
-        }
-        item.push(end);
-        match o.queue.try_send(item) {
-            Ok(()) => {
-                o.failures = 0;
-                o.queued_at.store(stamp, Ordering::Relaxed);
-            }
-            Err(e) => {
-                match e {
-                    TrySendError::Full(_) => metrics.queue_full(),
-                    TrySendError::Closed(_) => {
-                        metrics.delivery_failures.with_label_values(&["gone"]).inc()
-                    }
-                }
-                c.failed = true;
-                o.failures += 1;
-                room.copy_failed(out, c.to, StatusCode::TIMEOUT, actions);
-                if o.failures >= max_failures || o.queue.is_closed() {
-                    dropped.push(c.to);
-                }
-            }
-        }
-    }
-    if flag == Flag::Last {
-        // Every copy that took all its frames has the message whole.
-        let whole = m.copies.iter().filter(|c| !c.failed).count();
-        metrics.deliveries.inc_by(whole as u64);
-    }
 }
