@@ -26,9 +26,11 @@
 //! [`Action::Body`], [`Action::End`] become chunks of the pieces read, ended with `+`, and the
 //! last with the sender's flag; pieces shorter than [`COALESCE`] are joined first, so a message
 //! that arrived in several reads still goes out as one frame; RFC 7701 §6.1 lets the switch
-//! re-chunk, 7701-014), so frames
-//! from several rooms to one connection never interleave, and a copy is queued with `try_send`:
-//! a recipient whose queue is full never stalls the room. Its copy of that message is dropped
+//! re-chunk, 7701-014), so frames from several rooms to one connection never interleave. The
+//! task handles the commands already waiting (up to [`BATCH_CMDS`]) before it queues what they
+//! produced, one item per recipient (at most [`BATCH_BYTES`] each): one wake-up of a recipient's
+//! writer for many frames. Items are queued with `try_send`: a recipient whose queue is full
+//! never stalls the room. Its copy of each message in the item is dropped
 //! ([`Room::copy_failed`]: a failure REPORT to the sender when asked), and a session that fails
 //! [`MixerConfig::max_failed_copies`] copies in a row is removed from the room. Responses and
 //! REPORTs (also those with the CPIM wrapper of a private message, 7701-022) go on the
