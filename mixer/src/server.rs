@@ -24,11 +24,11 @@
 //!
 //! The room task writes each copy of a message as whole frames ([`Action::Open`],
 //! [`Action::Body`], [`Action::End`] become chunks of the pieces read, ended with `+`, and the
-//! last with the sender's flag; pieces shorter than [`COALESCE`] are joined first, so a message
+//! last with the sender's flag; pieces shorter than 16 KiB (`COALESCE`) are joined first, so a message
 //! that arrived in several reads still goes out as one frame; RFC 7701 §6.1 lets the switch
 //! re-chunk, 7701-014), so frames from several rooms to one connection never interleave. The
-//! task handles the commands already waiting (up to [`BATCH_CMDS`]) before it queues what they
-//! produced, one item per recipient (at most [`BATCH_BYTES`] each): one wake-up of a recipient's
+//! task handles the commands already waiting (up to 64, `BATCH_CMDS`) before it queues what they
+//! produced, one item per recipient (at most 64 KiB each, `BATCH_BYTES`): one wake-up of a recipient's
 //! writer for many frames. Items are queued with `try_send`: a recipient whose queue is full
 //! never stalls the room. Its copy of each message in the item is dropped
 //! ([`Room::copy_failed`]: a failure REPORT to the sender when asked), and a session that fails
@@ -937,7 +937,7 @@ struct Task {
 }
 
 /// The task that owns a room. It takes a command (or a timer), then whatever further commands
-/// are already queued (up to [`BATCH_CMDS`]), carrying out the room's actions for each; the
+/// are already queued (up to 64, `BATCH_CMDS`), carrying out the room's actions for each; the
 /// copies they produce are queued per recipient once the batch is done.
 async fn room_task(shared: Arc<Shared>, name: String, room: Room, mut rx: mpsc::Receiver<Cmd>) {
     let mut t = Task {
