@@ -448,9 +448,18 @@ impl ChunkItem {
     }
 }
 
+/// What the writer is sent. Boxed, so that a channel slot is a few words: tokio allocates a
+/// connection's channel a block of 32 slots at once, which with an inline [`Outgoing`] (128
+/// octets) cost every connection, idle or not, about 5 KiB. Callers batch their frames into
+/// few items, so the box is one allocation per batch.
 enum Item {
-    Bytes(Outgoing),
+    Bytes(Box<Outgoing>),
     Chunk(Box<ChunkItem>),
+}
+
+/// [`Item::Bytes`] of an [`Outgoing`].
+fn bytes_item(o: Outgoing) -> Item {
+    Item::Bytes(Box::new(o))
 }
 
 enum Msg {
@@ -491,7 +500,7 @@ impl WriteQueue {
     pub async fn send(&self, item: impl Into<Outgoing>) -> Result<(), Closed> {
         let item = item.into();
         let len = item.len();
-        self.send_on(Lane::Data, item, len, Item::Bytes).await
+        self.send_on(Lane::Data, item, len, bytes_item).await
     }
 
     /// Queues `item` on the data lane if there is room for it now; otherwise gives it back at
@@ -501,7 +510,7 @@ impl WriteQueue {
     pub fn try_send(&self, item: impl Into<Outgoing>) -> Result<(), TrySendError> {
         let item = item.into();
         let len = item.len();
-        self.try_send_on(Lane::Data, item, len, Item::Bytes)
+        self.try_send_on(Lane::Data, item, len, bytes_item)
     }
 
     /// Queues `item` on the control lane (responses, REPORTs, small requests), waiting for room
@@ -510,7 +519,7 @@ impl WriteQueue {
     pub async fn send_control(&self, item: impl Into<Outgoing>) -> Result<(), Closed> {
         let item = item.into();
         let len = item.len();
-        self.send_on(Lane::Control, item, len, Item::Bytes).await
+        self.send_on(Lane::Control, item, len, bytes_item).await
     }
 
     /// Queues `item` on the control lane if that lane has room now, whatever the data lane
@@ -520,7 +529,7 @@ impl WriteQueue {
     pub fn try_send_control(&self, item: impl Into<Outgoing>) -> Result<(), TrySendError> {
         let item = item.into();
         let len = item.len();
-        self.try_send_on(Lane::Control, item, len, Item::Bytes)
+        self.try_send_on(Lane::Control, item, len, bytes_item)
     }
 
     /// Queues a chunk of a [`crate::sender::ChunkSender`] on the data lane, waiting for room.
