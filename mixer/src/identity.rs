@@ -17,29 +17,7 @@ impl UserUri {
     /// The comparable form of `uri` (angle brackets around it are removed); `None` when it has
     /// no scheme.
     pub fn new(uri: &str) -> Option<UserUri> {
-        let uri = uri.trim();
-        let uri = uri
-            .strip_prefix('<')
-            .and_then(|u| u.strip_suffix('>'))
-            .unwrap_or(uri);
-        let (scheme, rest) = uri.split_once(':')?;
-        if scheme.is_empty()
-            || !scheme
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-        {
-            return None;
-        }
-        // Headers (`?`) and parameters (`;` after the host part) are not part of the identity.
-        let rest = rest.split('?').next().unwrap_or_default();
-        let (user, hostport) = match rest.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, rest),
-        };
-        let hostport = hostport.split(';').next().unwrap_or_default();
-        if hostport.is_empty() {
-            return None;
-        }
+        let (scheme, user, host) = parts(uri)?;
         let mut s = String::with_capacity(uri.len());
         s.push_str(&scheme.to_ascii_lowercase());
         s.push(':');
@@ -48,14 +26,54 @@ impl UserUri {
             s.push_str(u);
             s.push('@');
         }
-        s.push_str(&hostport.to_ascii_lowercase());
+        s.push_str(&host.to_ascii_lowercase());
         Some(UserUri(s.into()))
+    }
+
+    /// Whether `uri` names this user (the comparison of [`UserUri::new`], without building
+    /// one): what the switch asks of every message's CPIM `From` and `To`.
+    pub fn is(&self, uri: &str) -> bool {
+        match (parts(uri), parts(&self.0)) {
+            (Some((s1, u1, h1)), Some((s2, u2, h2))) => {
+                s1.eq_ignore_ascii_case(s2) && u1 == u2 && h1.eq_ignore_ascii_case(h2)
+            }
+            _ => false,
+        }
     }
 
     /// The comparable form as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A URI's scheme, user part and host[:port], without angle brackets, parameters or headers;
+/// `None` when it has no scheme or no host.
+fn parts(uri: &str) -> Option<(&str, Option<&str>, &str)> {
+    let uri = uri.trim();
+    let uri = uri
+        .strip_prefix('<')
+        .and_then(|u| u.strip_suffix('>'))
+        .unwrap_or(uri);
+    let (scheme, rest) = uri.split_once(':')?;
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
+        return None;
+    }
+    // Headers (`?`) and parameters (`;` after the host part) are not part of the identity.
+    let rest = rest.split('?').next().unwrap_or_default();
+    let (user, hostport) = match rest.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, rest),
+    };
+    let host = hostport.split(';').next().unwrap_or_default();
+    if host.is_empty() {
+        return None;
+    }
+    Some((scheme, user, host))
 }
 
 impl fmt::Display for UserUri {
@@ -102,5 +120,22 @@ mod tests {
         assert!(UserUri::new("bob@example.com").is_none());
         assert!(UserUri::new("sip:").is_none());
         assert!(UserUri::new("<>").is_none());
+    }
+
+    #[test]
+    fn is_compares_as_new_does() {
+        let room = UserUri::new("sip:chatroom22@chat.example.com").expect("room");
+        for (uri, same) in [
+            ("<sip:chatroom22@chat.example.com;transport=tcp>", true),
+            ("SIP:chatroom22@Chat.Example.COM", true),
+            ("sip:Chatroom22@chat.example.com", false),
+            ("sip:chatroom22@chat.example.org", false),
+            ("sips:chatroom22@chat.example.com", false),
+            ("chatroom22@chat.example.com", false),
+            ("", false),
+        ] {
+            assert_eq!(room.is(uri), same, "{uri}");
+            assert_eq!(UserUri::new(uri).as_ref() == Some(&room), same, "{uri}");
+        }
     }
 }

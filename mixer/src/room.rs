@@ -658,11 +658,34 @@ impl Room {
         };
         inc.deadline = now + self.limits.chunk_timeout;
         if let Some(buf) = inc.pending.as_mut() {
-            buf.extend_from_slice(&piece);
-            match facts(buf, self.limits.max_cpim_head) {
-                Ok(None) => {}
-                Ok(Some(facts)) => {
-                    let prefix = inc.pending.take().expect("pending").freeze();
+            // The octets so far: the piece alone when nothing is buffered (most messages: their
+            // CPIM headers come in their first piece, and nothing is copied), else the buffer.
+            let max = self.limits.max_cpim_head;
+            let alone = buf.is_empty();
+            let verdict = if alone {
+                head_len(&piece, max)
+            } else {
+                buf.extend_from_slice(&piece);
+                head_len(buf, max)
+            };
+            let verdict = match verdict {
+                Ok(None) => {
+                    if alone {
+                        buf.extend_from_slice(&piece);
+                    }
+                    return;
+                }
+                Ok(Some(n)) => {
+                    let prefix = match inc.pending.take() {
+                        Some(b) if !alone => b.freeze(),
+                        _ => piece,
+                    };
+                    facts(prefix.slice(..n), max).map(|f| (f, prefix))
+                }
+                Err(status) => Err(status),
+            };
+            match verdict {
+                Ok((facts, prefix)) => {
                     match self.decide(o, &participant, &facts) {
                         Ok(()) => {
                             let head = self.members[&session]
@@ -724,7 +747,7 @@ impl Room {
             return Err(StatusCode::FORBIDDEN);
         };
         // 7701-012: nobody speaks for someone else.
-        if facts.from.as_deref().and_then(UserUri::new).as_ref() != Some(sender) {
+        if !facts.from.as_deref().is_some_and(|f| sender.is(f)) {
             return Err(StatusCode::FORBIDDEN);
         }
         let inner = facts.inner_type.clone();
@@ -733,8 +756,7 @@ impl Room {
             (Some(max), Some(n)) => n <= max,
             _ => true,
         };
-        let to_uri = UserUri::new(&to.uri);
-        let (kind, recipients) = if to_uri.as_ref() == Some(&self.uri) {
+        let (kind, recipients) = if self.uri.is(&to.uri) {
             let r: Vec<SessionKey> = self
                 .members
                 .iter_mut()
@@ -746,7 +768,7 @@ impl Room {
             if !self.policy.private_messages {
                 return Err(StatusCode::FORBIDDEN);
             }
-            let target = to_uri
+            let target = UserUri::new(&to.uri)
                 .filter(|u| self.participants.contains_key(u))
                 .or_else(|| {
                     let nick = to.name.clone().or_else(|| {
@@ -1041,26 +1063,36 @@ struct Addressee {
     uri: String,
 }
 
-/// The CPIM facts of a message whose first octets are `prefix`, once its header section has
-/// arrived (`Ok(None)` before, 7701-017); the status to refuse it with when it cannot be: 415
-/// when it is not CPIM at all (7701-009), 400 for a malformed header, 413 for a header section
-/// over `max` octets.
-fn facts(prefix: &[u8], max: usize) -> Result<Option<Facts>, StatusCode> {
-    let opts = cpim::ParseOptions::lenient().with_max_head_bytes(max);
-    let status = |e: cpim::CpimError| match e.class() {
+/// The status a CPIM error refuses a message with: 415 when it is not CPIM at all (7701-009),
+/// 400 for a malformed header, 413 for a header section over the limit.
+fn cpim_status(e: cpim::CpimError) -> StatusCode {
+    match e.class() {
         cpim::ErrorClass::NotCpim => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         cpim::ErrorClass::InvalidHeader => StatusCode::BAD_REQUEST,
         cpim::ErrorClass::TooLarge => StatusCode::TOO_LARGE,
+    }
+}
+
+/// The parse options of the switch: RFC examples without the blank line are taken (lenient),
+/// header sections up to `max` octets.
+fn cpim_options(max: usize) -> cpim::ParseOptions {
+    cpim::ParseOptions::lenient().with_max_head_bytes(max)
+}
+
+/// The length of the CPIM header section of a message whose first octets are `prefix`, once
+/// it has all arrived (`Ok(None)` before, 7701-017); the status to refuse the message with when
+/// it cannot be CPIM ([`cpim_status`]).
+fn head_len(prefix: &[u8], max: usize) -> Result<Option<usize>, StatusCode> {
+    cpim::head_len(prefix, &cpim_options(max)).map_err(cpim_status)
+}
+
+/// The CPIM facts of a complete header section `head` (its octets are shared, not copied).
+fn facts(head: Bytes, max: usize) -> Result<Facts, StatusCode> {
+    let opts = cpim_options(max);
+    let Some((m, _)) = cpim::Message::parse_prefix(head, &opts).map_err(cpim_status)? else {
+        return Err(StatusCode::BAD_REQUEST);
     };
-    // Checked without copying while the section is incomplete; parsed once it is.
-    let Some(n) = cpim::head_len(prefix, &opts).map_err(status)? else {
-        return Ok(None);
-    };
-    let head = Bytes::copy_from_slice(&prefix[..n]);
-    let Some((m, _)) = cpim::Message::parse_prefix(head, &opts).map_err(status)? else {
-        return Ok(None);
-    };
-    Ok(Some(Facts {
+    Ok(Facts {
         from: m.from().map(|a| a.uri().to_owned()),
         to: m
             .to()
@@ -1071,7 +1103,7 @@ fn facts(prefix: &[u8], max: usize) -> Result<Option<Facts>, StatusCode> {
             .collect(),
         inner_type: m.media_type().to_owned(),
         message: m,
-    }))
+    })
 }
 
 /// Queues a REPORT with `status` about the message whose first chunk was `send`, covering
