@@ -866,9 +866,6 @@ struct CopyOut {
     failed: bool,
 }
 
-/// Octets the room task allocates at a time for the heads and end-lines it writes.
-const SCRATCH_BLOCK: usize = 64 * 1024;
-
 /// Body octets the room task holds back and joins before writing them as one frame, so a
 /// message that arrived in several short reads is not cut into tiny chunks.
 const COALESCE: usize = 16 * 1024;
@@ -910,12 +907,36 @@ const BATCH_BYTES: usize = 64 * 1024;
 /// The copies held for one recipient during a batch of commands.
 #[derive(Default)]
 struct Pending {
+    /// What is held, but for the frames being written into `buf`.
     item: Outgoing,
+    /// The frames being written: heads, short bodies and end-lines back to back, so that the
+    /// copies for one recipient in a batch share one buffer (one reference count to take and
+    /// drop, not three per copy).
+    buf: BytesMut,
     /// The messages they belong to, each once.
     outs: Vec<OutId>,
     /// Copies whose last frame is in `item` (whole deliveries once queued).
     wholes: u64,
 }
+
+impl Pending {
+    /// Octets held.
+    fn len(&self) -> usize {
+        self.item.len() + self.buf.len()
+    }
+
+    /// Everything held, as one item.
+    fn take(mut self) -> Outgoing {
+        if !self.buf.is_empty() {
+            self.item.push(self.buf.freeze());
+        }
+        self.item
+    }
+}
+
+/// Bodies up to this many octets are copied into a recipient's [`Pending`] buffer; longer ones
+/// are shared (one `Bytes` per copy, no copy of the octets).
+const COPY_BODY_BELOW: usize = 2048;
 
 /// A room task's state: the room, each bound session's output, the chunks being copied, and
 /// the copies not queued yet.
@@ -931,7 +952,6 @@ struct Task {
     actions: Vec<Action>,
     dropped: Vec<SessionKey>,
     ids: IdGenerator,
-    scratch: BytesMut,
     participants: i64,
     sessions: i64,
 }
@@ -952,7 +972,6 @@ async fn room_task(shared: Arc<Shared>, name: String, room: Room, mut rx: mpsc::
         actions: Vec::new(),
         dropped: Vec::new(),
         ids: IdGenerator::new(),
-        scratch: BytesMut::new(),
         participants: 0,
         sessions: 0,
     };
@@ -1224,7 +1243,6 @@ impl Task {
         Header::ByteRange(range).write(&mut tail);
         tail.extend_from_slice(b"Content-Type: message/cpim\r\n\r\n");
         let stem = tid_stem(&mut self.ids, &piece);
-        let scratch = &mut self.scratch;
         let mut full = Vec::new();
         for (i, c) in m.copies.iter_mut().enumerate().filter(|(_, c)| !c.failed) {
             let Some(o) = self.outputs.get(&c.to) else {
@@ -1235,36 +1253,58 @@ impl Task {
                     .inc();
                 continue;
             };
-            let need = 16 + stem.len() + o.paths.len() + tail.len() + 24 + stem.len();
-            if scratch.capacity() - scratch.len() < need {
-                // One allocation for many copies' heads and end-lines, not one per copy.
-                scratch.reserve(need.max(SCRATCH_BLOCK));
-            }
-            scratch.extend_from_slice(b"MSRP ");
-            scratch.extend_from_slice(stem.as_bytes());
-            push_suffix(scratch, i);
-            let tid_end = scratch.len();
-            scratch.extend_from_slice(b" SEND\r\n");
-            scratch.extend_from_slice(&o.paths);
-            scratch.extend_from_slice(&tail);
-            let head = scratch.split().freeze();
-            scratch.extend_from_slice(b"\r\n-------");
-            scratch.extend_from_slice(&head[5..tid_end]);
-            scratch.extend_from_slice(&[flag.byte(), b'\r', b'\n']);
-            let end = scratch.split().freeze();
             let p = self.pending.entry(c.to).or_default();
-            p.item.push(head);
-            if !piece.is_empty() {
-                p.item.push(piece.clone());
+            let short = piece.len() < COPY_BODY_BELOW;
+            let need = 2 * stem.len()
+                + o.paths.len()
+                + tail.len()
+                + 40
+                + if short { piece.len() } else { 0 };
+            if p.buf.capacity() - p.buf.len() < need {
+                p.buf.reserve(need.max(4096));
             }
-            p.item.push(end);
+            let b = &mut p.buf;
+            b.extend_from_slice(b"MSRP ");
+            let tid_at = b.len();
+            b.extend_from_slice(stem.as_bytes());
+            push_suffix(b, i);
+            let tid_end = b.len();
+            b.extend_from_slice(b" SEND\r\n");
+            b.extend_from_slice(&o.paths);
+            b.extend_from_slice(&tail);
+            if short {
+                b.extend_from_slice(&piece);
+            } else {
+                // A long body is not copied: what is written so far goes as one segment, the
+                // body as another.
+                let written = b.split().freeze();
+                p.item.push(written.clone());
+                p.item.push(piece.clone());
+                let tid = &written[tid_at..tid_end];
+                p.buf.extend_from_slice(b"\r\n-------");
+                p.buf.extend_from_slice(tid);
+                p.buf.extend_from_slice(&[flag.byte(), b'\r', b'\n']);
+                if p.outs.last() != Some(&out) {
+                    p.outs.push(out);
+                }
+                if flag == Flag::Last {
+                    p.wholes += 1;
+                }
+                if p.len() >= BATCH_BYTES {
+                    full.push(c.to);
+                }
+                continue;
+            }
+            b.extend_from_slice(b"\r\n-------");
+            b.extend_from_within(tid_at..tid_end);
+            b.extend_from_slice(&[flag.byte(), b'\r', b'\n']);
             if p.outs.last() != Some(&out) {
                 p.outs.push(out);
             }
             if flag == Flag::Last {
                 p.wholes += 1;
             }
-            if p.item.len() >= BATCH_BYTES {
+            if p.len() >= BATCH_BYTES {
                 full.push(c.to);
             }
         }
@@ -1286,20 +1326,22 @@ impl Task {
     /// ([`Room::copy_failed`]: a failure REPORT when asked; no more of those messages for it),
     /// and a session failing [`MixerConfig::max_failed_copies`] times in a row is dropped.
     fn flush_one(&mut self, to: SessionKey, stamp: u64) {
-        let Some(p) = self.pending.remove(&to) else {
+        let Some(mut p) = self.pending.remove(&to) else {
             return;
         };
-        if p.item.is_empty() {
+        if p.len() == 0 {
             return;
         }
         let Some(o) = self.outputs.get_mut(&to) else {
             return;
         };
-        match o.queue.try_send(p.item) {
+        let wholes = p.wholes;
+        let outs = std::mem::take(&mut p.outs);
+        match o.queue.try_send(p.take()) {
             Ok(()) => {
                 o.failures = 0;
                 o.queued_at.store(stamp, Ordering::Relaxed);
-                self.metrics.deliveries.inc_by(p.wholes);
+                self.metrics.deliveries.inc_by(wholes);
             }
             Err(e) => {
                 match e {
@@ -1313,7 +1355,7 @@ impl Task {
                 o.failures += 1;
                 let drop_it =
                     o.failures >= self.shared.cfg.max_failed_copies || o.queue.is_closed();
-                for out in p.outs {
+                for out in outs {
                     if let Some(m) = self.open.get_mut(&out) {
                         for c in m.copies.iter_mut().filter(|c| c.to == to) {
                             c.failed = true;
