@@ -681,16 +681,7 @@ impl Conn {
             }
         }
         // RFC 7701: a participant whose connection is lost leaves.
-        if let Some((room, key)) = self.current.take() {
-            let _ = room
-                .tx
-                .send(Cmd::End {
-                    key,
-                    flag: Flag::Abort,
-                    at: Instant::now(),
-                })
-                .await;
-        }
+        self.abort_current().await;
         let mut rooms: Vec<Arc<RoomRef>> = Vec::new();
         {
             let mut sessions = self
@@ -714,6 +705,19 @@ impl Conn {
             let _ = r.tx.send(Cmd::Closed { conn: self.id }).await;
         }
         self.queue.close();
+    }
+
+    /// Ends the frame being read with `#` for its room (its sender stopped inside it, or it
+    /// could not be decoded, RFC 4975 §7.1).
+    async fn abort_current(&mut self) {
+        if let Some((room, key)) = self.current.take() {
+            let end = Cmd::End {
+                key,
+                flag: Flag::Abort,
+                at: Instant::now(),
+            };
+            let _ = room.tx.send(end).await;
+        }
     }
 
     /// `false`: close the connection.
@@ -836,16 +840,7 @@ impl Conn {
     /// control body, 424 for a NICKNAME whose Use-Nickname does not parse, RFC 7701 §7.1); the
     /// rest of it is skipped. A fatal error ends the stream (the reader returns an error next).
     async fn on_decode_error(&mut self, e: DecodeError) {
-        if let Some((room, key)) = self.current.take() {
-            let _ = room
-                .tx
-                .send(Cmd::End {
-                    key,
-                    flag: Flag::Abort,
-                    at: Instant::now(),
-                })
-                .await;
-        }
+        self.abort_current().await;
         let (true, Some(tid)) = (e.wants_response(), e.tid.clone()) else {
             return;
         };
