@@ -28,7 +28,9 @@
 //!   participant with that URI, or else with that nickname (the `To`'s formal name, or the URI's
 //!   user part, matched with the PRECIS Nickname profile): 404 when there is none, 428 when none
 //!   of its sessions declared `private-messages` (7701-021); copied to each of its bound sessions
-//!   that did (7701-016).
+//!   that did (7701-016). A private message none of those sessions can take is refused rather
+//!   than accepted and dropped: 404 when none is bound, 415 when none accepts the wrapped type,
+//!   413 when it exceeds every one's `a=max-size`.
 //!
 //! Each copy is a chunk of its own on the recipient's session: its own transaction id, a
 //! Message-ID the switch chose for the message (the same on every chunk and every copy), the
@@ -789,13 +791,30 @@ impl Room {
                 // 7701-021.
                 return Err(StatusCode::NO_PRIVATE_MESSAGES);
             }
-            let r = willing
+            // A private message that no session of its recipient can take is refused, not
+            // accepted and dropped: 404 when none is up (bound), 415 when none takes the wrapped
+            // type (RFC 4975 §7.3.1), 413 when it is larger than all their a=max-size.
+            let bound: Vec<SessionKey> = willing
                 .into_iter()
-                .filter(|s| {
-                    let m = &self.members[s];
-                    m.bound && m.terms.accepts_wrapped(&inner) && fits(&m.terms)
-                })
+                .filter(|s| self.members[s].bound)
                 .collect();
+            if bound.is_empty() {
+                return Err(StatusCode::NOT_FOUND);
+            }
+            let typed: Vec<SessionKey> = bound
+                .into_iter()
+                .filter(|s| self.members[s].terms.accepts_wrapped(&inner))
+                .collect();
+            if typed.is_empty() {
+                return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            }
+            let r: Vec<SessionKey> = typed
+                .into_iter()
+                .filter(|s| fits(&self.members[s].terms))
+                .collect();
+            if r.is_empty() {
+                return Err(StatusCode::TOO_LARGE);
+            }
             (Kind::Private, r)
         };
         let inc = self.incoming.get_mut(&o).expect("incoming");

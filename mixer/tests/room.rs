@@ -863,6 +863,43 @@ fn private_message_refusals() {
     );
 }
 
+/// A private message none of its recipient's sessions can take is refused rather than accepted
+/// and dropped (an accepted message is delivered or reported): 404 when none is bound, 415 when
+/// none accepts the wrapped type (7701-015, RFC 4975 §7.3.1), 413 when it exceeds every one's
+/// `a=max-size` (4975-108).
+#[test]
+fn private_message_nobody_can_take_is_refused() {
+    let mut chat = Chat::plain();
+    let alice = chat.member(ALICE, &[]);
+    let _bob = chat.join(BOB, &["*"]);
+    assert_refused(
+        &mut chat,
+        alice,
+        &cpim(ALICE, BOB, "text/plain", "are you there?"),
+        StatusCode::NOT_FOUND,
+    );
+    let _carol = chat.member(CAROL, &["text/plain"]);
+    assert_refused(
+        &mut chat,
+        alice,
+        &cpim(ALICE, CAROL, "image/png", "not for carol"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    );
+    let mut small = terms(70, &["*"]);
+    small.max_size = Some(10);
+    let dave = chat.join_with(DAVE, small);
+    chat.bind(dave);
+    assert_refused(
+        &mut chat,
+        alice,
+        &cpim(ALICE, DAVE, "text/plain", "longer than dave takes"),
+        StatusCode::TOO_LARGE,
+    );
+    // What Carol takes still reaches her.
+    let (_, acts) = chat.send(alice, &cpim(ALICE, CAROL, "text/plain", "hi"), &[]);
+    assert!(matches!(&acts[0], Action::Open { copies, .. } if copies.to.len() == 1));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Nicknames (7701-025..032)
 // ---------------------------------------------------------------------------------------------
