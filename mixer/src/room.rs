@@ -654,7 +654,6 @@ impl Room {
             return;
         };
         let o = *o;
-        let participant = m.participant.clone();
         let Some(inc) = self.incoming.get_mut(&o) else {
             return;
         };
@@ -688,6 +687,7 @@ impl Room {
             };
             match verdict {
                 Ok((facts, prefix)) => {
+                    let participant = self.members[&session].participant.clone();
                     match self.decide(o, &participant, &facts) {
                         Ok(()) => {
                             let head = self.members[&session]

@@ -1250,49 +1250,32 @@ impl Task {
             };
             let p = self.pending.entry(c.to).or_default();
             let short = piece.len() < COPY_BODY_BELOW;
-            let need = 2 * stem.len()
+            let (sfx, sfx_len) = suffix(i);
+            let tid = [stem.as_bytes(), &sfx[sfx.len() - sfx_len..]];
+            let need = 2 * (stem.len() + sfx_len)
                 + o.paths.len()
                 + tail.len()
-                + 40
+                + 32
                 + if short { piece.len() } else { 0 };
             if p.buf.capacity() - p.buf.len() < need {
                 p.buf.reserve(need.max(4096));
             }
-            let b = &mut p.buf;
-            b.extend_from_slice(b"MSRP ");
-            let tid_at = b.len();
-            b.extend_from_slice(stem.as_bytes());
-            push_suffix(b, i);
-            let tid_end = b.len();
-            b.extend_from_slice(b" SEND\r\n");
-            b.extend_from_slice(&o.paths);
-            b.extend_from_slice(&tail);
+            p.buf.extend_from_slice(b"MSRP ");
+            tid.iter().for_each(|t| p.buf.extend_from_slice(t));
+            p.buf.extend_from_slice(b" SEND\r\n");
+            p.buf.extend_from_slice(&o.paths);
+            p.buf.extend_from_slice(&tail);
             if short {
-                b.extend_from_slice(&piece);
+                p.buf.extend_from_slice(&piece);
             } else {
                 // A long body is not copied: what is written so far goes as one segment, the
                 // body as another.
-                let written = b.split().freeze();
-                p.item.push(written.clone());
+                p.item.push(p.buf.split().freeze());
                 p.item.push(piece.clone());
-                let tid = &written[tid_at..tid_end];
-                p.buf.extend_from_slice(b"\r\n-------");
-                p.buf.extend_from_slice(tid);
-                p.buf.extend_from_slice(&[flag.byte(), b'\r', b'\n']);
-                if p.outs.last() != Some(&out) {
-                    p.outs.push(out);
-                }
-                if flag == Flag::Last {
-                    p.wholes += 1;
-                }
-                if p.len() >= BATCH_BYTES {
-                    full.push(c.to);
-                }
-                continue;
             }
-            b.extend_from_slice(b"\r\n-------");
-            b.extend_from_within(tid_at..tid_end);
-            b.extend_from_slice(&[flag.byte(), b'\r', b'\n']);
+            p.buf.extend_from_slice(b"\r\n-------");
+            tid.iter().for_each(|t| p.buf.extend_from_slice(t));
+            p.buf.extend_from_slice(&[flag.byte(), b'\r', b'\n']);
             if p.outs.last() != Some(&out) {
                 p.outs.push(out);
             }
@@ -1477,11 +1460,11 @@ fn tid_stem(ids: &mut IdGenerator, body: &[u8]) -> ByteString {
     }
 }
 
-/// Appends copy `i`'s suffix to a transaction-id stem: `i` in base 62, ident characters only
-/// (RFC 4975 §9), at most 6 of them.
-fn push_suffix(out: &mut BytesMut, mut i: usize) {
+/// Copy `i`'s suffix to a transaction-id stem: `i` in base 62, ident characters only (RFC 4975
+/// §9), in the last `n` octets of the array.
+fn suffix(mut i: usize) -> ([u8; 11], usize) {
     const DIGITS: &[u8; 62] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let mut buf = [0u8; 8];
+    let mut buf = [0u8; 11];
     let mut n = buf.len();
     loop {
         n -= 1;
@@ -1491,5 +1474,5 @@ fn push_suffix(out: &mut BytesMut, mut i: usize) {
             break;
         }
     }
-    out.extend_from_slice(&buf[n..]);
+    (buf, buf.len() - n)
 }
