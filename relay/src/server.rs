@@ -165,19 +165,125 @@ impl ShutdownHandle {
     }
 }
 
+/// Another MSRP service in the same process that shares the relay's host and port: a daemon
+/// that serves the relay and chat rooms on one listener ([`RelayHandle::set_colocated`]). A
+/// next hop it claims is reached over an in-process pipe instead of a socket.
+pub trait Colocated: Send + Sync + 'static {
+    /// `true` when `uri`, which names the relay's host and port, is one of the service's URIs.
+    fn claims(&self, uri: &MsrpUri) -> bool;
+    /// Serves one end of an in-process connection; the relay uses the other end as its
+    /// connection to the next hop, as it would a TCP connection (RFC 4976 §6.4.2).
+    fn accept(&self, stream: tokio::io::DuplexStream);
+}
+
+/// Bytes an in-process connection to a [`Colocated`] service buffers each way.
+const PIPE_BYTES: usize = 256 * 1024;
+
 /// An MSRP relay bound to a TCP port, and to a TLS port with [`RelayConfig::tls`] (RFC 4976).
 /// Run it with [`Relay::run`] or [`Relay::spawn`].
 pub struct Relay {
-    listener: TcpListener,
+    /// The TCP listener; `None` for a relay built with [`Relay::unbound`], which serves only the
+    /// connections handed to it ([`RelayHandle::serve`]).
+    listener: Option<TcpListener>,
     /// The `msrps` listener and its acceptor.
     tls: Option<(TcpListener, TlsAcceptor)>,
     shared: Arc<Shared>,
 }
 
+/// A handle on a relay that gives it connections accepted elsewhere: a daemon that serves the
+/// relay and other MSRP roles on one port accepts, looks at the first frame, and hands the
+/// connection here ([`RelayHandle::serve`]). Cheap to clone.
+#[derive(Clone)]
+pub struct RelayHandle(Arc<Shared>);
+
+impl fmt::Debug for RelayHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RelayHandle")
+            .field("uri", &self.0.local.as_str())
+            .finish()
+    }
+}
+
+impl RelayHandle {
+    /// Serves an incoming connection, given its read and write halves (bytes already read
+    /// from it go in front of `r`, e.g. with [`tokio::io::AsyncReadExt::chain`]); `secure`
+    /// says it is TLS, terminated by the caller. The connection takes one of the
+    /// [`RelayConfig::max_connections`] slots and has the first-request timer (4976-023);
+    /// `false` when every slot is taken: the caller closes it (RFC 4976 §6.5).
+    pub fn serve<R, W>(&self, r: R, w: W, secure: bool) -> bool
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let label = transport(secure);
+        let Ok(permit) = self.0.slots.clone().try_acquire_owned() else {
+            self.0
+                .metrics
+                .connections_shed
+                .with_label_values(&[label])
+                .inc();
+            return false;
+        };
+        self.0
+            .metrics
+            .connections_accepted
+            .with_label_values(&[label])
+            .inc();
+        open_conn(&self.0, r, w, Some(permit), secure);
+        true
+    }
+
+    /// `true` when `uri` is this relay's own URI or one of the Use-Path URIs it has issued
+    /// and that is still valid (RFC 4976 §6.4.1: the URIs a frame to this relay starts its
+    /// To-Path with).
+    pub fn is_local(&self, uri: &MsrpUri) -> bool {
+        if uri.session_id().is_none() {
+            return *uri == self.0.local || self.0.local_tls.as_ref() == Some(uri);
+        }
+        let now = Instant::now();
+        let core = self.0.core();
+        core.use_paths.lookup(uri, now).is_some()
+            || core
+                .use_paths_tls
+                .as_ref()
+                .is_some_and(|t| t.lookup(uri, now).is_some())
+    }
+
+    /// The relay's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.0.metrics
+    }
+
+    /// Shares the relay's host and port with `service`: next hops it claims are not taken for
+    /// unknown Use-Path URIs of the relay, and are reached in-process. Set once; `false` if one
+    /// was set before.
+    pub fn set_colocated(&self, service: Arc<dyn Colocated>) -> bool {
+        let claims = service.clone();
+        if self.0.colocated.set(service).is_err() {
+            return false;
+        }
+        let elsewhere: crate::use_path::Elsewhere = Arc::new(move |u: &MsrpUri| claims.claims(u));
+        let mut core = self.0.core();
+        core.use_paths.set_elsewhere(elsewhere.clone());
+        if let Some(t) = core.use_paths_tls.as_mut() {
+            t.set_elsewhere(elsewhere);
+        }
+        true
+    }
+
+    /// Asks the relay to stop (as [`ShutdownHandle::shutdown`]).
+    pub fn shutdown(&self) {
+        self.0.shutdown.send_replace(true);
+    }
+}
+
 impl fmt::Debug for Relay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Relay")
-            .field("local_addr", &self.listener.local_addr().ok())
+            .field(
+                "local_addr",
+                &self.listener.as_ref().and_then(|l| l.local_addr().ok()),
+            )
             .field("uri", &self.shared.local.as_str())
             .field(
                 "tls_addr",
@@ -258,9 +364,66 @@ struct Shared {
     metrics: Arc<Metrics>,
     /// The origin of [`PeerInner::sent_at`].
     epoch: tokio::time::Instant,
+    /// The service sharing the relay's address, if any ([`RelayHandle::set_colocated`]).
+    colocated: std::sync::OnceLock<Arc<dyn Colocated>>,
 }
 
 impl Shared {
+    /// The relay's state, naming itself with `port` (and `tls_port` for `msrps`).
+    fn new(
+        cfg: RelayConfig,
+        metrics: Arc<Metrics>,
+        port: u16,
+        tls_port: Option<u16>,
+    ) -> Result<Shared, BindError> {
+        let (mut use_paths_tls, mut local_tls, mut connector) = (None, None, None);
+        if let (Some(t), Some(tls_port)) = (&cfg.tls, tls_port) {
+            connector = tls::connector(t)?;
+            let addr = RelayAddr {
+                secure: true,
+                host: cfg.host.clone(),
+                port: tls_port,
+            };
+            use_paths_tls = Some(UsePaths::with_limits(addr, Limits::default())?);
+            local_tls = Some(
+                MsrpUri::new(true, &cfg.host, Some(tls_port), None, "tcp")
+                    .map_err(|e| BindError::Addr(AddrError::Host(e)))?,
+            );
+        }
+        let addr = RelayAddr {
+            secure: false,
+            host: cfg.host.clone(),
+            port,
+        };
+        let use_paths = UsePaths::with_limits(addr, Limits::default())?;
+        let local = MsrpUri::new(false, &cfg.host, Some(port), None, "tcp")
+            .map_err(|e| BindError::Addr(AddrError::Host(e)))?;
+        let auth = Authenticator::new(cfg.auth_config())?;
+        let router = Router::new(local.clone(), cfg.transaction_timeout);
+        let (tx, _) = watch::channel(false);
+        let slots = Arc::new(Semaphore::new(cfg.max_connections));
+        Ok(Shared {
+            cfg,
+            local,
+            local_tls,
+            connector,
+            core: Mutex::new(Core {
+                auth,
+                use_paths,
+                use_paths_tls,
+                router,
+                peers: HashMap::new(),
+                outbound: HashMap::new(),
+            }),
+            next_id: AtomicU64::new(1),
+            slots,
+            shutdown: Arc::new(tx),
+            metrics,
+            epoch: tokio::time::Instant::now(),
+            colocated: std::sync::OnceLock::new(),
+        })
+    }
+
     fn core(&self) -> MutexGuard<'_, Core> {
         // A panic while holding the lock leaves plain tables; keep serving.
         self.core.lock().unwrap_or_else(|e| e.into_inner())
@@ -299,71 +462,55 @@ impl Relay {
     ) -> Result<Relay, BindError> {
         let listener = TcpListener::bind(cfg.listen).await?;
         let mut tls = None;
-        let (mut use_paths_tls, mut local_tls, mut connector) = (None, None, None);
+        let mut tls_port = None;
         if let Some(t) = &cfg.tls {
             let acceptor = tls::acceptor(t)?;
-            connector = tls::connector(t)?;
             let l = TcpListener::bind(t.listen).await?;
-            let port = match t.port {
+            tls_port = Some(match t.port {
                 Some(p) => p,
                 None => l.local_addr()?.port(),
-            };
-            let addr = RelayAddr {
-                secure: true,
-                host: cfg.host.clone(),
-                port,
-            };
-            use_paths_tls = Some(UsePaths::with_limits(addr, Limits::default())?);
-            local_tls = Some(
-                MsrpUri::new(true, &cfg.host, Some(port), None, "tcp")
-                    .map_err(|e| BindError::Addr(AddrError::Host(e)))?,
-            );
+            });
             tls = Some((l, acceptor));
         }
         let port = match cfg.port {
             Some(p) => p,
             None => listener.local_addr()?.port(),
         };
-        let addr = RelayAddr {
-            secure: false,
-            host: cfg.host.clone(),
-            port,
-        };
-        let use_paths = UsePaths::with_limits(addr, Limits::default())?;
-        let local = MsrpUri::new(false, &cfg.host, Some(port), None, "tcp")
-            .map_err(|e| BindError::Addr(AddrError::Host(e)))?;
-        let auth = Authenticator::new(cfg.auth_config())?;
-        let router = Router::new(local.clone(), cfg.transaction_timeout);
-        let (tx, _) = watch::channel(false);
-        let slots = Arc::new(Semaphore::new(cfg.max_connections));
         Ok(Relay {
-            listener,
+            listener: Some(listener),
             tls,
-            shared: Arc::new(Shared {
-                cfg,
-                local,
-                local_tls,
-                connector,
-                core: Mutex::new(Core {
-                    auth,
-                    use_paths,
-                    use_paths_tls,
-                    router,
-                    peers: HashMap::new(),
-                    outbound: HashMap::new(),
-                }),
-                next_id: AtomicU64::new(1),
-                slots,
-                shutdown: Arc::new(tx),
-                metrics,
-                epoch: tokio::time::Instant::now(),
-            }),
+            shared: Arc::new(Shared::new(cfg, metrics, port, tls_port)?),
         })
+    }
+
+    /// A relay with no listener of its own: it serves the connections handed to it with
+    /// [`RelayHandle::serve`] (TLS terminated by the caller), and writes `port` (and, with
+    /// [`RelayConfig::tls`], `tls_port`) into its URIs. [`RelayConfig::listen`] and
+    /// [`TlsConfig::listen`] are not used; [`Relay::run`] drives the timers only.
+    pub fn unbound(
+        cfg: RelayConfig,
+        metrics: Arc<Metrics>,
+        port: u16,
+        tls_port: Option<u16>,
+    ) -> Result<Relay, BindError> {
+        Ok(Relay {
+            listener: None,
+            tls: None,
+            shared: Arc::new(Shared::new(cfg, metrics, port, tls_port)?),
+        })
+    }
+
+    /// A handle that hands connections to this relay.
+    pub fn handle(&self) -> RelayHandle {
+        RelayHandle(self.shared.clone())
     }
 
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        match &self.listener {
+            Some(l) => l.local_addr(),
+            None => Err(io::Error::other("the relay has no listener of its own")),
+        }
     }
 
     /// The relay's own URI (`msrp://host:port;tcp`), the one clients AUTH to.
@@ -404,7 +551,7 @@ impl Relay {
         let tls = self.tls;
         loop {
             tokio::select! {
-                accepted = self.listener.accept() => {
+                accepted = accept_tcp(self.listener.as_ref()) => {
                     let Ok((stream, _)) = accepted else { continue };
                     // RFC 4976 §6.5: out of resources, shed the connection (drop closes it).
                     let Ok(permit) = shared.slots.clone().try_acquire_owned() else {
@@ -428,6 +575,14 @@ impl Relay {
             }
         }
         timer.abort();
+    }
+}
+
+/// The next connection on the TCP listener; never, without one.
+async fn accept_tcp(listener: Option<&TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -554,6 +709,15 @@ async fn outbound(shared: &Arc<Shared>, uri: &MsrpUri) -> io::Result<(ConnId, Pe
         {
             return Ok((id, peer));
         }
+    }
+    if let Some(c) = shared.colocated.get().filter(|c| c.claims(uri)) {
+        // The next hop lives in this process: a pipe, not a socket.
+        let (ours, theirs) = tokio::io::duplex(PIPE_BYTES);
+        c.accept(theirs);
+        let (r, w) = tokio::io::split(ours);
+        let (id, peer) = open_conn(shared, r, w, None, secure);
+        shared.core().outbound.insert(key, id);
+        return Ok((id, peer));
     }
     let host = key.1.trim_start_matches('[').trim_end_matches(']');
     let stream = tokio::time::timeout(shared.cfg.connect_timeout, TcpStream::connect((host, port)))

@@ -206,7 +206,13 @@ pub struct UsePaths {
     by_conn: HashMap<ConnId, Vec<ByteString>>,
     /// `(expires_at, session-id)` of every grant, earliest first.
     by_expiry: BTreeSet<(Instant, ByteString)>,
+    /// URIs on the relay's authority that belong to another service in the same process
+    /// ([`UsePaths::set_elsewhere`]).
+    elsewhere: Option<Elsewhere>,
 }
+
+/// Tells URIs of a co-located service from the relay's own ([`UsePaths::set_elsewhere`]).
+pub type Elsewhere = std::sync::Arc<dyn Fn(&MsrpUri) -> bool + Send + Sync>;
 
 impl fmt::Debug for UsePaths {
     /// Shows the configuration and size, not the URIs (they are secrets) nor the random pool.
@@ -261,6 +267,7 @@ impl UsePaths {
             grants: HashMap::new(),
             by_conn: HashMap::new(),
             by_expiry: BTreeSet::new(),
+            elsewhere: None,
         })
     }
 
@@ -400,6 +407,14 @@ impl UsePaths {
             .is_ok_and(|u| u == self.base)
     }
 
+    /// Says which URIs on the relay's own host and port belong to another service in the same
+    /// process (a daemon that serves the relay and chat rooms on one port): [`UsePaths::route`]
+    /// calls such a URI [`RouteError::Foreign`], a next hop to connect to, instead of an unknown
+    /// Use-Path URI of this relay.
+    pub fn set_elsewhere(&mut self, elsewhere: Elsewhere) {
+        self.elsewhere = Some(elsewhere);
+    }
+
     /// Checks a request before it is forwarded (RFC 4976 §6.4: 4976-024, 4976-025, 4976-038,
     /// 4976-043), given its first To-Path URI and the connection it arrived on.
     ///
@@ -426,7 +441,11 @@ impl UsePaths {
                 },
             }),
             Some(_) => Err(RouteError::Expired),
-            None if self.is_local(first_to_path) => Err(RouteError::Unknown),
+            None if self.is_local(first_to_path)
+                && !self.elsewhere.as_ref().is_some_and(|e| e(first_to_path)) =>
+            {
+                Err(RouteError::Unknown)
+            }
             None => Err(RouteError::Foreign),
         }
     }
