@@ -107,6 +107,9 @@ enum Cmd {
     Info {
         reply: oneshot::Sender<RoomInfo>,
     },
+    /// The room was deleted ([`MixerHandle::delete_room`]): its sessions have been sent
+    /// [`Cmd::Leave`]; the task ends once they are processed.
+    Close,
 }
 
 /// Identifies one transport connection of the mixer.
@@ -186,6 +189,9 @@ pub enum JoinFailure {
     /// The mixer is shutting down.
     #[error("the mixer is shutting down")]
     Closed,
+    /// A room of that name exists already ([`MixerHandle::create_room`]).
+    #[error("room {0:?} exists")]
+    RoomExists(String),
 }
 
 impl JoinFailure {
@@ -199,6 +205,7 @@ impl JoinFailure {
             JoinFailure::Offer(JoinError::Sdp(_)) => 400,
             JoinFailure::Offer(JoinError::Refused { status, .. }) => *status,
             JoinFailure::Closed => 503,
+            JoinFailure::RoomExists(_) => 409,
         }
     }
 }
@@ -436,14 +443,19 @@ fn rand_u64(shared: &Shared) -> u64 {
 
 /// The mixer: an MSRP listener and its rooms. Run it with [`Mixer::spawn`].
 pub struct Mixer {
-    listener: TcpListener,
+    /// The TCP listener; `None` for a mixer built with [`Mixer::unbound`], which serves only
+    /// the connections handed to it ([`MixerHandle::serve`]).
+    listener: Option<TcpListener>,
     shared: Arc<Shared>,
 }
 
 impl fmt::Debug for Mixer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mixer")
-            .field("local_addr", &self.listener.local_addr().ok())
+            .field(
+                "local_addr",
+                &self.listener.as_ref().and_then(|l| l.local_addr().ok()),
+            )
             .finish()
     }
 }
@@ -461,6 +473,16 @@ impl Mixer {
             Some(p) => p,
             None => listener.local_addr()?.port(),
         };
+        let mut m = Mixer::unbound(cfg, metrics, port)?;
+        m.listener = Some(listener);
+        Ok(m)
+    }
+
+    /// A mixer with no listener of its own: it serves the connections handed to it with
+    /// [`MixerHandle::serve`] and writes `port` into its session URIs (a daemon that serves
+    /// the mixer and the relay on one port). [`MixerConfig::listen`] is not used. Starts the
+    /// static rooms.
+    pub fn unbound(cfg: MixerConfig, metrics: Arc<Metrics>, port: u16) -> io::Result<Mixer> {
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             host: cfg.host.clone(),
@@ -485,12 +507,18 @@ impl Mixer {
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(name, r);
         }
-        Ok(Mixer { listener, shared })
+        Ok(Mixer {
+            listener: None,
+            shared,
+        })
     }
 
     /// The listener's address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        match &self.listener {
+            Some(l) => l.local_addr(),
+            None => Err(io::Error::other("the mixer has no listener of its own")),
+        }
     }
 
     /// A handle for joining sessions and looking at rooms.
@@ -506,9 +534,13 @@ impl Mixer {
     /// Accepts connections until the mixer is shut down ([`MixerHandle::shutdown`]).
     pub async fn run(self) {
         let mut stop = self.shared.shutdown.subscribe();
+        let Some(listener) = self.listener else {
+            let _ = stop.wait_for(|s| *s).await;
+            return;
+        };
         loop {
             tokio::select! {
-                accepted = self.listener.accept() => {
+                accepted = listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
                     let Ok(permit) = self.shared.slots.clone().try_acquire_owned() else {
                         drop(stream);
@@ -534,6 +566,78 @@ impl MixerHandle {
     /// Stops accepting connections and closes every connection.
     pub fn shutdown(&self) {
         let _ = self.0.shutdown.send(true);
+    }
+
+    /// Serves a connection accepted elsewhere, given its read and write halves (bytes already
+    /// read from it go in front of `r`, e.g. with [`tokio::io::AsyncReadExt::chain`]). It takes
+    /// one of the [`MixerConfig::max_connections`] slots; `false` when every slot is taken (the
+    /// caller closes it).
+    pub fn serve<R, W>(&self, r: R, w: W) -> bool
+    where
+        R: tokio::io::AsyncRead + Unpin + Send + 'static,
+        W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Ok(permit) = self.0.slots.clone().try_acquire_owned() else {
+            return false;
+        };
+        self.0.metrics.connections_accepted.inc();
+        open_conn(&self.0, r, w, Some(permit));
+        true
+    }
+
+    /// `true` when `uri` is the URI of one of the mixer's sessions (RFC 4975 §6.1: its host
+    /// and port are the mixer's, and its session-id is one the mixer issued and has not
+    /// removed): the To-Path a participant's frames to the mixer end with.
+    pub fn is_session(&self, uri: &MsrpUri) -> bool {
+        let Some(sid) = uri.session_id() else {
+            return false;
+        };
+        if uri.port() != Some(self.0.port) {
+            return false;
+        }
+        let sessions = self.0.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.contains_key(sid)
+    }
+
+    /// Creates room `name` with `policy` (a control API's "create room"). Fails when the name
+    /// is taken or is not a valid room name.
+    pub fn create_room(&self, name: &str, policy: RoomPolicy) -> Result<(), JoinFailure> {
+        let mut rooms = self.0.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        if rooms.contains_key(name) {
+            return Err(JoinFailure::RoomExists(name.to_owned()));
+        }
+        let r = self.0.start_room(name, policy)?;
+        rooms.insert(name.to_owned(), r);
+        Ok(())
+    }
+
+    /// Deletes room `name`: every session in it is removed (as [`MixerHandle::leave`]) and
+    /// the room's task ends. `false` when there is no such room.
+    pub async fn delete_room(&self, name: &str) -> bool {
+        let Some(r) = self
+            .0
+            .rooms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name)
+        else {
+            return false;
+        };
+        let gone: Vec<SessionRef> = {
+            let mut sessions = self.0.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            let ids: Vec<ByteString> = sessions
+                .iter()
+                .filter(|(_, s)| Arc::ptr_eq(&s.room, &r))
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.iter().filter_map(|id| sessions.remove(id)).collect()
+        };
+        for s in gone {
+            s.kill();
+            let _ = r.tx.send(Cmd::Leave { key: s.key }).await;
+        }
+        let _ = r.tx.send(Cmd::Close).await;
+        true
     }
 }
 
@@ -949,6 +1053,8 @@ struct Task {
     ids: IdGenerator,
     participants: i64,
     sessions: i64,
+    /// The room was deleted ([`Cmd::Close`]): the task ends after this batch.
+    closed: bool,
 }
 
 /// The task that owns a room. It takes a command (or a timer), then whatever further commands
@@ -969,6 +1075,7 @@ async fn room_task(shared: Arc<Shared>, name: String, room: Room, mut rx: mpsc::
         ids: IdGenerator::new(),
         participants: 0,
         sessions: 0,
+        closed: false,
     };
     let bind_timeout = t.shared.cfg.bind_timeout;
     let mut latencies = Vec::new();
@@ -1021,6 +1128,10 @@ async fn room_task(shared: Arc<Shared>, name: String, room: Room, mut rx: mpsc::
         );
         for at in latencies.drain(..) {
             t.metrics.fanout_latency.observe(at.elapsed().as_secs_f64());
+        }
+        if t.closed {
+            t.metrics.rooms.dec();
+            return;
         }
     }
 }
@@ -1116,6 +1227,7 @@ impl Task {
                     self.room.leave(k, actions);
                 }
             }
+            Some(Cmd::Close) => self.closed = true,
             Some(Cmd::Info { reply }) => {
                 let _ = reply.send(RoomInfo {
                     name: self.name.clone(),

@@ -6,69 +6,12 @@
 
 mod common;
 
-use bytes::BytesMut;
 use common::*;
-use msrp::transport::{EventReader, MsrpCodec};
-use msrp::{DecoderConfig, Flag, Frame, Head, Header, IdGenerator, Method, MsrpUri, StatusCode};
 use msrp_relay::config::RelayConfig;
-use msrp_relay::digest::{self, Challenge};
 use msrp_relay::server::Relay;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 const REALM: &str = "relay.test";
-
-/// AUTHs `own` at the relay whose URI is `relay` over `s` as `user`/`password` (401, then 200,
-/// RFC 4976 §5.1); returns the Use-Path URI.
-async fn auth(s: &mut TcpStream, relay: &MsrpUri, own: &MsrpUri, user: &str, pw: &str) -> MsrpUri {
-    let mut ids = IdGenerator::new();
-    let (r, mut w) = s.split();
-    let mut r = EventReader::new(r, MsrpCodec::new(DecoderConfig::default()));
-    let mut next = async |head: Head| -> Frame {
-        let mut b = BytesMut::new();
-        msrp::encode::frame(&head, None, Flag::Last, &mut b);
-        w.write_all(&b).await.expect("write");
-        let f = tokio::time::timeout(WAIT, read_frame(&mut r))
-            .await
-            .expect("an answer")
-            .expect("not EOF");
-        assert_eq!(f.head.tid, head.tid);
-        f
-    };
-    let auth = |ids: &mut IdGenerator| {
-        Head::request(
-            Method::Auth,
-            ids.next_id(),
-            msrp::path![relay.clone()],
-            msrp::path![own.clone()],
-        )
-    };
-    let first = next(auth(&mut ids)).await;
-    assert_eq!(first.head.status(), Some(StatusCode::UNAUTHORIZED));
-    let params = first
-        .head
-        .find(|h| match h {
-            Header::WwwAuthenticate(p) => Some(p.clone()),
-            _ => None,
-        })
-        .expect("WWW-Authenticate");
-    let ch = Challenge::parse(&params).expect("challenge");
-    let creds = ch.answer(
-        user,
-        &digest::ha1_hex(user, REALM, pw),
-        relay.as_str(),
-        "5eed1e55",
-        1,
-    );
-    let ok = next(auth(&mut ids).with(Header::Authorization(creds))).await;
-    assert_eq!(ok.head.status(), Some(StatusCode::OK), "{:?}", ok.head);
-    ok.head
-        .find(|h| match h {
-            Header::UsePath(p) => p.first().cloned(),
-            _ => None,
-        })
-        .expect("Use-Path")
-}
 
 /// RFC 7701 over RFC 4976: Dave, behind the relay, joins `lobby`, binds through the relay, and
 /// exchanges public messages with Alice (direct); the copies to Dave go back on the relay's
@@ -90,7 +33,7 @@ async fn a_participant_behind_a_relay_chats() {
         .await
         .expect("connect to the relay");
     s.set_nodelay(true).expect("nodelay");
-    let use_path = auth(&mut s, &ruri, &own, "dave", "d4ve").await;
+    let use_path = auth(&mut s, &ruri, &own, ("dave", "d4ve", REALM)).await;
     let offer = format!(
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
          m=message 7000 TCP/MSRP *\r\na=accept-types:message/cpim\r\n\

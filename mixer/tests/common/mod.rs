@@ -18,6 +18,7 @@ use msrp::{
 };
 use msrp_mixer::config::MixerConfig;
 use msrp_mixer::server::{Joined, Mixer, MixerHandle};
+use msrp_relay::digest::{self, Challenge};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -523,4 +524,61 @@ pub fn big_cpim(from: &str, to: &str, size: usize) -> Vec<u8> {
         b.push(b'a' + (x % 26) as u8);
     }
     b
+}
+
+/// AUTHs `own` at the relay whose URI is `relay` over `s` as `(user, password, realm)` (401,
+/// then 200, RFC 4976 §5.1); returns the Use-Path URI.
+pub async fn auth(
+    s: &mut TcpStream,
+    relay: &MsrpUri,
+    own: &MsrpUri,
+    (user, pw, realm): (&str, &str, &str),
+) -> MsrpUri {
+    let mut ids = IdGenerator::new();
+    let (r, mut w) = s.split();
+    let mut r = EventReader::new(r, MsrpCodec::new(DecoderConfig::default()));
+    let mut next = async |head: Head| -> Frame {
+        let mut b = BytesMut::new();
+        msrp::encode::frame(&head, None, Flag::Last, &mut b);
+        w.write_all(&b).await.expect("write");
+        let f = tokio::time::timeout(WAIT, read_frame(&mut r))
+            .await
+            .expect("an answer")
+            .expect("not EOF");
+        assert_eq!(f.head.tid, head.tid);
+        f
+    };
+    let auth = |ids: &mut IdGenerator| {
+        Head::request(
+            Method::Auth,
+            ids.next_id(),
+            msrp::path![relay.clone()],
+            msrp::path![own.clone()],
+        )
+    };
+    let first = next(auth(&mut ids)).await;
+    assert_eq!(first.head.status(), Some(StatusCode::UNAUTHORIZED));
+    let params = first
+        .head
+        .find(|h| match h {
+            Header::WwwAuthenticate(p) => Some(p.clone()),
+            _ => None,
+        })
+        .expect("WWW-Authenticate");
+    let ch = Challenge::parse(&params).expect("challenge");
+    let creds = ch.answer(
+        user,
+        &digest::ha1_hex(user, realm, pw),
+        relay.as_str(),
+        "5eed1e55",
+        1,
+    );
+    let ok = next(auth(&mut ids).with(Header::Authorization(creds))).await;
+    assert_eq!(ok.head.status(), Some(StatusCode::OK), "{:?}", ok.head);
+    ok.head
+        .find(|h| match h {
+            Header::UsePath(p) => p.first().cloned(),
+            _ => None,
+        })
+        .expect("Use-Path")
 }
