@@ -1,22 +1,112 @@
-//! `msrpd`: the MSRP relay and chat-room service.
+//! `msrpd`: the MSRP relay and chat-room service (RFC 4975, RFC 4976, RFC 7701).
 //!
-//! For now the binary only answers `--help` and `--version`: the daemon (issue #6) is assembled
-//! once the relay and the chat-room mixer (RFC 7701) are done. The relay (RFC 4976) already runs
-//! alone as the `msrp-relay` binary of crate `msrp-relay`.
+//! `msrpd` runs on the embedded default configuration (a demo on loopback, see
+//! `msrpd --print-default-config`); `msrpd --config FILE` on a TOML file, which needs only the
+//! keys it changes; `msrpd --check-config FILE` checks one and exits (0: usable, 2: not, with
+//! the key named). SIGTERM or SIGINT drains and exits 0.
 #![forbid(unsafe_code)]
 
+use std::path::PathBuf;
+use std::process::ExitCode;
+
 use clap::Parser;
+use msrpd::config::{Config, DEFAULT_TOML, LogFormat, LogLevel};
 
 /// MSRP relay and chat-room service (RFC 4975, RFC 4976, RFC 7701).
 #[derive(Debug, Parser)]
 #[command(name = "msrpd", version, about, long_about = None)]
-struct Cli {}
+struct Cli {
+    /// The configuration file (TOML); without it, the embedded default.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Prints the embedded default configuration (every key, commented) and exits.
+    #[arg(long, conflicts_with_all = ["config", "check_config"])]
+    print_default_config: bool,
+    /// Checks a configuration file and exits: 0 when it can be used, 2 when not.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    check_config: Option<PathBuf>,
+}
 
-fn main() {
-    let _cli = Cli::parse();
-    eprintln!(
-        "msrpd {}: the service is not assembled yet. The relay runs alone: \
-         cargo run --release -p msrp-relay --bin msrp-relay -- --help",
-        env!("CARGO_PKG_VERSION")
-    );
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.print_default_config {
+        print!("{DEFAULT_TOML}");
+        return ExitCode::SUCCESS;
+    }
+    if let Some(path) = &cli.check_config {
+        return match Config::load(path) {
+            Ok(_) => {
+                println!("{}: ok", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("msrpd: {}: {e}", path.display());
+                ExitCode::from(2)
+            }
+        };
+    }
+    let cfg = match &cli.config {
+        Some(path) => match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("msrpd: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => Config::default(),
+    };
+    init_logging(&cfg);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("msrpd: runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(msrpd::service::run(cfg, signalled())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            eprintln!("msrpd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn signalled() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // No signal handling: run until killed.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = int.recv() => tracing::info!("SIGINT"),
+    }
+}
+
+/// Log lines on stderr, `[log]` format and level.
+fn init_logging(cfg: &Config) {
+    let level = match cfg.log.level {
+        LogLevel::Error => tracing::Level::ERROR,
+        LogLevel::Warn => tracing::Level::WARN,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Debug => tracing::Level::DEBUG,
+        LogLevel::Trace => tracing::Level::TRACE,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = match cfg.log.format {
+        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }

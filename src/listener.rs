@@ -1,0 +1,248 @@
+//! The MSRP listeners the relay and the chat rooms share (TCP, and TLS with `[msrp.tls]`), and
+//! the dispatch of each connection by its first frame.
+//!
+//! A connection is read until its first frame's header block is complete (within
+//! `msrp.first_request_secs` and `msrp.max_head`), then handed, with the octets read so far, to
+//! the role its first To-Path URI names (RFC 4975 §7.1: the first To-Path URI is the next hop,
+//! this process):
+//!
+//! - a session URI of the chat rooms: the mixer ([`MixerHandle::serve`]);
+//! - an AUTH, the relay's own URI, or a Use-Path URI it issued: the relay
+//!   ([`RelayHandle::serve`]);
+//! - anything else is answered 481 (RFC 4975 §7.3, 4975-063: no such session) where a response
+//!   is owed, and the connection is closed.
+//!
+//! A frame the decoder refuses goes to the relay (or, without one, the mixer), which answers it
+//! as RFC 4975 §7.3 says (400 and go on, or close). The relay reaches the rooms in-process
+//! ([`Rooms`], a [`Colocated`] service): a SEND a client sends through the relay into a room
+//! crosses no socket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use msrp::{Decoder, DecoderConfig, Event, Flag, Head, Method, MsrpUri, StatusCode};
+use msrp_mixer::server::MixerHandle;
+use msrp_relay::server::{Colocated, RelayHandle};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+use tracing::{Instrument, debug, info_span, warn};
+
+/// Where connections go, and the limits of the first read.
+#[derive(Clone)]
+pub struct Dispatch {
+    /// The relay, unless `[relay] enabled = false`.
+    pub relay: Option<RelayHandle>,
+    /// The chat rooms.
+    pub mixer: MixerHandle,
+    /// The relay's URI (`msrp://host:port;tcp`), for the 481 answers' From-Path.
+    pub local: MsrpUri,
+    /// `msrp.max_head`.
+    pub max_head: usize,
+    /// `msrp.first_request_secs`.
+    pub first_frame: Duration,
+    /// `msrp.max_connections`: connections open at once across both listeners.
+    pub slots: Arc<Semaphore>,
+    /// Metrics of the dispatch itself.
+    pub metrics: Arc<crate::metrics::DaemonMetrics>,
+}
+
+impl std::fmt::Debug for Dispatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatch")
+            .field("local", &self.local.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The chat rooms as a [`Colocated`] service of the relay: their session URIs share the
+/// relay's host and port, and the relay reaches them over an in-process pipe.
+#[derive(Debug)]
+pub struct Rooms(pub MixerHandle);
+
+impl Colocated for Rooms {
+    fn claims(&self, uri: &MsrpUri) -> bool {
+        self.0.is_session(uri)
+    }
+
+    fn accept(&self, stream: tokio::io::DuplexStream) {
+        let (r, w) = tokio::io::split(stream);
+        if !self.0.serve(r, w) {
+            warn!("chat rooms: no connection slot for the relay's in-process connection");
+        }
+    }
+}
+
+/// Which role a first frame goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Relay,
+    Mixer,
+    /// Nobody: answered 481 and closed.
+    Nobody,
+}
+
+impl Dispatch {
+    /// Accepts on `listener` until `stop` turns true; `tls` terminates TLS first.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        tls: Option<TlsAcceptor>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let transport = if tls.is_some() { "tls" } else { "tcp" };
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            let (stream, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and the like: wait a little instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                self.metrics.shed(transport);
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let d = self.clone();
+            let tls = tls.clone();
+            let span = info_span!("conn", %peer, transport);
+            tokio::spawn(
+                async move {
+                    let _permit = permit;
+                    match tls {
+                        None => d.first_frame(stream, false).await,
+                        Some(acceptor) => {
+                            match tokio::time::timeout(d.first_frame, acceptor.accept(stream)).await
+                            {
+                                Ok(Ok(s)) => d.first_frame(s, true).await,
+                                Ok(Err(e)) => debug!(error = %e, "TLS handshake failed"),
+                                Err(_) => debug!("TLS handshake timed out"),
+                            }
+                        }
+                    }
+                }
+                .instrument(span),
+            );
+        }
+    }
+
+    /// Reads the first frame's head and hands the connection over (the permit is held until
+    /// the role has taken it: the roles count their own connections from then on).
+    async fn first_frame<S>(&self, mut stream: S, secure: bool)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let mut read = BytesMut::with_capacity(4096);
+        let cfg = DecoderConfig {
+            max_head: self.max_head,
+            ..DecoderConfig::default()
+        };
+        let deadline = tokio::time::Instant::now() + self.first_frame;
+        let (role, head) = loop {
+            let mut probe = read.clone();
+            match Decoder::new(cfg.clone()).decode(&mut probe) {
+                Ok(Some(Event::Head { head, .. })) => break (self.role_of(&head), Some(head)),
+                Ok(_) => {}
+                // The roles answer bad frames (400, or close, RFC 4975 §7.3).
+                Err(_) => break (self.default_role(), None),
+            }
+            let n = match tokio::time::timeout_at(deadline, stream.read_buf(&mut read)).await {
+                Ok(Ok(n)) => n,
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    debug!("no first frame in time: closed (RFC 4976 §6.1)");
+                    return;
+                }
+            };
+            if n == 0 {
+                return;
+            }
+        };
+        self.metrics.dispatched(role_label(role));
+        match role {
+            Role::Mixer => {
+                let (r, w) = tokio::io::split(stream);
+                let r = std::io::Cursor::new(read.freeze()).chain(r);
+                if !self.mixer.serve(r, w) {
+                    self.metrics.shed("mixer");
+                }
+            }
+            Role::Relay => {
+                let Some(relay) = &self.relay else { return };
+                let (r, w) = tokio::io::split(stream);
+                let r = std::io::Cursor::new(read.freeze()).chain(r);
+                if !relay.serve(r, w, secure) {
+                    self.metrics.shed("relay");
+                }
+            }
+            Role::Nobody => {
+                if let Some(head) = head {
+                    self.refuse(stream, &head).await;
+                }
+            }
+        }
+    }
+
+    fn default_role(&self) -> Role {
+        if self.relay.is_some() {
+            Role::Relay
+        } else {
+            Role::Mixer
+        }
+    }
+
+    /// The role a frame's first To-Path URI names.
+    fn role_of(&self, head: &Head) -> Role {
+        let Some(first) = head.to_path().first() else {
+            return Role::Nobody;
+        };
+        if self.mixer.is_session(first) {
+            return Role::Mixer;
+        }
+        match &self.relay {
+            Some(relay) if head.method() == Some(&Method::Auth) || relay.is_local(first) => {
+                Role::Relay
+            }
+            _ => Role::Nobody,
+        }
+    }
+
+    /// Answers a first frame nobody here serves with 481 (4975-063) when a response is owed,
+    /// then closes the connection.
+    async fn refuse<S>(&self, mut stream: S, head: &Head)
+    where
+        S: AsyncWrite + Unpin,
+    {
+        debug!(to = ?head.to_path().first().map(MsrpUri::as_str), "481: no such session");
+        if head.method().is_some() && msrp::report::response_owed(head, StatusCode::NO_SUCH_SESSION)
+        {
+            let resp = msrp::report::response(
+                head,
+                StatusCode::NO_SUCH_SESSION,
+                None,
+                head.to_path().first().unwrap_or(&self.local),
+            );
+            let mut out = BytesMut::new();
+            msrp::encode::frame(&resp, None, Flag::Last, &mut out);
+            let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(&out)).await;
+        }
+        let _ = stream.shutdown().await;
+    }
+}
+
+fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Relay => "relay",
+        Role::Mixer => "mixer",
+        Role::Nobody => "none",
+    }
+}

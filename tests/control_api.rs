@@ -1,0 +1,242 @@
+//! The control API of the real `msrpd` binary over 127.0.0.1: happy paths (join, room
+//! listing and details, create and delete rooms, leave) and every error path, each a JSON body
+//! with a reason.
+
+mod support;
+
+use support::*;
+
+fn offer(accept: &str) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=message 7000 TCP/MSRP *\r\na=accept-types:{accept}\r\n\
+         a=accept-wrapped-types:text/plain\r\n\
+         a=path:msrp://client.example.com:7000/s1;tcp\r\na=setup:active\r\n"
+    )
+}
+
+fn join_body(participant: &str, sdp: &str) -> String {
+    format!(
+        "{{\"participant\": {}, \"sdp\": {}}}",
+        json_str(participant),
+        json_str(sdp)
+    )
+}
+
+/// Asserts a JSON error answer with `status` whose reason mentions `word`.
+fn assert_error(r: &Reply, status: u16, word: &str) {
+    assert_eq!(r.status, status, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let reason = r.json()["error"].as_str().expect("error reason").to_owned();
+    assert!(
+        reason.to_lowercase().contains(&word.to_lowercase()),
+        "{reason:?} should mention {word:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_control_api_works_and_refuses_clearly() {
+    let mut d = Daemon::start(&config("[mixer]\nauto_create = false\n")).await;
+
+    // Health.
+    let r = d.http("GET", "/healthz", None, None).await;
+    assert_eq!((r.status, r.body.as_str()), (200, "ok\n"));
+    assert_eq!(d.http("GET", "/readyz", None, None).await.status, 200);
+
+    // The token: missing, wrong, then right.
+    let r = d.http("GET", "/v1/rooms", None, None).await;
+    assert_error(&r, 401, "token");
+    assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"msrpd\""));
+    assert_error(
+        &d.http("GET", "/v1/rooms", Some("nope"), None).await,
+        401,
+        "token",
+    );
+    let r = d.api("GET", "/v1/rooms", None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["rooms"], serde_json::json!(["lobby"]));
+
+    // Join: a good offer gets an answer whose path is ours, and an id.
+    let r = d
+        .api(
+            "POST",
+            "/v1/rooms/lobby/participants",
+            Some(&join_body("sip:alice@example.com", &offer("message/cpim"))),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let j = r.json();
+    let sdp = j["sdp"].as_str().expect("sdp");
+    assert!(sdp.contains("a=accept-types:message/cpim"), "{sdp}");
+    assert!(sdp.contains("a=setup:passive"), "{sdp}");
+    let path = j["path"].as_str().expect("path");
+    assert!(sdp.contains(&format!("a=path:{path}")), "{sdp}");
+    assert!(path.starts_with(&format!("msrp://localhost:{}/", d.msrp.port())));
+    let id = j["id"].as_str().expect("id").to_owned();
+    let r = d.api("GET", "/v1/rooms/lobby", None).await;
+    assert_eq!(r.status, 200);
+    let room = r.json();
+    assert_eq!(room["participants"][0]["uri"], "sip:alice@example.com");
+    assert_eq!(room["sessions"], 1);
+
+    // Bad joins.
+    assert_error(
+        &d.api(
+            "POST",
+            "/v1/rooms/lobby/participants",
+            Some(&join_body("sip:bob@example.com", "this is not SDP")),
+        )
+        .await,
+        400,
+        "",
+    );
+    let r = d
+        .api(
+            "POST",
+            "/v1/rooms/lobby/participants",
+            Some(&join_body("sip:bob@example.com", &offer("text/plain"))),
+        )
+        .await;
+    assert_error(&r, 422, "message/cpim");
+    assert_eq!(r.json()["sip_status"], 488, "{}", r.body);
+    let r = d
+        .api(
+            "POST",
+            "/v1/rooms/nosuch/participants",
+            Some(&join_body("sip:bob@example.com", &offer("message/cpim"))),
+        )
+        .await;
+    assert_error(&r, 404, "nosuch");
+    assert_eq!(r.json()["sip_status"], 404);
+    assert_error(
+        &d.api(
+            "POST",
+            "/v1/rooms/lobby/participants",
+            Some("{\"participant\": 1"),
+        )
+        .await,
+        400,
+        "",
+    );
+    assert_error(
+        &d.api(
+            "POST",
+            "/v1/rooms/lobby/participants",
+            Some("{\"participant\": \"sip:x@y\", \"sdp\": \"\", \"extra\": 1}"),
+        )
+        .await,
+        400,
+        "extra",
+    );
+    assert_error(
+        &d.api(
+            "POST",
+            "/v1/rooms/lobby/participants",
+            Some(&join_body("not a uri", &offer("message/cpim"))),
+        )
+        .await,
+        400,
+        "participant",
+    );
+
+    // Rooms: create, duplicate, bad name, show, delete twice.
+    let r = d
+        .api(
+            "POST",
+            "/v1/rooms",
+            Some("{\"name\": \"ops\", \"history\": 0}"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_error(
+        &d.api("POST", "/v1/rooms", Some("{\"name\": \"ops\"}"))
+            .await,
+        409,
+        "ops",
+    );
+    assert_error(
+        &d.api("POST", "/v1/rooms", Some("{\"name\": \"a b\"}"))
+            .await,
+        400,
+        "room name",
+    );
+    let r = d.api("GET", "/v1/rooms", None).await;
+    assert_eq!(r.json()["rooms"], serde_json::json!(["lobby", "ops"]));
+    assert_eq!(d.metric("msrp_mixer_rooms", "").await, 2.0);
+    assert_eq!(d.api("DELETE", "/v1/rooms/ops", None).await.status, 204);
+    assert_error(&d.api("DELETE", "/v1/rooms/ops", None).await, 404, "ops");
+    assert_error(&d.api("GET", "/v1/rooms/ops", None).await, 404, "ops");
+    let mut rooms_gauge = 0.0;
+    for _ in 0..50 {
+        rooms_gauge = d.metric("msrp_mixer_rooms", "").await;
+        if rooms_gauge == 1.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(rooms_gauge, 1.0, "the deleted room's task ended");
+
+    // Leave.
+    assert_eq!(
+        d.api("DELETE", &format!("/v1/participants/{id}"), None)
+            .await
+            .status,
+        204
+    );
+    assert_error(
+        &d.api("DELETE", &format!("/v1/participants/{id}"), None)
+            .await,
+        404,
+        "participant",
+    );
+
+    // Anything else.
+    assert_error(&d.api("GET", "/v2/whatever", None).await, 404, "route");
+    let counted = d
+        .metric(
+            "msrp_daemon_http_requests_total",
+            "route=\"/v1/rooms\",status=\"401\"",
+        )
+        .await;
+    assert_eq!(counted, 2.0);
+
+    d.terminate();
+    assert_eq!(d.exit_code().await, Some(0));
+}
+
+/// Deleting a room ends the sessions in it: their connections get 481 for what they send next.
+#[tokio::test]
+async fn deleting_a_room_removes_its_participants() {
+    let mut d = Daemon::start(&config("[mixer]\ndomain = \"chat.example.com\"\n")).await;
+    assert_eq!(
+        d.api("POST", "/v1/rooms", Some("{\"name\": \"temp\"}"))
+            .await
+            .status,
+        201
+    );
+    let own = support::chat::own_uri("alice");
+    let sdp = offer("message/cpim").replace("msrp://client.example.com:7000/s1;tcp", own.as_str());
+    let r = d
+        .api(
+            "POST",
+            "/v1/rooms/temp/participants",
+            Some(&join_body(&support::chat::user_uri("alice"), &sdp)),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let j = r.json();
+    let joined = msrp_mixer::server::Joined {
+        id: j["id"].as_str().expect("id").to_owned(),
+        room: "temp".into(),
+        answer: j["sdp"].as_str().expect("sdp").as_bytes().to_vec(),
+        local: j["path"].as_str().expect("path").parse().expect("uri"),
+    };
+    let mut alice = support::chat::connect(d.msrp, "alice", &joined).await;
+    alice.bind().await;
+    assert_eq!(d.api("DELETE", "/v1/rooms/temp", None).await.status, 204);
+    let h = alice.say(&support::chat::room_uri("temp"), "anyone?").await;
+    assert_eq!(alice.status_of(&h).await, msrp::StatusCode::NO_SUCH_SESSION);
+    assert_eq!(d.metric("msrp_mixer_participants", "").await, 0.0);
+    d.terminate();
+    assert_eq!(d.exit_code().await, Some(0));
+}

@@ -1,0 +1,283 @@
+//! End to end over 127.0.0.1 with the real `msrpd` binary: participants join `lobby` through
+//! the control API, two connect to the chat rooms directly and one AUTHs at the relay in the
+//! same process (RFC 4976) and reaches the room through it; they chat (RFC 7701), `/metrics`
+//! moves by exactly what was sent, and SIGTERM drains a message in flight and exits 0.
+
+mod support;
+
+use msrp::{ByteRange, ByteString, Flag, Header, MsrpUri, StatusCode};
+use support::chat::{self, Participant, cpim, room_uri, user_uri};
+use support::*;
+use tokio::net::TcpStream;
+
+/// Rooms in the chat helpers' domain; `lobby` comes from the default configuration.
+const ROOMS: &str = "[mixer]\ndomain = \"chat.example.com\"\n";
+
+/// An SDP offer from session `own` (path `via`, then `own`), the participant connecting.
+fn offer(via: Option<&MsrpUri>, own: &MsrpUri) -> String {
+    let path = match via {
+        Some(v) => format!("{} {}", v.as_str(), own.as_str()),
+        None => own.as_str().to_owned(),
+    };
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=message 7000 TCP/MSRP *\r\na=accept-types:message/cpim\r\n\
+         a=accept-wrapped-types:text/plain\r\n\
+         a=path:{path}\r\na=setup:active\r\na=chatroom:nickname private-messages\r\n"
+    )
+}
+
+/// Joins `name` to `room` through the control API with the path `via own`.
+async fn join_api(
+    d: &Daemon,
+    room: &str,
+    name: &str,
+    via: Option<&MsrpUri>,
+) -> msrp_mixer::server::Joined {
+    let own = chat::own_uri(name);
+    let body = format!(
+        "{{\"participant\": {}, \"sdp\": {}}}",
+        json_str(&user_uri(name)),
+        json_str(&offer(via, &own))
+    );
+    let r = d
+        .api(
+            "POST",
+            &format!("/v1/rooms/{room}/participants"),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let j = r.json();
+    let answer = j["sdp"].as_str().expect("sdp").as_bytes().to_vec();
+    let local: MsrpUri = j["path"].as_str().expect("path").parse().expect("uri");
+    assert_eq!(
+        chat::answer_path(&answer),
+        local,
+        "path is the answer's a=path"
+    );
+    msrp_mixer::server::Joined {
+        id: j["id"].as_str().expect("id").to_owned(),
+        room: j["room"].as_str().expect("room").to_owned(),
+        answer,
+        local,
+    }
+}
+
+/// A participant that connects to the daemon's MSRP port and binds directly.
+async fn direct(d: &Daemon, name: &str) -> Participant {
+    let joined = join_api(d, "lobby", name, None).await;
+    let mut p = chat::connect(d.msrp, name, &joined).await;
+    p.bind().await;
+    p
+}
+
+/// A participant that AUTHs at the relay on the daemon's MSRP port (RFC 4976 §5.1, demo user
+/// `name`/`name-demo`, realm = host) and binds through it.
+async fn relayed(d: &Daemon, name: &str) -> Participant {
+    let relay: MsrpUri = format!("msrp://localhost:{};tcp", d.msrp.port())
+        .parse()
+        .expect("relay uri");
+    let own = chat::own_uri(name);
+    let mut s = TcpStream::connect(d.msrp).await.expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    let use_path = chat::auth(
+        &mut s,
+        &relay,
+        &own,
+        (name, &format!("{name}-demo"), "localhost"),
+    )
+    .await;
+    assert_eq!(use_path.port(), Some(d.msrp.port()));
+    let joined = join_api(d, "lobby", name, Some(&use_path)).await;
+    let mut p = Participant::over(s, own, name, &joined);
+    p.via = vec![use_path];
+    // The relay answers hop by hop and hands the SEND to the room in-process.
+    p.bind().await;
+    p
+}
+
+/// Three participants, one behind the relay, chat in `lobby`; the metrics count exactly that;
+/// SIGTERM then ends the daemon with exit code 0.
+#[tokio::test]
+async fn three_participants_chat_through_the_relay_and_directly() {
+    let mut d = Daemon::start(&config(ROOMS)).await;
+    let lobby = room_uri("lobby");
+    let mut alice = direct(&d, "alice").await;
+    let mut bob = direct(&d, "bob").await;
+    let mut carol = relayed(&d, "carol").await;
+
+    // Public from a direct participant: both others get it, carol through the relay.
+    alice.say_ok(&lobby, "hello all").await;
+    let want = cpim(&user_uri("alice"), &lobby, "hello all");
+    for p in [&mut bob, &mut carol] {
+        let f = p.message().await;
+        assert_eq!(f.body.as_deref(), Some(&want[..]));
+    }
+    // Public from behind the relay.
+    carol.say_ok(&lobby, "hi from carol").await;
+    let want = cpim(&user_uri("carol"), &lobby, "hi from carol");
+    for p in [&mut alice, &mut bob] {
+        let f = p.message().await;
+        assert_eq!(f.body.as_deref(), Some(&want[..]));
+    }
+    // Private, by URI: only alice.
+    bob.say_ok(&user_uri("alice"), "psst").await;
+    let f = alice.message().await;
+    assert_eq!(
+        f.body.as_deref(),
+        Some(&cpim(&user_uri("bob"), &user_uri("alice"), "psst")[..])
+    );
+    carol.no_message(300).await;
+
+    // The room as the control API shows it.
+    let r = d.api("GET", "/v1/rooms/lobby", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let room = r.json();
+    assert_eq!(room["participants"].as_array().expect("list").len(), 3);
+
+    // /metrics moved by exactly what was sent.
+    assert_eq!(
+        d.metric("msrp_mixer_messages_total", "kind=\"public\"")
+            .await,
+        2.0
+    );
+    assert_eq!(
+        d.metric("msrp_mixer_messages_total", "kind=\"private\"")
+            .await,
+        1.0
+    );
+    assert_eq!(d.metric("msrp_mixer_deliveries_total", "").await, 5.0);
+    assert_eq!(d.metric("msrp_mixer_participants", "").await, 3.0);
+    assert_eq!(
+        d.metric("msrp_daemon_connections_total", "role=\"mixer\"")
+            .await,
+        2.0
+    );
+    assert_eq!(
+        d.metric("msrp_daemon_connections_total", "role=\"relay\"")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        d.metric("msrp_relay_auth_total", "outcome=\"accepted\"")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        d.metric("msrp_relay_auth_total", "outcome=\"challenge\"")
+            .await,
+        1.0
+    );
+    // Through the relay: carol's bind, her message, and the one copy to her (alice's).
+    assert_eq!(
+        d.metric("msrp_relay_frames_forwarded_total", "method=\"SEND\"")
+            .await,
+        3.0
+    );
+    let text = d.http("GET", "/metrics", None, None).await.body;
+    assert!(
+        text.contains("process_resident_memory_bytes"),
+        "process metrics"
+    );
+
+    d.terminate();
+    assert_eq!(d.exit_code().await, Some(0));
+}
+
+/// SIGTERM while a message is in flight: the daemon stops accepting and `/readyz` says so,
+/// but the open connections are served until the message is whole; then it exits 0.
+#[tokio::test]
+async fn sigterm_drains_a_message_in_flight_and_exits_zero() {
+    let mut d = Daemon::start(&config_with(10, ROOMS)).await;
+    let lobby = room_uri("lobby");
+    let mut alice = direct(&d, "alice").await;
+    let mut bob = direct(&d, "bob").await;
+    assert_eq!(d.http("GET", "/readyz", None, None).await.status, 200);
+
+    let body = cpim(&user_uri("alice"), &lobby, &"x".repeat(3000));
+    let (first, rest) = body.split_at(1000);
+    let mid = ByteString::from("inflight1");
+    let head = |range: ByteRange, p: &mut Participant| {
+        p.request(msrp::Method::Send)
+            .with(Header::MessageId(mid.clone()))
+            .with(Header::ByteRange(range))
+            .with(Header::ContentType(ByteString::from_static("message/cpim")))
+    };
+    let total = body.len() as u64;
+    let h1 = head(
+        ByteRange {
+            start: 1,
+            end: Some(first.len() as u64),
+            total: Some(total),
+        },
+        &mut alice,
+    );
+    alice.write(&h1, Some(first), Flag::More).await;
+    assert_eq!(alice.status_of(&h1).await, StatusCode::OK);
+
+    d.terminate();
+    // Not ready any more, and no new connection is taken (the HTTP side stops too).
+    let mut refused = false;
+    for _ in 0..100 {
+        if TcpStream::connect(d.msrp).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(refused, "the MSRP listener is closed after SIGTERM");
+
+    let h2 = head(
+        ByteRange {
+            start: first.len() as u64 + 1,
+            end: Some(total),
+            total: Some(total),
+        },
+        &mut alice,
+    );
+    alice.write(&h2, Some(rest), Flag::Last).await;
+    assert_eq!(alice.status_of(&h2).await, StatusCode::OK);
+    let got = chat::collect(&mut bob).await;
+    assert_eq!(got.body, body, "bob got the whole message");
+    // Both leave; the daemon then has nothing left to drain.
+    drop(alice);
+    drop(bob);
+    let t = std::time::Instant::now();
+    assert_eq!(d.exit_code().await, Some(0));
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(8),
+        "the drain ends when the last connection closes"
+    );
+}
+
+/// A first frame for a session nobody here has gets 481 (4975-063) and the connection closes.
+#[tokio::test]
+async fn an_unknown_session_is_answered_481() {
+    let mut d = Daemon::start(&config(ROOMS)).await;
+    let s = TcpStream::connect(d.msrp).await.expect("connect");
+    let joined = msrp_mixer::server::Joined {
+        id: "none".into(),
+        room: "lobby".into(),
+        answer: format!(
+            "a=path:msrp://localhost:{}/nosuchsession;tcp\r\n",
+            d.msrp.port()
+        )
+        .into_bytes(),
+        local: format!("msrp://localhost:{}/nosuchsession;tcp", d.msrp.port())
+            .parse()
+            .expect("uri"),
+    };
+    let mut p = Participant::over(s, chat::own_uri("eve"), "eve", &joined);
+    let h = p.send_head().with(Header::ByteRange(ByteRange::whole(0)));
+    p.write(&h, None, Flag::Last).await;
+    assert_eq!(p.status_of(&h).await, StatusCode::NO_SUCH_SESSION);
+    assert!(p.closed_within(2000).await, "then the connection closes");
+    assert_eq!(
+        d.metric("msrp_daemon_connections_total", "role=\"none\"")
+            .await,
+        1.0
+    );
+    d.terminate();
+    assert_eq!(d.exit_code().await, Some(0));
+}
