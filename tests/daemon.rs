@@ -281,3 +281,65 @@ async fn an_unknown_session_is_answered_481() {
     d.terminate();
     assert_eq!(d.exit_code().await, Some(0));
 }
+
+/// `true` when the server closes `s` within `ms` milliseconds (anything it sends first is
+/// read and dropped).
+async fn closed_within(s: &mut TcpStream, ms: u64) -> bool {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(ms);
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// The daemon's own limits: `msrp.max_connections` sheds one connection too many at once,
+/// `msrp.first_request_secs` closes a connection that sends nothing, and a first header block
+/// over `msrp.max_head` closes the connection (RFC 4975 §7.1: the frame cannot be delimited).
+#[tokio::test]
+async fn connection_limits_are_enforced() {
+    use tokio::io::AsyncWriteExt;
+    let mut d = Daemon::start(&config(ROOMS)).await;
+    // Defaults first: nothing here is closed early.
+    let mut quiet = TcpStream::connect(d.msrp).await.expect("connect");
+    assert!(!closed_within(&mut quiet, 1500).await, "30 s by default");
+    d.terminate();
+    assert_eq!(d.exit_code().await, Some(0));
+
+    let text = config(ROOMS).replace(
+        "[msrp]\n",
+        "[msrp]\nmax_connections = 2\nfirst_request_secs = 1\nmax_head = 512\n",
+    );
+    let mut d = Daemon::start(&text).await;
+    let mut a = TcpStream::connect(d.msrp).await.expect("connect");
+    let mut b = TcpStream::connect(d.msrp).await.expect("connect");
+    // Both slots are taken until the first-frame timer ends them: a third is shed at once.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut c = TcpStream::connect(d.msrp).await.expect("connect");
+    assert!(closed_within(&mut c, 500).await, "over max_connections");
+    assert_eq!(
+        d.metric("msrp_daemon_connections_shed_total", "where=\"tcp\"")
+            .await,
+        1.0
+    );
+    // Silent connections close after first_request_secs.
+    let t = std::time::Instant::now();
+    assert!(closed_within(&mut a, 3000).await, "a: first frame timer");
+    assert!(closed_within(&mut b, 1000).await, "b: first frame timer");
+    assert!(t.elapsed() >= std::time::Duration::from_millis(700));
+    // A first header block over max_head closes the connection.
+    let mut e = TcpStream::connect(d.msrp).await.expect("connect");
+    let long = format!(
+        "MSRP abcd SEND\r\nTo-Path: msrp://localhost:{}/x;tcp\r\nFrom-Path: msrp://a.example.com:1/y;tcp\r\nX-Pad: {}\r\n",
+        d.msrp.port(),
+        "p".repeat(1000)
+    );
+    e.write_all(long.as_bytes()).await.expect("write");
+    assert!(closed_within(&mut e, 2000).await, "over max_head");
+    d.terminate();
+    assert_eq!(d.exit_code().await, Some(0));
+}

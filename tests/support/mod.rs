@@ -72,6 +72,8 @@ pub struct Daemon {
     pub child: Child,
     /// The MSRP listener.
     pub msrp: SocketAddr,
+    /// The MSRP TLS listener, with `[msrp.tls]`.
+    pub msrps: Option<SocketAddr>,
     /// The HTTP listener.
     pub http: SocketAddr,
     /// Kept until the daemon is gone.
@@ -94,11 +96,12 @@ impl Daemon {
             .expect("spawn msrpd");
         let out = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(out).lines();
-        let (mut msrp, mut http) = (None, None);
+        let (mut msrp, mut msrps, mut http) = (None, None, None);
         let read = async {
             while let Some(line) = lines.next_line().await.expect("stdout") {
                 match line.split_once(' ') {
                     Some(("msrp", a)) => msrp = Some(a.parse().expect("msrp address")),
+                    Some(("msrps", a)) => msrps = Some(a.parse().expect("msrps address")),
                     Some(("http", a)) => http = Some(a.parse().expect("http address")),
                     _ if line == "ready" => return,
                     _ => {}
@@ -112,6 +115,7 @@ impl Daemon {
         Daemon {
             child,
             msrp: msrp.expect("msrp line"),
+            msrps,
             http: http.expect("http line"),
             dir,
         }

@@ -528,14 +528,17 @@ pub fn big_cpim(from: &str, to: &str, size: usize) -> Vec<u8> {
 
 /// AUTHs `own` at the relay whose URI is `relay` over `s` as `(user, password, realm)` (401,
 /// then 200, RFC 4976 §5.1); returns the Use-Path URI.
-pub async fn auth(
-    s: &mut TcpStream,
+pub async fn auth<S>(
+    s: &mut S,
     relay: &MsrpUri,
     own: &MsrpUri,
     (user, pw, realm): (&str, &str, &str),
-) -> MsrpUri {
+) -> MsrpUri
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut ids = IdGenerator::new();
-    let (r, mut w) = s.split();
+    let (r, mut w) = tokio::io::split(s);
     let mut r = EventReader::new(r, MsrpCodec::new(DecoderConfig::default()));
     let mut next = async |head: Head| -> Frame {
         let mut b = BytesMut::new();
