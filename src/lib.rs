@@ -5,9 +5,11 @@
 //!   and the dispatch of each connection by its first frame;
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz` and the JSON control API;
 //! - [`metrics`]: the registry `/metrics` shows;
-//! - [`service`]: start-up and the drain on SIGTERM/SIGINT.
+//! - [`service`]: start-up and the drain on SIGTERM/SIGINT;
+//! - [`chat`]: `msrpd chat`, a terminal client for the rooms.
 #![forbid(unsafe_code)]
 
+pub mod chat;
 pub mod config;
 pub mod http;
 pub mod listener;

@@ -1,5 +1,8 @@
 //! `msrpd`: the MSRP relay and chat-room service (RFC 4975, RFC 4976, RFC 7701).
 //!
+//! `msrpd chat sip:lobby@localhost --as sip:alice@localhost` is a terminal chat client for a
+//! running msrpd ([`msrpd::chat`]).
+//!
 //! `msrpd` runs on the embedded default configuration (a demo on loopback, see
 //! `msrpd --print-default-config`); `msrpd --config FILE` on a TOML file, which needs only the
 //! keys it changes; `msrpd --check-config FILE` checks one and exits (0: usable, 2: not, with
@@ -14,8 +17,10 @@ use msrpd::config::{Config, DEFAULT_TOML, LogFormat, LogLevel};
 
 /// MSRP relay and chat-room service (RFC 4975, RFC 4976, RFC 7701).
 #[derive(Debug, Parser)]
-#[command(name = "msrpd", version, about, long_about = None)]
+#[command(name = "msrpd", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// The configuration file (TOML); without it, the embedded default.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -27,8 +32,19 @@ struct Cli {
     check_config: Option<PathBuf>,
 }
 
+/// Subcommands.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// A terminal chat client: joins a room of a running msrpd (through its control API) and
+    /// chats; `/help` lists its commands.
+    Chat(msrpd::chat::ChatArgs),
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Chat(args)) = cli.command {
+        return chat(args);
+    }
     if cli.print_default_config {
         print!("{DEFAULT_TOML}");
         return ExitCode::SUCCESS;
@@ -71,6 +87,28 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
             eprintln!("msrpd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `msrpd chat`: stdin to the room, the room to stdout.
+fn chat(args: msrpd::chat::ChatArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("msrpd chat: runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let input = tokio::io::BufReader::new(tokio::io::stdin());
+    match runtime.block_on(msrpd::chat::run(args, input, tokio::io::stdout())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("msrpd chat: {e}");
             ExitCode::FAILURE
         }
     }
