@@ -343,3 +343,38 @@ async fn connection_limits_are_enforced() {
     d.terminate();
     assert_eq!(d.exit_code().await, Some(0));
 }
+
+/// `[log] format = "json"`: one JSON object per line, with the span of the connection or
+/// room an event happened in (the relay's AUTH, a session bound in `lobby`).
+#[tokio::test]
+async fn json_logs_carry_connection_and_room_spans() {
+    let text = config(ROOMS).replace("level = \"debug\"", "level = \"debug\"\nformat = \"json\"");
+    let mut d = Daemon::start_logging(&text, true).await;
+    let mut alice = direct(&d, "alice").await;
+    let carol = relayed(&d, "carol").await;
+    alice.say_ok(&room_uri("lobby"), "hi").await;
+    drop(carol);
+    d.terminate();
+    assert_eq!(d.exit_code().await, Some(0));
+    let log = std::fs::read_to_string(d.log_path()).expect("log");
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    let find = |msg: &str| {
+        events
+            .iter()
+            .find(|e| e["fields"]["message"] == msg)
+            .unwrap_or_else(|| panic!("no {msg:?} event in {log}"))
+    };
+    let bound = find("session bound");
+    assert_eq!(bound["span"]["name"], "room");
+    assert_eq!(bound["span"]["room"], "lobby", "{bound}");
+    let auth = events
+        .iter()
+        .find(|e| e["fields"]["message"] == "AUTH" && e["fields"]["outcome"] == "accepted")
+        .unwrap_or_else(|| panic!("no accepted AUTH in {log}"));
+    assert_eq!(auth["span"]["name"], "relay_conn");
+    assert_eq!(auth["span"]["transport"], "tcp");
+    assert_eq!(find("stopped")["level"], "INFO");
+}

@@ -294,7 +294,11 @@ impl Shared {
             name: name.to_owned(),
             tx,
         });
-        tokio::spawn(room_task(self.clone(), name.to_owned(), room, rx));
+        let span = tracing::info_span!("room", room = name);
+        tokio::spawn(tracing::Instrument::instrument(
+            room_task(self.clone(), name.to_owned(), room, rx),
+            span,
+        ));
         Ok(r)
     }
 }
@@ -668,12 +672,18 @@ where
     };
     let metrics = shared.metrics.clone();
     metrics.connections_open.inc();
-    tokio::spawn(async move {
-        conn.run(reader).await;
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
-        metrics.connections_open.dec();
-        drop(permit);
-    });
+    let span = tracing::debug_span!("mixer_conn", id = id.0);
+    tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            tracing::debug!(inbound = permit.is_some(), "open");
+            conn.run(reader).await;
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
+            metrics.connections_open.dec();
+            drop(permit);
+            tracing::debug!("closed");
+        },
+        span,
+    ));
     (id, queue, queued_at)
 }
 
@@ -1152,6 +1162,7 @@ impl Task {
                     .map(|(k, _)| *k)
                     .collect();
                 for k in late {
+                    tracing::info!(session = ?k, "session not bound in time: removed");
                     self.metrics
                         .dropped_sessions
                         .with_label_values(&["bind_timeout"])
@@ -1196,6 +1207,7 @@ impl Task {
                         },
                     );
                     self.room.bind(key, actions);
+                    tracing::info!(session = ?key, conn = conn.0, "session bound");
                     fit_history(actions, key, free);
                 }
             }
@@ -1209,6 +1221,7 @@ impl Task {
                 return Some(at);
             }
             Some(Cmd::Leave { key }) => {
+                tracing::info!(session = ?key, "session left");
                 self.unbound.remove(&key);
                 self.outputs.remove(&key);
                 self.pending.remove(&key);
@@ -1222,6 +1235,7 @@ impl Task {
                     .map(|(k, _)| *k)
                     .collect();
                 for k in gone {
+                    tracing::info!(session = ?k, "session's connection closed");
                     self.outputs.remove(&k);
                     self.pending.remove(&k);
                     self.room.leave(k, actions);
@@ -1316,6 +1330,7 @@ impl Task {
                 }
             }
             for k in std::mem::take(&mut self.dropped) {
+                tracing::warn!(session = ?k, "session dropped: its queue stayed full");
                 self.metrics
                     .dropped_sessions
                     .with_label_values(&["slow"])

@@ -672,7 +672,11 @@ where
         last_hop: None,
         control: ControlBatch::default(),
     };
-    tokio::spawn(conn.run(reader, writer, permit));
+    let span = tracing::debug_span!("relay_conn", id = id.0, transport = transport(secure));
+    tokio::spawn(tracing::Instrument::instrument(
+        conn.run(reader, writer, permit),
+        span,
+    ));
     (id, peer)
 }
 
@@ -1126,6 +1130,7 @@ impl Conn {
         // Events handled from the read buffer since `last_read` was taken.
         let mut buffered = false;
         let kill = self.peer.kill.clone();
+        tracing::debug!(inbound = permit.is_some(), "open");
         loop {
             // Events already buffered are handled first, without waiting: what the `biased`
             // select below does anyway, without setting up its futures and timer per event.
@@ -1195,6 +1200,10 @@ impl Conn {
                         last_read = sent;
                         continue;
                     }
+                    tracing::debug!(
+                        established = self.established,
+                        "closing: idle or no first request in time (RFC 4976 §6.1, §6.5)"
+                    );
                     break;
                 }
                 Wake::Stop => break,
@@ -1217,6 +1226,7 @@ impl Conn {
         self.flush_control().await;
         self.close();
         self.peer.queue.close();
+        tracing::debug!("closed");
         self.shared
             .metrics
             .connections_open
@@ -1777,6 +1787,11 @@ impl Conn {
             (resp, outcome.close_connection, label)
         };
         self.shared.metrics.auth.with_label_values(&[label]).inc();
+        tracing::info!(
+            outcome = label,
+            status = resp.status().map(|s| s.as_u16()),
+            "AUTH"
+        );
         self.answer(&resp).await?;
         // RFC 4976 §6.3 (4976-021): too many failed AUTHs.
         if close { Err(Stop::Close) } else { Ok(()) }

@@ -83,14 +83,24 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `msrpd --config <file with text>` and waits until it says `ready`.
     pub async fn start(text: &str) -> Daemon {
+        Daemon::start_logging(text, false).await
+    }
+
+    /// [`Daemon::start`]; with `to_file`, its log (stderr) goes to [`Daemon::log_path`].
+    pub async fn start_logging(text: &str, to_file: bool) -> Daemon {
         let dir = TempDir::new("daemon");
         let path = dir.file("msrpd.toml", text);
+        let stderr = if to_file {
+            Stdio::from(std::fs::File::create(dir.0.join("msrpd.log")).expect("log file"))
+        } else {
+            Stdio::inherit()
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_msrpd"))
             .arg("--config")
             .arg(&path)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .expect("spawn msrpd");
@@ -119,6 +129,11 @@ impl Daemon {
             http: http.expect("http line"),
             dir,
         }
+    }
+
+    /// Where [`Daemon::start_logging`] writes the log.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.0.join("msrpd.log")
     }
 
     /// Sends SIGTERM.
