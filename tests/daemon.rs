@@ -344,8 +344,8 @@ async fn connection_limits_are_enforced() {
     assert_eq!(d.exit_code().await, Some(0));
 }
 
-/// `[log] format = "json"`: one JSON object per line, with the span of the connection or
-/// room an event happened in (the relay's AUTH, a session bound in `lobby`).
+/// `[log] format = "json"`: one JSON object per line, with the spans of the connection, room
+/// and session an event happened in (the relay's AUTH, a session bound in `lobby`).
 #[tokio::test]
 async fn json_logs_carry_connection_and_room_spans() {
     let text = config(ROOMS).replace("level = \"debug\"", "level = \"debug\"\nformat = \"json\"");
@@ -367,9 +367,16 @@ async fn json_logs_carry_connection_and_room_spans() {
             .find(|e| e["fields"]["message"] == msg)
             .unwrap_or_else(|| panic!("no {msg:?} event in {log}"))
     };
+    // A session's events are in its span (id, participant), inside its room's.
     let bound = find("session bound");
-    assert_eq!(bound["span"]["name"], "room");
-    assert_eq!(bound["span"]["room"], "lobby", "{bound}");
+    assert_eq!(bound["span"]["name"], "session", "{bound}");
+    assert_eq!(
+        bound["span"]["participant"], "sip:alice@example.com",
+        "{bound}"
+    );
+    assert_eq!(bound["span"]["id"], alice.id.as_str(), "{bound}");
+    assert_eq!(bound["spans"][0]["name"], "room", "{bound}");
+    assert_eq!(bound["spans"][0]["room"], "lobby", "{bound}");
     let auth = events
         .iter()
         .find(|e| e["fields"]["message"] == "AUTH" && e["fields"]["outcome"] == "accepted")

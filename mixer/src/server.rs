@@ -72,6 +72,8 @@ use crate::room::{Action, Copies, JoinRefused, Note, OutId, Room, SessionKey};
 /// Commands a room task takes, in order.
 enum Cmd {
     Join {
+        /// The session's id (its URI's session-id), for the logs.
+        sid: ByteString,
         participant: UserUri,
         terms: SessionTerms,
         reply: oneshot::Sender<Result<SessionKey, JoinRefused>>,
@@ -339,6 +341,7 @@ impl MixerHandle {
         let peer_path = terms.peer_path.clone();
         let (tx, rx) = oneshot::channel();
         r.tx.send(Cmd::Join {
+            sid: sid.clone(),
             participant: who,
             terms,
             reply: tx,
@@ -1065,6 +1068,8 @@ struct Task {
     sessions: i64,
     /// The room was deleted ([`Cmd::Close`]): the task ends after this batch.
     closed: bool,
+    /// Each session's span (its id and participant), for the events logged about it.
+    spans: HashMap<SessionKey, tracing::Span>,
 }
 
 /// The task that owns a room. It takes a command (or a timer), then whatever further commands
@@ -1086,6 +1091,7 @@ async fn room_task(shared: Arc<Shared>, name: String, room: Room, mut rx: mpsc::
         participants: 0,
         sessions: 0,
         closed: false,
+        spans: HashMap::new(),
     };
     let bind_timeout = t.shared.cfg.bind_timeout;
     let mut latencies = Vec::new();
@@ -1162,7 +1168,10 @@ impl Task {
                     .map(|(k, _)| *k)
                     .collect();
                 for k in late {
-                    tracing::info!(session = ?k, "session not bound in time: removed");
+                    in_session(&self.spans, k, || {
+                        tracing::info!("not bound in time: removed")
+                    });
+                    self.spans.remove(&k);
                     self.metrics
                         .dropped_sessions
                         .with_label_values(&["bind_timeout"])
@@ -1173,13 +1182,20 @@ impl Task {
                 }
             }
             Some(Cmd::Join {
+                sid,
                 participant,
                 terms,
                 reply,
             }) => {
+                let span = tracing::info_span!("session", id = %sid, participant = %participant);
                 let r = self.room.join(participant, terms);
-                if let Ok(k) = r {
-                    self.unbound.insert(k, now);
+                match &r {
+                    Ok(k) => {
+                        self.unbound.insert(*k, now);
+                        span.in_scope(|| tracing::info!("joined"));
+                        self.spans.insert(*k, span);
+                    }
+                    Err(e) => span.in_scope(|| tracing::info!(refused = %e, "not joined")),
                 }
                 let _ = reply.send(r);
             }
@@ -1207,7 +1223,9 @@ impl Task {
                         },
                     );
                     self.room.bind(key, actions);
-                    tracing::info!(session = ?key, conn = conn.0, "session bound");
+                    in_session(&self.spans, key, || {
+                        tracing::info!(conn = conn.0, "session bound")
+                    });
                     fit_history(actions, key, free);
                 }
             }
@@ -1221,7 +1239,8 @@ impl Task {
                 return Some(at);
             }
             Some(Cmd::Leave { key }) => {
-                tracing::info!(session = ?key, "session left");
+                in_session(&self.spans, key, || tracing::info!("left"));
+                self.spans.remove(&key);
                 self.unbound.remove(&key);
                 self.outputs.remove(&key);
                 self.pending.remove(&key);
@@ -1235,7 +1254,10 @@ impl Task {
                     .map(|(k, _)| *k)
                     .collect();
                 for k in gone {
-                    tracing::info!(session = ?k, "session's connection closed");
+                    in_session(&self.spans, k, || {
+                        tracing::info!("its connection closed: left")
+                    });
+                    self.spans.remove(&k);
                     self.outputs.remove(&k);
                     self.pending.remove(&k);
                     self.room.leave(k, actions);
@@ -1330,7 +1352,10 @@ impl Task {
                 }
             }
             for k in std::mem::take(&mut self.dropped) {
-                tracing::warn!(session = ?k, "session dropped: its queue stayed full");
+                in_session(&self.spans, k, || {
+                    tracing::warn!("dropped: its queue stayed full")
+                });
+                self.spans.remove(&k);
                 self.metrics
                     .dropped_sessions
                     .with_label_values(&["slow"])
@@ -1554,6 +1579,14 @@ fn forget_session(shared: &Shared, room: &str, key: SessionKey) {
             }
             !gone
         });
+}
+
+/// Runs `f` (a log event) in session `key`'s span, from `spans` ([`Task::spans`]).
+fn in_session(spans: &HashMap<SessionKey, tracing::Span>, key: SessionKey, f: impl FnOnce()) {
+    match spans.get(&key) {
+        Some(span) => span.in_scope(f),
+        None => f(),
+    }
 }
 
 /// The state of a chunk's copies being written.
