@@ -26,7 +26,7 @@ use msrp_mixer::server::MixerHandle;
 use msrp_relay::server::{Colocated, RelayHandle};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{Instrument, debug, info_span, warn};
 
@@ -117,13 +117,12 @@ impl Dispatch {
             let span = info_span!("conn", %peer, transport);
             tokio::spawn(
                 async move {
-                    let _permit = permit;
                     match tls {
-                        None => d.first_frame(stream, false).await,
+                        None => d.first_frame(stream, permit, false).await,
                         Some(acceptor) => {
                             match tokio::time::timeout(d.first_frame, acceptor.accept(stream)).await
                             {
-                                Ok(Ok(s)) => d.first_frame(s, true).await,
+                                Ok(Ok(s)) => d.first_frame(s, permit, true).await,
                                 Ok(Err(e)) => debug!(error = %e, "TLS handshake failed"),
                                 Err(_) => debug!("TLS handshake timed out"),
                             }
@@ -135,9 +134,9 @@ impl Dispatch {
         }
     }
 
-    /// Reads the first frame's head and hands the connection over (the permit is held until
-    /// the role has taken it: the roles count their own connections from then on).
-    async fn first_frame<S>(&self, mut stream: S, secure: bool)
+    /// Reads the first frame's head and hands the connection over; `permit` is its slot of
+    /// `msrp.max_connections`, held until the connection closes.
+    async fn first_frame<S>(&self, mut stream: S, permit: OwnedSemaphorePermit, secure: bool)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -171,7 +170,7 @@ impl Dispatch {
         match role {
             Role::Mixer => {
                 let (r, w) = tokio::io::split(stream);
-                let r = std::io::Cursor::new(read.freeze()).chain(r);
+                let r = Slotted::new(std::io::Cursor::new(read.freeze()).chain(r), permit);
                 if !self.mixer.serve(r, w) {
                     self.metrics.shed("mixer");
                 }
@@ -179,7 +178,7 @@ impl Dispatch {
             Role::Relay => {
                 let Some(relay) = &self.relay else { return };
                 let (r, w) = tokio::io::split(stream);
-                let r = std::io::Cursor::new(read.freeze()).chain(r);
+                let r = Slotted::new(std::io::Cursor::new(read.freeze()).chain(r), permit);
                 if !relay.serve(r, w, secure) {
                     self.metrics.shed("relay");
                 }
@@ -236,6 +235,29 @@ impl Dispatch {
             let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(&out)).await;
         }
         let _ = stream.shutdown().await;
+    }
+}
+
+/// The read half of a handed-over connection, holding its `msrp.max_connections` slot: the
+/// slot is given back when the role drops the reader, i.e. when the connection closes.
+struct Slotted<R> {
+    inner: R,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl<R> Slotted<R> {
+    fn new(inner: R, slot: OwnedSemaphorePermit) -> Slotted<R> {
+        Slotted { inner, _slot: slot }
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Slotted<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 

@@ -133,14 +133,21 @@ pub async fn run(
     }
     let local = MsrpUri::new(false, &cfg.msrp.host, Some(port), None, "tcp")
         .map_err(|e| StartError::Mixer(std::io::Error::other(e.to_string())))?;
+    let slots = Arc::new(Semaphore::new(cfg.msrp.max_connections));
     let dispatch = Dispatch {
         relay: relay_handle.clone(),
         mixer: mixer_handle.clone(),
         local,
         max_head: cfg.msrp.max_head,
         first_frame: Duration::from_secs(cfg.msrp.first_request_secs),
-        slots: Arc::new(Semaphore::new(cfg.msrp.max_connections)),
+        slots: slots.clone(),
         metrics: daemon_metrics.clone(),
+    };
+    // Client connections open now: the slots taken (the relay's in-process connections to the
+    // rooms are not clients and hold none).
+    let clients = {
+        let (slots, max) = (slots.clone(), cfg.msrp.max_connections);
+        move || max - slots.available_permits()
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut accept_tasks = vec![tokio::spawn(dispatch.clone().run(
@@ -200,11 +207,10 @@ pub async fn run(
         let _ = t.await;
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(cfg.shutdown.drain_secs);
-    while tokio::time::Instant::now() < deadline && open_connections(&registry) > 0 {
+    while tokio::time::Instant::now() < deadline && clients() > 0 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let left = open_connections(&registry);
-    info!(connections_left = left, "closing connections");
+    info!(connections_left = clients(), "closing connections");
     mixer_handle.shutdown();
     if let Some(h) = &relay_handle {
         h.shutdown();

@@ -340,6 +340,23 @@ async fn connection_limits_are_enforced() {
     );
     e.write_all(long.as_bytes()).await.expect("write");
     assert!(closed_within(&mut e, 2000).await, "over max_head");
+    drop(e);
+    // The slots are held for the life of a connection, after it is handed to a role too.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let alice = direct(&d, "alice").await;
+    let _bob = direct(&d, "bob").await;
+    let mut f = TcpStream::connect(d.msrp).await.expect("connect");
+    assert!(
+        closed_within(&mut f, 500).await,
+        "two participants hold both slots"
+    );
+    drop(alice);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut g = TcpStream::connect(d.msrp).await.expect("connect");
+    assert!(
+        !closed_within(&mut g, 300).await,
+        "alice's slot was given back"
+    );
     d.terminate();
     assert_eq!(d.exit_code().await, Some(0));
 }
