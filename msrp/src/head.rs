@@ -447,12 +447,12 @@ pub(crate) fn parse_head(
         line
     });
     let first = lines.next().ok_or(ErrorKind::StartLine)?;
-    if has_control(first.as_bytes()) {
-        return Err(ErrorKind::StartLine);
-    }
     // One vectorizable pass over the whole block for control characters other than the line
     // ends; only if it finds one are the lines looked at one by one.
     let suspect = block_has_control(s.as_bytes(), line_ends.len());
+    if suspect && has_control(first.as_bytes()) {
+        return Err(ErrorKind::StartLine);
+    }
     let (tid, start) = parse_start(text, first, tid_len)?;
     // One header per remaining line: the exact size, so a head allocates once and no more.
     let mut headers = Vec::with_capacity(line_ends.len().saturating_sub(1));
@@ -467,7 +467,28 @@ pub(crate) fn parse_head(
                 ErrorKind::ControlChar
             });
         }
-        let colon = memchr::memchr(b':', b).ok_or(ErrorKind::HeaderLine)?;
+        // To-Path and From-Path come first (4975-005), nearly always spelled so: their colon is
+        // known without a search.
+        let colon = match (headers.len(), b) {
+            (0, [b'T', b'o', b'-', b'P', b'a', b't', b'h', b':', ..]) => 7,
+            (
+                1,
+                [
+                    b'F',
+                    b'r',
+                    b'o',
+                    b'm',
+                    b'-',
+                    b'P',
+                    b'a',
+                    b't',
+                    b'h',
+                    b':',
+                    ..,
+                ],
+            ) => 9,
+            _ => memchr::memchr(b':', b).ok_or(ErrorKind::HeaderLine)?,
+        };
         let name = &line[..colon];
         // hname = ALPHA *token
         // hname = ALPHA *token: known names are matched by Header::parse, unknown ones checked

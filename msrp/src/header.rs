@@ -183,6 +183,17 @@ fn parse_path(name: &'static str, text: &ByteString, v: &str) -> Result<Path, He
     let mut out = Path::new();
     let mut rest = v;
     loop {
+        // The plain URI shape is parsed in the same pass that finds its end.
+        if let Some((uri, end)) = MsrpUri::parse_path_item(text, rest) {
+            out.push(uri);
+            match rest.get(end + 1..) {
+                Some(t) if end < rest.len() => {
+                    rest = t;
+                    continue;
+                }
+                _ => return Ok(out),
+            }
+        }
         let (part, tail) = match memchr::memchr(b' ', rest.as_bytes()) {
             Some(i) => (&rest[..i], Some(&rest[i + 1..])),
             None => (rest, None),
@@ -238,6 +249,24 @@ fn quoted<'a>(text: &ByteString, s: &'a str) -> Option<(ByteString, &'a str)> {
         }
     }
     None
+}
+
+/// The media types nearly every chat SEND carries (RFC 7701 rooms: `message/cpim`; RFC 4975
+/// examples and clients: `text/plain`; RFC 3994 typing notices), matched exactly (the common
+/// spelling) and given as static strings: no reference count on the header block per frame.
+static COMMON_TYPES: [&str; 4] = [
+    "message/cpim",
+    "text/plain",
+    "application/im-iscomposing+xml",
+    "text/plain;charset=UTF-8",
+];
+
+/// A Content-Type value: a static string for the common ones, else a slice of `text`.
+fn content_type(text: &ByteString, v: &str) -> ByteString {
+    match COMMON_TYPES.iter().find(|t| **t == v) {
+        Some(t) => ByteString::from_static(t),
+        None => crate::ident::sub(text, v),
+    }
 }
 
 /// RFC 4975 §9 / RFC 3261 `token` characters, as a table (the header parser checks every octet
@@ -375,7 +404,7 @@ impl Header {
                 if slash == 0 || slash + 1 == b.len() || b.contains(&b' ') && !b.contains(&b';') {
                     return Err(HeaderError::Value("Content-Type"));
                 }
-                Header::ContentType(crate::ident::sub(text, v))
+                Header::ContentType(content_type(text, v))
             }
             10 if is("Content-ID") => Header::ContentId(crate::ident::sub(text, v)),
             19 if is("Content-Description") => {
