@@ -3,6 +3,7 @@
 //! - [`config`]: the TOML configuration over the embedded default;
 //! - [`listener`]: the MSRP listeners the relay (RFC 4976) and the chat rooms (RFC 7701) share,
 //!   and the dispatch of each connection by its first frame;
+//! - `splice`: connections from other relays, which carry frames for both roles;
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz` and the JSON control API;
 //! - [`metrics`]: the registry `/metrics` shows;
 //! - [`service`]: start-up and the drain on SIGTERM/SIGINT;
@@ -15,3 +16,4 @@ pub mod http;
 pub mod listener;
 pub mod metrics;
 pub mod service;
+mod splice;

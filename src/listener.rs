@@ -12,6 +12,10 @@
 //! - anything else is answered 481 (RFC 4975 §7.3, 4975-063: no such session) where a response
 //!   is owed, and the connection is closed.
 //!
+//! A connection whose first frame came through another relay carries frames for both roles (that
+//! relay reuses it for every next hop here): it is dispatched frame by frame instead
+//! ([`crate::splice`]).
+//!
 //! A frame the decoder refuses goes to the relay (or, without one, the mixer), which answers it
 //! as RFC 4975 §7.3 says (400 and go on, or close). The relay reaches the rooms in-process
 //! ([`Rooms`], a [`Colocated`] service): a SEND a client sends through the relay into a room
@@ -75,9 +79,9 @@ impl Colocated for Rooms {
     }
 }
 
-/// Which role a first frame goes to.
+/// Which role a frame goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub(crate) enum Role {
     Relay,
     Mixer,
     /// Nobody: answered 481 and closed.
@@ -166,6 +170,14 @@ impl Dispatch {
                 return;
             }
         };
+        // Through another relay (RFC 4976 §6.4.1: each relay prepends its URI to From-Path):
+        // that relay reuses the connection for every next hop here, relay clients and rooms
+        // alike (4976-035), so its frames are dispatched one by one.
+        if head.as_ref().is_some_and(|h| h.from_path().len() > 1) {
+            self.metrics.dispatched("shared");
+            crate::splice::run(self.clone(), stream, read, permit, secure).await;
+            return;
+        }
         self.metrics.dispatched(role_label(role));
         match role {
             Role::Mixer => {
@@ -200,7 +212,7 @@ impl Dispatch {
     }
 
     /// The role a frame's first To-Path URI names.
-    fn role_of(&self, head: &Head) -> Role {
+    pub(crate) fn role_of(&self, head: &Head) -> Role {
         let Some(first) = head.to_path().first() else {
             return Role::Nobody;
         };

@@ -5,7 +5,7 @@
 
 mod support;
 
-use msrp::{ByteRange, ByteString, Flag, Header, MsrpUri, StatusCode};
+use msrp::{ByteRange, ByteString, Flag, Head, Header, MsrpUri, StatusCode};
 use support::chat::{self, Participant, cpim, room_uri, user_uri};
 use support::*;
 use tokio::net::TcpStream;
@@ -401,4 +401,108 @@ async fn json_logs_carry_connection_and_room_spans() {
     assert_eq!(auth["span"]["name"], "relay_conn");
     assert_eq!(auth["span"]["transport"], "tcp");
     assert_eq!(find("stopped")["level"], "INFO");
+}
+
+/// Another relay R reuses one connection to the daemon for every next hop here (RFC 4976
+/// §6.4.2): a SEND for a client of our relay (carol), then a room session of its own client
+/// dave (bind, a copy to dave, dave's message). The connection is dispatched frame by frame.
+#[tokio::test]
+async fn a_peer_relay_connection_carries_frames_for_both_roles() {
+    let mut d = Daemon::start(&config(ROOMS)).await;
+    let lobby = room_uri("lobby");
+    let mut alice = direct(&d, "alice").await;
+    let mut carol = relayed(&d, "carol").await;
+    let r_uri: MsrpUri = "msrp://relay-r.example.com:9000;tcp".parse().expect("uri");
+    let dave_own = chat::own_uri("dave");
+    let joined = join_api(&d, "lobby", "dave", Some(&r_uri)).await;
+    let s = TcpStream::connect(d.msrp).await.expect("connect");
+    let mut r = Participant::over(s, dave_own.clone(), "dave", &joined);
+    let path = |p: &[&MsrpUri]| p.iter().map(|u| (*u).clone()).collect::<msrp::Path>();
+
+    // 1. For carol, a client of our relay: To-Path <her Use-Path> <her URI>.
+    let to_carol = Head::request(
+        msrp::Method::Send,
+        r.ids.next_id(),
+        path(&[&carol.via[0], &carol.own]),
+        path(&[&r_uri, &chat::own_uri("eve")]),
+    )
+    .with(Header::MessageId(r.ids.next_id()))
+    .with(Header::ByteRange(ByteRange::whole(9)))
+    .with(Header::ContentType(ByteString::from_static("text/plain")));
+    r.write(&to_carol, Some(b"hi, carol"), Flag::Last).await;
+    assert_eq!(
+        r.status_of(&to_carol).await,
+        StatusCode::OK,
+        "the relay's hop-by-hop 200"
+    );
+    let f = carol
+        .take("eve's SEND", |f| f.body.as_deref() == Some(b"hi, carol"))
+        .await;
+    assert_eq!(f.head.to_path(), &[carol.own.clone()][..]);
+
+    // 2. Dave's room session, on the same connection: bind, get alice's message, speak.
+    let mixer = joined.local.clone();
+    let bind = Head::request(
+        msrp::Method::Send,
+        r.ids.next_id(),
+        path(&[&mixer]),
+        path(&[&r_uri, &dave_own]),
+    )
+    .with(Header::MessageId(r.ids.next_id()))
+    .with(Header::ByteRange(ByteRange::whole(0)));
+    r.write(&bind, None, Flag::Last).await;
+    assert_eq!(r.status_of(&bind).await, StatusCode::OK, "bound");
+    alice.say_ok(&lobby, "welcome dave").await;
+    let f = r.message().await;
+    assert_eq!(
+        f.body.as_deref(),
+        Some(&cpim(&user_uri("alice"), &lobby, "welcome dave")[..])
+    );
+    assert_eq!(f.head.to_path(), &[r_uri.clone(), dave_own.clone()][..]);
+    let body = cpim(&user_uri("dave"), &lobby, "thanks");
+    let say = Head::request(
+        msrp::Method::Send,
+        r.ids.next_id(),
+        path(&[&mixer]),
+        path(&[&r_uri, &dave_own]),
+    )
+    .with(Header::MessageId(r.ids.next_id()))
+    .with(Header::ByteRange(ByteRange::whole(body.len() as u64)))
+    .with(Header::ContentType(ByteString::from_static("message/cpim")));
+    r.write(&say, Some(&body), Flag::Last).await;
+    assert_eq!(r.status_of(&say).await, StatusCode::OK);
+    assert_eq!(alice.message().await.body.as_deref(), Some(&body[..]));
+    // Carol, in the room through our relay, gets both room messages too.
+    for want in [
+        cpim(&user_uri("alice"), &lobby, "welcome dave"),
+        body.clone(),
+    ] {
+        let f = carol
+            .take("a room message", |f| f.body.as_deref() == Some(&want[..]))
+            .await;
+        assert!(f.head.is_send());
+    }
+
+    // 3. A frame for nobody here: 481, and the connection goes on.
+    let stray = Head::request(
+        msrp::Method::Send,
+        r.ids.next_id(),
+        path(&[&format!("msrp://localhost:{}/nobody;tcp", d.msrp.port())
+            .parse()
+            .expect("uri")]),
+        path(&[&r_uri, &dave_own]),
+    )
+    .with(Header::MessageId(r.ids.next_id()))
+    .with(Header::ByteRange(ByteRange::whole(0)));
+    r.write(&stray, None, Flag::Last).await;
+    assert_eq!(r.status_of(&stray).await, StatusCode::NO_SUCH_SESSION);
+    r.say_ok(&lobby, "still here").await;
+
+    assert_eq!(
+        d.metric("msrp_daemon_connections_total", "role=\"shared\"")
+            .await,
+        1.0
+    );
+    d.terminate();
+    assert_eq!(d.exit_code().await, Some(0));
 }
