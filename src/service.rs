@@ -53,10 +53,15 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
 }
 
-async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { what, addr, source })
+/// Binds listener `what` (its config key) at `addr`; the listener and the address it got.
+async fn bind(
+    what: &'static str,
+    addr: SocketAddr,
+) -> Result<(TcpListener, SocketAddr), StartError> {
+    let fail = |source| StartError::Bind { what, addr, source };
+    let l = TcpListener::bind(addr).await.map_err(fail)?;
+    let bound = l.local_addr().map_err(fail)?;
+    Ok((l, bound))
 }
 
 /// Runs the service until `stop` resolves (the binary passes SIGTERM/SIGINT), then drains and
@@ -78,14 +83,7 @@ pub async fn run(
         registry.clone(),
     )?);
 
-    let msrp_listener = bind("msrp.listen", cfg.msrp.listen).await?;
-    let msrp_addr = msrp_listener
-        .local_addr()
-        .map_err(|source| StartError::Bind {
-            what: "msrp.listen",
-            addr: cfg.msrp.listen,
-            source,
-        })?;
+    let (msrp_listener, msrp_addr) = bind("msrp.listen", cfg.msrp.listen).await?;
     let port = if cfg.msrp.port != 0 {
         cfg.msrp.port
     } else {
@@ -95,23 +93,11 @@ pub async fn run(
     let mut tls = None;
     if let Some(t) = &relay_cfg.tls {
         let acceptor = msrp_relay::tls::acceptor(t)?;
-        let l = bind("msrp.tls.listen", t.listen).await?;
-        let addr = l.local_addr().map_err(|source| StartError::Bind {
-            what: "msrp.tls.listen",
-            addr: t.listen,
-            source,
-        })?;
+        let (l, addr) = bind("msrp.tls.listen", t.listen).await?;
         let tls_port = t.port.unwrap_or(addr.port());
         tls = Some((l, acceptor, addr, tls_port));
     }
-    let http_listener = bind("http.listen", cfg.http.listen).await?;
-    let http_addr = http_listener
-        .local_addr()
-        .map_err(|source| StartError::Bind {
-            what: "http.listen",
-            addr: cfg.http.listen,
-            source,
-        })?;
+    let (http_listener, http_addr) = bind("http.listen", cfg.http.listen).await?;
 
     let mixer =
         Mixer::unbound(cfg.mixer_config(), mixer_metrics, port).map_err(StartError::Mixer)?;

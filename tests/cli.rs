@@ -88,3 +88,19 @@ fn version_and_help() {
         assert!(help.contains(flag), "{help}");
     }
 }
+
+/// A listener that cannot be bound stops start-up with the key and the address named.
+#[test]
+fn a_port_in_use_names_the_listener() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let dir = TempDir::new("cli");
+    let path = dir.file(
+        "busy.toml",
+        &format!("[msrp]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let o = msrpd(&["--config", path.to_str().expect("path")]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains(&format!("http.listen 127.0.0.1:{port}")), "{e}");
+}
