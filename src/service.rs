@@ -99,8 +99,9 @@ pub async fn run(
     }
     let (http_listener, http_addr) = bind("http.listen", cfg.http.listen).await?;
 
-    let mixer =
-        Mixer::unbound(cfg.mixer_config(), mixer_metrics, port).map_err(StartError::Mixer)?;
+    let mut mixer_cfg = cfg.mixer_config();
+    mixer_cfg.tls_port = tls.as_ref().map(|t| t.3);
+    let mixer = Mixer::unbound(mixer_cfg, mixer_metrics, port).map_err(StartError::Mixer)?;
     let mixer_handle = mixer.handle();
     let mixer_task = mixer.spawn();
     let mut relay_handle = None;

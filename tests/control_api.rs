@@ -99,6 +99,17 @@ async fn the_control_api_works_and_refuses_clearly() {
         .await;
     assert_error(&r, 422, "message/cpim");
     assert_eq!(r.json()["sip_status"], 488, "{}", r.body);
+    // TCP/TLS/MSRP without a TLS listener (RFC 4975 §14): refused, 488.
+    let tls_offer = offer("message/cpim").replace("TCP/MSRP", "TCP/TLS/MSRP");
+    let r = d
+        .api(
+            "POST",
+            "/v1/rooms/lobby/participants",
+            Some(&join_body("sip:bob@example.com", &tls_offer)),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.json()["sip_status"], 488, "{}", r.body);
     let r = d
         .api(
             "POST",

@@ -80,8 +80,8 @@ async fn a_client_auths_over_tls_and_chats_through_the_relay() {
     // Over TLS it works.
     let s = TcpStream::connect(tls_addr).await.expect("connect tls");
     let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-    let mut s = connector(root)
-        .connect(name, s)
+    let mut s = connector(root.clone())
+        .connect(name.clone(), s)
         .await
         .expect("TLS handshake");
     let relay: MsrpUri = format!("msrps://localhost:{};tcp", tls_addr.port())
@@ -173,12 +173,94 @@ async fn a_client_auths_over_tls_and_chats_through_the_relay() {
         .await
         .expect("a copy")
         .expect("frame");
-    assert!(f.head.is_send());
+    assert!(f.head.is_send(), "{:?}", f.head);
     assert_eq!(
         f.body.as_deref(),
         Some(&cpim(&user_uri("alice"), &lobby, "hello carol")[..])
     );
     assert_eq!(f.head.to_path(), &[own][..], "the relay popped its URI");
+    // A participant without a relay, over TLS: its `TCP/TLS/MSRP` offer gets the TLS
+    // listener's `msrps` session URI (RFC 4975 §14).
+    let dave_own: MsrpUri = "msrps://dave.example.com:7000/daves1;tcp"
+        .parse()
+        .expect("uri");
+    let dave_sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=message 7000 TCP/TLS/MSRP *\r\na=accept-types:message/cpim\r\n\
+         a=accept-wrapped-types:text/plain\r\na=path:{}\r\na=setup:active\r\n",
+        dave_own.as_str()
+    );
+    let body = format!(
+        "{{\"participant\": {}, \"sdp\": {}}}",
+        json_str(&user_uri("dave")),
+        json_str(&dave_sdp)
+    );
+    let r = d
+        .api("POST", "/v1/rooms/lobby/participants", Some(&body))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let dave_mixer: MsrpUri = r.json()["path"]
+        .as_str()
+        .expect("path")
+        .parse()
+        .expect("uri");
+    assert!(dave_mixer.is_secure(), "{}", dave_mixer.as_str());
+    assert_eq!(dave_mixer.port(), Some(tls_addr.port()));
+    assert!(
+        r.json()["sdp"]
+            .as_str()
+            .expect("sdp")
+            .contains("TCP/TLS/MSRP")
+    );
+    let s = TcpStream::connect(tls_addr).await.expect("connect tls");
+    let s = connector(root)
+        .connect(name, s)
+        .await
+        .expect("TLS handshake");
+    let (dr, mut dw) = tokio::io::split(s);
+    let mut dr = EventReader::new(dr, MsrpCodec::new(DecoderConfig::default()));
+    let bind = Head::request(
+        Method::Send,
+        ids.next_id(),
+        msrp::path![dave_mixer],
+        msrp::path![dave_own.clone()],
+    )
+    .with(Header::MessageId(ids.next_id()))
+    .with(Header::ByteRange(ByteRange::whole(0)));
+    let mut b = BytesMut::new();
+    msrp::encode::frame(&bind, None, Flag::Last, &mut b);
+    dw.write_all(&b).await.expect("write");
+    let f = tokio::time::timeout(chat::WAIT, read_frame(&mut dr))
+        .await
+        .expect("answer")
+        .expect("frame");
+    assert_eq!(f.head.status(), Some(StatusCode::OK));
+    // The room's history first (alice's earlier message), then what alice says now.
+    let history = tokio::time::timeout(chat::WAIT, read_frame(&mut dr))
+        .await
+        .expect("history")
+        .expect("frame");
+    assert_eq!(
+        history.body.as_deref(),
+        Some(&cpim(&user_uri("alice"), &lobby, "hello carol")[..])
+    );
+    alice.say_ok(&lobby, "hello dave").await;
+    let f = tokio::time::timeout(chat::WAIT, read_frame(&mut dr))
+        .await
+        .expect("a copy")
+        .expect("frame");
+    assert_eq!(
+        f.body.as_deref(),
+        Some(&cpim(&user_uri("alice"), &lobby, "hello dave")[..])
+    );
+    assert_eq!(f.head.to_path(), &[dave_own][..]);
+    assert_eq!(
+        d.metric("msrp_daemon_connections_total", "role=\"mixer\"")
+            .await,
+        2.0,
+        "alice over TCP, dave over TLS"
+    );
+
     assert_eq!(
         d.metric("msrp_daemon_connections_total", "role=\"relay\"")
             .await,

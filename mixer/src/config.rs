@@ -73,6 +73,10 @@ pub struct MixerConfig {
     pub host: String,
     /// The port written into session URIs; `None` takes the port the listener is bound to.
     pub port: Option<u16>,
+    /// The port of a TLS listener that serves the mixer too (the daemon's `msrps` listener):
+    /// offers of `TCP/TLS/MSRP` get an `msrps://host:<tls_port>/...` session URI (RFC 4975 §14).
+    /// `None`: the mixer has no TLS listener, and refuses such offers (488).
+    pub tls_port: Option<u16>,
     /// The domain of room URIs: room `lobby` is `sip:lobby@<domain>`.
     pub domain: String,
     /// Rooms that exist from the start, by name, with their policies.
@@ -114,6 +118,7 @@ impl MixerConfig {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             host: host.into(),
             port: None,
+            tls_port: None,
             domain: domain.into(),
             rooms: Vec::new(),
             auto_create: Some(RoomPolicy::default()),

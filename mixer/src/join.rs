@@ -10,7 +10,7 @@
 use msrp::MsrpUri;
 use msrp_sdp::attr::{AcceptTypes, AcceptWrappedTypes, Chatroom};
 use msrp_sdp::sdp_types::Session;
-use msrp_sdp::{Answer, Policy, Role};
+use msrp_sdp::{Answer, Policy, Proto, Role};
 
 use crate::config::RoomPolicy;
 
@@ -82,14 +82,39 @@ pub fn chatroom_of(policy: &RoomPolicy) -> Chatroom {
 /// `local` (issued by the mixer; it needs an explicit port, 4975-098). `origin` is the answer's
 /// `o=` session id and version (RFC 3264 §6). Returns the answer SDP and the terms of the one
 /// MSRP session it accepted.
+///
+/// `local_tls` is the session's `msrps` URI when the mixer is served on a TLS listener too: an
+/// offer whose first MSRP m-line is `TCP/TLS/MSRP` is answered with it (RFC 4975 §14, the path
+/// names the TLS listener), one with `TCP/MSRP` with `local`. Without `local_tls` a TLS offer is
+/// refused (488), as is a TLS session in which the mixer would have to open the connection
+/// (it opens plain TCP only).
 pub fn answer(
     policy: &RoomPolicy,
     local: &MsrpUri,
+    local_tls: Option<&MsrpUri>,
     offer: &[u8],
     origin: (u64, u64),
 ) -> Result<(Answer, SessionTerms), JoinError> {
     let offer = Session::parse(offer).map_err(|e| JoinError::Sdp(e.to_string()))?;
+    let wants_tls =
+        offer
+            .medias
+            .iter()
+            .find_map(|m| match msrp_sdp::MsrpMedia::from_media(&offer, m) {
+                Ok(Some(mm)) if mm.port != 0 => match mm.proto {
+                    Proto::TcpMsrp => Some(false),
+                    Proto::TcpTlsMsrp => Some(true),
+                    _ => None,
+                },
+                _ => None,
+            })
+            == Some(true);
+    let (local, protos) = match (wants_tls, local_tls) {
+        (true, Some(tls)) => (tls, vec![Proto::TcpTlsMsrp]),
+        _ => (local, vec![Proto::TcpMsrp]),
+    };
     let mut p = Policy::new(vec![local.clone()]);
+    p.protos = protos;
     p.origin_session_id = origin.0;
     p.origin_session_version = origin.1;
     p.chat_room = Some(chatroom_of(policy));
@@ -102,6 +127,13 @@ pub fn answer(
         status: 488,
         reason: "no MSRP m-line accepted".to_owned(),
     })?;
+    if local.is_secure() && media.role == Role::Active {
+        return Err(JoinError::Refused {
+            status: 488,
+            reason: "the mixer cannot open TLS connections: offer a=setup:active or actpass"
+                .to_owned(),
+        });
+    }
     let chatroom = media.peer_chatroom.clone().unwrap_or_default();
     let terms = SessionTerms {
         local: local.clone(),
@@ -145,7 +177,7 @@ mod tests {
             private_messages: false,
             ..RoomPolicy::default()
         };
-        let (a, t) = answer(&policy, &local, OFFER.as_bytes(), (7, 1)).expect("accepted");
+        let (a, t) = answer(&policy, &local, None, OFFER.as_bytes(), (7, 1)).expect("accepted");
         let text = String::from_utf8(a.to_bytes()).expect("utf-8");
         assert!(text.contains("a=accept-types:message/cpim\r\n"), "{text}");
         assert!(
@@ -172,13 +204,56 @@ mod tests {
     fn offer_without_cpim_is_refused() {
         let local = uri("msrp://chat.example.com:2855/s3ss10n;tcp");
         let offer = OFFER.replace("message/cpim text/plain", "text/plain");
-        let err =
-            answer(&RoomPolicy::default(), &local, offer.as_bytes(), (7, 1)).expect_err("refused");
+        let err = answer(
+            &RoomPolicy::default(),
+            &local,
+            None,
+            offer.as_bytes(),
+            (7, 1),
+        )
+        .expect_err("refused");
         assert!(
             matches!(&err, JoinError::Refused { status: 488, reason } if reason.contains("cpim")),
             "{err:?}"
         );
-        let err = answer(&RoomPolicy::default(), &local, b"not sdp", (7, 1)).expect_err("bad");
+        let err =
+            answer(&RoomPolicy::default(), &local, None, b"not sdp", (7, 1)).expect_err("bad");
         assert!(matches!(err, JoinError::Sdp(_)), "{err:?}");
+    }
+
+    /// RFC 4975 §14: a `TCP/TLS/MSRP` offer is answered with the `msrps` session URI of the TLS
+    /// listener when there is one, and refused (488) when there is none or when the mixer would
+    /// have to open the TLS connection; a `TCP/MSRP` offer keeps the TCP URI.
+    #[test]
+    fn tls_offers_get_the_tls_listener() {
+        let local = uri("msrp://chat.example.com:2855/s3ss10n;tcp");
+        let tls = uri("msrps://chat.example.com:2856/s3ss10n;tcp");
+        let tls_offer = OFFER
+            .replace("TCP/MSRP", "TCP/TLS/MSRP")
+            .replace("msrp://client", "msrps://client");
+        let policy = RoomPolicy::default();
+        let (a, t) =
+            answer(&policy, &local, Some(&tls), tls_offer.as_bytes(), (7, 1)).expect("accepted");
+        let text = String::from_utf8(a.to_bytes()).expect("utf-8");
+        assert!(text.contains("TCP/TLS/MSRP"), "{text}");
+        assert!(
+            text.contains("a=path:msrps://chat.example.com:2856/s3ss10n;tcp\r\n"),
+            "{text}"
+        );
+        assert_eq!(t.local, tls);
+        let err = answer(&policy, &local, None, tls_offer.as_bytes(), (7, 1)).expect_err("no TLS");
+        assert!(
+            matches!(err, JoinError::Refused { status: 488, .. }),
+            "{err:?}"
+        );
+        let passive = tls_offer.replace("a=chatroom", "a=setup:passive\r\na=chatroom");
+        let err =
+            answer(&policy, &local, Some(&tls), passive.as_bytes(), (7, 1)).expect_err("active");
+        assert!(
+            matches!(&err, JoinError::Refused { status: 488, reason } if reason.contains("TLS")),
+            "{err:?}"
+        );
+        let (_, t) = answer(&policy, &local, Some(&tls), OFFER.as_bytes(), (7, 1)).expect("tcp");
+        assert_eq!(t.local, local);
     }
 }

@@ -334,9 +334,18 @@ impl MixerHandle {
         let sid = shared.next_id();
         let local = MsrpUri::new(false, &shared.host, Some(shared.port), Some(&sid), "tcp")
             .map_err(|e| JoinFailure::BadRoomName(e.to_string()))?;
+        let local_tls = match shared.cfg.tls_port {
+            Some(port) => Some(
+                MsrpUri::new(true, &shared.host, Some(port), Some(&sid), "tcp")
+                    .map_err(|e| JoinFailure::BadRoomName(e.to_string()))?,
+            ),
+            None => None,
+        };
         let room_policy = self.policy_of(room);
         let origin = (rand_u64(shared), 1);
-        let (answer, terms) = join::answer(&room_policy, &local, offer, origin)?;
+        let (answer, terms) =
+            join::answer(&room_policy, &local, local_tls.as_ref(), offer, origin)?;
+        let local = terms.local.clone();
         let role = terms.role;
         let peer_path = terms.peer_path.clone();
         let (tx, rx) = oneshot::channel();
@@ -599,7 +608,7 @@ impl MixerHandle {
         let Some(sid) = uri.session_id() else {
             return false;
         };
-        if uri.port() != Some(self.0.port) {
+        if uri.port() != Some(self.0.port) && uri.port() != self.0.cfg.tls_port {
             return false;
         }
         let sessions = self.0.sessions.lock().unwrap_or_else(|e| e.into_inner());

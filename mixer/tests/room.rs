@@ -1777,7 +1777,7 @@ fn terms_from_an_sdp_offer() {
         ..RoomPolicy::default()
     };
     let local = msrp_uri("msrp://chat.example.com:5678/jofofo3;tcp");
-    let (_, t) = join::answer(&policy, &local, offer.as_bytes(), (1, 1)).expect("answer");
+    let (_, t) = join::answer(&policy, &local, None, offer.as_bytes(), (1, 1)).expect("answer");
     let mut chat = Chat::new(policy);
     let alice = chat.member(ALICE, &[]);
     let bob = chat.join_with(BOB, t.clone());

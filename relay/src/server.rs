@@ -688,7 +688,10 @@ where
 /// certificate (mutual TLS between relays, 4976-042); without roots it is refused.
 async fn outbound(shared: &Arc<Shared>, uri: &MsrpUri) -> io::Result<(ConnId, Peer)> {
     let secure = uri.is_secure();
+    // A co-located next hop is reached in-process, `msrps` or not: no TLS to set up.
+    let colocated = shared.colocated.get().filter(|c| c.claims(uri));
     let connector = match (&shared.connector, secure) {
+        _ if colocated.is_some() => None,
         (_, false) => None,
         (Some(c), true) => Some(c.clone()),
         (None, true) => {
@@ -714,7 +717,7 @@ async fn outbound(shared: &Arc<Shared>, uri: &MsrpUri) -> io::Result<(ConnId, Pe
             return Ok((id, peer));
         }
     }
-    if let Some(c) = shared.colocated.get().filter(|c| c.claims(uri)) {
+    if let Some(c) = colocated {
         // The next hop lives in this process: a pipe, not a socket.
         let (ours, theirs) = tokio::io::duplex(PIPE_BYTES);
         c.accept(theirs);
