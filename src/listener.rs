@@ -227,23 +227,33 @@ impl Dispatch {
         }
     }
 
-    /// Answers a first frame nobody here serves with 481 (4975-063) when a response is owed,
-    /// then closes the connection.
+    /// The 481 (4975-063) owed for a request nobody here serves, encoded; `None` when none is
+    /// owed (a response, or `Failure-Report: no`).
+    pub(crate) fn no_such_session(&self, head: &Head) -> Option<BytesMut> {
+        debug!(to = ?head.to_path().first().map(MsrpUri::as_str), "481: no such session");
+        if head.method().is_none()
+            || !msrp::report::response_owed(head, StatusCode::NO_SUCH_SESSION)
+        {
+            return None;
+        }
+        let resp = msrp::report::response(
+            head,
+            StatusCode::NO_SUCH_SESSION,
+            None,
+            head.to_path().first().unwrap_or(&self.local),
+        );
+        let mut out = BytesMut::new();
+        msrp::encode::frame(&resp, None, Flag::Last, &mut out);
+        Some(out)
+    }
+
+    /// Answers a first frame nobody here serves with 481 when one is owed, then closes the
+    /// connection.
     async fn refuse<S>(&self, mut stream: S, head: &Head)
     where
         S: AsyncWrite + Unpin,
     {
-        debug!(to = ?head.to_path().first().map(MsrpUri::as_str), "481: no such session");
-        if head.method().is_some() && msrp::report::response_owed(head, StatusCode::NO_SUCH_SESSION)
-        {
-            let resp = msrp::report::response(
-                head,
-                StatusCode::NO_SUCH_SESSION,
-                None,
-                head.to_path().first().unwrap_or(&self.local),
-            );
-            let mut out = BytesMut::new();
-            msrp::encode::frame(&resp, None, Flag::Last, &mut out);
+        if let Some(out) = self.no_such_session(head) {
             let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(&out)).await;
         }
         let _ = stream.shutdown().await;

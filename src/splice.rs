@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use msrp::transport::{EventReader, MsrpCodec};
-use msrp::{DecoderConfig, Event, Flag, Head, StatusCode};
+use msrp::{DecoderConfig, Event, Head};
 use tokio::io::{
     AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf,
 };
@@ -201,19 +201,10 @@ where
 /// Answers a frame for nobody here with 481 (4975-063) when a response is owed.
 async fn refuse<W: AsyncWrite + Unpin>(d: &Dispatch, socket: &Mutex<W>, head: &Head) {
     d.metrics.dispatched("none");
-    if head.method().is_none() || !msrp::report::response_owed(head, StatusCode::NO_SUCH_SESSION) {
-        return;
-    }
-    let resp = msrp::report::response(
-        head,
-        StatusCode::NO_SUCH_SESSION,
-        None,
-        head.to_path().first().unwrap_or(&d.local),
-    );
-    let mut out = BytesMut::new();
-    msrp::encode::frame(&resp, None, Flag::Last, &mut out);
-    let mut w = socket.lock().await;
-    if w.write_all(&out).await.is_ok() {
-        let _ = w.flush().await;
+    if let Some(out) = d.no_such_session(head) {
+        let mut w = socket.lock().await;
+        if w.write_all(&out).await.is_ok() {
+            let _ = w.flush().await;
+        }
     }
 }
