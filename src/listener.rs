@@ -14,7 +14,7 @@
 //!
 //! A connection whose first frame came through another relay carries frames for both roles (that
 //! relay reuses it for every next hop here): it is dispatched frame by frame instead
-//! ([`crate::splice`]).
+//! (`splice.rs`).
 //!
 //! A frame the decoder refuses goes to the relay (or, without one, the mixer), which answers it
 //! as RFC 4975 §7.3 says (400 and go on, or close). The relay reaches the rooms in-process
