@@ -97,12 +97,12 @@ async fn two_terminal_clients_chat() {
         "* in the room: ally (sip:alice@localhost) bobby (sip:bob@localhost)"
     );
     assert_eq!(
-        d.metric("msrp_mixer_messages_total", "kind=\"public\"")
+        d.metric_eventually("msrp_mixer_messages_total", "kind=\"public\"", 1.0)
             .await,
         1.0
     );
     assert_eq!(
-        d.metric("msrp_mixer_messages_total", "kind=\"private\"")
+        d.metric_eventually("msrp_mixer_messages_total", "kind=\"private\"", 1.0)
             .await,
         1.0
     );
@@ -114,7 +114,11 @@ async fn two_terminal_clients_chat() {
     drop(bob.stdin);
     bob.stdout.next_line().await.expect("read");
     assert!(bob.child.wait().await.expect("wait").success());
-    assert_eq!(d.metric("msrp_mixer_participants", "").await, 0.0);
+    assert_eq!(
+        d.metric_eventually("msrp_mixer_participants", "", 0.0)
+            .await,
+        0.0
+    );
 
     d.terminate();
     assert_eq!(d.exit_code().await, Some(0));

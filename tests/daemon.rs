@@ -138,40 +138,48 @@ async fn three_participants_chat_through_the_relay_and_directly() {
 
     // /metrics moved by exactly what was sent.
     assert_eq!(
-        d.metric("msrp_mixer_messages_total", "kind=\"public\"")
+        d.metric_eventually("msrp_mixer_messages_total", "kind=\"public\"", 2.0)
             .await,
         2.0
     );
     assert_eq!(
-        d.metric("msrp_mixer_messages_total", "kind=\"private\"")
+        d.metric_eventually("msrp_mixer_messages_total", "kind=\"private\"", 1.0)
             .await,
         1.0
     );
-    assert_eq!(d.metric("msrp_mixer_deliveries_total", "").await, 5.0);
-    assert_eq!(d.metric("msrp_mixer_participants", "").await, 3.0);
     assert_eq!(
-        d.metric("msrp_daemon_connections_total", "role=\"mixer\"")
+        d.metric_eventually("msrp_mixer_deliveries_total", "", 5.0)
+            .await,
+        5.0
+    );
+    assert_eq!(
+        d.metric_eventually("msrp_mixer_participants", "", 3.0)
+            .await,
+        3.0
+    );
+    assert_eq!(
+        d.metric_eventually("msrp_daemon_connections_total", "role=\"mixer\"", 2.0)
             .await,
         2.0
     );
     assert_eq!(
-        d.metric("msrp_daemon_connections_total", "role=\"relay\"")
+        d.metric_eventually("msrp_daemon_connections_total", "role=\"relay\"", 1.0)
             .await,
         1.0
     );
     assert_eq!(
-        d.metric("msrp_relay_auth_total", "outcome=\"accepted\"")
+        d.metric_eventually("msrp_relay_auth_total", "outcome=\"accepted\"", 1.0)
             .await,
         1.0
     );
     assert_eq!(
-        d.metric("msrp_relay_auth_total", "outcome=\"challenge\"")
+        d.metric_eventually("msrp_relay_auth_total", "outcome=\"challenge\"", 1.0)
             .await,
         1.0
     );
     // Through the relay: carol's bind, her message, and the one copy to her (alice's).
     assert_eq!(
-        d.metric("msrp_relay_frames_forwarded_total", "method=\"SEND\"")
+        d.metric_eventually("msrp_relay_frames_forwarded_total", "method=\"SEND\"", 3.0)
             .await,
         3.0
     );
@@ -274,7 +282,7 @@ async fn an_unknown_session_is_answered_481() {
     assert_eq!(p.status_of(&h).await, StatusCode::NO_SUCH_SESSION);
     assert!(p.closed_within(2000).await, "then the connection closes");
     assert_eq!(
-        d.metric("msrp_daemon_connections_total", "role=\"none\"")
+        d.metric_eventually("msrp_daemon_connections_total", "role=\"none\"", 1.0)
             .await,
         1.0
     );
@@ -322,7 +330,7 @@ async fn connection_limits_are_enforced() {
     let mut c = TcpStream::connect(d.msrp).await.expect("connect");
     assert!(closed_within(&mut c, 500).await, "over max_connections");
     assert_eq!(
-        d.metric("msrp_daemon_connections_shed_total", "where=\"tcp\"")
+        d.metric_eventually("msrp_daemon_connections_shed_total", "where=\"tcp\"", 1.0)
             .await,
         1.0
     );
@@ -499,7 +507,7 @@ async fn a_peer_relay_connection_carries_frames_for_both_roles() {
     r.say_ok(&lobby, "still here").await;
 
     assert_eq!(
-        d.metric("msrp_daemon_connections_total", "role=\"shared\"")
+        d.metric_eventually("msrp_daemon_connections_total", "role=\"shared\"", 1.0)
             .await,
         1.0
     );

@@ -255,21 +255,25 @@ async fn a_client_auths_over_tls_and_chats_through_the_relay() {
     );
     assert_eq!(f.head.to_path(), &[dave_own][..]);
     assert_eq!(
-        d.metric("msrp_daemon_connections_total", "role=\"mixer\"")
+        d.metric_eventually("msrp_daemon_connections_total", "role=\"mixer\"", 2.0)
             .await,
         2.0,
         "alice over TCP, dave over TLS"
     );
 
     assert_eq!(
-        d.metric("msrp_daemon_connections_total", "role=\"relay\"")
+        d.metric_eventually("msrp_daemon_connections_total", "role=\"relay\"", 2.0)
             .await,
         2.0,
         "the TCP AUTH and the TLS one"
     );
     assert_eq!(
-        d.metric("msrp_relay_connections_accepted_total", "transport=\"tls\"")
-            .await,
+        d.metric_eventually(
+            "msrp_relay_connections_accepted_total",
+            "transport=\"tls\"",
+            1.0
+        )
+        .await,
         1.0
     );
     d.terminate();

@@ -172,6 +172,20 @@ impl Daemon {
         self.http(method, path, Some(TOKEN), body).await
     }
 
+    /// [`Daemon::metric`] once it equals `want`, waiting up to 3 s for it to get there: a
+    /// counter may move a moment after the frame it counts has been delivered (the room counts
+    /// at the end of its batch). The last value read when it never does.
+    pub async fn metric_eventually(&self, name: &str, labels: &str, want: f64) -> f64 {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            let v = self.metric(name, labels).await;
+            if v == want || tokio::time::Instant::now() >= deadline {
+                return v;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// The value of the sample `name{labels}` (labels written as in the exposition, e.g.
     /// `kind="public"`; empty for none) in `/metrics`, 0 when absent.
     pub async fn metric(&self, name: &str, labels: &str) -> f64 {
