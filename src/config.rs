@@ -385,6 +385,8 @@ pub struct HttpSection {
     pub listen: SocketAddr,
     /// The control API's bearer token.
     pub token: String,
+    /// Time a client has to send a request's header block; a silent or slow one is closed.
+    pub header_timeout_secs: u64,
 }
 
 impl Default for HttpSection {
@@ -392,6 +394,7 @@ impl Default for HttpSection {
         HttpSection {
             listen: SocketAddr::from(([127, 0, 0, 1], 9855)),
             token: "msrpd-demo-token".into(),
+            header_timeout_secs: 30,
         }
     }
 }
@@ -503,6 +506,7 @@ impl Config {
             ),
             ("mixer.max_cpim_head", self.mixer.max_cpim_head as u64),
             ("mixer.chunk_timeout_secs", self.mixer.chunk_timeout_secs),
+            ("http.header_timeout_secs", self.http.header_timeout_secs),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be more than 0"));

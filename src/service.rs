@@ -159,15 +159,12 @@ pub async fn run(
         config: cfg.clone(),
         ready: ready.clone(),
     };
-    let mut http_stop = stop_rx.clone();
-    let http_task = tokio::spawn(async move {
-        let app = router(api);
-        let _ = axum::serve(http_listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.wait_for(|s| *s).await;
-            })
-            .await;
-    });
+    let http_task = tokio::spawn(crate::http::serve(
+        http_listener,
+        router(api),
+        Duration::from_secs(cfg.http.header_timeout_secs),
+        stop_rx.clone(),
+    ));
 
     {
         let mut out = std::io::stdout().lock();

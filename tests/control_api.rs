@@ -251,3 +251,45 @@ async fn deleting_a_room_removes_its_participants() {
     d.terminate();
     assert_eq!(d.exit_code().await, Some(0));
 }
+
+/// `http.header_timeout_secs`: a client that sends nothing, or a header block it never ends,
+/// is disconnected; others are served meanwhile.
+#[tokio::test]
+async fn slow_http_clients_are_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let text = config("").replace("[http]\n", "[http]\nheader_timeout_secs = 1\n");
+    let mut d = Daemon::start(&text).await;
+    // Closed (EOF or reset) within `ms`, having read and dropped anything sent before.
+    async fn closed_within(s: &mut tokio::net::TcpStream, ms: u64) -> bool {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(ms);
+        let mut buf = [0u8; 512];
+        loop {
+            match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+                Err(_) => return false,
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+    let mut silent = tokio::net::TcpStream::connect(d.http)
+        .await
+        .expect("connect");
+    let mut slow = tokio::net::TcpStream::connect(d.http)
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    assert!(
+        !closed_within(&mut silent, 400).await,
+        "not before the timeout"
+    );
+    assert_eq!(d.http("GET", "/healthz", None, None).await.status, 200);
+    assert!(closed_within(&mut silent, 3000).await, "silent client");
+    assert!(
+        closed_within(&mut slow, 3000).await,
+        "unfinished header block"
+    );
+    d.terminate();
+    assert_eq!(d.exit_code().await, Some(0));
+}
