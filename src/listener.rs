@@ -41,8 +41,6 @@ pub struct Dispatch {
     pub relay: Option<RelayHandle>,
     /// The chat rooms.
     pub mixer: MixerHandle,
-    /// The relay's URI (`msrp://host:port;tcp`), for the 481 answers' From-Path.
-    pub local: MsrpUri,
     /// `msrp.max_head`.
     pub max_head: usize,
     /// `msrp.first_request_secs`.
@@ -56,7 +54,7 @@ pub struct Dispatch {
 impl std::fmt::Debug for Dispatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dispatch")
-            .field("local", &self.local.as_str())
+            .field("max_head", &self.max_head)
             .finish_non_exhaustive()
     }
 }
@@ -227,21 +225,18 @@ impl Dispatch {
         }
     }
 
-    /// The 481 (4975-063) owed for a request nobody here serves, encoded; `None` when none is
-    /// owed (a response, or `Failure-Report: no`).
+    /// The 481 (4975-063) owed for a request nobody here serves, encoded, from the URI it was
+    /// sent to; `None` when none is owed (a response, or `Failure-Report: no`).
     pub(crate) fn no_such_session(&self, head: &Head) -> Option<BytesMut> {
-        debug!(to = ?head.to_path().first().map(MsrpUri::as_str), "481: no such session");
+        // A decoded head always has a To-Path (4975-005).
+        let to = head.to_path().first()?;
+        debug!(to = to.as_str(), "481: no such session");
         if head.method().is_none()
             || !msrp::report::response_owed(head, StatusCode::NO_SUCH_SESSION)
         {
             return None;
         }
-        let resp = msrp::report::response(
-            head,
-            StatusCode::NO_SUCH_SESSION,
-            None,
-            head.to_path().first().unwrap_or(&self.local),
-        );
+        let resp = msrp::report::response(head, StatusCode::NO_SUCH_SESSION, None, to);
         let mut out = BytesMut::new();
         msrp::encode::frame(&resp, None, Flag::Last, &mut out);
         Some(out)
@@ -283,7 +278,8 @@ impl<R: AsyncRead + Unpin> AsyncRead for Slotted<R> {
     }
 }
 
-fn role_label(role: Role) -> &'static str {
+/// The `role` / `where` label of a role in the daemon's metrics.
+pub(crate) fn role_label(role: Role) -> &'static str {
     match role {
         Role::Relay => "relay",
         Role::Mixer => "mixer",

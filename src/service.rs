@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use msrp::MsrpUri;
 use msrp_mixer::server::Mixer;
 use msrp_relay::server::Relay;
 use prometheus::Registry;
@@ -101,15 +100,16 @@ pub async fn run(
 
     let mut mixer_cfg = cfg.mixer_config();
     mixer_cfg.tls_port = tls.as_ref().map(|t| t.3);
-    let mixer = Mixer::unbound(mixer_cfg, mixer_metrics, port).map_err(StartError::Mixer)?;
+    let mixer =
+        Mixer::unbound(mixer_cfg, mixer_metrics.clone(), port).map_err(StartError::Mixer)?;
     let mixer_handle = mixer.handle();
     let mixer_task = mixer.spawn();
     let mut relay_handle = None;
     let mut relay_task = None;
     if cfg.relay.enabled {
         let relay = Relay::unbound(
-            relay_cfg.clone(),
-            relay_metrics,
+            relay_cfg,
+            relay_metrics.clone(),
             port,
             tls.as_ref().map(|t| t.3),
         )?;
@@ -118,13 +118,10 @@ pub async fn run(
         relay_handle = Some(h);
         relay_task = Some(relay.spawn());
     }
-    let local = MsrpUri::new(false, &cfg.msrp.host, Some(port), None, "tcp")
-        .map_err(|e| StartError::Mixer(std::io::Error::other(e.to_string())))?;
     let slots = Arc::new(Semaphore::new(cfg.msrp.max_connections));
     let dispatch = Dispatch {
         relay: relay_handle.clone(),
         mixer: mixer_handle.clone(),
-        local,
         max_head: cfg.msrp.max_head,
         first_frame: Duration::from_secs(cfg.msrp.first_request_secs),
         slots: slots.clone(),
@@ -205,26 +202,17 @@ pub async fn run(
     }
     // The connections' writers get a few seconds to flush what is queued.
     let flush_deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while tokio::time::Instant::now() < flush_deadline && open_connections(&registry) > 0 {
+    // Connections the relay and the rooms have open (their `connections_open` gauges).
+    let open = || {
+        let relay = &relay_metrics.connections_open;
+        relay.with_label_values(&["tcp"]).get()
+            + relay.with_label_values(&["tls"]).get()
+            + mixer_metrics.connections_open.get()
+    };
+    while tokio::time::Instant::now() < flush_deadline && open() > 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _ = http_task.await;
     info!("stopped");
     Ok(())
-}
-
-/// Connections the relay and the rooms have open now (their `connections_open` gauges).
-fn open_connections(registry: &Registry) -> i64 {
-    registry
-        .gather()
-        .iter()
-        .filter(|f| {
-            matches!(
-                f.name(),
-                "msrp_relay_connections_open" | "msrp_mixer_connections_open"
-            )
-        })
-        .flat_map(|f| f.get_metric().iter())
-        .map(|m| m.get_gauge().get_value() as i64)
-        .sum()
 }

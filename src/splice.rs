@@ -139,11 +139,7 @@ where
         _ => d.mixer.serve(tr, tw),
     };
     if !served {
-        d.metrics.shed(if role == Role::Relay {
-            "relay"
-        } else {
-            "mixer"
-        });
+        d.metrics.shed(crate::listener::role_label(role));
         return None;
     }
     let (or, ow) = tokio::io::split(ours);

@@ -688,19 +688,6 @@ where
 /// certificate (mutual TLS between relays, 4976-042); without roots it is refused.
 async fn outbound(shared: &Arc<Shared>, uri: &MsrpUri) -> io::Result<(ConnId, Peer)> {
     let secure = uri.is_secure();
-    // A co-located next hop is reached in-process, `msrps` or not: no TLS to set up.
-    let colocated = shared.colocated.get().filter(|c| c.claims(uri));
-    let connector = match (&shared.connector, secure) {
-        _ if colocated.is_some() => None,
-        (_, false) => None,
-        (Some(c), true) => Some(c.clone()),
-        (None, true) => {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "msrps next hop: no TLS roots configured",
-            ));
-        }
-    };
     let host = uri.host().to_string().to_ascii_lowercase();
     let port = uri
         .port()
@@ -717,7 +704,9 @@ async fn outbound(shared: &Arc<Shared>, uri: &MsrpUri) -> io::Result<(ConnId, Pe
             return Ok((id, peer));
         }
     }
-    if let Some(c) = colocated {
+    // Not connected yet. A co-located next hop is reached in-process, `msrps` or not: no TLS
+    // to set up.
+    if let Some(c) = shared.colocated.get().filter(|c| c.claims(uri)) {
         // The next hop lives in this process: a pipe, not a socket.
         let (ours, theirs) = tokio::io::duplex(PIPE_BYTES);
         c.accept(theirs);
@@ -726,6 +715,16 @@ async fn outbound(shared: &Arc<Shared>, uri: &MsrpUri) -> io::Result<(ConnId, Pe
         shared.core().outbound.insert(key, id);
         return Ok((id, peer));
     }
+    let connector = match (&shared.connector, secure) {
+        (_, false) => None,
+        (Some(c), true) => Some(c.clone()),
+        (None, true) => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "msrps next hop: no TLS roots configured",
+            ));
+        }
+    };
     let host = key.1.trim_start_matches('[').trim_end_matches(']');
     let stream = tokio::time::timeout(shared.cfg.connect_timeout, TcpStream::connect((host, port)))
         .await
