@@ -66,6 +66,8 @@ pub struct Config {
     pub mixer: MixerSection,
     /// `[http]`: metrics, health and the control API.
     pub http: HttpSection,
+    /// `[sip]`: the SIP focus (feature `sip`).
+    pub sip: SipSection,
     /// `[log]`.
     pub log: LogSection,
     /// `[shutdown]`.
@@ -399,6 +401,68 @@ impl Default for HttpSection {
     }
 }
 
+/// `[sip]`: the SIP focus, where `INVITE sip:<room>@<host>` joins a room (RFC 7701 §5).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipSection {
+    /// Serve SIP at all (a build without the `sip` feature ignores the section).
+    pub enabled: bool,
+    /// The UDP listener, `host:port`; empty: none.
+    pub udp: String,
+    /// The TCP listener, `host:port`; empty: none.
+    pub tcp: String,
+    /// The host written in Contact and Via; empty: the listener's IP address.
+    pub host: String,
+    /// Take the participant from P-Asserted-Identity (RFC 3325): only behind a proxy that
+    /// sets it and strips it from what others send.
+    pub trust_asserted_identity: bool,
+    /// RFC 3261 timer T1 (RTT estimate), in milliseconds.
+    pub t1_ms: u64,
+    /// RFC 3261 timer T2, in milliseconds.
+    pub t2_ms: u64,
+    /// RFC 3261 timer T4, in milliseconds.
+    pub t4_ms: u64,
+    /// Longest header block of a SIP message, in octets (513 beyond).
+    pub max_head: usize,
+    /// Longest body, in octets.
+    pub max_body: usize,
+    /// Most TCP connections open at once.
+    pub max_connections: usize,
+    /// TCP connections with no traffic for this long are closed.
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for SipSection {
+    fn default() -> Self {
+        SipSection {
+            enabled: true,
+            udp: "127.0.0.1:5060".into(),
+            tcp: "127.0.0.1:5060".into(),
+            host: String::new(),
+            trust_asserted_identity: false,
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+            max_head: 8192,
+            max_body: 65536,
+            max_connections: 1000,
+            idle_timeout_secs: 600,
+        }
+    }
+}
+
+impl SipSection {
+    /// The UDP listener's address, if any (checked by [`Config::check`]).
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp.parse().ok()
+    }
+
+    /// The TCP listener's address, if any.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp.parse().ok()
+    }
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -507,10 +571,33 @@ impl Config {
             ("mixer.max_cpim_head", self.mixer.max_cpim_head as u64),
             ("mixer.chunk_timeout_secs", self.mixer.chunk_timeout_secs),
             ("http.header_timeout_secs", self.http.header_timeout_secs),
+            ("sip.t1_ms", self.sip.t1_ms),
+            ("sip.t2_ms", self.sip.t2_ms),
+            ("sip.t4_ms", self.sip.t4_ms),
+            ("sip.max_connections", self.sip.max_connections as u64),
+            ("sip.idle_timeout_secs", self.sip.idle_timeout_secs),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be more than 0"));
             }
+        }
+        let sip = &self.sip;
+        for (key, v) in [("sip.udp", &sip.udp), ("sip.tcp", &sip.tcp)] {
+            if !v.is_empty() && v.parse::<SocketAddr>().is_err() {
+                return Err(invalid(
+                    key,
+                    format!("{v:?}: expected IP:port, or \"\" for none"),
+                ));
+            }
+        }
+        if sip.t2_ms < sip.t1_ms {
+            return Err(invalid("sip.t2_ms", "must be at least sip.t1_ms"));
+        }
+        if sip.max_head < 512 {
+            return Err(invalid("sip.max_head", "must be at least 512 octets"));
+        }
+        if !sip.host.is_empty() && sip.host.contains([' ', ';', '<', '>', '@', '"']) {
+            return Err(invalid("sip.host", format!("{:?} is not a host", sip.host)));
         }
         if m.max_head < 256 {
             return Err(invalid("msrp.max_head", "must be at least 256 octets"));

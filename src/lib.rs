@@ -7,7 +7,8 @@
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz` and the JSON control API;
 //! - [`metrics`]: the registry `/metrics` shows;
 //! - [`service`]: start-up and the drain on SIGTERM/SIGINT;
-//! - [`chat`]: `msrpd chat`, a terminal client for the rooms.
+//! - [`chat`]: `msrpd chat`, a terminal client for the rooms;
+//! - `sip` (feature `sip`, on by default): the SIP focus, where an INVITE joins a room.
 #![forbid(unsafe_code)]
 
 pub mod chat;
@@ -16,4 +17,6 @@ pub mod http;
 pub mod listener;
 pub mod metrics;
 pub mod service;
+#[cfg(feature = "sip")]
+pub mod sip;
 mod splice;

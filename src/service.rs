@@ -65,7 +65,7 @@ async fn bind(
 
 /// Runs the service until `stop` resolves (the binary passes SIGTERM/SIGINT), then drains and
 /// returns. Once every listener is bound it prints, on stdout, one line per listener
-/// (`msrp ADDR`, `msrps ADDR`, `http ADDR`) and then `ready`: tests and scripts that start the
+/// (`msrp ADDR`, `msrps ADDR`, `http ADDR`, `sip-udp ADDR`, `sip-tcp ADDR`) and then `ready`: tests and scripts that start the
 /// daemon on port 0 read the ports from there.
 pub async fn run(
     cfg: Config,
@@ -97,6 +97,20 @@ pub async fn run(
         tls = Some((l, acceptor, addr, tls_port));
     }
     let (http_listener, http_addr) = bind("http.listen", cfg.http.listen).await?;
+    #[cfg(feature = "sip")]
+    let sip_listeners = if cfg.sip.enabled {
+        Some(
+            crate::sip::server::Listeners::bind(&cfg.sip)
+                .await
+                .map_err(|(what, addr, source)| StartError::Bind { what, addr, source })?,
+        )
+    } else {
+        None
+    };
+    #[cfg(not(feature = "sip"))]
+    if cfg.sip.enabled {
+        tracing::warn!("[sip] is ignored: this msrpd was built without the `sip` feature");
+    }
 
     let mut mixer_cfg = cfg.mixer_config();
     mixer_cfg.tls_port = tls.as_ref().map(|t| t.3);
@@ -163,6 +177,25 @@ pub async fn run(
         stop_rx.clone(),
     ));
 
+    #[cfg(feature = "sip")]
+    let (sip_addrs, sip_task) = match sip_listeners {
+        Some(l) => {
+            let addrs = (l.udp_addr(), l.tcp_addr());
+            let metrics = crate::sip::metrics::SipMetrics::register(&registry)?;
+            let task = crate::sip::server::spawn(
+                l,
+                &cfg.sip,
+                mixer_handle.clone(),
+                metrics,
+                stop_rx.clone(),
+            );
+            (addrs, Some(task))
+        }
+        None => ((None, None), None),
+    };
+    #[cfg(not(feature = "sip"))]
+    let sip_addrs: (Option<SocketAddr>, Option<SocketAddr>) = (None, None);
+
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "msrp {msrp_addr}");
@@ -170,10 +203,16 @@ pub async fn run(
             let _ = writeln!(out, "msrps {a}");
         }
         let _ = writeln!(out, "http {http_addr}");
+        if let Some(a) = sip_addrs.0 {
+            let _ = writeln!(out, "sip-udp {a}");
+        }
+        if let Some(a) = sip_addrs.1 {
+            let _ = writeln!(out, "sip-tcp {a}");
+        }
         let _ = writeln!(out, "ready");
         let _ = out.flush();
     }
-    info!(msrp = %msrp_addr, msrps = ?tls_addr, http = %http_addr, "msrpd ready");
+    info!(msrp = %msrp_addr, msrps = ?tls_addr, http = %http_addr, sip_udp = ?sip_addrs.0, sip_tcp = ?sip_addrs.1, "msrpd ready");
 
     stop.await;
 
@@ -185,6 +224,12 @@ pub async fn run(
     ready.store(false, Ordering::Release);
     let _ = stop_tx.send(true);
     for t in accept_tasks {
+        let _ = t.await;
+    }
+    // The SIP focus ends its dialogs with BYEs (their participants then close their MSRP
+    // connections) and stops within two seconds.
+    #[cfg(feature = "sip")]
+    if let Some(t) = sip_task {
         let _ = t.await;
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(cfg.shutdown.drain_secs);

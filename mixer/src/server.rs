@@ -225,9 +225,20 @@ struct Shared {
     /// The origin of the connections' [`Conn::queued_at`] stamps.
     epoch: Instant,
     metrics: Arc<Metrics>,
+    /// Where the ids of sessions that end without [`MixerHandle::leave`] are sent
+    /// ([`MixerHandle::watch_ended`]): a SIP focus ends their dialogs with a BYE.
+    ended: Mutex<Option<mpsc::UnboundedSender<String>>>,
 }
 
 impl Shared {
+    /// Session `id` ended without [`MixerHandle::leave`] (connection lost, not bound in time,
+    /// dropped, room deleted): tells the watcher, if any.
+    fn ended(&self, id: &str) {
+        if let Some(tx) = &*self.ended.lock().unwrap_or_else(|e| e.into_inner()) {
+            let _ = tx.send(id.to_owned());
+        }
+    }
+
     /// Milliseconds from [`Shared::epoch`] to `t`.
     fn stamp(&self, t: Instant) -> u64 {
         t.saturating_duration_since(self.epoch).as_millis() as u64
@@ -327,6 +338,19 @@ impl MixerHandle {
         participant: &str,
         offer: &[u8],
     ) -> Result<Joined, JoinFailure> {
+        self.join_with_origin(room, participant, offer, None).await
+    }
+
+    /// [`MixerHandle::join`] with the answer's `o=` session id and version given: a SIP focus
+    /// answering a re-INVITE keeps its `o=` line and increments the version (RFC 3264 §8,
+    /// 3264-008). `None`: a new random session id, version 1.
+    pub async fn join_with_origin(
+        &self,
+        room: &str,
+        participant: &str,
+        offer: &[u8],
+        origin: Option<(u64, u64)>,
+    ) -> Result<Joined, JoinFailure> {
         let shared = &self.0;
         let who = UserUri::new(participant)
             .ok_or_else(|| JoinFailure::BadParticipant(participant.to_owned()))?;
@@ -342,7 +366,7 @@ impl MixerHandle {
             None => None,
         };
         let room_policy = self.policy_of(room);
-        let origin = (rand_u64(shared), 1);
+        let origin = origin.unwrap_or_else(|| (rand_u64(shared), 1));
         let (answer, terms) =
             join::answer(&room_policy, &local, local_tls.as_ref(), offer, origin)?;
         let local = terms.local.clone();
@@ -413,6 +437,16 @@ impl MixerHandle {
             }
             None => false,
         }
+    }
+
+    /// From now on, the ids of sessions that end other than by [`MixerHandle::leave`] (their
+    /// connection closed, they did not bind in time, they were dropped as too slow, or their
+    /// room was deleted) arrive on the returned channel. One watcher: a second call replaces
+    /// the first.
+    pub fn watch_ended(&self) -> mpsc::UnboundedReceiver<String> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self.0.ended.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        rx
     }
 
     /// The rooms, by name.
@@ -511,6 +545,7 @@ impl Mixer {
             shutdown,
             epoch: Instant::now(),
             metrics,
+            ended: Mutex::new(None),
             cfg,
         });
         for (name, policy) in shared.cfg.rooms.clone() {
@@ -646,7 +681,12 @@ impl MixerHandle {
                 .filter(|(_, s)| Arc::ptr_eq(&s.room, &r))
                 .map(|(id, _)| id.clone())
                 .collect();
-            ids.iter().filter_map(|id| sessions.remove(id)).collect()
+            ids.iter()
+                .filter_map(|id| {
+                    self.0.ended(id);
+                    sessions.remove(id)
+                })
+                .collect()
         };
         for s in gone {
             s.kill();
@@ -815,9 +855,10 @@ impl Conn {
                 .sessions
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            sessions.retain(|_, s| {
+            sessions.retain(|id, s| {
                 if s.bound == Some(self.id) {
                     s.kill();
+                    self.shared.ended(id);
                     if !rooms.iter().any(|r| Arc::ptr_eq(r, &s.room)) {
                         rooms.push(s.room.clone());
                     }
@@ -1581,10 +1622,11 @@ fn forget_session(shared: &Shared, room: &str, key: SessionKey) {
         .sessions
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .retain(|_, s| {
+        .retain(|id, s| {
             let gone = s.key == key && s.room.name == room;
             if gone {
                 s.kill();
+                shared.ended(id);
             }
             !gone
         });

@@ -51,13 +51,19 @@ impl Drop for TempDir {
 
 /// The test configuration: every listener on 127.0.0.1 port 0, the test token, a drain of
 /// `drain_secs`, then `extra` (TOML tables other than `[msrp]`, `[http]`, `[log]` and
-/// `[shutdown]`).
+/// `[shutdown]`). The SIP listeners are on port 0 too, unless `extra` has a `[sip]` table of
+/// its own (which then should set `udp` and `tcp`).
 pub fn config_with(drain_secs: u64, extra: &str) -> String {
+    let sip = if extra.contains("[sip]") {
+        ""
+    } else {
+        "[sip]\nudp = \"127.0.0.1:0\"\ntcp = \"127.0.0.1:0\"\n"
+    };
     format!(
         "[msrp]\nlisten = \"127.0.0.1:0\"\n\
          [http]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n\
          [log]\nlevel = \"debug\"\n\
-         [shutdown]\ndrain_secs = {drain_secs}\n{extra}"
+         [shutdown]\ndrain_secs = {drain_secs}\n{sip}{extra}"
     )
 }
 
@@ -76,6 +82,10 @@ pub struct Daemon {
     pub msrps: Option<SocketAddr>,
     /// The HTTP listener.
     pub http: SocketAddr,
+    /// The SIP UDP listener (`[sip] udp`).
+    pub sip_udp: Option<SocketAddr>,
+    /// The SIP TCP listener (`[sip] tcp`).
+    pub sip_tcp: Option<SocketAddr>,
     /// Kept until the daemon is gone.
     pub dir: TempDir,
 }
@@ -107,12 +117,15 @@ impl Daemon {
         let out = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(out).lines();
         let (mut msrp, mut msrps, mut http) = (None, None, None);
+        let (mut sip_udp, mut sip_tcp) = (None, None);
         let read = async {
             while let Some(line) = lines.next_line().await.expect("stdout") {
                 match line.split_once(' ') {
                     Some(("msrp", a)) => msrp = Some(a.parse().expect("msrp address")),
                     Some(("msrps", a)) => msrps = Some(a.parse().expect("msrps address")),
                     Some(("http", a)) => http = Some(a.parse().expect("http address")),
+                    Some(("sip-udp", a)) => sip_udp = Some(a.parse().expect("sip-udp address")),
+                    Some(("sip-tcp", a)) => sip_tcp = Some(a.parse().expect("sip-tcp address")),
                     _ if line == "ready" => return,
                     _ => {}
                 }
@@ -127,6 +140,8 @@ impl Daemon {
             msrp: msrp.expect("msrp line"),
             msrps,
             http: http.expect("http line"),
+            sip_udp,
+            sip_tcp,
             dir,
         }
     }
