@@ -338,3 +338,64 @@ async fn lost_msrp_connection_ends_the_dialog() {
         1.0
     );
 }
+
+/// RFC 7701 §5 (via the mixer's policy): a full room answers 486 Busy Here, with a To tag,
+/// retransmitted over UDP until the ACK for it comes (RFC 3261 §17.2.1, Timer G).
+#[tokio::test]
+async fn full_room_is_busy_here() {
+    let d = Daemon::start(&config(
+        "[sip]\nudp = \"127.0.0.1:0\"\ntcp = \"\"\nt1_ms = 100\n\
+         [[mixer.rooms]]\nname = \"lobby\"\nmax_participants = 1\n",
+    ))
+    .await;
+    let focus = d.sip_udp.expect("udp");
+    let a = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let me = a.local_addr().expect("addr");
+    let invite = request(
+        "INVITE",
+        "UDP",
+        me,
+        "z9hG4bKf1",
+        1,
+        None,
+        &offer("msrp://127.0.0.1:9/f1;tcp"),
+    );
+    a.send_to(invite.as_bytes(), focus).await.expect("send");
+    assert_eq!(recv_udp(&a).await.code(), Some(100));
+    assert_eq!(recv_udp(&a).await.code(), Some(200));
+
+    let b = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let me = b.local_addr().expect("addr");
+    let invite = request(
+        "INVITE",
+        "UDP",
+        me,
+        "z9hG4bKf2",
+        1,
+        None,
+        &offer("msrp://127.0.0.1:9/f2;tcp"),
+    )
+    .replace("<sip:alice@localhost>", "<sip:bob@localhost>");
+    b.send_to(invite.as_bytes(), focus).await.expect("send");
+    assert_eq!(recv_udp(&b).await.code(), Some(100));
+    let busy = recv_udp(&b).await;
+    assert_eq!(busy.code(), Some(486));
+    let tag = busy
+        .to()
+        .and_then(|t| t.tag().map(str::to_owned))
+        .expect("a To tag");
+    // Not ACKed: Timer G sends it again after T1.
+    assert_eq!(recv_udp(&b).await.code(), Some(486));
+    // The ACK for a non-2xx has the INVITE's branch (§17.1.1.3).
+    let ack = request("ACK", "UDP", me, "z9hG4bKf2", 1, Some(&tag), "");
+    b.send_to(ack.as_bytes(), focus).await.expect("send");
+    assert_eq!(
+        d.metric_eventually(
+            "msrp_sip_responses_total",
+            "direction=\"out\",method=\"INVITE\",status=\"486\"",
+            1.0
+        )
+        .await,
+        1.0
+    );
+}
