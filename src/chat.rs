@@ -1,16 +1,27 @@
 //! `msrpd chat`: a terminal chat client for the rooms of a running msrpd.
 //!
-//! It joins a room through the control API (`POST /v1/rooms/{room}/participants` with an SDP
-//! offer, RFC 7701 §5.2), connects to the path of the answer (it is the active side, RFC 6135)
-//! and binds its session with a bodiless SEND (RFC 4975 §5.4). Then each line typed is sent as a
+//! It joins a room with an SDP offer (RFC 4975 §8, RFC 7701 §5.2) in one of two ways:
+//! - `--join sip` (the default in a build with the `sip` feature): an INVITE to the SIP focus at
+//!   `--sip` over TCP, Request-URI the room URI (RFC 3261 §13.2.1, RFC 4353 §6); the 2xx carries
+//!   the answer and is ACKed (§13.2.2.4); a refusal (404, 486, 488 with its Warning, ...) is
+//!   ACKed (§17.1.1.3) and reported. A BYE from the focus (room deleted, daemon stopping, MSRP
+//!   session lost) is answered 200 and ends the client (§15.1.2); `/quit` and the end of input
+//!   send a BYE (§15.1.1). The UAC is [`crate::sip::client`].
+//! - `--join api`: the control API (`POST /v1/rooms/{room}/participants`, left with `DELETE`).
+//!
+//! Either way it then connects to the path of the answer (it is the active side, RFC 6135) and
+//! binds its session with a bodiless SEND (RFC 4975 §5.4). Each line typed is sent as a
 //! `message/cpim` message (RFC 3862) wrapping `text/plain`, to the room (a public message,
 //! RFC 7701 §6.1) or, with `/msg`, to one participant (RFC 7701 §6.2), and what the room sends is
 //! printed with the sender's nickname (the CPIM `From` formal name) or URI. Commands: `/nick
-//! NAME` (NICKNAME, RFC 7701 §7), `/msg NICK|URI text`, `/who`, `/quit` (leaves through the
-//! control API), `/help`.
+//! NAME` (NICKNAME, RFC 7701 §7), `/msg NICK|URI text`, `/who` (through the control API),
+//! `/quit`, `/help`.
+//!
+//! The room argument `lobby` means `sip:lobby@localhost`; a full `sip:room@domain` is the
+//! Request-URI and the CPIM `To` of public messages.
 //!
 //! It reads commands from any line source and writes to any sink, so tests drive it through
-//! pipes.
+//! pipes or a pseudo-terminal.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -25,22 +36,51 @@ use msrp::{
 use msrp_mixer::cpim::{Builder, Message, ParseOptions};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
 
 /// How long the client waits for the service to answer.
 const ANSWER: Duration = Duration::from_secs(10);
 
+/// How long, once the service has closed the MSRP connection, the client waits for the focus's
+/// BYE (it follows the end of the mixer session, RFC 7701 §5.2).
+const GRACE: Duration = Duration::from_secs(3);
+
+/// How the client joins the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JoinBy {
+    /// An INVITE to the SIP focus (RFC 3261 §13), left with BYE (§15).
+    Sip,
+    /// The control API: `POST /v1/rooms/{room}/participants`, left with `DELETE`.
+    Api,
+}
+
+impl JoinBy {
+    /// `sip` in a build with the `sip` feature, else `api`.
+    pub const DEFAULT: JoinBy = if cfg!(feature = "sip") {
+        JoinBy::Sip
+    } else {
+        JoinBy::Api
+    };
+}
+
 /// What to join, and as whom.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ChatArgs {
-    /// The room: `sip:lobby@localhost`, or just `lobby`.
+    /// The room: `sip:lobby@localhost`, or just `lobby` (meaning `sip:lobby@localhost`).
     pub room: String,
-    /// Who you are (the participant URI; CPIM From, RFC 7701 §6.3).
+    /// Who you are (the participant URI: SIP From, CPIM From, RFC 7701 §6.3).
     #[arg(long = "as", value_name = "URI", default_value = "sip:guest@localhost")]
     pub user: String,
     /// A nickname to take once joined (RFC 7701 §7).
     #[arg(long)]
     pub nick: Option<String>,
-    /// The msrpd control API.
+    /// How to join: `sip` (an INVITE to the focus at --sip) or `api` (the control API).
+    #[arg(long = "join", value_enum, default_value_t = JoinBy::DEFAULT)]
+    pub join: JoinBy,
+    /// The SIP focus (`[sip] tcp` of the daemon), reached over TCP.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:5060")]
+    pub sip: String,
+    /// The msrpd control API (`--join api`, and `/who`).
     #[arg(long, default_value = "http://127.0.0.1:9855")]
     pub api: String,
     /// The control API's bearer token (`[http] token`).
@@ -54,6 +94,18 @@ pub enum ChatError {
     /// The control API could not be reached or refused the join.
     #[error("control API: {0}")]
     Api(String),
+    /// The join by SIP failed: the room URI and why (a refusal reads `488 Not Acceptable Here
+    /// (305 msrpd "...")`).
+    #[error("join {room}: {why}")]
+    Join {
+        /// The room URI.
+        room: String,
+        /// Why.
+        why: String,
+    },
+    /// The SIP call failed after the join (the BYE got no answer, say).
+    #[error("SIP: {0}")]
+    Sip(String),
     /// The MSRP connection failed.
     #[error("MSRP: {0}")]
     Msrp(String),
@@ -134,8 +186,45 @@ fn reason(body: &str) -> String {
 
 /// The room name of `sip:lobby@host` or `lobby`.
 fn room_name(room: &str) -> &str {
-    let r = room.strip_prefix("sip:").unwrap_or(room);
+    let r = room
+        .strip_prefix("sip:")
+        .or_else(|| room.strip_prefix("sips:"))
+        .unwrap_or(room);
     r.split('@').next().unwrap_or(r)
+}
+
+/// The room URI of the argument: `sip:room@domain` as given, `lobby` as `sip:lobby@localhost`
+/// and `lobby@example.com` as `sip:lobby@example.com`.
+fn room_uri(room: &str) -> String {
+    if room.starts_with("sip:") || room.starts_with("sips:") {
+        room.to_owned()
+    } else if room.contains('@') {
+        format!("sip:{room}")
+    } else {
+        format!("sip:{room}@localhost")
+    }
+}
+
+/// The URIs of the `a=path` attribute of an SDP answer (RFC 4975 §8.1), in order: the client
+/// connects to the first and sends along all of them (the mixer's URI last).
+#[cfg(any(feature = "sip", test))]
+fn answer_path(sdp: &[u8]) -> Result<Vec<MsrpUri>, String> {
+    let text = std::str::from_utf8(sdp).map_err(|_| "the SDP answer is not UTF-8".to_owned())?;
+    let line = text
+        .lines()
+        .find_map(|l| l.trim_end().strip_prefix("a=path:"))
+        .ok_or_else(|| "the SDP answer has no a=path".to_owned())?;
+    let path = line
+        .split_ascii_whitespace()
+        .map(|u| {
+            u.parse::<MsrpUri>()
+                .map_err(|e| format!("answer path {u:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if path.is_empty() {
+        return Err("the SDP answer's a=path is empty".into());
+    }
+    Ok(path)
 }
 
 /// The SDP offer of a client at `own` that connects (RFC 6135 `a=setup:active`), takes
@@ -155,7 +244,8 @@ fn offer(own: &MsrpUri) -> String {
 struct Session<W> {
     w: W,
     own: MsrpUri,
-    mixer: MsrpUri,
+    /// The To-Path of our requests: the answer's path (RFC 4975 §6.1).
+    to_path: Vec<MsrpUri>,
     ids: IdGenerator,
     user: String,
     room_uri: String,
@@ -175,7 +265,7 @@ impl<W: AsyncWrite + Unpin> Session<W> {
         Head::request(
             method,
             self.ids.next_id(),
-            msrp::path![self.mixer.clone()],
+            self.to_path.iter().cloned().collect(),
             msrp::path![self.own.clone()],
         )
     }
@@ -222,19 +312,33 @@ impl<W: AsyncWrite + Unpin> Session<W> {
 /// A message being received in chunks, by Message-ID.
 type Partial = HashMap<ByteString, Vec<u8>>;
 
-/// Runs the client: joins, then reads commands from `input` and prints to `out` until `/quit`
-/// or the end of `input` (both leave the room) or until the service closes the connection.
-pub async fn run<I, O>(args: ChatArgs, input: I, mut out: O) -> Result<(), ChatError>
-where
-    I: AsyncBufRead + Unpin,
-    O: AsyncWrite + Unpin,
-{
-    let room = room_name(&args.room).to_owned();
-    let mut ids = IdGenerator::new();
-    let own: MsrpUri = format!("msrp://127.0.0.1:9/{};tcp", ids.next_id())
-        .parse()
-        .map_err(|e| ChatError::Msrp(format!("own URI: {e}")))?;
-    let body = serde_json::json!({ "participant": args.user, "sdp": offer(&own) }).to_string();
+/// How the session was joined, so how it is left.
+enum Leave {
+    /// Through the control API: the participant id to `DELETE`.
+    Api { id: String },
+    /// By SIP: the call to end with a BYE.
+    #[cfg(feature = "sip")]
+    Sip(Box<crate::sip::client::Call>),
+}
+
+impl Leave {
+    fn is_sip(&self) -> bool {
+        !matches!(self, Leave::Api { .. })
+    }
+}
+
+/// A joined session, not connected yet.
+struct Joined {
+    /// The answer's path.
+    to_path: Vec<MsrpUri>,
+    /// The room URI (CPIM To of public messages).
+    room_uri: String,
+    leave: Leave,
+}
+
+/// Joins through the control API (RFC 7701 §5.2 done by the daemon).
+async fn join_api(args: &ChatArgs, room: &str, sdp: &str) -> Result<Joined, ChatError> {
+    let body = serde_json::json!({ "participant": args.user, "sdp": sdp }).to_string();
     let r = http(
         &args.api,
         "POST",
@@ -270,13 +374,189 @@ where
         .ok()
         .and_then(|v| v["uri"].as_str().map(str::to_owned))
         .unwrap_or_else(|| args.room.clone());
+    Ok(Joined {
+        to_path: vec![mixer],
+        room_uri,
+        leave: Leave::Api { id },
+    })
+}
 
-    let host = mixer.host().to_string();
+/// Joins by INVITE to the focus at `--sip` (RFC 3261 §13.2; RFC 7701 §5.2).
+#[cfg(feature = "sip")]
+async fn join_sip(args: &ChatArgs, room_uri: &str, sdp: &str) -> Result<Joined, ChatError> {
+    use crate::sip::client::{self, CallError};
+    let (mut call, answer) =
+        client::invite(&args.sip, room_uri, &args.user, sdp.as_bytes(), ANSWER)
+            .await
+            .map_err(|e| ChatError::Join {
+                room: room_uri.to_owned(),
+                why: match e {
+                    CallError::Refused { .. } => e.to_string(),
+                    e => format!("SIP {}: {e}", args.sip),
+                },
+            })?;
+    match answer_path(&answer) {
+        Ok(to_path) => Ok(Joined {
+            to_path,
+            room_uri: room_uri.to_owned(),
+            leave: Leave::Sip(Box::new(call)),
+        }),
+        Err(why) => {
+            // Joined with an answer that cannot be used: end the call at once.
+            let _ = call.bye().await;
+            Err(ChatError::Join {
+                room: room_uri.to_owned(),
+                why,
+            })
+        }
+    }
+}
+
+/// Without the `sip` feature there is no SIP join.
+#[cfg(not(feature = "sip"))]
+async fn join_sip(_: &ChatArgs, room_uri: &str, _: &str) -> Result<Joined, ChatError> {
+    Err(ChatError::Join {
+        room: room_uri.to_owned(),
+        why: "this msrpd was built without SIP (feature `sip`); use --join api".into(),
+    })
+}
+
+/// Leaves the room: a BYE (RFC 3261 §15.1.1) or a `DELETE`; the line to print.
+async fn leave_room(args: &ChatArgs, leave: Leave) -> Result<String, ChatError> {
+    match leave {
+        Leave::Api { id } => {
+            let r = http(
+                &args.api,
+                "DELETE",
+                &format!("/v1/participants/{id}"),
+                &args.token,
+                "",
+            )
+            .await?;
+            Ok(if r.status == 204 {
+                "* left".into()
+            } else {
+                "* left (the session was gone already)".into()
+            })
+        }
+        #[cfg(feature = "sip")]
+        Leave::Sip(mut call) => match call.bye().await {
+            Ok(200..=299) => Ok("* left".into()),
+            // §15.1.1: after 481 or 408 the session is over all the same.
+            Ok(481) => Ok("* left (the session was gone already)".into()),
+            Ok(code) => Ok(format!("* left (the BYE was answered {code})")),
+            Err(e) => Err(ChatError::Sip(format!("leave: {e}"))),
+        },
+    }
+}
+
+/// Resolves `true` when the focus ends the session with a BYE (answered already), `false` when
+/// it cannot any more (the SIP connection closed) or never could (joined through the API).
+async fn focus_bye(leave: &mut Leave) -> bool {
+    match leave {
+        #[cfg(feature = "sip")]
+        Leave::Sip(call) => call.next_request().await.is_some(),
+        Leave::Api { .. } => false,
+    }
+}
+
+/// Why the conversation ended.
+enum End {
+    /// `/quit` or the end of input: the client leaves.
+    Quit,
+    /// The focus sent a BYE.
+    FocusEnded,
+    /// The service closed the MSRP connection.
+    ServiceClosed,
+}
+
+/// The MSRP reader of a session.
+type Reader = EventReader<OwnedReadHalf>;
+
+/// Runs the client: joins, then reads commands from `input` and prints to `out` until `/quit`
+/// or the end of `input` (both leave the room), until the focus ends the session, or until the
+/// service closes the connection.
+pub async fn run<I, O>(args: ChatArgs, input: I, mut out: O) -> Result<(), ChatError>
+where
+    I: AsyncBufRead + Unpin,
+    O: AsyncWrite + Unpin,
+{
+    let room = room_name(&args.room).to_owned();
+    let mut ids = IdGenerator::new();
+    let own: MsrpUri = format!("msrp://127.0.0.1:9/{};tcp", ids.next_id())
+        .parse()
+        .map_err(|e| ChatError::Msrp(format!("own URI: {e}")))?;
+    let sdp = offer(&own);
+    let joined = match args.join {
+        JoinBy::Api => join_api(&args, &room, &sdp).await?,
+        JoinBy::Sip => join_sip(&args, &room_uri(&args.room), &sdp).await?,
+    };
+    let mut leave = joined.leave;
+    let (mut s, mut reader) =
+        match connect(own, joined.to_path, joined.room_uri, ids, &args.user).await {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = leave_room(&args, leave).await;
+                return Err(e);
+            }
+        };
+    let end = converse(
+        &args,
+        &room,
+        &mut s,
+        &mut reader,
+        &mut leave,
+        input,
+        &mut out,
+    )
+    .await;
+    // The SIP session is ended before the MSRP connection closes: closing it first would
+    // make the focus end the session from its side (RFC 7701 §5.2).
+    let result = match end {
+        Ok(End::Quit) => match leave_room(&args, leave).await {
+            Ok(line) => {
+                say_line(&mut out, &line).await;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        },
+        Ok(End::FocusEnded) => {
+            say_line(&mut out, "* the room ended the session").await;
+            Ok(())
+        }
+        Ok(End::ServiceClosed) => {
+            say_line(&mut out, "* the service closed the connection").await;
+            if leave.is_sip() {
+                let _ = leave_room(&args, leave).await;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let _ = leave_room(&args, leave).await;
+            Err(e)
+        }
+    };
+    let _ = s.w.shutdown().await;
+    result
+}
+
+/// Connects to the first URI of `to_path` (the client is the active side, RFC 6135).
+async fn connect(
+    own: MsrpUri,
+    to_path: Vec<MsrpUri>,
+    room_uri: String,
+    ids: IdGenerator,
+    user: &str,
+) -> Result<(Session<tokio::net::tcp::OwnedWriteHalf>, Reader), ChatError> {
+    let first = to_path
+        .first()
+        .ok_or_else(|| ChatError::Msrp("empty answer path".into()))?;
+    let host = first.host().to_string();
     let host = host
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_owned();
-    let port = mixer
+    let port = first
         .port()
         .ok_or_else(|| ChatError::Msrp("answer path without a port".into()))?;
     let stream = tokio::time::timeout(ANSWER, TcpStream::connect((host.as_str(), port)))
@@ -285,18 +565,35 @@ where
         .map_err(|e| ChatError::Msrp(format!("connect to {host}:{port}: {e}")))?;
     let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
-    let mut reader = EventReader::new(r, MsrpCodec::new(DecoderConfig::default()));
-    let mut s = Session {
+    let reader = EventReader::new(r, MsrpCodec::new(DecoderConfig::default()));
+    let s = Session {
         w,
         own,
-        mixer,
+        to_path,
         ids,
-        user: args.user.clone(),
+        user: user.to_owned(),
         room_uri,
         nick: None,
         pending: HashMap::new(),
     };
-    // Bind (RFC 4975 §5.4): a bodiless SEND, answered 200.
+    Ok((s, reader))
+}
+
+/// Binds the session (RFC 4975 §5.4: a bodiless SEND, answered 200), then chats until the
+/// session ends; why it did.
+async fn converse<I, O>(
+    args: &ChatArgs,
+    room: &str,
+    s: &mut Session<tokio::net::tcp::OwnedWriteHalf>,
+    reader: &mut Reader,
+    leave: &mut Leave,
+    input: I,
+    out: &mut O,
+) -> Result<End, ChatError>
+where
+    I: AsyncBufRead + Unpin,
+    O: AsyncWrite + Unpin,
+{
     let bind = s
         .request(Method::Send)
         .with(Header::MessageId(s.ids.next_id()))
@@ -304,7 +601,7 @@ where
     s.write(&bind, None).await?;
     let mut partial = Partial::new();
     loop {
-        let ev = tokio::time::timeout(ANSWER, next_frame(&mut reader))
+        let ev = tokio::time::timeout(ANSWER, next_frame(reader))
             .await
             .map_err(|_| ChatError::Msrp("no answer to the bind".into()))??;
         match ev {
@@ -314,12 +611,12 @@ where
                     return Err(ChatError::Msrp(format!("bind answered {st:?}")));
                 }
             },
-            Some(frame) => handle(&mut s, &mut partial, &mut out, frame).await?,
+            Some(frame) => handle(s, &mut partial, out, frame).await?,
             None => return Err(ChatError::Msrp("connection closed".into())),
         }
     }
     say_line(
-        &mut out,
+        out,
         &format!("* joined {} as {} (/help for commands)", s.room_uri, s.user),
     )
     .await;
@@ -329,6 +626,8 @@ where
 
     let mut lines = input.lines();
     let mut input_open = true;
+    // Until the SIP connection closes (the call goes on: the BYE opens a new one).
+    let mut watch_focus = true;
     loop {
         tokio::select! {
             line = lines.next_line(), if input_open => {
@@ -336,39 +635,30 @@ where
                     Ok(Some(l)) => l,
                     _ => { input_open = false; "/quit".to_owned() }
                 };
-                if !command(&mut s, &mut out, line.trim(), &args, &room).await? {
-                    break;
+                if !command(s, out, line.trim(), args, room).await? {
+                    return Ok(End::Quit);
                 }
             }
-            ev = next_frame(&mut reader) => match ev? {
-                Some(frame) => handle(&mut s, &mut partial, &mut out, frame).await?,
+            ev = next_frame(reader) => match ev? {
+                Some(frame) => handle(s, &mut partial, out, frame).await?,
                 None => {
-                    say_line(&mut out, "* the service closed the connection").await;
-                    return Ok(());
+                    // The mixer ended the session; the focus's BYE follows (RFC 7701 §5.2).
+                    if watch_focus
+                        && tokio::time::timeout(GRACE, focus_bye(leave)).await == Ok(true)
+                    {
+                        return Ok(End::FocusEnded);
+                    }
+                    return Ok(End::ServiceClosed);
                 }
             },
+            ended = focus_bye(leave), if watch_focus => {
+                if ended {
+                    return Ok(End::FocusEnded);
+                }
+                watch_focus = false;
+            }
         }
     }
-    // Leave (RFC 7701 §5.2: the focus ends the session).
-    let r = http(
-        &args.api,
-        "DELETE",
-        &format!("/v1/participants/{id}"),
-        &args.token,
-        "",
-    )
-    .await?;
-    let _ = s.w.shutdown().await;
-    say_line(
-        &mut out,
-        if r.status == 204 {
-            "* left"
-        } else {
-            "* left (the session was gone already)"
-        },
-    )
-    .await;
-    Ok(())
 }
 
 /// Handles one typed line; `false` to quit.
@@ -551,8 +841,36 @@ where
 /// A whole frame: head, body, end-line flag.
 type Frame = (Head, Option<Bytes>, Flag);
 
+/// Prints `line` in one write, so that a terminal's echo of typed input cannot cut it.
 async fn say_line<O: AsyncWrite + Unpin>(out: &mut O, line: &str) {
-    let _ = out.write_all(line.as_bytes()).await;
-    let _ = out.write_all(b"\n").await;
+    let _ = out.write_all(format!("{line}\n").as_bytes()).await;
     let _ = out.flush().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_argument() {
+        assert_eq!(room_uri("lobby"), "sip:lobby@localhost");
+        assert_eq!(room_uri("lobby@example.com"), "sip:lobby@example.com");
+        assert_eq!(room_uri("sip:ops@example.com"), "sip:ops@example.com");
+        assert_eq!(room_name("sip:ops@example.com"), "ops");
+        assert_eq!(room_name("sips:ops@example.com"), "ops");
+        assert_eq!(room_name("lobby"), "lobby");
+    }
+
+    /// RFC 4975 §8.1: every URI of the answer's path, in order.
+    #[test]
+    fn path_of_the_answer() {
+        let sdp = b"v=0\r\nm=message 7394 TCP/MSRP *\r\n\
+                    a=path:msrp://relay.example:2855/r1;tcp msrp://localhost:7394/s1;tcp\r\n";
+        let p = answer_path(sdp).expect("path");
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].as_str(), "msrp://relay.example:2855/r1;tcp");
+        assert_eq!(p[1].as_str(), "msrp://localhost:7394/s1;tcp");
+        assert!(answer_path(b"v=0\r\nm=message 9 TCP/MSRP *\r\n").is_err());
+        assert!(answer_path(b"a=path:not-a-uri\r\n").is_err());
+    }
 }

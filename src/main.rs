@@ -35,8 +35,8 @@ struct Cli {
 /// Subcommands.
 #[derive(Debug, clap::Subcommand)]
 enum Command {
-    /// A terminal chat client: joins a room of a running msrpd (through its control API) and
-    /// chats; `/help` lists its commands.
+    /// A terminal chat client: joins a room of a running msrpd (by SIP INVITE to its focus, or
+    /// through its control API) and chats; `/help` lists its commands.
     Chat(msrpd::chat::ChatArgs),
 }
 
@@ -105,7 +105,11 @@ fn chat(args: msrpd::chat::ChatArgs) -> ExitCode {
         }
     };
     let input = tokio::io::BufReader::new(tokio::io::stdin());
-    match runtime.block_on(msrpd::chat::run(args, input, tokio::io::stdout())) {
+    let result = runtime.block_on(msrpd::chat::run(args, input, tokio::io::stdout()));
+    // A read of stdin may still be pending on tokio's blocking thread (the room ended the
+    // session while nothing was typed): exit without waiting for it.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("msrpd chat: {e}");
