@@ -133,6 +133,16 @@ enum JobFor {
     Reinvite(DialogKey),
 }
 
+impl JobFor {
+    /// Our To tag in the answer.
+    fn local_tag(&self) -> &str {
+        match self {
+            JobFor::Invite { local_tag } => local_tag,
+            JobFor::Reinvite(dk) => &dk.local_tag,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Job {
     key: TxKey,
@@ -337,12 +347,9 @@ impl Focus {
                         d.reinvite_pending = false;
                     }
                 }
-                let tag = match &for_ {
-                    JobFor::Invite { local_tag } => local_tag.clone(),
-                    JobFor::Reinvite(dk) => dk.local_tag.clone(),
-                };
+                let tag = Some(for_.local_tag());
                 let mut resp =
-                    Message::response_to(&job.req, r.status, reason_phrase(r.status), Some(&tag));
+                    Message::response_to(&job.req, r.status, reason_phrase(r.status), tag);
                 if r.status == 488 || r.status == 606 {
                     let code = warn_code(&r.reason);
                     resp.push_header("Warning", warning(code, &self.cfg.agent, &r.reason));
@@ -600,10 +607,7 @@ impl Focus {
             return;
         };
         job.cancelled = true;
-        let tag = match &job.for_ {
-            JobFor::Invite { local_tag } => local_tag.clone(),
-            JobFor::Reinvite(dk) => dk.local_tag.clone(),
-        };
+        let tag = job.for_.local_tag().to_owned();
         let inv = job.req.clone();
         if let JobFor::Reinvite(dk) = &job.for_ {
             if let Some(d) = self.dialogs.get_mut(dk) {
@@ -1025,6 +1029,19 @@ mod tests {
         }
     }
 
+    /// Alice's INVITE, not yet answered by the mixer: the focus and the join's job.
+    fn invite_pending(now: Instant) -> (Focus, u64) {
+        let mut f = focus();
+        f.handle(req("INVITE", "z9hG4bKi1", 1, None, OFFER), udp(), now);
+        let (msgs, other) = sent(&mut f);
+        assert_eq!(codes(&msgs), [100]);
+        let [Output::Join { job, .. }] = &other[..] else {
+            panic!("one join: {other:?}")
+        };
+        let job = *job;
+        (f, job)
+    }
+
     /// Joins Alice; returns the focus, the 200 and the dialog's To tag.
     fn joined_alice(now: Instant) -> (Focus, Message, String) {
         let mut f = focus();
@@ -1126,18 +1143,13 @@ mod tests {
     #[test]
     fn cancel_before_the_answer() {
         let now = Instant::now();
-        let mut f = focus();
-        f.handle(req("INVITE", "z9hG4bKi1", 1, None, OFFER), udp(), now);
-        let (_, other) = sent(&mut f);
-        let [Output::Join { job, .. }] = &other[..] else {
-            panic!()
-        };
+        let (mut f, job) = invite_pending(now);
         f.handle(req("CANCEL", "z9hG4bKi1", 1, None, ""), udp(), now);
         let (msgs, _) = sent(&mut f);
         assert_eq!(codes(&msgs), [200, 487]);
         assert_eq!(msgs[0].1.cseq().unwrap().method, Method::Cancel);
         assert!(msgs[1].1.to().unwrap().tag().is_some());
-        f.joined(*job, Ok(accepted("s1")), now);
+        f.joined(job, Ok(accepted("s1")), now);
         let (msgs, other) = sent(&mut f);
         assert!(msgs.is_empty());
         assert_eq!(
@@ -1157,14 +1169,9 @@ mod tests {
     #[test]
     fn refused_offer_gets_488_with_warning() {
         let now = Instant::now();
-        let mut f = focus();
-        f.handle(req("INVITE", "z9hG4bKi1", 1, None, OFFER), udp(), now);
-        let (_, other) = sent(&mut f);
-        let [Output::Join { job, .. }] = &other[..] else {
-            panic!()
-        };
+        let (mut f, job) = invite_pending(now);
         f.joined(
-            *job,
+            job,
             Err(Refusal {
                 status: 488,
                 reason: "accept-types lacks message/cpim".into(),
