@@ -10,7 +10,7 @@
 //! | `msrp_mixer_connections_open` | gauge | — | MSRP connections open now (incoming and the mixer's own) |
 //! | `msrp_mixer_connections_accepted_total` | counter | — | incoming connections accepted |
 //! | `msrp_mixer_messages_total` | counter | `kind` (`public`, `private`, `iscomposing`) | messages the switch accepted and distributed (RFC 7701 §6.1/§6.2); `iscomposing` = wrapping `application/im-iscomposing+xml` (RFC 3994), public or private |
-//! | `msrp_mixer_deliveries_total` | counter | — | copies of messages handed to recipients' connections whole (one per recipient per message) |
+//! | `msrp_mixer_deliveries_total` | counter | — | copies of messages handed to recipients' connections whole (one per recipient per message, history replays included) |
 //! | `msrp_mixer_delivery_failures_total` | counter | `reason` (`queue_full`, `gone`) | copies dropped: the recipient's queue was full (a slow participant) or its session had gone |
 //! | `msrp_mixer_dropped_sessions_total` | counter | `reason` (`slow`, `bind_timeout`) | sessions the mixer removed from their room |
 //! | `msrp_mixer_refused_total` | counter | `status` | SENDs the switch refused (403, 404, 413, 415, 428, 400; RFC 7701 §6) |
@@ -133,7 +133,7 @@ impl Metrics {
             )?,
             deliveries: IntCounter::new(
                 "msrp_mixer_deliveries_total",
-                "Copies of messages handed whole to recipients' connections.",
+                "Copies of messages handed whole to recipients' connections (history replays included).",
             )?,
             delivery_failures: vec(
                 "msrp_mixer_delivery_failures_total",

@@ -1351,13 +1351,19 @@ impl Task {
                             // REPORTs (with or without the CPIM wrapper of a private message,
                             // 7701-022) go on the control lane, so that a sender whose data
                             // lane is full still gets them; history messages on the data lane.
-                            let sent = if head.method() == Some(&Method::Report) {
+                            let report = head.method() == Some(&Method::Report);
+                            let sent = if report {
                                 o.queue.try_send_control(item)
                             } else {
                                 o.queue.try_send(item)
                             };
                             if sent.is_ok() {
                                 o.queued_at.store(stamp, Ordering::Relaxed);
+                                if !report {
+                                    // A history message replayed to a session that just bound
+                                    // is a delivery like a fanned-out copy.
+                                    self.metrics.deliveries.inc();
+                                }
                             }
                         }
                     }

@@ -449,6 +449,15 @@ async fn history_is_replayed_to_a_late_joiner() {
         assert_copy(&dave, &f, &cpim(&user_uri(from), &room_uri("lobby"), text));
     }
     dave.no_message(200).await;
+    // Replays count as deliveries: 3 + 1 + 1 copies before dave, 4 replayed to him. (The
+    // Info round trip orders this after every command the room task has taken.)
+    let _ = h.room("lobby").await;
+    let text = h.metrics().encode_text();
+    let deliveries = text
+        .lines()
+        .find_map(|l| l.strip_prefix("msrp_mixer_deliveries_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert_eq!(deliveries, Some(9.0), "{text}");
 }
 
 /// 4975-063/066/073: a session bound to one connection is refused on another with 506; it
