@@ -430,6 +430,9 @@ pub struct SipSection {
     pub max_connections: usize,
     /// TCP connections with no traffic for this long are closed.
     pub idle_timeout_secs: u64,
+    /// Most server transactions alive at once (a UDP request's lives 32 s, RFC 3261 §17.2.2);
+    /// beyond, requests get 503 with no state kept.
+    pub max_transactions: usize,
 }
 
 impl Default for SipSection {
@@ -447,6 +450,7 @@ impl Default for SipSection {
             max_body: 65536,
             max_connections: 1000,
             idle_timeout_secs: 600,
+            max_transactions: 10_000,
         }
     }
 }
@@ -576,6 +580,7 @@ impl Config {
             ("sip.t4_ms", self.sip.t4_ms),
             ("sip.max_connections", self.sip.max_connections as u64),
             ("sip.idle_timeout_secs", self.sip.idle_timeout_secs),
+            ("sip.max_transactions", self.sip.max_transactions as u64),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be more than 0"));
@@ -592,6 +597,34 @@ impl Config {
         }
         if sip.t2_ms < sip.t1_ms {
             return Err(invalid("sip.t2_ms", "must be at least sip.t1_ms"));
+        }
+        for (key, v, max) in [
+            ("sip.t1_ms", sip.t1_ms, 60_000),
+            ("sip.t2_ms", sip.t2_ms, 600_000),
+            ("sip.t4_ms", sip.t4_ms, 600_000),
+            ("sip.max_connections", sip.max_connections as u64, 1_000_000),
+            (
+                "sip.max_transactions",
+                sip.max_transactions as u64,
+                10_000_000,
+            ),
+        ] {
+            if v > max {
+                return Err(invalid(key, format!("must be at most {max}")));
+            }
+        }
+        if sip.enabled && sip.host.is_empty() {
+            let unspecified = [sip.udp_addr(), sip.tcp_addr()]
+                .into_iter()
+                .flatten()
+                .any(|a| a.ip().is_unspecified());
+            if unspecified {
+                return Err(invalid(
+                    "sip.host",
+                    "must name this host when sip.udp or sip.tcp listens on 0.0.0.0 or [::] \
+                     (it goes into Contact and Via headers, where peers send to)",
+                ));
+            }
         }
         if sip.max_head < 512 {
             return Err(invalid("sip.max_head", "must be at least 512 octets"));
@@ -832,6 +865,20 @@ mod tests {
         assert!(e.starts_with("msrp.host:"), "{e}");
         let e = err("[msrp]\nhost = \"bad host\"\n");
         assert!(e.starts_with("msrp.host:"), "{e}");
+        for (text, key) in [
+            ("[sip]\nudp = \"here\"\n", "sip.udp:"),
+            ("[sip]\nt1_ms = 0\n", "sip.t1_ms:"),
+            ("[sip]\nt1_ms = 100000\nt2_ms = 200000\n", "sip.t1_ms:"),
+            ("[sip]\nt2_ms = 100\n", "sip.t2_ms:"),
+            ("[sip]\nmax_head = 100\n", "sip.max_head:"),
+            ("[sip]\nhost = \"a b\"\n", "sip.host:"),
+            ("[sip]\ntcp = \"0.0.0.0:5060\"\n", "sip.host:"),
+        ] {
+            let e = err(text);
+            assert!(e.starts_with(key), "{text:?}: {e}");
+        }
+        Config::parse("[sip]\ntcp = \"0.0.0.0:5060\"\nhost = \"sip.example.com\"\nudp = \"\"\n")
+            .expect("a host with an unspecified listener, no UDP");
         let e = err("[[relay.users]]\nname = \"x\"\n");
         assert!(e.starts_with("relay.users[0]:"), "{e}");
         let e = err("[[relay.users]]\nname = \"x\"\nha1 = \"abc\"\n");

@@ -399,3 +399,27 @@ async fn full_room_is_busy_here() {
         1.0
     );
 }
+
+/// §18.2.2 over TCP: a request followed at once by the client's half-close still gets its
+/// answer on the connection (the focus drops the writer only after answering).
+#[tokio::test]
+async fn tcp_answer_after_half_close() {
+    let d = Daemon::start(&config("")).await;
+    for i in 0..10 {
+        let mut s = TcpStream::connect(d.sip_tcp.expect("tcp"))
+            .await
+            .expect("connect");
+        let me = s.local_addr().expect("addr");
+        let branch = format!("z9hG4bKh{i}");
+        let text = request("OPTIONS", "TCP", me, &branch, 1, None, "");
+        s.write_all(text.as_bytes()).await.expect("write");
+        s.shutdown().await.expect("half-close");
+        let mut got = Vec::new();
+        tokio::time::timeout(WAIT, s.read_to_end(&mut got))
+            .await
+            .expect("closed in time")
+            .expect("read");
+        let r = parse_datagram(&got, &Limits::default()).expect("one SIP response");
+        assert_eq!(r.code(), Some(200), "round {i}");
+    }
+}

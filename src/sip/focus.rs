@@ -25,6 +25,7 @@ use bytes::Bytes;
 
 use super::dialog::{Dialog, DialogKey, Unacked, offer_key, origin_of};
 use super::message::{Message, Method, NameAddr, SipUri, StartLine, reason_phrase};
+use super::timer::Deadlines;
 use super::transaction::{
     ClientEvent, ClientTransactions, Fired, Peer, Received, ServerTransactions, Timers, TxKey,
 };
@@ -48,6 +49,8 @@ pub struct FocusConfig {
     pub tcp: Option<SocketAddr>,
     /// The host written in Contact and Via; empty: the listener's IP address.
     pub host: String,
+    /// Most server transactions alive at once; a new request beyond gets 503 without one.
+    pub max_transactions: usize,
 }
 
 impl Default for FocusConfig {
@@ -59,6 +62,7 @@ impl Default for FocusConfig {
             udp: None,
             tcp: None,
             host: String::new(),
+            max_transactions: 10_000,
         }
     }
 }
@@ -164,13 +168,21 @@ pub struct Focus {
     next_job: u64,
     out: Vec<Output>,
     draining: bool,
+    /// The dialogs whose 2xx waits for its ACK, by when it is sent again (§13.3.1.4).
+    acks: Deadlines<DialogKey>,
+    /// Sessions the mixer ended before their join's answer reached the focus (the two come on
+    /// different channels): their dialog ends as soon as it exists. Oldest first, bounded.
+    ended_early: std::collections::VecDeque<String>,
 }
+
+/// How many early-ended session ids [`Focus`] remembers.
+const ENDED_EARLY: usize = 256;
 
 impl Focus {
     /// A focus with no dialogs.
     pub fn new(cfg: FocusConfig) -> Focus {
         Focus {
-            server: ServerTransactions::new(cfg.timers),
+            server: ServerTransactions::new(cfg.timers, cfg.max_transactions),
             client: ClientTransactions::new(cfg.timers),
             cfg,
             dialogs: HashMap::new(),
@@ -179,6 +191,8 @@ impl Focus {
             next_job: 1,
             out: Vec::new(),
             draining: false,
+            acks: Deadlines::default(),
+            ended_early: std::collections::VecDeque::new(),
         }
     }
 
@@ -192,51 +206,102 @@ impl Focus {
         !self.client.is_empty()
     }
 
-    /// The next thing to do, if any.
-    pub fn poll_output(&mut self) -> Option<Output> {
-        if self.out.is_empty() {
-            None
-        } else {
-            Some(self.out.remove(0))
-        }
-    }
-
     /// All the work queued, in order.
     pub fn drain_output(&mut self) -> std::vec::Drain<'_, Output> {
         self.out.drain(..)
     }
 
     /// When [`Focus::handle_timeout`] is due next.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let d = self
-            .dialogs
-            .values()
-            .filter_map(|d| d.unacked.as_ref().map(|u| u.next.min(u.give_up)))
-            .min();
-        [self.server.poll_timeout(), self.client.poll_timeout(), d]
-            .into_iter()
-            .flatten()
-            .min()
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        [
+            self.server.poll_timeout(),
+            self.client.poll_timeout(),
+            self.acks.earliest(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Stops taking new INVITEs (503) and ends every dialog with a BYE: the service is going
     /// down.
     pub fn shutdown(&mut self, now: Instant) {
         self.draining = true;
+        // INVITEs still waiting for the mixer: 503 now; their joins are undone when they
+        // complete.
+        let pending: Vec<u64> = self.jobs.keys().copied().collect();
+        for job in pending {
+            self.abandon(job, 503, now);
+        }
         let keys: Vec<DialogKey> = self.dialogs.keys().cloned().collect();
         for k in keys {
             self.end_dialog(&k, now);
         }
     }
 
+    /// Answers pending join `job`'s INVITE with `status` (503 shutting down, 487 its dialog
+    /// ended, §15.1.2) and marks the job so that its join is undone when it completes.
+    fn abandon(&mut self, job: u64, status: u16, now: Instant) {
+        let Some(j) = self.jobs.get_mut(&job) else {
+            return;
+        };
+        if j.cancelled {
+            return;
+        }
+        j.cancelled = true;
+        let (key, req) = (j.key.clone(), j.req.clone());
+        let tag = j.for_.local_tag().to_owned();
+        if let JobFor::Reinvite(dk) = &j.for_ {
+            if let Some(d) = self.dialogs.get_mut(dk) {
+                d.reinvite_pending = false;
+            }
+        }
+        if self.server.is_pending(&key) {
+            let mut resp = Message::response_to(&req, status, reason_phrase(status), Some(&tag));
+            if status == 503 {
+                resp.push_header("Retry-After", "5");
+            }
+            self.respond(&key, resp, now);
+        }
+    }
+
+    /// Sets dialog `dk`'s 2xx waiting for an ACK (or none), with its retransmission timer.
+    fn set_unacked(&mut self, dk: &DialogKey, u: Option<Unacked>) {
+        let Some(d) = self.dialogs.get_mut(dk) else {
+            return;
+        };
+        match &u {
+            Some(u) => self.acks.schedule(dk.clone(), u.next.min(u.give_up)),
+            None => self.acks.cancel(dk),
+        }
+        d.unacked = u;
+    }
+
     /// Mixer session `session` ended by itself: its dialog ends with a BYE.
     pub fn session_ended(&mut self, session: &str, now: Instant) {
-        if let Some(k) = self.by_session.get(session).cloned() {
-            if let Some(d) = self.dialogs.get_mut(&k) {
-                // The mixer has already removed it: no Leave.
-                d.session.clear();
+        let Some(k) = self.by_session.remove(session) else {
+            // Its join's answer may still be on its way to the focus.
+            if self.ended_early.len() == ENDED_EARLY {
+                self.ended_early.pop_front();
             }
-            self.end_dialog(&k, now);
+            self.ended_early.push_back(session.to_owned());
+            return;
+        };
+        if let Some(d) = self.dialogs.get_mut(&k) {
+            // The mixer has already removed it: no Leave.
+            d.session.clear();
+        }
+        self.end_dialog(&k, now);
+    }
+
+    /// `true` (and forgotten) when the mixer ended `session` before its answer came.
+    fn ended_before_answer(&mut self, session: &str) -> bool {
+        match self.ended_early.iter().position(|s| s == session) {
+            Some(i) => {
+                self.ended_early.remove(i);
+                true
+            }
+            None => false,
         }
     }
 
@@ -249,6 +314,9 @@ impl Focus {
             return;
         }
         mark_received(&mut msg, peer);
+        // Where answers go (§18.2.2, RFC 3581), for this request's transaction and, for an
+        // INVITE, its dialog.
+        let peer = response_peer(&msg, peer);
         match self.server.on_request(&msg, peer, now) {
             Received::Retransmission(Some((p, bytes))) => self.out.push(Output::Send {
                 peer: p,
@@ -259,6 +327,21 @@ impl Focus {
             Received::PassUp => {
                 if msg.method() == Some(&Method::Ack) {
                     self.on_ack(&msg);
+                }
+            }
+            Received::Overloaded => {
+                // Too many transactions: a stateless 503 (§21.5.4), no state kept.
+                if msg.method() != Some(&Method::Ack) {
+                    let tag = new_tag(&msg);
+                    let mut resp =
+                        Message::response_to(&msg, 503, reason_phrase(503), tag.as_deref());
+                    resp.push_header("Retry-After", "5");
+                    let method = msg.method().cloned().unwrap_or(Method::Options);
+                    self.out.push(Output::Send {
+                        peer,
+                        bytes: resp.to_bytes(),
+                        what: Sent::Response(method, 503),
+                    });
                 }
             }
             Received::New(key) => self.on_new(key, msg, peer, now),
@@ -279,7 +362,7 @@ impl Focus {
             (_, Err(_)) if !live => {}
             (JobFor::Invite { local_tag }, Ok(a)) => {
                 let resp = self.answer_2xx(&job.req, &local_tag, job.peer, a.answer.clone());
-                let bytes = self.respond(&job.key, &job.req, resp, now);
+                let bytes = self.respond(&job.key, resp, now);
                 let Some(bytes) = bytes else { return };
                 let req = &job.req;
                 let key = DialogKey {
@@ -313,20 +396,31 @@ impl Focus {
                     offer: offer_key(&req.body),
                     origin: origin_of(&a.answer).unwrap_or((0, 1)),
                     answer: a.answer,
-                    unacked: Some(self.unacked(req, bytes, now)),
+                    unacked: None,
                     reinvite_pending: false,
                 };
-                self.by_session.insert(a.session, key.clone());
-                self.dialogs.insert(key, d);
+                let unacked = self.unacked(req, bytes, now);
+                self.dialogs.insert(key.clone(), d);
+                self.set_unacked(&key, Some(unacked));
+                if self.ended_before_answer(&a.session) {
+                    if let Some(d) = self.dialogs.get_mut(&key) {
+                        d.session.clear();
+                    }
+                    self.end_dialog(&key, now);
+                } else {
+                    self.by_session.insert(a.session, key);
+                }
             }
             (JobFor::Reinvite(dk), Ok(a)) => {
                 let Some(d) = self.dialogs.get(&dk) else {
+                    // Ending a dialog abandons its re-INVITE (487), so this is a safety net.
                     self.out.push(Output::Leave { session: a.session });
+                    self.reply(&job.key, &job.req, 481, now);
                     return;
                 };
                 let local_tag = d.key.local_tag.clone();
                 let resp = self.answer_2xx(&job.req, &local_tag, job.peer, a.answer.clone());
-                let Some(bytes) = self.respond(&job.key, &job.req, resp, now) else {
+                let Some(bytes) = self.respond(&job.key, resp, now) else {
                     return;
                 };
                 let unacked = self.unacked(&job.req, bytes, now);
@@ -335,11 +429,18 @@ impl Focus {
                 d.offer = offer_key(&job.req.body);
                 d.origin = origin_of(&a.answer).unwrap_or(d.origin);
                 d.answer = a.answer;
-                d.unacked = Some(unacked);
                 d.reinvite_pending = false;
+                self.set_unacked(&dk, Some(unacked));
                 self.by_session.remove(&old);
-                self.by_session.insert(a.session, dk);
                 self.out.push(Output::Leave { session: old });
+                if self.ended_before_answer(&a.session) {
+                    if let Some(d) = self.dialogs.get_mut(&dk) {
+                        d.session.clear();
+                    }
+                    self.end_dialog(&dk, now);
+                } else {
+                    self.by_session.insert(a.session, dk);
+                }
             }
             (for_, Err(r)) => {
                 if let JobFor::Reinvite(dk) = &for_ {
@@ -357,7 +458,7 @@ impl Focus {
                 if r.status == 503 {
                     resp.push_header("Retry-After", "5");
                 }
-                self.respond(&job.key, &job.req, resp, now);
+                self.respond(&job.key, resp, now);
             }
         }
     }
@@ -382,12 +483,18 @@ impl Focus {
             tracing::debug!(?e, "request timed out");
         }
         let t2 = self.cfg.timers.t2;
-        let mut give_up = Vec::new();
-        for d in self.dialogs.values_mut() {
+        while let Some(k) = self.acks.pop_due(now) {
+            let Some(d) = self.dialogs.get_mut(&k) else {
+                continue;
+            };
             let Some(u) = &mut d.unacked else { continue };
             if now >= u.give_up {
-                give_up.push(d.key.clone());
-            } else if now >= u.next {
+                // §13.3.1.4: no ACK for 64·T1: the session ends with a BYE.
+                tracing::info!(call_id = %k.call_id, "no ACK for the 2xx: ending the session");
+                self.end_dialog(&k, now);
+                continue;
+            }
+            if now >= u.next {
                 self.out.push(Output::Send {
                     peer: d.peer,
                     bytes: u.bytes.clone(),
@@ -396,11 +503,8 @@ impl Focus {
                 u.interval = (u.interval * 2).min(t2);
                 u.next = now + u.interval;
             }
-        }
-        for k in give_up {
-            // §13.3.1.4: no ACK for 64·T1: the session ends with a BYE.
-            tracing::info!(call_id = %k.call_id, "no ACK for the 2xx: ending the session");
-            self.end_dialog(&k, now);
+            let at = u.next.min(u.give_up);
+            self.acks.schedule(k, at);
         }
     }
 
@@ -423,7 +527,7 @@ impl Focus {
                 let tag = new_tag(&req);
                 let mut resp = Message::response_to(&req, 420, reason_phrase(420), tag.as_deref());
                 resp.push_header("Unsupported", unsupported.join(", "));
-                self.respond(&key, &req, resp, now);
+                self.respond(&key, resp, now);
                 return;
             }
         }
@@ -446,7 +550,7 @@ impl Focus {
                 resp.push_header("Allow", ALLOW);
                 resp.push_header("Accept", "application/sdp");
                 resp.push_header("Server", self.cfg.agent.clone());
-                self.respond(&key, &req, resp, now);
+                self.respond(&key, resp, now);
             }
             Method::Ack => {}
             Method::Other(_) => self.reply(&key, &req, 501, now),
@@ -454,7 +558,7 @@ impl Focus {
                 let tag = new_tag(&req);
                 let mut resp = Message::response_to(&req, 405, reason_phrase(405), tag.as_deref());
                 resp.push_header("Allow", ALLOW);
-                self.respond(&key, &req, resp, now);
+                self.respond(&key, resp, now);
             }
         }
     }
@@ -465,7 +569,7 @@ impl Focus {
             let tag = new_tag(&req);
             let mut resp = Message::response_to(&req, 503, reason_phrase(503), tag.as_deref());
             resp.push_header("Retry-After", "5");
-            self.respond(&key, &req, resp, now);
+            self.respond(&key, resp, now);
             return;
         }
         let Some(room) = room_of(&req) else {
@@ -475,7 +579,7 @@ impl Focus {
                 "Warning",
                 warning(399, &self.cfg.agent, "no room in the Request-URI"),
             );
-            self.respond(&key, &req, resp, now);
+            self.respond(&key, resp, now);
             return;
         };
         if let Some(refusal) = self.check_offer(&req) {
@@ -487,7 +591,7 @@ impl Focus {
         };
         // §17.2.1: 100 Trying at once, as the answer comes from another task.
         let trying = Message::response_to(&req, 100, "Trying", None);
-        self.respond(&key, &req, trying, now);
+        self.respond(&key, trying, now);
         let local_tag = msrp_relay::digest::random_hex(8);
         let job = self.next_job;
         self.next_job += 1;
@@ -523,7 +627,7 @@ impl Focus {
             if seq > d.remote_cseq {
                 resp.push_header("Retry-After", "2");
             }
-            self.respond(&key, &req, resp, now);
+            self.respond(&key, resp, now);
             return;
         }
         d.remote_cseq = seq;
@@ -543,11 +647,9 @@ impl Focus {
             // answer, version unchanged (RFC 3264 §8).
             let answer = d.answer.clone();
             let resp = self.answer_2xx(&req, &dk.local_tag, peer, answer);
-            if let Some(bytes) = self.respond(&key, &req, resp, now) {
+            if let Some(bytes) = self.respond(&key, resp, now) {
                 let u = self.unacked(&req, bytes, now);
-                if let Some(d) = self.dialogs.get_mut(&dk) {
-                    d.unacked = Some(u);
-                }
+                self.set_unacked(&dk, Some(u));
             }
             return;
         }
@@ -555,10 +657,10 @@ impl Focus {
         let (room, participant, origin) = (
             d.room.clone(),
             d.participant.clone(),
-            (d.origin.0, d.origin.1 + 1),
+            (d.origin.0, d.origin.1.wrapping_add(1)),
         );
         let trying = Message::response_to(&req, 100, "Trying", None);
-        self.respond(&key, &req, trying, now);
+        self.respond(&key, trying, now);
         let job = self.next_job;
         self.next_job += 1;
         self.out.push(Output::Join {
@@ -584,12 +686,31 @@ impl Focus {
         let Some(dk) = DialogKey::of_request(&req) else {
             return self.reply(&key, &req, 481, now);
         };
-        let Some(d) = self.dialogs.remove(&dk) else {
+        let Some(d) = self.remove_dialog(&dk, now) else {
             return self.reply(&key, &req, 481, now);
         };
-        self.by_session.remove(&d.session);
         self.out.push(Output::Leave { session: d.session });
         self.reply(&key, &req, 200, now);
+    }
+
+    /// Removes dialog `dk` with what hangs on it: its session entry, its 2xx timer, and a
+    /// re-INVITE being answered, which gets 487 (§15.1.2).
+    fn remove_dialog(&mut self, dk: &DialogKey, now: Instant) -> Option<Dialog> {
+        let d = self.dialogs.remove(dk)?;
+        self.by_session.remove(&d.session);
+        self.acks.cancel(dk);
+        if d.reinvite_pending {
+            let jobs: Vec<u64> = self
+                .jobs
+                .iter()
+                .filter(|(_, j)| matches!(&j.for_, JobFor::Reinvite(k) if k == dk))
+                .map(|(id, _)| *id)
+                .collect();
+            for job in jobs {
+                self.abandon(job, 487, now);
+            }
+        }
+        Some(d)
     }
 
     /// §9.2: CANCEL matches the INVITE with its branch; if that INVITE has no final response
@@ -599,23 +720,23 @@ impl Focus {
         if !self.server.exists(&invite) {
             return self.reply(&key, &req, 481, now);
         }
-        self.reply(&key, &req, 200, now);
-        if !self.server.is_pending(&invite) {
-            return;
-        }
-        let Some((_, job)) = self.jobs.iter_mut().find(|(_, j)| j.key == invite) else {
-            return;
-        };
-        job.cancelled = true;
-        let tag = job.for_.local_tag().to_owned();
-        let inv = job.req.clone();
-        if let JobFor::Reinvite(dk) = &job.for_ {
-            if let Some(d) = self.dialogs.get_mut(dk) {
-                d.reinvite_pending = false;
+        let job = self
+            .jobs
+            .iter()
+            .find(|(_, j)| j.key == invite)
+            .map(|(id, j)| (*id, j.for_.local_tag().to_owned()));
+        // The 200 carries the To tag the INVITE's 487 will have (§9.2).
+        let tag = job
+            .as_ref()
+            .map(|(_, t)| t.clone())
+            .or_else(|| new_tag(&req));
+        let resp = Message::response_to(&req, 200, "OK", tag.as_deref());
+        self.respond(&key, resp, now);
+        if let Some((id, _)) = job {
+            if self.server.is_pending(&invite) {
+                self.abandon(id, 487, now);
             }
         }
-        let resp = Message::response_to(&inv, 487, reason_phrase(487), Some(&tag));
-        self.respond(&invite, &inv, resp, now);
     }
 
     /// The ACK for a 2xx (§13.3.1.4): retransmissions stop.
@@ -624,10 +745,12 @@ impl Focus {
             return;
         };
         let seq = ack.cseq().map(|c| c.seq);
-        if let Some(d) = self.dialogs.get_mut(&dk) {
-            if d.unacked.as_ref().map(|u| u.cseq) == seq {
-                d.unacked = None;
-            }
+        let acked = self
+            .dialogs
+            .get(&dk)
+            .is_some_and(|d| d.unacked.as_ref().map(|u| u.cseq) == seq);
+        if acked {
+            self.set_unacked(&dk, None);
         }
     }
 
@@ -673,7 +796,7 @@ impl Focus {
             }
         }
         resp.push_header("Warning", warning(399, &self.cfg.agent, &reason));
-        self.respond(key, req, resp, now);
+        self.respond(key, resp, now);
     }
 
     /// The participant URI of `req` (RFC 7701 §6.3: CPIM From must match it).
@@ -757,10 +880,9 @@ impl Focus {
 
     /// Ends dialog `k`: a BYE (§15.1.1) and, unless the mixer ended it, a Leave.
     fn end_dialog(&mut self, k: &DialogKey, now: Instant) {
-        let Some(mut d) = self.dialogs.remove(k) else {
+        let Some(mut d) = self.remove_dialog(k, now) else {
             return;
         };
-        self.by_session.remove(&d.session);
         if !d.session.is_empty() {
             self.out.push(Output::Leave {
                 session: std::mem::take(&mut d.session),
@@ -783,21 +905,14 @@ impl Focus {
     fn reply(&mut self, key: &TxKey, req: &Message, code: u16, now: Instant) {
         let tag = if code >= 200 { new_tag(req) } else { None };
         let resp = Message::response_to(req, code, reason_phrase(code), tag.as_deref());
-        self.respond(key, req, resp, now);
+        self.respond(key, resp, now);
     }
 
     /// Sends `resp` in transaction `key`; the bytes sent.
-    fn respond(
-        &mut self,
-        key: &TxKey,
-        req: &Message,
-        resp: Message,
-        now: Instant,
-    ) -> Option<Bytes> {
+    fn respond(&mut self, key: &TxKey, resp: Message, now: Instant) -> Option<Bytes> {
         let code = resp.code().unwrap_or(500);
         let bytes = resp.to_bytes();
         let (peer, bytes) = self.server.respond(key, code, bytes, now)?;
-        let peer = response_peer(req, peer);
         self.out.push(Output::Send {
             peer,
             bytes: bytes.clone(),
@@ -869,8 +984,9 @@ fn mark_received(req: &mut Message, peer: Peer) {
     let Some(via) = req.top_via() else { return };
     let src = peer.addr();
     let ip = src.ip().to_string();
-    let needs_received = via.host != ip;
     let needs_rport = via.rport == Some(None);
+    // RFC 3581 §4: with rport, `received` even when it equals the sent-by host.
+    let needs_received = via.host != ip || needs_rport;
     if !needs_received && !needs_rport {
         return;
     }
@@ -1266,6 +1382,7 @@ mod tests {
         let (mut f, _, tag) = joined_alice(now);
         f.handle(req("ACK", "z9hG4bKa1", 1, Some(&tag), ""), udp(), now);
         f.session_ended("s1", now);
+        assert!(f.by_session.is_empty() && f.acks.is_empty());
         let (msgs, other) = sent(&mut f);
         assert!(other.is_empty());
         let (peer, bye) = &msgs[0];
@@ -1385,11 +1502,28 @@ mod tests {
         let via = msgs[0].1.top_via().unwrap();
         assert_eq!(via.rport, Some(Some(6000)));
         assert_eq!(via.received.as_deref(), Some("127.0.0.2"));
-        // Without rport: the received address, the Via's port.
-        let m = req("OPTIONS", "z9hG4bKo2", 1, None, "");
+        // Without rport: the received address, the Via's port; retransmissions go there too.
+        let m = req("INVITE", "z9hG4bKo2", 1, None, OFFER);
         f.handle(m, Peer::Udp(src), now);
+        let (msgs, other) = sent(&mut f);
+        let via_port = Peer::Udp("127.0.0.2:5070".parse().unwrap());
+        assert_eq!(msgs[0].0, via_port);
+        let [Output::Join { job, .. }] = &other[..] else {
+            panic!()
+        };
+        f.joined(*job, Ok(accepted("s1")), now);
+        f.handle_timeout(now + Timers::default().t1);
         let (msgs, _) = sent(&mut f);
-        assert_eq!(msgs[0].0, Peer::Udp("127.0.0.2:5070".parse().unwrap()));
+        assert_eq!(codes(&msgs), [200, 200]);
+        assert!(msgs.iter().all(|(p, _)| *p == via_port), "{msgs:?}");
+        // RFC 3581 §4: with rport, `received` even when it equals the sent-by host.
+        let mut m = req("OPTIONS", "z9hG4bKo3", 1, None, "");
+        m.set_header("Via", format!("SIP/2.0/UDP {ALICE};branch=z9hG4bKo3;rport"));
+        f.handle(m, udp(), now);
+        let (msgs, _) = sent(&mut f);
+        let via = msgs[0].1.top_via().unwrap();
+        assert_eq!(via.received.as_deref(), Some("127.0.0.1"));
+        assert_eq!(via.rport, Some(Some(5070)));
     }
 
     /// RFC 3325: P-Asserted-Identity names the participant only when trusted.
@@ -1437,5 +1571,105 @@ mod tests {
         assert!(other.is_empty());
         assert_eq!(codes(&msgs), [503]);
         assert!(msgs[0].1.header("Retry-After").is_some());
+    }
+
+    /// §15.1.2: a BYE while a re-INVITE is being answered: the re-INVITE gets 487, its join is
+    /// undone when it completes, and every transaction ends with its timers.
+    #[test]
+    fn bye_during_reinvite_answers_it() {
+        let now = Instant::now();
+        let (mut f, _, tag) = joined_alice(now);
+        f.handle(req("ACK", "z9hG4bKa1", 1, Some(&tag), ""), udp(), now);
+        let changed = OFFER.replace("7394", "7395");
+        f.handle(
+            req("INVITE", "z9hG4bKr1", 2, Some(&tag), &changed),
+            udp(),
+            now,
+        );
+        let (_, other) = sent(&mut f);
+        let [Output::Join { job, .. }] = &other[..] else {
+            panic!("{other:?}")
+        };
+        let job = *job;
+        f.handle(req("BYE", "z9hG4bKb1", 3, Some(&tag), ""), udp(), now);
+        let (msgs, other) = sent(&mut f);
+        assert_eq!(codes(&msgs), [487, 200]);
+        assert_eq!(
+            other,
+            [Output::Leave {
+                session: "s1".into()
+            }]
+        );
+        f.joined(job, Ok(accepted("s2")), now);
+        let (msgs, other) = sent(&mut f);
+        assert!(msgs.is_empty());
+        assert_eq!(
+            other,
+            [Output::Leave {
+                session: "s2".into()
+            }]
+        );
+        let mut at = now;
+        while let Some(next) = f.poll_timeout() {
+            at = next;
+            f.handle_timeout(at);
+        }
+        assert!(at <= now + Timers::default().t64());
+        assert!(f.server.is_empty() && f.jobs.is_empty() && f.dialogs() == 0);
+    }
+
+    /// Shutting down with an INVITE still at the mixer: 503 now, the join undone later.
+    #[test]
+    fn shutdown_answers_pending_invites() {
+        let now = Instant::now();
+        let (mut f, job) = invite_pending(now);
+        f.shutdown(now);
+        let (msgs, _) = sent(&mut f);
+        assert_eq!(codes(&msgs), [503]);
+        f.joined(job, Ok(accepted("s1")), now);
+        let (msgs, other) = sent(&mut f);
+        assert!(msgs.is_empty());
+        assert_eq!(
+            other,
+            [Output::Leave {
+                session: "s1".into()
+            }]
+        );
+        assert_eq!(f.dialogs(), 0);
+    }
+
+    /// The mixer's "session ended" can overtake the join's result: the dialog is ended with a
+    /// BYE as soon as its 200 is out, with no Leave (the mixer removed the session).
+    #[test]
+    fn session_ended_before_the_answer() {
+        let now = Instant::now();
+        let (mut f, job) = invite_pending(now);
+        f.session_ended("s1", now);
+        f.joined(job, Ok(accepted("s1")), now);
+        let (msgs, other) = sent(&mut f);
+        assert_eq!(codes(&msgs), [200]);
+        assert_eq!(msgs[1].1.method(), Some(&Method::Bye));
+        assert!(other.is_empty(), "{other:?}");
+        assert_eq!(f.dialogs(), 0);
+        assert!(f.by_session.is_empty());
+    }
+
+    /// More transactions than `max_transactions`: a stateless 503 with Retry-After.
+    #[test]
+    fn overload_gets_503() {
+        let now = Instant::now();
+        let mut f = Focus::new(FocusConfig {
+            max_transactions: 1,
+            ..FocusConfig::default()
+        });
+        f.handle(req("OPTIONS", "z9hG4bKo1", 1, None, ""), udp(), now);
+        f.handle(req("OPTIONS", "z9hG4bKo2", 1, None, ""), udp(), now);
+        let (msgs, _) = sent(&mut f);
+        assert_eq!(codes(&msgs), [200, 503]);
+        assert!(msgs[1].1.header("Retry-After").is_some());
+        // The first one's Timer J frees its place.
+        f.handle_timeout(now + Timers::default().t64());
+        f.handle(req("OPTIONS", "z9hG4bKo3", 1, None, ""), udp(), now);
+        assert_eq!(codes(&sent(&mut f).0), [200]);
     }
 }

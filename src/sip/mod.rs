@@ -3,6 +3,7 @@
 //!
 //! - [`message`]: the wire format (parser and serializer, stream and datagram framing);
 //! - [`transaction`]: server and client transactions with the RFC 3261 §17 timers;
+//! - [`timer`]: the deadline queue the timers of both run on;
 //! - [`dialog`]: the dialogs the focus holds, one per joined session;
 //! - [`focus`]: the sans-IO user agent: what each request gets, which session it joins or
 //!   leaves; time comes in as `now`;
@@ -21,4 +22,5 @@ pub mod focus;
 pub mod message;
 pub mod metrics;
 pub mod server;
+pub mod timer;
 pub mod transaction;

@@ -75,13 +75,17 @@ impl Listeners {
 enum Input {
     Msg(Message, Peer),
     Joined(u64, Result<Accepted, Refusal>),
+    /// A TCP connection's reader stopped: its writer goes once what was read before is
+    /// answered (this comes after those messages on the same channel).
+    Closed(u64),
 }
 
 /// The writers of the open TCP connections, by connection number.
 type Conns = Arc<Mutex<HashMap<u64, mpsc::Sender<Bytes>>>>;
 
 /// Starts the focus on `listeners`, joining rooms of `mixer`, until `stop` turns true; then it
-/// ends every dialog with a BYE (waiting up to two seconds for their answers) and returns.
+/// ends every dialog with a BYE (waiting up to two seconds for their answers: the readers run
+/// until the focus is done) and returns.
 pub fn spawn(
     listeners: Listeners,
     cfg: &SipSection,
@@ -100,6 +104,7 @@ pub fn spawn(
         udp: listeners.udp_addr(),
         tcp: listeners.tcp_addr(),
         host: cfg.host.clone(),
+        max_transactions: cfg.max_transactions,
         ..FocusConfig::default()
     };
     let limits = Limits {
@@ -108,6 +113,8 @@ pub fn spawn(
     };
     let (tx, rx) = mpsc::channel(1024);
     let conns: Conns = Arc::default();
+    // The readers stop when the focus is done (after its BYEs were answered), not at `stop`.
+    let (done_tx, done) = watch::channel(false);
     let udp = listeners.udp.map(Arc::new);
     if let Some(sock) = &udp {
         tokio::spawn(udp_reader(
@@ -115,7 +122,7 @@ pub fn spawn(
             limits,
             tx.clone(),
             metrics.clone(),
-            stop.clone(),
+            done.clone(),
         ));
     }
     if let Some(l) = listeners.tcp {
@@ -131,6 +138,7 @@ pub fn spawn(
             conns.clone(),
             metrics.clone(),
             stop.clone(),
+            done,
         ));
     }
     let ended = mixer.watch_ended();
@@ -143,8 +151,11 @@ pub fn spawn(
         tx,
     };
     tokio::spawn(
-        core.run(rx, ended, stop)
-            .instrument(tracing::info_span!("sip")),
+        async move {
+            core.run(rx, ended, stop).await;
+            let _ = done_tx.send(true);
+        }
+        .instrument(tracing::info_span!("sip")),
     )
 }
 
@@ -180,6 +191,12 @@ impl Core {
                         self.focus.handle(m, peer, Instant::now());
                     }
                     Some(Input::Joined(job, r)) => self.focus.joined(job, r, Instant::now()),
+                    Some(Input::Closed(conn)) => {
+                        self.conns
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(&conn);
+                    }
                     None => break,
                 },
                 Some(id) = ended.recv() => self.focus.session_ended(&id, Instant::now()),
@@ -302,16 +319,19 @@ async fn udp_reader(
 ) {
     let mut buf = vec![0u8; 65_535];
     loop {
-        let (n, src) = tokio::select! {
-            r = sock.recv_from(&mut buf) => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // ICMP errors surface here on some systems; the socket stays usable.
-                    debug!(error = %e, "SIP UDP receive");
-                    continue;
-                }
-            },
+        let received = tokio::select! {
+            r = sock.recv_from(&mut buf) => r,
             _ = stop.wait_for(|s| *s) => return,
+        };
+        let (n, src) = match received {
+            Ok(x) => x,
+            Err(e) => {
+                // ICMP errors surface here on some systems; the socket stays usable. A lasting
+                // error must not spin.
+                debug!(error = %e, "SIP UDP receive");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
         };
         let data = &buf[..n];
         if data.iter().all(|b| matches!(b, b'\r' | b'\n')) {
@@ -380,6 +400,7 @@ async fn tcp_acceptor(
     conns: Conns,
     metrics: SipMetrics,
     mut stop: watch::Receiver<bool>,
+    done: watch::Receiver<bool>,
 ) {
     let mut next = 1u64;
     loop {
@@ -407,17 +428,26 @@ async fn tcp_acceptor(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(conn, w_tx.clone());
-        let (conns, tx, metrics, cfg) = (conns.clone(), tx.clone(), metrics.clone(), cfg.clone());
-        let stop = stop.clone();
+        let (tx, metrics, cfg) = (tx.clone(), metrics.clone(), cfg.clone());
+        let done = done.clone();
         tokio::spawn(async move {
             metrics.tcp_connections.inc();
-            let writer = tcp_conn(stream, conn, addr, &cfg, tx, w_tx, w_rx, &metrics, stop).await;
-            // The writer ends once nothing can queue for it: send what is queued (a 200 for
-            // the BYE that came last), for two seconds at most.
-            conns
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&conn);
+            let writer = tcp_conn(
+                stream,
+                conn,
+                addr,
+                &cfg,
+                tx.clone(),
+                w_tx,
+                w_rx,
+                &metrics,
+                done,
+            )
+            .await;
+            // The focus drops the writer once it has answered what was read before (a 200 for
+            // the BYE that came last); the writer then sends what is queued and ends. Two
+            // seconds at most.
+            let _ = tx.send(Input::Closed(conn)).await;
             let abort = writer.abort_handle();
             if tokio::time::timeout(Duration::from_secs(2), writer)
                 .await
@@ -465,14 +495,12 @@ async fn tcp_conn(
                     break;
                 }
             },
-            // Kept open two seconds more for BYEs and their answers.
+            // The focus is done (its BYEs answered or given up).
             _ = stop.wait_for(|s| *s) => None,
         };
-        let Some(n) = n else {
-            tokio::time::sleep(Duration::from_secs(2)).await;
+        if n.is_none() {
             break;
-        };
-        let _ = n;
+        }
         loop {
             match parse_stream(&buf, &cfg.limits) {
                 Ok(None) => {

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::message::{Message, Method};
+use super::timer::Deadlines;
 
 /// The RFC 3261 §17.1.1.1 timer values (Table 4 of §A).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +183,8 @@ pub enum Received {
     /// A retransmission of a request the transaction has seen: send this again (nothing when
     /// no response has been sent yet).
     Retransmission(Option<(Peer, Bytes)>),
+    /// A new request while the table is full: answer it without a transaction (503).
+    Overloaded,
     /// The ACK for a non-2xx final response: the transaction took it (§17.2.1).
     AckAbsorbed,
     /// An ACK the transaction layer does not take (for a 2xx: it belongs to the dialog,
@@ -198,19 +201,46 @@ pub enum Fired {
     NoAck(TxKey),
 }
 
+impl State {
+    /// When this state's next timer fires; `None` while the focus owes the answer.
+    fn deadline(&self) -> Option<Instant> {
+        match self {
+            State::InviteCompleted { g, h, .. } => Some(g.map_or(*h, |(at, _)| at.min(*h))),
+            State::InviteConfirmed { until }
+            | State::InviteAccepted { until }
+            | State::Completed { until, .. } => Some(*until),
+            // Proceeding transactions wait for the focus, which always answers.
+            State::InviteProceeding { .. } | State::Trying | State::Proceeding { .. } => None,
+        }
+    }
+}
+
 /// The server transactions (§17.2).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ServerTransactions {
     timers: Timers,
     txs: HashMap<TxKey, ServerTx>,
+    deadlines: Deadlines<TxKey>,
+    /// Most transactions alive at once; more requests are refused statelessly.
+    max: usize,
 }
 
 impl ServerTransactions {
-    /// An empty table using `timers`.
-    pub fn new(timers: Timers) -> Self {
+    /// An empty table using `timers`, holding at most `max` transactions.
+    pub fn new(timers: Timers, max: usize) -> Self {
         ServerTransactions {
             timers,
             txs: HashMap::new(),
+            deadlines: Deadlines::default(),
+            max,
+        }
+    }
+
+    /// Schedules `key`'s next timer after its state changed.
+    fn reschedule(&mut self, key: &TxKey) {
+        match self.txs.get(key).and_then(|tx| tx.state.deadline()) {
+            Some(at) => self.deadlines.schedule(key.clone(), at),
+            None => self.deadlines.cancel(key),
         }
     }
 
@@ -231,11 +261,13 @@ impl ServerTransactions {
         };
         let is_ack = req.method() == Some(&Method::Ack);
         let t = self.timers;
+        let full = self.txs.len() >= self.max;
         match self.txs.get_mut(&key) {
             Some(tx) if is_ack => match &tx.state {
                 State::InviteCompleted { .. } => {
                     let until = if peer.reliable() { now } else { now + t.t4 };
                     tx.state = State::InviteConfirmed { until };
+                    self.reschedule(&key);
                     Received::AckAbsorbed
                 }
                 State::InviteConfirmed { .. } => Received::AckAbsorbed,
@@ -253,6 +285,7 @@ impl ServerTransactions {
                 };
                 Received::Retransmission(again.map(|b| (tx.peer, b)))
             }
+            None if full => Received::Overloaded,
             None => {
                 let state = if key.method == Method::Invite {
                     State::InviteProceeding { last: None }
@@ -313,47 +346,50 @@ impl ServerTransactions {
             _ => return None,
         };
         tx.state = next;
-        Some((tx.peer, resp))
+        let peer = tx.peer;
+        self.reschedule(key);
+        Some((peer, resp))
     }
 
     /// The earliest deadline of any transaction.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.txs
-            .values()
-            .filter_map(|tx| match &tx.state {
-                State::InviteCompleted { g, h, .. } => Some(g.map_or(*h, |(at, _)| at.min(*h))),
-                State::InviteConfirmed { until }
-                | State::InviteAccepted { until }
-                | State::Completed { until, .. } => Some(*until),
-                // Proceeding transactions wait for the focus, which always answers.
-                State::InviteProceeding { .. } | State::Trying | State::Proceeding { .. } => None,
-            })
-            .min()
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.deadlines.earliest()
     }
 
     /// Runs the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<Fired>) {
         let t2 = self.timers.t2;
-        self.txs.retain(|key, tx| match &mut tx.state {
-            State::InviteCompleted { resp, g, h } => {
-                if now >= *h {
-                    out.push(Fired::NoAck(key.clone()));
-                    return false;
-                }
-                if let Some((at, interval)) = g {
-                    if now >= *at {
-                        out.push(Fired::Resend(tx.peer, resp.clone()));
-                        *interval = (*interval * 2).min(t2);
-                        *at = now + *interval;
+        while let Some(key) = self.deadlines.pop_due(now) {
+            let Some(tx) = self.txs.get_mut(&key) else {
+                continue;
+            };
+            let keep = match &mut tx.state {
+                State::InviteCompleted { resp, g, h } => {
+                    if now >= *h {
+                        out.push(Fired::NoAck(key.clone()));
+                        false
+                    } else {
+                        if let Some((at, interval)) = g {
+                            if now >= *at {
+                                out.push(Fired::Resend(tx.peer, resp.clone()));
+                                *interval = (*interval * 2).min(t2);
+                                *at = now + *interval;
+                            }
+                        }
+                        true
                     }
                 }
-                true
+                State::InviteConfirmed { until }
+                | State::InviteAccepted { until }
+                | State::Completed { until, .. } => now < *until,
+                State::InviteProceeding { .. } | State::Trying | State::Proceeding { .. } => true,
+            };
+            if keep {
+                self.reschedule(&key);
+            } else {
+                self.txs.remove(&key);
             }
-            State::InviteConfirmed { until }
-            | State::InviteAccepted { until }
-            | State::Completed { until, .. } => now < *until,
-            State::InviteProceeding { .. } | State::Trying | State::Proceeding { .. } => true,
-        });
+        }
     }
 }
 
@@ -369,11 +405,18 @@ struct ClientTx {
     f: Instant,
 }
 
+impl ClientTx {
+    fn deadline(&self) -> Instant {
+        self.e.map_or(self.f, |(at, _)| at.min(self.f))
+    }
+}
+
 /// The non-INVITE client transactions, by branch.
 #[derive(Debug, Default)]
 pub struct ClientTransactions {
     timers: Timers,
     txs: HashMap<String, ClientTx>,
+    deadlines: Deadlines<String>,
 }
 
 /// What became of a client transaction.
@@ -391,6 +434,7 @@ impl ClientTransactions {
         ClientTransactions {
             timers,
             txs: HashMap::new(),
+            deadlines: Deadlines::default(),
         }
     }
 
@@ -415,16 +459,15 @@ impl ClientTransactions {
         now: Instant,
     ) {
         let t = self.timers;
-        self.txs.insert(
-            branch,
-            ClientTx {
-                peer,
-                request,
-                method,
-                e: (!peer.reliable()).then_some((now + t.t1, t.t1)),
-                f: now + t.t64(),
-            },
-        );
+        let tx = ClientTx {
+            peer,
+            request,
+            method,
+            e: (!peer.reliable()).then_some((now + t.t1, t.t1)),
+            f: now + t.t64(),
+        };
+        self.deadlines.schedule(branch.clone(), tx.deadline());
+        self.txs.insert(branch, tx);
     }
 
     /// A response arrived: a final one ends its transaction (§17.1.2.2). `None` when it
@@ -443,18 +486,18 @@ impl ClientTransactions {
                 *interval = self.timers.t2;
                 *at = (*at).min(now + self.timers.t2);
             }
+            let at = tx.deadline();
+            self.deadlines.schedule(branch, at);
             return None;
         }
+        self.deadlines.cancel(&branch);
         let tx = self.txs.remove(&branch)?;
         Some(ClientEvent::Done(tx.method, code))
     }
 
     /// The earliest deadline of any transaction.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.txs
-            .values()
-            .map(|tx| tx.e.map_or(tx.f, |(at, _)| at.min(tx.f)))
-            .min()
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.deadlines.earliest()
     }
 
     /// Runs the timers due at `now`.
@@ -465,10 +508,14 @@ impl ClientTransactions {
         events: &mut Vec<ClientEvent>,
     ) {
         let t2 = self.timers.t2;
-        self.txs.retain(|_, tx| {
+        while let Some(branch) = self.deadlines.pop_due(now) {
+            let Some(tx) = self.txs.get_mut(&branch) else {
+                continue;
+            };
             if now >= tx.f {
                 events.push(ClientEvent::TimedOut(tx.method.clone()));
-                return false;
+                self.txs.remove(&branch);
+                continue;
             }
             if let Some((at, interval)) = &mut tx.e {
                 if now >= *at {
@@ -477,8 +524,9 @@ impl ClientTransactions {
                     *at = now + *interval;
                 }
             }
-            true
-        });
+            let at = tx.deadline();
+            self.deadlines.schedule(branch, at);
+        }
     }
 }
 
@@ -527,7 +575,7 @@ mod tests {
     #[test]
     fn invite_non_2xx_retransmits_until_ack() {
         let t = Timers::default();
-        let mut st = ServerTransactions::new(t);
+        let mut st = ServerTransactions::new(t, 1000);
         let now = Instant::now();
         let Received::New(key) = st.on_request(&invite("z9hG4bK1"), UDP, now) else {
             panic!("new")
@@ -587,7 +635,7 @@ mod tests {
     #[test]
     fn timer_h_reports_a_missing_ack() {
         let t = Timers::default();
-        let mut st = ServerTransactions::new(t);
+        let mut st = ServerTransactions::new(t, 1000);
         let now = Instant::now();
         let Received::New(key) = st.on_request(&invite("z9hG4bK2"), UDP, now) else {
             panic!("new")
@@ -609,7 +657,7 @@ mod tests {
             conn: 1,
             addr: UDP.addr(),
         };
-        let mut st = ServerTransactions::new(t);
+        let mut st = ServerTransactions::new(t, 1000);
         let now = Instant::now();
         let Received::New(key) = st.on_request(&invite("z9hG4bK3"), tcp, now) else {
             panic!("new")
@@ -644,7 +692,7 @@ mod tests {
     #[test]
     fn non_invite_completed_and_cancel_key() {
         let t = Timers::default();
-        let mut st = ServerTransactions::new(t);
+        let mut st = ServerTransactions::new(t, 1000);
         let now = Instant::now();
         let bye = msg("BYE sip:lobby@127.0.0.1 SIP/2.0\r\n\
              Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK5\r\n\
