@@ -725,10 +725,20 @@ impl Focus {
             .iter()
             .find(|(_, j)| j.key == invite)
             .map(|(id, j)| (*id, j.for_.local_tag().to_owned()));
-        // The 200 carries the To tag the INVITE's 487 will have (§9.2).
+        // The 200 carries the To tag of the INVITE's final response (§9.2): the 487 to come,
+        // or the 200 already sent (its dialog's).
+        let answered = || {
+            let call_id = req.call_id()?;
+            let from_tag = req.from()?.tag()?.to_owned();
+            self.dialogs
+                .keys()
+                .find(|k| k.call_id == call_id && k.remote_tag == from_tag)
+                .map(|k| k.local_tag.clone())
+        };
         let tag = job
             .as_ref()
             .map(|(_, t)| t.clone())
+            .or_else(answered)
             .or_else(|| new_tag(&req));
         let resp = Message::response_to(&req, 200, "OK", tag.as_deref());
         self.respond(&key, resp, now);
@@ -1278,6 +1288,20 @@ mod tests {
         // A CANCEL for nothing: 481.
         f.handle(req("CANCEL", "z9hG4bKzz", 1, None, ""), udp(), now);
         assert_eq!(codes(&sent(&mut f).0), [481]);
+    }
+
+    /// §9.2 / RFC 6026: a CANCEL after the 200 gets 200 with the dialog's To tag, and the
+    /// call stays up.
+    #[test]
+    fn cancel_after_the_answer() {
+        let now = Instant::now();
+        let (mut f, _, tag) = joined_alice(now);
+        f.handle(req("CANCEL", "z9hG4bKi1", 1, None, ""), udp(), now);
+        let (msgs, other) = sent(&mut f);
+        assert!(other.is_empty());
+        assert_eq!(codes(&msgs), [200]);
+        assert_eq!(msgs[0].1.to().unwrap().tag(), Some(tag.as_str()));
+        assert_eq!(f.dialogs(), 1);
     }
 
     /// 7701-002: a refused offer gets 488 with a Warning (305 for the accept-types), which
