@@ -450,7 +450,7 @@ impl Default for SipSection {
             max_body: 65536,
             max_connections: 1000,
             idle_timeout_secs: 600,
-            max_transactions: 10_000,
+            max_transactions: 100_000,
         }
     }
 }

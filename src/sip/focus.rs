@@ -62,7 +62,7 @@ impl Default for FocusConfig {
             udp: None,
             tcp: None,
             host: String::new(),
-            max_transactions: 10_000,
+            max_transactions: 100_000,
         }
     }
 }
