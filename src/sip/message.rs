@@ -2834,3 +2834,94 @@ mod tests {
         assert_eq!(canonical_name("q"), None);
     }
 }
+
+/// Property tests (DESIGN.md convention 4): any message the serializer writes parses back to
+/// itself, as a datagram and from a stream, whole or split at any point.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn token() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9][A-Za-z0-9.!%*_+`'~-]{0,12}"
+    }
+
+    /// A header value: printable, no CR/LF, no surrounding whitespace.
+    fn value() -> impl Strategy<Value = String> {
+        "[!-~]([ -~]{0,30}[!-~])?"
+    }
+
+    fn method() -> impl Strategy<Value = Method> {
+        prop_oneof![
+            Just(Method::Invite),
+            Just(Method::Ack),
+            Just(Method::Bye),
+            Just(Method::Cancel),
+            Just(Method::Options),
+            Just(Method::Message),
+            "[A-Z]{3,10}".prop_map(|m| Method::parse(&m)),
+        ]
+    }
+
+    prop_compose! {
+        fn message()(
+            request in any::<bool>(),
+            method in method(),
+            user in token(),
+            host in "[a-z][a-z0-9]{0,8}(\\.[a-z]{2,5})?",
+            code in 100u16..700,
+            reason in "[A-Za-z ]{0,20}",
+            branch in "[A-Za-z0-9]{1,16}",
+            seq in any::<u32>(),
+            tags in (token(), token()),
+            call_id in "[A-Za-z0-9@.-]{1,30}",
+            extra in proptest::collection::vec(("X-[A-Za-z0-9-]{1,10}", value()), 0..5),
+            body in proptest::collection::vec(any::<u8>(), 0..200),
+        ) -> Message {
+            let start = if request {
+                StartLine::Request { method: method.clone(), uri: format!("sip:{user}@{host}") }
+            } else {
+                StartLine::Response { code, reason: reason.trim().to_owned() }
+            };
+            let mut m = Message { start, headers: Vec::new(), body: Bytes::from(body) };
+            m.push_header("Via", format!("SIP/2.0/UDP {host}:5060;branch=z9hG4bK{branch}"));
+            m.push_header("From", format!("<sip:{user}@{host}>;tag={}", tags.0));
+            m.push_header("To", format!("<sip:room@{host}>;tag={}", tags.1));
+            m.push_header("Call-ID", call_id);
+            m.push_header("CSeq", format!("{seq} {}", method.as_str()));
+            for (n, v) in extra {
+                m.push_header(&n, v);
+            }
+            m
+        }
+    }
+
+    /// `m` with its Content-Length headers dropped: the serializer writes its own.
+    fn comparable(m: &Message) -> Message {
+        let mut m = m.clone();
+        m.remove_header("Content-Length");
+        m
+    }
+
+    proptest! {
+        #[test]
+        fn written_messages_parse_back(m in message()) {
+            let wire = m.to_bytes();
+            let limits = Limits::default();
+            let d = parse_datagram(&wire, &limits).expect("datagram");
+            prop_assert_eq!(comparable(&d), comparable(&m));
+            match parse_stream(&wire, &limits).expect("stream") {
+                Some(Framed::Message(s, used)) => {
+                    prop_assert_eq!(used, wire.len());
+                    prop_assert_eq!(comparable(&s), comparable(&m));
+                }
+                other => prop_assert!(false, "{other:?}"),
+            }
+            // Split anywhere: a prefix is never a whole message.
+            for cut in [1, wire.len() / 3, wire.len() / 2, wire.len() - 1] {
+                prop_assert!(matches!(parse_stream(&wire[..cut], &limits), Ok(None)));
+            }
+        }
+    }
+}
