@@ -369,7 +369,9 @@ fn answer_malformed(
     // An answer the client cannot match (§17.1.3: Via branch, CSeq; §8.1.3.3: Call-ID, tags)
     // is not sent.
     let matchable = req.top_via().is_some()
-        && req.call_id().is_some()
+        && req
+            .call_id()
+            .is_some_and(|c| !c.is_empty() && !c.contains(char::is_whitespace))
         && req.cseq().is_some()
         && req.from().is_some()
         && req.to().is_some();
