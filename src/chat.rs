@@ -209,22 +209,17 @@ fn room_uri(room: &str) -> String {
 /// connects to the first and sends along all of them (the mixer's URI last).
 #[cfg(any(feature = "sip", test))]
 fn answer_path(sdp: &[u8]) -> Result<Vec<MsrpUri>, String> {
+    use msrp_sdp::attr::{MsrpAttribute, PathAttr};
     let text = std::str::from_utf8(sdp).map_err(|_| "the SDP answer is not UTF-8".to_owned())?;
-    let line = text
+    let value = text
         .lines()
         .find_map(|l| l.trim_end().strip_prefix("a=path:"))
         .ok_or_else(|| "the SDP answer has no a=path".to_owned())?;
-    let path = line
-        .split_ascii_whitespace()
-        .map(|u| {
-            u.parse::<MsrpUri>()
-                .map_err(|e| format!("answer path {u:?}: {e}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if path.is_empty() {
+    let path = PathAttr::parse_value(Some(value)).map_err(|e| format!("answer path: {e}"))?;
+    if path.0.is_empty() {
         return Err("the SDP answer's a=path is empty".into());
     }
-    Ok(path)
+    Ok(path.0)
 }
 
 /// The SDP offer of a client at `own` that connects (RFC 6135 `a=setup:active`), takes

@@ -106,16 +106,6 @@ impl SipStream {
     }
 }
 
-/// The last `a=path` URI of an SDP answer.
-fn answer_path(sdp: &[u8]) -> String {
-    let text = std::str::from_utf8(sdp).expect("UTF-8 SDP");
-    let line = text
-        .lines()
-        .find_map(|l| l.strip_prefix("a=path:"))
-        .expect("a=path in the answer");
-    line.split_whitespace().last().expect("a URI").to_owned()
-}
-
 /// RFC 3261 §13.3.1.4 over UDP (T1 = 100 ms here): the 200 comes again until the ACK; the
 /// INVITE sent again is absorbed (RFC 6026 §7.1: no second participant); after the ACK the
 /// retransmissions stop; BYE leaves.
@@ -288,7 +278,7 @@ async fn lost_msrp_connection_ends_the_dialog() {
         .expect("tag");
     sip.send(&request("ACK", "TCP", me, "z9hG4bKt2", 1, Some(&tag), ""))
         .await;
-    let room = answer_path(&ok.body);
+    let room = chat::answer_path(&ok.body);
 
     // Bind (RFC 4975 §5.4) with a bodiless SEND on the answer's path.
     let mut msrp = TcpStream::connect(d.msrp).await.expect("MSRP connect");
@@ -422,4 +412,49 @@ async fn tcp_answer_after_half_close() {
         let r = parse_datagram(&got, &Limits::default()).expect("one SIP response");
         assert_eq!(r.code(), Some(200), "round {i}");
     }
+}
+
+/// `[sip] max_connections`, `max_head` and `max_body` are enforced: a TCP connection beyond the
+/// limit is closed at once while the open one is served; a body over the limit gets 413 and a
+/// header block over it 513 (RFC 3261 §21.4.11, §21.5.9).
+#[tokio::test]
+async fn sip_limits_are_enforced() {
+    let d = Daemon::start(&config(
+        "[sip]\nudp = \"127.0.0.1:0\"\ntcp = \"127.0.0.1:0\"\nmax_connections = 1\n\
+         max_head = 1024\nmax_body = 100\n",
+    ))
+    .await;
+    let tcp = d.sip_tcp.expect("tcp");
+    let first = TcpStream::connect(tcp).await.expect("connect");
+    let me = first.local_addr().expect("addr");
+    let mut first = SipStream {
+        s: first,
+        buf: Vec::new(),
+    };
+    first
+        .send(&request("OPTIONS", "TCP", me, "z9hG4bKl1", 1, None, ""))
+        .await;
+    assert_eq!(first.next().await.expect("answer").code(), Some(200));
+    let mut second = TcpStream::connect(tcp).await.expect("connect");
+    let mut byte = [0u8; 1];
+    let n = tokio::time::timeout(WAIT, second.read(&mut byte))
+        .await
+        .expect("closed in time")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "a connection over sip.max_connections is closed");
+
+    let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let me = sock.local_addr().expect("addr");
+    let udp = d.sip_udp.expect("udp");
+    let big_body = request("OPTIONS", "UDP", me, "z9hG4bKl2", 1, None, &"x".repeat(101));
+    sock.send_to(big_body.as_bytes(), udp).await.expect("send");
+    assert_eq!(recv_udp(&sock).await.code(), Some(413));
+    let big_head = request("OPTIONS", "UDP", me, "z9hG4bKl3", 1, None, "").replacen(
+        "Content-Length: 0\r\n",
+        &format!("X-Pad: {}\r\nContent-Length: 0\r\n", "p".repeat(1100)),
+        1,
+    );
+    // The headers needed to answer come before the padding, within sip.max_head.
+    sock.send_to(big_head.as_bytes(), udp).await.expect("send");
+    assert_eq!(recv_udp(&sock).await.code(), Some(513));
 }

@@ -24,11 +24,14 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::dialog::{Dialog, DialogKey, Unacked, offer_key, origin_of};
-use super::message::{Message, Method, NameAddr, SipUri, StartLine, reason_phrase};
+use super::message::{Header, Message, Method, NameAddr, SipUri, StartLine, reason_phrase};
 use super::timer::Deadlines;
 use super::transaction::{
     ClientEvent, ClientTransactions, Fired, Peer, Received, ServerTransactions, Timers, TxKey,
 };
+
+/// The default Server header and Warning agent (§20.35, §20.43).
+pub const AGENT: &str = concat!("msrpd/", env!("CARGO_PKG_VERSION"));
 
 /// The methods the focus implements (the Allow header, §20.5).
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS";
@@ -57,7 +60,7 @@ impl Default for FocusConfig {
     fn default() -> Self {
         FocusConfig {
             timers: Timers::default(),
-            agent: concat!("msrpd/", env!("CARGO_PKG_VERSION")).to_owned(),
+            agent: AGENT.to_owned(),
             trust_asserted_identity: false,
             udp: None,
             tcp: None,
@@ -979,7 +982,7 @@ fn warn_code(reason: &str) -> u16 {
 }
 
 /// A Warning header value (§20.43): `code agent "text"`.
-fn warning(code: u16, agent: &str, text: &str) -> String {
+pub(crate) fn warning(code: u16, agent: &str, text: &str) -> String {
     let text: String = text
         .chars()
         .map(|c| if c == '"' || c == '\\' { '\'' } else { c })
@@ -991,62 +994,31 @@ fn warning(code: u16, agent: &str, text: &str) -> String {
 /// §18.2.1 and RFC 3581 §4: a request that came over UDP from an address other than its top
 /// Via's sent-by gets `received`; one with a bare `rport` gets the source port.
 fn mark_received(req: &mut Message, peer: Peer) {
-    let Some(via) = req.top_via() else { return };
+    let Some(mut via) = req.top_via() else { return };
     let src = peer.addr();
     let ip = src.ip().to_string();
     let needs_rport = via.rport == Some(None);
     // RFC 3581 §4: with rport, `received` even when it equals the sent-by host.
-    let needs_received = via.host != ip || needs_rport;
-    if !needs_received && !needs_rport {
+    if via.host == ip && !needs_rport {
         return;
     }
-    // Split a comma-joined Via so the top value stands alone, then mark it.
-    let values: Vec<String> = req
-        .header_values("Via")
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let Some(top) = values.first() else { return };
-    let mut top = top.clone();
     if needs_rport {
-        top = replace_bare_rport(&top, src.port());
+        via.set_param("rport", Some(itoa::Buffer::new().format(src.port())));
     }
-    if needs_received && via.received.is_none() {
-        top.push_str(";received=");
-        top.push_str(&ip);
-    }
+    via.set_param("received", Some(&ip));
+    // The top value stands alone (a comma-joined Via is split) and goes back in front, the
+    // other Vias after it in order (§20.42: order matters only among Vias).
+    let vias: Vec<Header> = std::iter::once(via.to_string())
+        .chain(
+            req.header_values("Via")
+                .into_iter()
+                .skip(1)
+                .map(str::to_owned),
+        )
+        .map(|v| Header::new("Via", v))
+        .collect();
     req.remove_header("Via");
-    // Via headers go back in front of the others, in order (§20.42: order matters only
-    // among Vias).
-    let mut vias: Vec<super::message::Header> = Vec::with_capacity(values.len());
-    vias.push(super::message::Header {
-        name: "Via".into(),
-        value: top,
-    });
-    for v in &values[1..] {
-        vias.push(super::message::Header {
-            name: "Via".into(),
-            value: v.clone(),
-        });
-    }
     req.headers.splice(0..0, vias);
-}
-
-/// `;rport` without a value becomes `;rport=port` (RFC 3581 §4).
-fn replace_bare_rport(via: &str, port: u16) -> String {
-    let mut out = String::with_capacity(via.len() + 6);
-    for (i, part) in via.split(';').enumerate() {
-        if i > 0 {
-            out.push(';');
-        }
-        if part.trim().eq_ignore_ascii_case("rport") {
-            out.push_str("rport=");
-            out.push_str(&port.to_string());
-        } else {
-            out.push_str(part);
-        }
-    }
-    out
 }
 
 /// Where a response to `req` goes (§18.2.2, RFC 3581 §4): over TCP, the connection it came

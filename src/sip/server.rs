@@ -383,7 +383,7 @@ fn answer_malformed(
     let mut resp = Message::response_to(&req, status, reason_phrase(status), Some(&tag));
     resp.push_header(
         "Warning",
-        format!("399 msrpd \"{}\"", e.to_string().replace('"', "'")),
+        super::focus::warning(399, super::focus::AGENT, &e.to_string()),
     );
     Some((method, status, resp.to_bytes()))
 }
