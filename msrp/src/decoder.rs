@@ -13,6 +13,7 @@ use memchr::memmem;
 
 use crate::error::{DecodeError, ErrorKind};
 use crate::head::{Flag, Head, Method, StartLine, parse_head, split_start_line};
+use crate::header::PathCache;
 
 /// `CRLF "-------"`: what precedes the transaction id of an end-line after a body.
 const BODY_END: &[u8] = b"\r\n-------";
@@ -146,6 +147,9 @@ pub struct Decoder {
     arena: BytesMut,
     /// The size of the next arena block.
     arena_block: usize,
+    /// The last frame's To-Path and From-Path, parsed: the next frame of the session repeats
+    /// them.
+    paths: PathCache,
 }
 
 impl Default for Decoder {
@@ -165,6 +169,7 @@ impl Decoder {
             line_ends: Vec::with_capacity(16),
             arena: BytesMut::new(),
             arena_block: ARENA_FIRST,
+            paths: PathCache::default(),
         }
     }
 
@@ -390,7 +395,13 @@ impl Decoder {
         let has_body = end_line.is_none();
         let result = match text {
             Err(_) => Err(ErrorKind::NotUtf8),
-            Ok(text) => parse_head(&text, &self.line_ends, t1 - t0, self.cfg.strict),
+            Ok(text) => parse_head(
+                text,
+                &self.line_ends,
+                t1 - t0,
+                self.cfg.strict,
+                &mut self.paths,
+            ),
         };
         let outcome = result.and_then(|head| match &end_line {
             Some(Err(k)) => Err(k.clone()),

@@ -6,7 +6,7 @@ use bytestring::ByteString;
 
 use crate::byte_range::ByteRange;
 use crate::error::ErrorKind;
-use crate::header::{FailureReport, Header, HeaderError, Path, Status};
+use crate::header::{FailureReport, Header, HeaderError, Path, PathCache, Status};
 use crate::ident::is_ident;
 use crate::status::StatusCode;
 use crate::uri::MsrpUri;
@@ -367,16 +367,12 @@ pub(crate) fn split_start_line(line: &[u8]) -> Result<(&[u8], &[u8]), ErrorKind>
     Ok((tid, tail))
 }
 
-/// The start line's transaction id and method or status. `tid_len` is the length of the
+/// The start line's method or status. `tid_len` is the length of the
 /// transaction id, whose syntax and the rest of the line's the decoder has checked with
 /// [`split_start_line`] before the block was complete.
-fn parse_start(
-    text: &ByteString,
-    line: &str,
-    tid_len: usize,
-) -> Result<(ByteString, StartLine), ErrorKind> {
-    let (tid_s, tail_s) = match (line.get(5..5 + tid_len), line.get(5 + tid_len + 1..)) {
-        (Some(t), Some(rest)) => (t, rest),
+fn parse_start(text: &ByteString, line: &str, tid_len: usize) -> Result<StartLine, ErrorKind> {
+    let tail_s = match (line.get(5..5 + tid_len), line.get(5 + tid_len + 1..)) {
+        (Some(_), Some(rest)) => rest,
         _ => return Err(ErrorKind::StartLine),
     };
     let tail = tail_s.as_bytes();
@@ -395,7 +391,7 @@ fn parse_start(
     } else {
         return Err(ErrorKind::StartLine);
     };
-    Ok((crate::ident::sub(text, tid_s), start))
+    Ok(start)
 }
 
 /// `true` when `s` (a header block of `lines` CRLF-ended lines) may have a control character
@@ -431,14 +427,16 @@ fn has_control(s: &[u8]) -> bool {
 ///
 /// `line_ends` holds the offset of each line's LF, as the decoder found them (it has checked that
 /// each follows a CR); `tid_len` is the length of the transaction id, whose start line the
-/// decoder has checked with [`split_start_line`].
+/// decoder has checked with [`split_start_line`]. To-Path and From-Path spelled so (as every
+/// client does) go through `paths`, the decoder's [`PathCache`].
 pub(crate) fn parse_head(
-    text: &ByteString,
+    text: ByteString,
     line_ends: &[u32],
     tid_len: usize,
     strict: bool,
+    paths: &mut PathCache,
 ) -> Result<Head, ErrorKind> {
-    let s: &str = text;
+    let s: &str = &text;
     let mut at = 0;
     let mut lines = line_ends.iter().map(|&nl| {
         let nl = nl as usize;
@@ -453,7 +451,7 @@ pub(crate) fn parse_head(
     if suspect && has_control(first.as_bytes()) {
         return Err(ErrorKind::StartLine);
     }
-    let (tid, start) = parse_start(text, first, tid_len)?;
+    let start = parse_start(&text, first, tid_len)?;
     // One header per remaining line: the exact size, so a head allocates once and no more.
     let mut headers = Vec::with_capacity(line_ends.len().saturating_sub(1));
     for line in lines {
@@ -469,8 +467,8 @@ pub(crate) fn parse_head(
         }
         // To-Path and From-Path come first (4975-005), nearly always spelled so: their colon is
         // known without a search.
-        let colon = match (headers.len(), b) {
-            (0, [b'T', b'o', b'-', b'P', b'a', b't', b'h', b':', ..]) => 7,
+        let (colon, path) = match (headers.len(), b) {
+            (0, [b'T', b'o', b'-', b'P', b'a', b't', b'h', b':', ..]) => (7, Some(false)),
             (
                 1,
                 [
@@ -486,8 +484,8 @@ pub(crate) fn parse_head(
                     b':',
                     ..,
                 ],
-            ) => 9,
-            _ => memchr::memchr(b':', b).ok_or(ErrorKind::HeaderLine)?,
+            ) => (9, Some(true)),
+            _ => (memchr::memchr(b':', b).ok_or(ErrorKind::HeaderLine)?, None),
         };
         let name = &line[..colon];
         // hname = ALPHA *token
@@ -511,10 +509,19 @@ pub(crate) fn parse_head(
             // Both ends are at ASCII octets, hence char boundaries.
             raw.get(from..to).unwrap_or_default()
         };
-        let h = Header::parse(text, name, value).map_err(|e| match e {
-            HeaderError::Name => ErrorKind::HeaderLine,
-            e => ErrorKind::Header(e),
-        })?;
+        let h = match path {
+            Some(from) => {
+                // Found by the fast path above: the path comes first and is in place.
+                paths
+                    .push(from, &text, value, &mut headers)
+                    .map_err(ErrorKind::Header)?;
+                continue;
+            }
+            None => Header::parse(&text, name, value).map_err(|e| match e {
+                HeaderError::Name => ErrorKind::HeaderLine,
+                e => ErrorKind::Header(e),
+            })?,
+        };
         match (headers.len(), &h) {
             (0, Header::ToPath(_)) | (1, Header::FromPath(_)) => {}
             (0, _) => return Err(ErrorKind::MissingToPath),
@@ -529,6 +536,9 @@ pub(crate) fn parse_head(
         1 => return Err(ErrorKind::MissingFromPath),
         _ => {}
     }
+    // The transaction id is the last slice taken: it takes over `text`'s reference count, so
+    // the block costs one atomic increment and decrement fewer per frame.
+    let tid = crate::ident::take(text, 5, tid_len).ok_or(ErrorKind::StartLine)?;
     Ok(Head {
         tid,
         start,

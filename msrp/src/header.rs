@@ -212,6 +212,67 @@ fn parse_path(name: &'static str, text: &ByteString, v: &str) -> Result<Path, He
     }
 }
 
+/// Longest To-Path or From-Path value a [`PathCache`] keeps (longer ones are parsed every time).
+const PATH_CACHE_MAX: usize = 512;
+
+/// The To-Path and From-Path values of the last frame a decoder parsed, with their parsed
+/// headers.
+///
+/// Every chunk of every message of a session carries the same two paths (RFC 4975 §7.1), so a
+/// connection's frames repeat them: a value equal to the last one is cloned instead of parsed
+/// again. The cached URIs hold their text inline (see [`MsrpUri`]) or, when longer, share a copy
+/// of their own (at most [`PATH_CACHE_MAX`] octets), so a cache pins no read buffer or arena
+/// block. A value that differs is parsed and replaces the entry; one that does not parse is not
+/// cached.
+#[derive(Debug, Default)]
+pub(crate) struct PathCache {
+    to: Option<(ByteString, Header)>,
+    from: Option<(ByteString, Header)>,
+}
+
+impl PathCache {
+    /// Pushes onto `headers` the To-Path (`from == false`) or From-Path (`from == true`) whose
+    /// value is `v`, a slice of `text`.
+    pub(crate) fn push(
+        &mut self,
+        from: bool,
+        text: &ByteString,
+        v: &str,
+        headers: &mut Vec<Header>,
+    ) -> Result<(), HeaderError> {
+        let slot = if from { &mut self.from } else { &mut self.to };
+        if let Some((cached, h)) = slot {
+            if cached.as_bytes() == v.as_bytes() {
+                // A one-URI path (the common case) without SmallVec's generic clone.
+                headers.push(match h {
+                    Header::ToPath(p) if p.len() == 1 => {
+                        Header::ToPath(Path::from_buf([p[0].clone()]))
+                    }
+                    Header::FromPath(p) if p.len() == 1 => {
+                        Header::FromPath(Path::from_buf([p[0].clone()]))
+                    }
+                    h => h.clone(),
+                });
+                return Ok(());
+            }
+        }
+        let (name, wrap): (_, fn(Path) -> Header) = if from {
+            ("From-Path", Header::FromPath)
+        } else {
+            ("To-Path", Header::ToPath)
+        };
+        if v.len() > PATH_CACHE_MAX {
+            headers.push(wrap(parse_path(name, text, v)?));
+            return Ok(());
+        }
+        let own = ByteString::from(v);
+        let h = wrap(parse_path(name, &own, &own)?);
+        headers.push(h.clone());
+        *slot = Some((own, h));
+        Ok(())
+    }
+}
+
 fn parse_seconds(name: &'static str, v: &str) -> Result<u32, HeaderError> {
     if v.is_empty() || v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
         return Err(HeaderError::Value(name));

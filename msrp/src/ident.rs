@@ -1,6 +1,7 @@
 //! Transaction ids, Message-IDs and session ids: syntax (RFC 4975 §9 `ident`) and generation
 //! (RFC 4975 §7.1, §14.1).
 
+use bytes::Buf;
 use bytestring::ByteString;
 
 /// Shortest `ident` (RFC 4975 §9: ALPHANUM followed by 3..=31 ident-chars).
@@ -132,6 +133,21 @@ pub(crate) fn sub(text: &ByteString, s: &str) -> ByteString {
     }
 }
 
+/// `text[at..at + len]`, made from `text` itself: no reference count is taken, so the last
+/// slice a parser keeps of a block should be taken so (an atomic increment and decrement cost
+/// more than the rest of a short value's parse). `None` when the range is out of bounds or not
+/// on character boundaries.
+pub(crate) fn take(text: ByteString, at: usize, len: usize) -> Option<ByteString> {
+    let end = at.checked_add(len)?;
+    if end > text.len() || !text.is_char_boundary(at) || !text.is_char_boundary(end) {
+        return None;
+    }
+    let mut b = text.into_bytes();
+    b.truncate(end);
+    b.advance(at);
+    ByteString::try_from(b).ok()
+}
+
 /// The copying branch of [`sub`], out of line so that the inlined part stays small.
 #[cold]
 #[inline(never)]
@@ -143,6 +159,20 @@ fn copy(s: &str) -> ByteString {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn take_slices_without_a_copy() {
+        let text = ByteString::from("MSRP a786hjs2 SEND\r\nTo-Path: x\r\n");
+        let at = text.as_ptr() as usize;
+        let tid = take(text.clone(), 5, 8).expect("in bounds");
+        assert_eq!(&*tid, "a786hjs2");
+        assert_eq!(tid.as_ptr() as usize, at + 5, "the same buffer");
+        assert_eq!(take(text.clone(), 0, 0).as_deref(), Some(""));
+        assert_eq!(take(text.clone(), 30, 10), None);
+        assert_eq!(take(text.clone(), usize::MAX, 2), None);
+        let utf8 = ByteString::from("é");
+        assert_eq!(take(utf8, 1, 1), None, "not on a character boundary");
+    }
 
     #[test]
     fn ident_syntax() {

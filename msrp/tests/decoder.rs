@@ -664,3 +664,75 @@ fn tabs_in_header_values_are_accepted() {
     );
     assert_eq!(body_of(&run.outs[0]), b"hi");
 }
+
+/// A frame with the given To-Path and From-Path values.
+fn send_paths(tid: &str, to: &str, from: &str) -> String {
+    format!(
+        "MSRP {tid} SEND\r\nTo-Path: {to}\r\nFrom-Path: {from}\r\nMessage-ID: m{tid}\r\nContent-Type: text/plain\r\n\r\nhi\r\n-------{tid}$\r\n"
+    )
+}
+
+#[test]
+fn repeated_paths_decode_like_new_ones() {
+    // The decoder keeps the last To-Path and From-Path parsed (a session repeats them on every
+    // frame): a repeat, a changed path, a bad path after a good one, a long URI (not held
+    // inline) and a value too long to cache must each decode exactly as on a fresh decoder
+    // (4975-005, 4975-075).
+    let a = "msrp://b.example.com:2/t;tcp";
+    let b = "msrp://a.example.com:1/s;tcp";
+    let c = "msrps://c.example.com:3/u;tcp msrp://b.example.com:2/t;tcp";
+    let long = format!(
+        "msrp://{}.example.com:9/{};tcp",
+        "h".repeat(40),
+        "s".repeat(30)
+    );
+    let huge = [long.as_str(); 8].join(" ");
+    let frames = [
+        send_paths("t0000001", a, b),
+        send_paths("t0000002", a, b),
+        send_paths("t0000003", c, b),
+        send_paths("t0000004", "msrp://b.example.com:2/t;udp!", b),
+        send_paths("t0000005", a, "msrp:/broken"),
+        send_paths("t0000006", a, b),
+        send_paths("t0000007", &long, &long),
+        send_paths("t0000008", &long, b),
+        send_paths("t0000009", &huge, b),
+        send_paths("t0000010", &huge, b),
+        send_paths("t0000011", a, b),
+    ];
+    let input = frames.concat();
+    let cfg = DecoderConfig::default();
+    let run = assert_split_invariant(&cfg, input.as_bytes());
+    assert_eq!(run.outs.len(), frames.len());
+    for (frame, out) in frames.iter().zip(&run.outs) {
+        // Each frame alone, on a decoder that has seen nothing before it.
+        let alone = run_whole(&cfg, frame.as_bytes());
+        assert_eq!(alone.outs.len(), 1);
+        assert_eq!(out, &alone.outs[0], "{frame}");
+        if let Out::Frame { head, .. } = out {
+            let to = head
+                .to_path()
+                .iter()
+                .map(MsrpUri::as_str)
+                .collect::<Vec<_>>();
+            let from = head
+                .from_path()
+                .iter()
+                .map(MsrpUri::as_str)
+                .collect::<Vec<_>>();
+            assert!(frame.contains(&format!("To-Path: {}\r\n", to.join(" "))));
+            assert!(frame.contains(&format!("From-Path: {}\r\n", from.join(" "))));
+        }
+    }
+    let kinds: Vec<bool> = run
+        .outs
+        .iter()
+        .map(|o| matches!(o, Out::Frame { .. }))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            true, true, true, false, false, true, true, true, true, true, true
+        ]
+    );
+}

@@ -226,10 +226,10 @@ impl fmt::Debug for UsePaths {
     }
 }
 
-/// The session-id of an issued URI, sharing the URI's text.
+/// The session-id of an issued URI.
 fn session_key(uri: &MsrpUri) -> ByteString {
     let sid = uri.session_id().expect("issued URIs have a session-id");
-    uri.as_bytestring().slice_ref(sid)
+    ByteString::from(sid)
 }
 
 impl UsePaths {
