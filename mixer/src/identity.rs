@@ -33,6 +33,11 @@ impl UserUri {
     /// Whether `uri` names this user (the comparison of [`UserUri::new`], without building
     /// one): what the switch asks of every message's CPIM `From` and `To`.
     pub fn is(&self, uri: &str) -> bool {
+        // Most clients write the URI in the comparable form already (angle brackets aside):
+        // then it is this user without taking either apart.
+        if strip_brackets(uri) == &*self.0 {
+            return true;
+        }
         match (parts(uri), parts(&self.0)) {
             (Some((s1, u1, h1)), Some((s2, u2, h2))) => {
                 s1.eq_ignore_ascii_case(s2) && u1 == u2 && h1.eq_ignore_ascii_case(h2)
@@ -50,11 +55,7 @@ impl UserUri {
 /// A URI's scheme, user part and host[:port], without angle brackets, parameters or headers;
 /// `None` when it has no scheme or no host.
 fn parts(uri: &str) -> Option<(&str, Option<&str>, &str)> {
-    let uri = uri.trim();
-    let uri = uri
-        .strip_prefix('<')
-        .and_then(|u| u.strip_suffix('>'))
-        .unwrap_or(uri);
+    let uri = strip_brackets(uri);
     let (scheme, rest) = uri.split_once(':')?;
     if scheme.is_empty()
         || !scheme
@@ -74,6 +75,14 @@ fn parts(uri: &str) -> Option<(&str, Option<&str>, &str)> {
         return None;
     }
     Some((scheme, user, host))
+}
+
+/// `uri` without surrounding white space and angle brackets.
+fn strip_brackets(uri: &str) -> &str {
+    let uri = uri.trim();
+    uri.strip_prefix('<')
+        .and_then(|u| u.strip_suffix('>'))
+        .unwrap_or(uri)
 }
 
 impl fmt::Display for UserUri {
@@ -127,6 +136,10 @@ mod tests {
         let room = UserUri::new("sip:chatroom22@chat.example.com").expect("room");
         for (uri, same) in [
             ("<sip:chatroom22@chat.example.com;transport=tcp>", true),
+            // The comparable form itself, bare and bracketed (the fast path).
+            ("sip:chatroom22@chat.example.com", true),
+            (" <sip:chatroom22@chat.example.com> ", true),
+            ("<sip:chatroom22@chat.example.com", false),
             ("SIP:chatroom22@Chat.Example.COM", true),
             ("sip:Chatroom22@chat.example.com", false),
             ("sip:chatroom22@chat.example.org", false),

@@ -549,7 +549,7 @@ impl Room {
         };
         if let Receive::Message(o) = what {
             // A chunk of a decided message: its copies open now (7701-018).
-            self.open_copies(o, &head, out);
+            self.open_copies(o, range_of(&head), out);
         }
         if let Some(m) = self.members.get_mut(&session) {
             m.receiving = Some(Receiving { head, what });
@@ -620,15 +620,15 @@ impl Room {
         Ok(o)
     }
 
-    /// Opens this chunk's copies on a decided message's recipients (nothing while undecided).
-    fn open_copies(&mut self, o: OutId, head: &Head, out: &mut Vec<Action>) {
+    /// Opens this chunk's copies on a decided message's recipients (nothing while undecided);
+    /// `range` is the chunk's Byte-Range (the copies' first chunk starts where it does).
+    fn open_copies(&mut self, o: OutId, range: ByteRange, out: &mut Vec<Action>) {
         let Some(inc) = self.incoming.get_mut(&o) else {
             return;
         };
         if inc.kind.is_none() || inc.open {
             return;
         }
-        let range = range_of(head);
         inc.next = range.start;
         let copies = Copies {
             to: inc.recipients.clone(),
@@ -662,43 +662,47 @@ impl Room {
             // The octets so far: the piece alone when nothing is buffered (most messages: their
             // CPIM headers come in their first piece, and nothing is copied), else the buffer.
             let max = self.limits.max_cpim_head;
-            let alone = buf.is_empty();
-            let verdict = if alone {
-                head_len(&piece, max)
+            let verdict = if buf.is_empty() {
+                // The piece alone, parsed once: its header section is complete (most messages),
+                // or it is kept until the section is.
+                match facts(piece.clone(), max) {
+                    Ok(None) => {
+                        buf.extend_from_slice(&piece);
+                        return;
+                    }
+                    Ok(Some(f)) => {
+                        inc.pending = None;
+                        Ok((f, piece))
+                    }
+                    Err(status) => Err(status),
+                }
             } else {
                 buf.extend_from_slice(&piece);
-                head_len(buf, max)
-            };
-            let verdict = match verdict {
-                Ok(None) => {
-                    if alone {
-                        buf.extend_from_slice(&piece);
+                match head_len(buf, max) {
+                    Ok(None) => return,
+                    Ok(Some(_)) => {
+                        let prefix = inc.pending.take().unwrap_or_default().freeze();
+                        match facts(prefix.clone(), max) {
+                            Ok(Some(f)) => Ok((f, prefix)),
+                            Ok(None) => Err(StatusCode::BAD_REQUEST),
+                            Err(status) => Err(status),
+                        }
                     }
-                    return;
+                    Err(status) => Err(status),
                 }
-                Ok(Some(n)) => {
-                    let prefix = match inc.pending.take() {
-                        Some(b) if !alone => b.freeze(),
-                        _ => piece,
-                    };
-                    facts(prefix.slice(..n), max).map(|f| (f, prefix))
-                }
-                Err(status) => Err(status),
             };
             match verdict {
                 Ok((facts, prefix)) => {
                     let participant = self.members[&session].participant.clone();
                     match self.decide(o, &participant, &facts) {
                         Ok(()) => {
-                            let head = self.members[&session]
+                            let range = self.members[&session]
                                 .receiving
                                 .as_ref()
-                                .map(|r| r.head.clone())
+                                .map(|r| range_of(&r.head))
                                 .expect("receiving");
                             // The copies start at the message's first octet: what was buffered.
-                            let mut first = head;
-                            set_start(&mut first, 1);
-                            self.open_copies(o, &first, out);
+                            self.open_copies(o, ByteRange { start: 1, ..range }, out);
                             self.forward(o, prefix, out);
                         }
                         Err(status) => self.refuse(session, o, status, out),
@@ -1105,13 +1109,15 @@ fn head_len(prefix: &[u8], max: usize) -> Result<Option<usize>, StatusCode> {
     cpim::head_len(prefix, &cpim_options(max)).map_err(cpim_status)
 }
 
-/// The CPIM facts of a complete header section `head` (its octets are shared, not copied).
-fn facts(head: Bytes, max: usize) -> Result<Facts, StatusCode> {
+/// The CPIM facts of a message whose first octets are `prefix` (shared, not copied), once its
+/// header section is complete (`Ok(None)` before, 7701-017); the status to refuse the message
+/// with when it cannot be CPIM ([`cpim_status`]).
+fn facts(prefix: Bytes, max: usize) -> Result<Option<Facts>, StatusCode> {
     let opts = cpim_options(max);
-    let Some((m, _)) = cpim::Message::parse_prefix(head, &opts).map_err(cpim_status)? else {
-        return Err(StatusCode::BAD_REQUEST);
+    let Some((m, _)) = cpim::Message::parse_prefix(prefix, &opts).map_err(cpim_status)? else {
+        return Ok(None);
     };
-    Ok(Facts {
+    Ok(Some(Facts {
         from: m.from().map(|a| a.uri().to_owned()),
         to: m
             .to()
@@ -1122,7 +1128,7 @@ fn facts(head: Bytes, max: usize) -> Result<Facts, StatusCode> {
             .collect(),
         inner_type: m.media_type().to_owned(),
         message: m,
-    })
+    }))
 }
 
 /// Queues a REPORT with `status` about the message whose first chunk was `send`, covering
@@ -1210,13 +1216,6 @@ fn range_of(head: &Head) -> ByteRange {
         end: None,
         total: None,
     })
-}
-
-/// Sets the Byte-Range start of `head` (keeping end and total).
-fn set_start(head: &mut Head, start: u64) {
-    let mut r = range_of(head);
-    r.start = start;
-    head.set_byte_range(r);
 }
 
 /// The `type/subtype` of a Content-Type value, without parameters.

@@ -1056,6 +1056,9 @@ struct Output {
     queued_at: Arc<AtomicU64>,
     /// Copies in a row it could not take.
     failures: u32,
+    /// Octets of its last batch of copies: a batch's buffer starts at this size, so that it
+    /// is not grown (reallocated and copied) copy by copy while the batch fills it.
+    batch_hint: usize,
 }
 
 /// Commands a room task handles before it writes the copies they produced: copies for one
@@ -1079,6 +1082,8 @@ struct Pending {
     outs: Vec<OutId>,
     /// Copies whose last frame is in `item` (whole deliveries once queued).
     wholes: u64,
+    /// Octets written into `buf` in this batch (heads, short bodies, end-lines).
+    buffered: usize,
 }
 
 impl Pending {
@@ -1270,6 +1275,7 @@ impl Task {
                             paths: paths.freeze(),
                             queued_at,
                             failures: 0,
+                            batch_hint: 0,
                         },
                     );
                     self.room.bind(key, actions);
@@ -1466,8 +1472,16 @@ impl Task {
                 + 32
                 + if short { piece.len() } else { 0 };
             if p.buf.capacity() - p.buf.len() < need {
-                p.buf.reserve(need.max(4096));
+                // A fresh batch starts at the size of the last one (up to BATCH_BYTES and one
+                // copy more: the batch is queued once it holds BATCH_BYTES).
+                let hint = if p.len() == 0 {
+                    o.batch_hint.min(BATCH_BYTES + need)
+                } else {
+                    0
+                };
+                p.buf.reserve(need.max(hint).max(4096));
             }
+            let start = p.buf.len();
             p.buf.extend_from_slice(b"MSRP ");
             tid.iter().for_each(|t| p.buf.extend_from_slice(t));
             p.buf.extend_from_slice(b" SEND\r\n");
@@ -1478,12 +1492,15 @@ impl Task {
             } else {
                 // A long body is not copied: what is written so far goes as one segment, the
                 // body as another.
+                p.buffered += p.buf.len() - start;
                 p.item.push(p.buf.split().freeze());
                 p.item.push(piece.clone());
             }
             p.buf.extend_from_slice(b"\r\n-------");
             tid.iter().for_each(|t| p.buf.extend_from_slice(t));
             p.buf.extend_from_slice(&[flag.byte(), b'\r', b'\n']);
+            // What went into `buf` for this copy: all of it, or the end-line after a split.
+            p.buffered += p.buf.len() - if short { start } else { 0 };
             if p.outs.last() != Some(&out) {
                 p.outs.push(out);
             }
@@ -1522,6 +1539,7 @@ impl Task {
             return;
         };
         let wholes = p.wholes;
+        o.batch_hint = p.buffered;
         let outs = std::mem::take(&mut p.outs);
         match o.queue.try_send(p.take()) {
             Ok(()) => {
