@@ -67,7 +67,7 @@ use crate::config::{MixerConfig, RoomPolicy};
 use crate::identity::UserUri;
 use crate::join::{self, JoinError, SessionTerms};
 use crate::metrics::{MessageKind, Metrics};
-use crate::room::{Action, Copies, JoinRefused, Note, OutId, Room, SessionKey};
+use crate::room::{Action, Copies, IdMap, JoinRefused, Note, OutId, Room, SessionKey};
 
 /// Commands a room task takes, in order.
 enum Cmd {
@@ -1092,12 +1092,15 @@ impl Pending {
         self.item.len() + self.buf.len()
     }
 
-    /// Everything held, as one item.
-    fn take(mut self) -> Outgoing {
+    /// Everything held, as one item; `self` is left empty (its `outs` keeps its capacity for
+    /// the next batch).
+    fn take(&mut self) -> Outgoing {
         if !self.buf.is_empty() {
-            self.item.push(self.buf.freeze());
+            self.item.push(self.buf.split().freeze());
         }
-        self.item
+        self.wholes = 0;
+        self.buffered = 0;
+        std::mem::take(&mut self.item)
     }
 }
 
@@ -1112,10 +1115,13 @@ struct Task {
     name: String,
     room: Room,
     metrics: Arc<Metrics>,
-    outputs: HashMap<SessionKey, Output>,
-    open: HashMap<OutId, OpenMsg>,
-    pending: HashMap<SessionKey, Pending>,
-    unbound: HashMap<SessionKey, Instant>,
+    outputs: IdMap<SessionKey, Output>,
+    open: IdMap<OutId, OpenMsg>,
+    /// Each bound session's held copies, kept between batches (emptied, not dropped).
+    pending: IdMap<SessionKey, Pending>,
+    /// The sessions whose [`Pending`] holds copies: what [`Task::flush`] queues.
+    dirty: Vec<SessionKey>,
+    unbound: IdMap<SessionKey, Instant>,
     actions: Vec<Action>,
     dropped: Vec<SessionKey>,
     ids: IdGenerator,
@@ -1124,7 +1130,7 @@ struct Task {
     /// The room was deleted ([`Cmd::Close`]): the task ends after this batch.
     closed: bool,
     /// Each session's span (its id and participant), for the events logged about it.
-    spans: HashMap<SessionKey, tracing::Span>,
+    spans: IdMap<SessionKey, tracing::Span>,
 }
 
 /// The task that owns a room. It takes a command (or a timer), then whatever further commands
@@ -1136,17 +1142,18 @@ async fn room_task(shared: Arc<Shared>, name: String, room: Room, mut rx: mpsc::
         shared,
         name,
         room,
-        outputs: HashMap::new(),
-        open: HashMap::new(),
-        pending: HashMap::new(),
-        unbound: HashMap::new(),
+        outputs: IdMap::default(),
+        open: IdMap::default(),
+        pending: IdMap::default(),
+        dirty: Vec::new(),
+        unbound: IdMap::default(),
         actions: Vec::new(),
         dropped: Vec::new(),
         ids: IdGenerator::new(),
         participants: 0,
         sessions: 0,
         closed: false,
-        spans: HashMap::new(),
+        spans: IdMap::default(),
     };
     let bind_timeout = t.shared.cfg.bind_timeout;
     let mut latencies = Vec::new();
@@ -1463,6 +1470,9 @@ impl Task {
                 continue;
             };
             let p = self.pending.entry(c.to).or_default();
+            if p.len() == 0 && p.outs.is_empty() {
+                self.dirty.push(c.to);
+            }
             let short = piece.len() < COPY_BODY_BELOW;
             let (sfx, sfx_len) = suffix(i);
             let tid = [stem.as_bytes(), &sfx[sfx.len() - sfx_len..]];
@@ -1516,12 +1526,16 @@ impl Task {
         }
     }
 
-    /// Queues every recipient's held copies.
+    /// Queues every recipient's held copies (those of the sessions in `dirty`).
     fn flush(&mut self, stamp: u64) {
-        let keys: Vec<SessionKey> = self.pending.keys().copied().collect();
-        for to in keys {
+        // flush_one marks nothing dirty: the list is empty again after this, and keeps its
+        // capacity.
+        let mut keys = std::mem::take(&mut self.dirty);
+        for &to in &keys {
             self.flush_one(to, stamp);
         }
+        keys.clear();
+        self.dirty = keys;
     }
 
     /// Queues `to`'s held copies as one item on its data lane. If it does not fit (the
@@ -1529,20 +1543,23 @@ impl Task {
     /// ([`Room::copy_failed`]: a failure REPORT when asked; no more of those messages for it),
     /// and a session failing [`MixerConfig::max_failed_copies`] times in a row is dropped.
     fn flush_one(&mut self, to: SessionKey, stamp: u64) {
-        let Some(mut p) = self.pending.remove(&to) else {
+        let Some(p) = self.pending.get_mut(&to) else {
+            return;
+        };
+        let Some(o) = self.outputs.get_mut(&to) else {
+            self.pending.remove(&to);
             return;
         };
         if p.len() == 0 {
+            p.outs.clear();
             return;
         }
-        let Some(o) = self.outputs.get_mut(&to) else {
-            return;
-        };
         let wholes = p.wholes;
         o.batch_hint = p.buffered;
-        let outs = std::mem::take(&mut p.outs);
-        match o.queue.try_send(p.take()) {
+        let item = p.take();
+        match o.queue.try_send(item) {
             Ok(()) => {
+                p.outs.clear();
                 o.failures = 0;
                 o.queued_at.store(stamp, Ordering::Relaxed);
                 self.metrics.deliveries.inc_by(wholes);
@@ -1559,7 +1576,7 @@ impl Task {
                 o.failures += 1;
                 let drop_it =
                     o.failures >= self.shared.cfg.max_failed_copies || o.queue.is_closed();
-                for out in outs {
+                for out in p.outs.drain(..) {
                     if let Some(m) = self.open.get_mut(&out) {
                         for c in m.copies.iter_mut().filter(|c| c.to == to) {
                             c.failed = true;
@@ -1657,7 +1674,7 @@ fn forget_session(shared: &Shared, room: &str, key: SessionKey) {
 }
 
 /// Runs `f` (a log event) in session `key`'s span, from `spans` ([`Task::spans`]).
-fn in_session(spans: &HashMap<SessionKey, tracing::Span>, key: SessionKey, f: impl FnOnce()) {
+fn in_session(spans: &IdMap<SessionKey, tracing::Span>, key: SessionKey, f: impl FnOnce()) {
     match spans.get(&key) {
         Some(span) => span.in_scope(f),
         None => f(),
