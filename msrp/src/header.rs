@@ -215,19 +215,40 @@ fn parse_path(name: &'static str, text: &ByteString, v: &str) -> Result<Path, He
 /// Longest To-Path or From-Path value a [`PathCache`] keeps (longer ones are parsed every time).
 const PATH_CACHE_MAX: usize = 512;
 
-/// The To-Path and From-Path values of the last frame a decoder parsed, with their parsed
-/// headers.
+/// The To-Path and From-Path of a connection's recent frames, parsed.
 ///
 /// Every chunk of every message of a session carries the same two paths (RFC 4975 §7.1), so a
-/// connection's frames repeat them: a value equal to the last one is cloned instead of parsed
-/// again. The cached URIs hold their text inline (see [`MsrpUri`]) or, when longer, share a copy
-/// of their own (at most [`PATH_CACHE_MAX`] octets), so a cache pins no read buffer or arena
-/// block. A value that differs is parsed and replaces the entry; one that does not parse is not
-/// cached.
+/// connection's frames repeat them: a value seen on the last frame and again on this one is
+/// parsed once more and kept; from then on an equal value (compared octet for octet) is cloned
+/// instead of parsed. A connection that sent one frame (a participant
+/// that binds and listens) keeps only a fingerprint per path: no allocation. The kept URIs
+/// hold their text inline (see [`MsrpUri`]) or, when longer, share a copy of their own (at
+/// most [`PATH_CACHE_MAX`] octets), so a cache pins no read buffer or arena block. A value that
+/// does not parse is not kept.
 #[derive(Debug, Default)]
 pub(crate) struct PathCache {
-    to: Option<(ByteString, Header)>,
-    from: Option<(ByteString, Header)>,
+    to: PathSlot,
+    from: PathSlot,
+}
+
+#[derive(Debug, Default)]
+enum PathSlot {
+    #[default]
+    Empty,
+    /// The last value's fingerprint ([`fingerprint`]).
+    Seen(u64),
+    /// A value seen twice in a row (a copy of its own, which long URIs refer to) and its
+    /// parsed header.
+    Kept(Box<(ByteString, Header)>),
+}
+
+/// A cheap fingerprint of a path value: its length and last eight octets (session-ids end
+/// there). Equal values have equal fingerprints; a false match only costs a parse.
+fn fingerprint(v: &[u8]) -> u64 {
+    let tail = v.len().saturating_sub(8);
+    v[tail..]
+        .iter()
+        .fold(v.len() as u64, |h, &b| h.rotate_left(8) ^ u64::from(b))
 }
 
 impl PathCache {
@@ -241,8 +262,9 @@ impl PathCache {
         headers: &mut Vec<Header>,
     ) -> Result<(), HeaderError> {
         let slot = if from { &mut self.from } else { &mut self.to };
-        if let Some((cached, h)) = slot {
-            if cached.as_bytes() == v.as_bytes() {
+        if let PathSlot::Kept(kept) = slot {
+            let (value, h) = &**kept;
+            if value.as_bytes() == v.as_bytes() {
                 // A one-URI path (the common case) without SmallVec's generic clone.
                 headers.push(match h {
                     Header::ToPath(p) if p.len() == 1 => {
@@ -261,14 +283,17 @@ impl PathCache {
         } else {
             ("To-Path", Header::ToPath)
         };
-        if v.len() > PATH_CACHE_MAX {
+        let seen = fingerprint(v.as_bytes());
+        if !matches!(slot, PathSlot::Seen(f) if *f == seen) || v.len() > PATH_CACHE_MAX {
             headers.push(wrap(parse_path(name, text, v)?));
+            *slot = PathSlot::Seen(seen);
             return Ok(());
         }
+        // Seen twice in a row: parsed from a copy of its own, and kept.
         let own = ByteString::from(v);
         let h = wrap(parse_path(name, &own, &own)?);
         headers.push(h.clone());
-        *slot = Some((own, h));
+        *slot = PathSlot::Kept(Box::new((own, h)));
         Ok(())
     }
 }
