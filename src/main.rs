@@ -82,7 +82,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(msrpd::service::run(cfg, signalled())) {
+    // The signal handlers are installed before the service starts (and so before it prints
+    // `ready`): a SIGTERM that comes right after `ready` drains like any other, where it used
+    // to kill the process if the main task had not been polled yet.
+    match runtime.block_on(async {
+        let stop = signalled();
+        msrpd::service::run(cfg, stop).await
+    }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
@@ -118,19 +124,23 @@ fn chat(args: msrpd::chat::ChatArgs) -> ExitCode {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn signalled() {
+/// Installs the SIGTERM and SIGINT handlers now (inside the runtime); the future resolves on
+/// either signal.
+fn signalled() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        // No signal handling: run until killed.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM"),
-        _ = int.recv() => tracing::info!("SIGINT"),
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            // No signal handling: run until killed.
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM"),
+            _ = int.recv() => tracing::info!("SIGINT"),
+        }
     }
 }
 

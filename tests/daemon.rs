@@ -259,6 +259,19 @@ async fn sigterm_drains_a_message_in_flight_and_exits_zero() {
     );
 }
 
+/// SIGTERM at once after `ready`, twenty times over: the handler is installed before the
+/// daemon announces itself, so the signal always drains and exits 0. Before that it killed the
+/// process once in CI, when the main task had not yet been polled after printing `ready`; the
+/// window is narrow, so this catches a regression under load, not on every run.
+#[tokio::test]
+async fn sigterm_right_after_ready_exits_0() {
+    for _ in 0..20 {
+        let mut d = Daemon::start(&config(ROOMS)).await;
+        d.terminate();
+        assert_eq!(d.exit_code().await, Some(0));
+    }
+}
+
 /// A first frame for a session nobody here has gets 481 (4975-063) and the connection closes.
 #[tokio::test]
 async fn an_unknown_session_is_answered_481() {
