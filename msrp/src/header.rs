@@ -251,6 +251,14 @@ fn fingerprint(v: &[u8]) -> u64 {
         .fold(v.len() as u64, |h, &b| h.rotate_left(8) ^ u64::from(b))
 }
 
+/// `p` cloned; a one-URI path (the common case) without SmallVec's generic clone.
+fn clone_path(p: &Path) -> Path {
+    match p.as_slice() {
+        [uri] => Path::from_buf([uri.clone()]),
+        _ => p.clone(),
+    }
+}
+
 impl PathCache {
     /// Pushes onto `headers` the To-Path (`from == false`) or From-Path (`from == true`) whose
     /// value is `v`, a slice of `text`.
@@ -265,14 +273,9 @@ impl PathCache {
         if let PathSlot::Kept(kept) = slot {
             let (value, h) = &**kept;
             if value.as_bytes() == v.as_bytes() {
-                // A one-URI path (the common case) without SmallVec's generic clone.
                 headers.push(match h {
-                    Header::ToPath(p) if p.len() == 1 => {
-                        Header::ToPath(Path::from_buf([p[0].clone()]))
-                    }
-                    Header::FromPath(p) if p.len() == 1 => {
-                        Header::FromPath(Path::from_buf([p[0].clone()]))
-                    }
+                    Header::ToPath(p) => Header::ToPath(clone_path(p)),
+                    Header::FromPath(p) => Header::FromPath(clone_path(p)),
                     h => h.clone(),
                 });
                 return Ok(());

@@ -136,10 +136,10 @@ pub(crate) fn sub(text: &ByteString, s: &str) -> ByteString {
 /// `text[at..at + len]`, made from `text` itself: no reference count is taken, so the last
 /// slice a parser keeps of a block should be taken so (an atomic increment and decrement cost
 /// more than the rest of a short value's parse). `None` when the range is out of bounds or not
-/// on character boundaries.
+/// on character boundaries (a cut inside a character is not UTF-8, which `try_from` refuses).
 pub(crate) fn take(text: ByteString, at: usize, len: usize) -> Option<ByteString> {
     let end = at.checked_add(len)?;
-    if end > text.len() || !text.is_char_boundary(at) || !text.is_char_boundary(end) {
+    if end > text.len() {
         return None;
     }
     let mut b = text.into_bytes();

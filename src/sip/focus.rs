@@ -1128,6 +1128,21 @@ mod tests {
     }
 
     /// Alice's INVITE, not yet answered by the mixer: the focus and the join's job.
+    /// The mixer's join `job` completes after its INVITE was answered otherwise (CANCEL,
+    /// shutdown): nothing is sent, the session is left, and no dialog stays.
+    fn late_join_is_undone(f: &mut Focus, job: u64, now: Instant) {
+        f.joined(job, Ok(accepted("s1")), now);
+        let (msgs, other) = sent(f);
+        assert!(msgs.is_empty());
+        assert_eq!(
+            other,
+            [Output::Leave {
+                session: "s1".into()
+            }]
+        );
+        assert_eq!(f.dialogs(), 0);
+    }
+
     fn invite_pending(now: Instant) -> (Focus, u64) {
         let mut f = focus();
         f.handle(req("INVITE", "z9hG4bKi1", 1, None, OFFER), udp(), now);
@@ -1247,16 +1262,7 @@ mod tests {
         assert_eq!(codes(&msgs), [200, 487]);
         assert_eq!(msgs[0].1.cseq().unwrap().method, Method::Cancel);
         assert!(msgs[1].1.to().unwrap().tag().is_some());
-        f.joined(job, Ok(accepted("s1")), now);
-        let (msgs, other) = sent(&mut f);
-        assert!(msgs.is_empty());
-        assert_eq!(
-            other,
-            [Output::Leave {
-                session: "s1".into()
-            }]
-        );
-        assert_eq!(f.dialogs(), 0);
+        late_join_is_undone(&mut f, job, now);
         // A CANCEL for nothing: 481.
         f.handle(req("CANCEL", "z9hG4bKzz", 1, None, ""), udp(), now);
         assert_eq!(codes(&sent(&mut f).0), [481]);
@@ -1622,16 +1628,7 @@ mod tests {
         f.shutdown(now);
         let (msgs, _) = sent(&mut f);
         assert_eq!(codes(&msgs), [503]);
-        f.joined(job, Ok(accepted("s1")), now);
-        let (msgs, other) = sent(&mut f);
-        assert!(msgs.is_empty());
-        assert_eq!(
-            other,
-            [Output::Leave {
-                session: "s1".into()
-            }]
-        );
-        assert_eq!(f.dialogs(), 0);
+        late_join_is_undone(&mut f, job, now);
     }
 
     /// The mixer's "session ended" can overtake the join's result: the dialog is ended with a
