@@ -50,6 +50,13 @@ impl UserUri {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether `self` and `other` are the same shared value (not just equal): a room gives
+    /// every session of one participant the same value ([`crate::room::Room::join`]), so that
+    /// its fan-out tells participants apart without comparing their texts.
+    pub(crate) fn same(&self, other: &UserUri) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// A URI's scheme, user part and host[:port], without angle brackets, parameters or headers;

@@ -60,6 +60,7 @@
 //! when it binds, each as one chunk.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -183,17 +184,19 @@ struct Member {
     receiving: Option<Receiving>,
     /// The last wrapped type checked against its terms, and the answer: a room's messages
     /// mostly wrap one or two types, so each member's lists are matched once per type change.
-    accepts: Option<(String, bool)>,
+    accepts: Option<(Arc<str>, bool)>,
 }
 
 impl Member {
-    /// [`SessionTerms::accepts_wrapped`], remembered for the last type asked.
-    fn accepts(&mut self, essence: &str) -> bool {
+    /// [`SessionTerms::accepts_wrapped`], remembered for the last type asked. The room hands
+    /// out one shared value per type ([`Room::intern_type`]), so a repeated type is
+    /// recognised by its pointer; another value is compared as text.
+    fn accepts(&mut self, essence: &Arc<str>) -> bool {
         match &self.accepts {
-            Some((t, yes)) if t == essence => *yes,
+            Some((t, yes)) if Arc::ptr_eq(t, essence) || **t == **essence => *yes,
             _ => {
                 let yes = self.terms.accepts_wrapped(essence);
-                self.accepts = Some((essence.to_owned(), yes));
+                self.accepts = Some((essence.clone(), yes));
                 yes
             }
         }
@@ -247,7 +250,7 @@ struct Incoming {
     /// The message's octets, kept for history (public, small, received whole).
     keep: Option<BytesMut>,
     /// The wrapped type (for history replay filtering).
-    inner: String,
+    inner: Arc<str>,
     /// The body of every REPORT about this message when it is private (7701-022).
     wrapper: Option<Bytes>,
     deadline: Instant,
@@ -273,7 +276,7 @@ const FINISHED_KEPT: usize = 64;
 #[derive(Debug, Clone)]
 struct Kept {
     from: UserUri,
-    inner: String,
+    inner: Arc<str>,
     body: Bytes,
 }
 
@@ -296,6 +299,8 @@ pub struct Room {
     ids: IdGenerator,
     /// Decisions not taken yet by [`Room::take_notes`] (at most [`NOTES_KEPT`]).
     notes: Vec<Note>,
+    /// The wrapped type of the last message switched ([`Room::intern_type`]).
+    last_type: Arc<str>,
 }
 
 /// Notes a room keeps when nobody takes them.
@@ -326,6 +331,7 @@ impl Room {
             next_out: 1,
             ids: IdGenerator::new(),
             notes: Vec::new(),
+            last_type: Arc::from(""),
         })
     }
 
@@ -377,6 +383,12 @@ impl Room {
         }
         let key = self.next_session;
         self.next_session += 1;
+        // Every session of a participant holds the same value: the fan-out compares pointers
+        // (`UserUri::same`).
+        let participant = match self.participants.get_key_value(&participant) {
+            Some((kept, _)) => kept.clone(),
+            None => participant,
+        };
         self.participants
             .entry(participant.clone())
             .or_default()
@@ -617,7 +629,7 @@ impl Room {
                 next: 1,
                 total: range.total,
                 keep: None,
-                inner: String::new(),
+                inner: self.last_type.clone(),
                 wrapper: None,
                 deadline: now + self.limits.chunk_timeout,
             },
@@ -752,7 +764,17 @@ impl Room {
         }
     }
 
+    /// The wrapped type `t` as the room's shared value: the last one asked for when equal (a
+    /// room's messages mostly wrap one type), else a new one.
+    fn intern_type(&mut self, t: &str) -> Arc<str> {
+        if *self.last_type != *t {
+            self.last_type = Arc::from(t);
+        }
+        self.last_type.clone()
+    }
+
     /// Decides where message `o` goes, from its CPIM headers (see the module documentation).
+    /// `sender` is the sending member's own `participant` value (see [`UserUri::same`]).
     fn decide(&mut self, o: OutId, sender: &UserUri, facts: &Facts) -> Result<(), StatusCode> {
         // 7701-011: exactly one To.
         let [to] = facts.to.as_slice() else {
@@ -762,7 +784,7 @@ impl Room {
         if !facts.from.as_deref().is_some_and(|f| sender.is(f)) {
             return Err(StatusCode::FORBIDDEN);
         }
-        let inner = facts.inner_type.clone();
+        let inner = self.intern_type(&facts.inner_type);
         let total = self.incoming[&o].total;
         let fits = |t: &SessionTerms| match (t.max_size, total) {
             (Some(max), Some(n)) => n <= max,
@@ -772,7 +794,7 @@ impl Room {
             let r: Vec<SessionKey> = self
                 .members
                 .iter_mut()
-                .filter(|(_, m)| m.bound && &m.participant != sender && fits(&m.terms))
+                .filter(|(_, m)| m.bound && !m.participant.same(sender) && fits(&m.terms))
                 .filter_map(|(k, m)| m.accepts(&inner).then_some(*k))
                 .collect();
             (Kind::Public, r)

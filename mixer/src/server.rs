@@ -1059,6 +1059,9 @@ struct Output {
     /// Octets of its last batch of copies: a batch's buffer starts at this size, so that it
     /// is not grown (reallocated and copied) copy by copy while the batch fills it.
     batch_hint: usize,
+    /// The copies held for it in this batch, kept between batches (emptied, not dropped).
+    /// Kept here rather than in a map of its own: a copy costs one lookup, not two.
+    pending: Pending,
 }
 
 /// Commands a room task handles before it writes the copies they produced: copies for one
@@ -1117,9 +1120,7 @@ struct Task {
     metrics: Arc<Metrics>,
     outputs: IdMap<SessionKey, Output>,
     open: IdMap<OutId, OpenMsg>,
-    /// Each bound session's held copies, kept between batches (emptied, not dropped).
-    pending: IdMap<SessionKey, Pending>,
-    /// The sessions whose [`Pending`] holds copies: what [`Task::flush`] queues.
+    /// The sessions whose [`Output::pending`] holds copies: what [`Task::flush`] queues.
     dirty: Vec<SessionKey>,
     unbound: IdMap<SessionKey, Instant>,
     actions: Vec<Action>,
@@ -1144,7 +1145,6 @@ async fn room_task(shared: Arc<Shared>, name: String, room: Room, mut rx: mpsc::
         room,
         outputs: IdMap::default(),
         open: IdMap::default(),
-        pending: IdMap::default(),
         dirty: Vec::new(),
         unbound: IdMap::default(),
         actions: Vec::new(),
@@ -1283,6 +1283,7 @@ impl Task {
                             queued_at,
                             failures: 0,
                             batch_hint: 0,
+                            pending: Pending::default(),
                         },
                     );
                     self.room.bind(key, actions);
@@ -1306,7 +1307,6 @@ impl Task {
                 self.spans.remove(&key);
                 self.unbound.remove(&key);
                 self.outputs.remove(&key);
-                self.pending.remove(&key);
                 self.room.leave(key, actions);
             }
             Some(Cmd::Closed { conn }) => {
@@ -1322,7 +1322,6 @@ impl Task {
                     });
                     self.spans.remove(&k);
                     self.outputs.remove(&k);
-                    self.pending.remove(&k);
                     self.room.leave(k, actions);
                 }
             }
@@ -1345,7 +1344,8 @@ impl Task {
     }
 
     /// Carries out what the room decided: responses and REPORTs are queued at once, copies
-    /// are written into [`Task::pending`]; sessions dropped as too slow leave the room.
+    /// are written into each recipient's [`Output::pending`]; sessions dropped as too slow
+    /// leave the room.
     fn run_actions(&mut self, stamp: u64) {
         while !self.actions.is_empty() || !self.dropped.is_empty() {
             for a in std::mem::take(&mut self.actions) {
@@ -1430,7 +1430,6 @@ impl Task {
                     .with_label_values(&["slow"])
                     .inc();
                 self.outputs.remove(&k);
-                self.pending.remove(&k);
                 self.room.leave(k, &mut self.actions);
                 forget_session(&self.shared, &self.name, k);
             }
@@ -1461,7 +1460,7 @@ impl Task {
         let stem = tid_stem(&mut self.ids, &piece);
         let mut full = Vec::new();
         for (i, c) in m.copies.iter_mut().enumerate().filter(|(_, c)| !c.failed) {
-            let Some(o) = self.outputs.get(&c.to) else {
+            let Some(o) = self.outputs.get_mut(&c.to) else {
                 c.failed = true;
                 self.metrics
                     .delivery_failures
@@ -1469,7 +1468,7 @@ impl Task {
                     .inc();
                 continue;
             };
-            let p = self.pending.entry(c.to).or_default();
+            let p = &mut o.pending;
             if p.len() == 0 && p.outs.is_empty() {
                 self.dirty.push(c.to);
             }
@@ -1489,7 +1488,13 @@ impl Task {
                 } else {
                     0
                 };
-                p.buf.reserve(need.max(hint).max(4096));
+                // What the buffer holds goes out as a segment of its own (a buffer that grew
+                // would copy it), and the next one is as large as all held so far: a batch
+                // has few segments.
+                if !p.buf.is_empty() {
+                    p.item.push(p.buf.split().freeze());
+                }
+                p.buf.reserve(need.max(hint).max(p.len()).max(4096));
             }
             let start = p.buf.len();
             p.buf.extend_from_slice(b"MSRP ");
@@ -1543,13 +1548,10 @@ impl Task {
     /// ([`Room::copy_failed`]: a failure REPORT when asked; no more of those messages for it),
     /// and a session failing [`MixerConfig::max_failed_copies`] times in a row is dropped.
     fn flush_one(&mut self, to: SessionKey, stamp: u64) {
-        let Some(p) = self.pending.get_mut(&to) else {
-            return;
-        };
         let Some(o) = self.outputs.get_mut(&to) else {
-            self.pending.remove(&to);
             return;
         };
+        let p = &mut o.pending;
         if p.len() == 0 {
             p.outs.clear();
             return;

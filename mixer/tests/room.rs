@@ -505,6 +505,16 @@ fn every_session_of_a_participant_gets_a_copy() {
         actual,
         copies(&chat, &actual, &[bob1, bob2, bob3], &mid, whole(body.len()))
     );
+    // Bob's sessions joined with URIs built apart, yet none of them gets Bob's own message
+    // (the switch tells participants apart by the value their sessions share).
+    let body = public(BOB, "hello");
+    let (_, acts) = chat.send(bob2, &body, &[]);
+    let (_, actual) = open_at(&acts, 0);
+    let mid = mid_of(&actual);
+    assert_eq!(
+        actual,
+        copies(&chat, &actual, &[alice], &mid, whole(body.len()))
+    );
 }
 
 /// 4975-022: a SEND without Byte-Range is a whole message in one chunk of unknown size; its
