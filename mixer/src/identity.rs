@@ -59,7 +59,7 @@ impl UserUri {
     }
 }
 
-/// A URI's scheme, user part and host[:port], without angle brackets, parameters or headers;
+/// A URI's scheme, user part and host\[:port\], without angle brackets, parameters or headers;
 /// `None` when it has no scheme or no host.
 fn parts(uri: &str) -> Option<(&str, Option<&str>, &str)> {
     let uri = strip_brackets(uri);
