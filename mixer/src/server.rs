@@ -1060,8 +1060,9 @@ struct Output {
     /// is not grown (reallocated and copied) copy by copy while the batch fills it.
     batch_hint: usize,
     /// The copies held for it in this batch, kept between batches (emptied, not dropped).
-    /// Kept here rather than in a map of its own: a copy costs one lookup, not two.
-    pending: Pending,
+    /// Kept here rather than in a map of its own (a copy costs one lookup, not two), and boxed
+    /// on its first copy: an idle participant carries a null pointer, not the whole state.
+    pending: Option<Box<Pending>>,
 }
 
 /// Commands a room task handles before it writes the copies they produced: copies for one
@@ -1283,7 +1284,7 @@ impl Task {
                             queued_at,
                             failures: 0,
                             batch_hint: 0,
-                            pending: Pending::default(),
+                            pending: None,
                         },
                     );
                     self.room.bind(key, actions);
@@ -1468,7 +1469,7 @@ impl Task {
                     .inc();
                 continue;
             };
-            let p = &mut o.pending;
+            let p = o.pending.get_or_insert_with(Box::default);
             if p.len() == 0 && p.outs.is_empty() {
                 self.dirty.push(c.to);
             }
@@ -1551,7 +1552,9 @@ impl Task {
         let Some(o) = self.outputs.get_mut(&to) else {
             return;
         };
-        let p = &mut o.pending;
+        let Some(p) = o.pending.as_mut() else {
+            return;
+        };
         if p.len() == 0 {
             p.outs.clear();
             return;
