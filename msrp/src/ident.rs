@@ -86,7 +86,7 @@ impl IdGenerator {
     /// A fresh random `ident` of [`GENERATED_LEN`] alphanumerics (valid as transaction id,
     /// Message-ID and URI session-id).
     ///
-    /// Each random octet below 248 gives one character ([`ALNUM_OF`]: 248 = 4 × 62, so every
+    /// Each random octet below 248 gives one character (a table: 248 = 4 × 62, so every
     /// alphanumeric is equally likely); the others are skipped. The pool is refilled only
     /// between octets, never in the middle of the loop's table lookups.
     pub fn next_id(&mut self) -> ByteString {
