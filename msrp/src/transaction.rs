@@ -16,6 +16,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
+use rustc_hash::FxBuildHasher;
 
 use crate::ident::IdGenerator;
 
@@ -48,10 +49,14 @@ struct Entry<T> {
 /// - A response completes its transaction ([`Transactions::complete`]); a response whose
 ///   transaction is unknown (never sent, already answered, or timed out) gets `None` and is
 ///   ignored by the caller.
+///
+/// The table is hashed with FxHash, not SipHash: its keys are ids this node drew
+/// ([`Transactions::new_tid`]), random and not chosen by any peer, so no peer can make them
+/// collide; a peer's response only looks one up. Insert only such ids.
 #[derive(Debug)]
 pub struct Transactions<T> {
     timeout: Duration,
-    entries: HashMap<ByteString, Entry<T>>,
+    entries: HashMap<ByteString, Entry<T>, FxBuildHasher>,
     /// Min-heap of (deadline, seq, tid). An item is live when `entries[tid].seq == seq`.
     heap: BinaryHeap<Reverse<(Instant, u64, ByteString)>>,
     /// Number of entries that have a deadline (hence exactly one live heap item).
@@ -72,7 +77,7 @@ impl<T> Transactions<T> {
     pub fn new(timeout: Duration) -> Self {
         Transactions {
             timeout,
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             heap: BinaryHeap::new(),
             timed: 0,
             next_seq: 0,
@@ -206,6 +211,11 @@ impl<T> Transactions<T> {
     /// When `tid`'s timer expires; `None` when `tid` is unknown or has no timer running.
     pub fn deadline(&self, tid: &str) -> Option<Instant> {
         self.entries.get(tid).and_then(|e| e.deadline)
+    }
+
+    /// Every outstanding transaction's id and data, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&ByteString, &T)> + '_ {
+        self.entries.iter().map(|(k, e)| (k, &e.data))
     }
 
     /// Removes every outstanding transaction, in no particular order (the connection closed: each

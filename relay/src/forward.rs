@@ -90,7 +90,6 @@
 //! connections, not only per connection as RFC 4975 §7.1 requires (4975-004). A relay-generated
 //! REPORT gets a fresh random tid as well; it is never answered (4975-052) and is not kept.
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -233,11 +232,11 @@ struct Pending {
 pub struct Router {
     local: MsrpUri,
     ids: IdGenerator,
+    /// Outstanding transactions, by our transaction id. Each knows the connections its request
+    /// came in and went out on; [`Router::connection_closed`] looks them up by a scan, so that
+    /// the message path keeps no per-connection index (at a relay's message rates, adding to and
+    /// removing from one cost more than the rare scans at connection close).
     pending: Transactions<Pending>,
-    /// Outstanding tids by the connection their request came from.
-    by_in: HashMap<ConnId, HashSet<ByteString>>,
-    /// Outstanding tids by the connection their request went out on.
-    by_out: HashMap<ConnId, HashSet<ByteString>>,
 }
 
 impl fmt::Debug for Router {
@@ -263,21 +262,6 @@ pub fn for_authenticator(head: &Head, use_paths: &UsePaths) -> bool {
 
 fn discard(reason: DiscardReason) -> Vec<Action> {
     vec![Action::Discard { reason }]
-}
-
-/// Adds `tid` to `conn`'s set.
-fn index(map: &mut HashMap<ConnId, HashSet<ByteString>>, conn: ConnId, tid: &ByteString) {
-    map.entry(conn).or_default().insert(tid.clone());
-}
-
-/// Removes `tid` from `conn`'s set, dropping the set when it empties.
-fn unindex(map: &mut HashMap<ConnId, HashSet<ByteString>>, conn: ConnId, tid: &str) {
-    if let Some(set) = map.get_mut(&conn) {
-        set.remove(tid);
-        if set.is_empty() {
-            map.remove(&conn);
-        }
-    }
 }
 
 /// The response's comment, if any.
@@ -307,8 +291,6 @@ impl Router {
             local,
             ids: IdGenerator::new(),
             pending: Transactions::new(timeout),
-            by_in: HashMap::new(),
-            by_out: HashMap::new(),
         }
     }
 
@@ -432,10 +414,6 @@ impl Router {
                 Hop::Uri(_) => None,
             };
             let front: Path = head.from_path()[..ours].iter().cloned().collect();
-            index(&mut self.by_in, from, &out_tid);
-            if let Some(c) = out_conn {
-                index(&mut self.by_out, c, &out_tid);
-            }
             self.pending.insert_unsent(
                 out_tid,
                 Pending {
@@ -499,12 +477,7 @@ impl Router {
         let Some(p) = self.pending.get_mut(out_tid) else {
             return false;
         };
-        let old = p.out_conn.replace(conn);
-        let tid = ByteString::from(out_tid);
-        if let Some(old) = old {
-            unindex(&mut self.by_out, old, out_tid);
-        }
-        index(&mut self.by_out, conn, &tid);
+        p.out_conn = Some(conn);
         true
     }
 
@@ -545,12 +518,6 @@ impl Router {
             }
             _ => return tid,
         };
-        if let Some(c) = piece.in_conn {
-            index(&mut self.by_in, c, &tid);
-        }
-        if let Some(c) = piece.out_conn {
-            index(&mut self.by_out, c, &tid);
-        }
         self.pending.insert_unsent(tid.clone(), piece);
         tid
     }
@@ -584,7 +551,6 @@ impl Router {
         let Some(p) = self.pending.complete(&tid) else {
             return discard(DiscardReason::UnknownTransaction);
         };
-        self.forget(&tid, &p);
         if p.send.is_some() {
             return self
                 .failure_report(&p, status, comment(&head))
@@ -616,7 +582,6 @@ impl Router {
         let Some(p) = self.pending.complete(out_tid) else {
             return Vec::new();
         };
-        self.forget(out_tid, &p);
         self.failed(&p, status, true).into_iter().collect()
     }
 
@@ -625,8 +590,7 @@ impl Router {
     /// transaction is forgotten silently. Call it at [`Router::next_deadline`].
     pub fn poll_timeouts(&mut self, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
-        while let Some((tid, p)) = self.pending.poll_expired(now) {
-            self.forget(&tid, &p);
+        while let Some((_, p)) = self.pending.poll_expired(now) {
             let yes = p
                 .send
                 .as_ref()
@@ -643,19 +607,23 @@ impl Router {
     /// the failure REPORTs and 408 responses owed, in no particular order.
     pub fn connection_closed(&mut self, conn: ConnId) -> Vec<Action> {
         let mut out = Vec::new();
-        for tid in self.by_out.remove(&conn).unwrap_or_default() {
+        let on = |pick: fn(&Pending) -> Option<ConnId>, pending: &Transactions<Pending>| {
+            pending
+                .iter()
+                .filter(|(_, p)| pick(p) == Some(conn))
+                .map(|(tid, _)| tid.clone())
+                .collect::<Vec<_>>()
+        };
+        for tid in on(|p| p.out_conn, &self.pending) {
             let Some(p) = self.pending.complete(&tid) else {
                 continue;
             };
-            if let Some(c) = p.in_conn {
-                unindex(&mut self.by_in, c, &tid);
-            }
             // A fully sent SEND with Failure-Report partial expected no response: no loss known.
             if let Some(a) = self.failed(&p, StatusCode::TIMEOUT, !p.sent) {
                 out.push(a);
             }
         }
-        for tid in self.by_in.remove(&conn).unwrap_or_default() {
+        for tid in on(|p| p.in_conn, &self.pending) {
             let Some(p) = self.pending.get_mut(&tid) else {
                 continue;
             };
@@ -664,9 +632,7 @@ impl Router {
                 p.in_conn = None;
                 continue;
             }
-            if let Some(c) = self.pending.complete(&tid).and_then(|p| p.out_conn) {
-                unindex(&mut self.by_out, c, &tid);
-            }
+            self.pending.complete(&tid);
         }
         out
     }
@@ -725,15 +691,5 @@ impl Router {
             None => Hop::Uri(p.origin.first()?.clone()),
         };
         Some(Action::Send { to, head })
-    }
-
-    /// Drops `tid` from the connection indexes.
-    fn forget(&mut self, tid: &str, p: &Pending) {
-        if let Some(c) = p.in_conn {
-            unindex(&mut self.by_in, c, tid);
-        }
-        if let Some(c) = p.out_conn {
-            unindex(&mut self.by_out, c, tid);
-        }
     }
 }
