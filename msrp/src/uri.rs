@@ -694,13 +694,15 @@ fn normalized_host(h: &str) -> impl Iterator<Item = u8> + '_ {
 }
 
 impl PartialEq for MsrpUri {
-    /// RFC 4975 §6.1 (4975-080..084).
+    /// RFC 4975 §6.1 (4975-080..084). The same text is the same URI, which is the common case
+    /// (a relay's own URI echoed back in a To-Path): that is checked first, as one compare.
     fn eq(&self, other: &MsrpUri) -> bool {
-        self.secure == other.secure
-            && self.port == other.port
-            && self.session_id() == other.session_id()
-            && self.transport().eq_ignore_ascii_case(other.transport())
-            && self.host_eq(other)
+        self.raw.as_str() == other.raw.as_str()
+            || self.secure == other.secure
+                && self.port == other.port
+                && self.session_id() == other.session_id()
+                && self.transport().eq_ignore_ascii_case(other.transport())
+                && self.host_eq(other)
     }
 }
 impl Eq for MsrpUri {}
