@@ -5,14 +5,18 @@
 //! arrives ([`Transactions::complete`]) or its timer runs out ([`Transactions::poll_expired`]).
 //! The table is sans-IO: it reads no clock, every method that needs the time takes `now`.
 //!
-//! Timers live in a binary heap of deadlines with lazy deletion: completing or restarting a
-//! transaction does not search the heap, it only makes the old heap item stale; stale items are
-//! dropped when they reach the top and the heap is rebuilt when stale items outnumber live ones.
-//! The top of the heap is always live, so [`Transactions::next_deadline`] is exact and O(1).
+//! Timers live in a queue of deadlines, earliest first, with lazy deletion: completing or
+//! restarting a transaction does not search the queue, it only makes the old item stale; stale
+//! items are dropped when they reach the front and the queue is rebuilt when stale items
+//! outnumber live ones. The front is always live, so [`Transactions::next_deadline`] is exact
+//! and O(1). Every timer of a table runs for the same timeout from a `now` that does not go
+//! back, so a new deadline is nearly always the latest and joins the back in O(1), where a
+//! min-heap pushes and pops in O(log n) of the transactions outstanding; one that is not the
+//! latest is inserted in order.
 
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry as MapEntry;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
@@ -24,8 +28,62 @@ use crate::ident::IdGenerator;
 /// seconds from the time the last octet of the request was sent.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Below this many heap items the heap is never rebuilt (rebuilding a tiny heap saves nothing).
+/// Below this many queued items the queue is never rebuilt (rebuilding a tiny one saves nothing).
 const COMPACT_MIN: usize = 64;
+
+/// The timers' queue: `(deadline, seq, tid)` items in ascending order, each wrapped in
+/// `Reverse` as in a min-heap (the order of the first two fields decides: `seq` is unique).
+#[derive(Debug, Default)]
+struct Deadlines(VecDeque<Reverse<(Instant, u64, ByteString)>>);
+
+impl Deadlines {
+    /// Adds an item in order: at the back when it is the latest (the usual case).
+    fn push(&mut self, item: Reverse<(Instant, u64, ByteString)>) {
+        let key = |r: &Reverse<(Instant, u64, ByteString)>| (r.0.0, r.0.1);
+        match self.0.back() {
+            Some(last) if key(last) > key(&item) => {
+                let at = self.0.partition_point(|x| key(x) <= key(&item));
+                self.0.insert(at, item);
+            }
+            _ => self.0.push_back(item),
+        }
+    }
+
+    /// The earliest item.
+    fn peek(&self) -> Option<&Reverse<(Instant, u64, ByteString)>> {
+        self.0.front()
+    }
+
+    /// Removes the earliest item.
+    fn pop(&mut self) -> Option<Reverse<(Instant, u64, ByteString)>> {
+        self.0.pop_front()
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    #[cfg(test)]
+    fn iter(&self) -> impl Iterator<Item = &Reverse<(Instant, u64, ByteString)>> {
+        self.0.iter()
+    }
+}
+
+impl From<Vec<Reverse<(Instant, u64, ByteString)>>> for Deadlines {
+    fn from(mut items: Vec<Reverse<(Instant, u64, ByteString)>>) -> Deadlines {
+        items.sort_unstable_by_key(|r| (r.0.0, r.0.1));
+        Deadlines(items.into())
+    }
+}
 
 #[derive(Debug)]
 struct Entry<T> {
@@ -57,8 +115,8 @@ struct Entry<T> {
 pub struct Transactions<T> {
     timeout: Duration,
     entries: HashMap<ByteString, Entry<T>, FxBuildHasher>,
-    /// Min-heap of (deadline, seq, tid). An item is live when `entries[tid].seq == seq`.
-    heap: BinaryHeap<Reverse<(Instant, u64, ByteString)>>,
+    /// (deadline, seq, tid), earliest first. An item is live when `entries[tid].seq == seq`.
+    heap: Deadlines,
     /// Number of entries that have a deadline (hence exactly one live heap item).
     timed: usize,
     next_seq: u64,
@@ -78,7 +136,7 @@ impl<T> Transactions<T> {
         Transactions {
             timeout,
             entries: HashMap::default(),
-            heap: BinaryHeap::new(),
+            heap: Deadlines::default(),
             timed: 0,
             next_seq: 0,
         }
@@ -270,7 +328,7 @@ impl<T> Transactions<T> {
                 .iter()
                 .filter_map(|(k, e)| e.deadline.map(|d| Reverse((d, e.seq, k.clone()))))
                 .collect();
-            self.heap = BinaryHeap::from(live);
+            self.heap = Deadlines::from(live);
             return;
         }
         while let Some(Reverse((_, seq, tid))) = self.heap.peek() {
