@@ -111,13 +111,27 @@ pub struct Head {
     pub headers: Vec<Header>,
 }
 
+/// Headers a built request has room for without growing: the paths, Message-ID, Byte-Range,
+/// Content-Type and one more (a report header). Growing a vector of headers copies them all.
+const REQUEST_HEADERS: usize = 6;
+/// Headers a built response has room for: the paths and one more (a relay's Message-ID).
+const RESPONSE_HEADERS: usize = 3;
+
+/// `[To-Path, From-Path]` in a vector with room for `capacity` headers.
+fn with_paths(capacity: usize, to: Path, from: Path) -> Vec<Header> {
+    let mut headers = Vec::with_capacity(capacity);
+    headers.push(Header::ToPath(to));
+    headers.push(Header::FromPath(from));
+    headers
+}
+
 impl Head {
     /// A request with the given To-Path and From-Path.
     pub fn request(method: Method, tid: ByteString, to: Path, from: Path) -> Head {
         Head {
             tid,
             start: StartLine::Request(method),
-            headers: vec![Header::ToPath(to), Header::FromPath(from)],
+            headers: with_paths(REQUEST_HEADERS, to, from),
         }
     }
 
@@ -130,7 +144,7 @@ impl Head {
                 status,
                 comment: status.reason().map(ByteString::from_static),
             },
-            headers: vec![Header::ToPath(to), Header::FromPath(from)],
+            headers: with_paths(RESPONSE_HEADERS, to, from),
         }
     }
 
