@@ -8,7 +8,15 @@
 //! end-line of a transaction cannot occur in its body (4975-011), so the first one found after
 //! the start line ends the frame.
 
-use memchr::memmem;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
+
+/// The searchers, built once: `memmem::find` builds one per call, which cost more than the
+/// search on frames of a few hundred octets (the receivers are the baseline's bottleneck, so
+/// their cost sets the "physical limit" the mixer is measured against).
+static END_LINE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\r\n-------"));
+static BLANK_LINE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\r\n\r\n"));
 
 /// The longest start line accepted; a longer one is not MSRP.
 const MAX_START_LINE: usize = 512;
@@ -82,7 +90,11 @@ pub fn next_frame(buf: &[u8]) -> Scan<'_> {
     if !buf.starts_with(MSRP) {
         return Scan::Invalid("not an MSRP start line");
     }
-    let Some(line_end) = memmem::find(&buf[..buf.len().min(MAX_START_LINE)], b"\r\n") else {
+    let head = &buf[..buf.len().min(MAX_START_LINE)];
+    let Some(line_end) = memchr::memchr(b'\n', head)
+        .and_then(|n| (n > 0 && head[n - 1] == b'\r').then_some(n - 1))
+        .or_else(|| memchr::memmem::find(head, b"\r\n"))
+    else {
         return if buf.len() >= MAX_START_LINE {
             Scan::Invalid("start line too long")
         } else {
@@ -115,7 +127,7 @@ pub fn next_frame(buf: &[u8]) -> Scan<'_> {
     // The end-line: CRLF, seven dashes, the tid, a flag octet, CRLF.
     let mut from = line_end;
     let (crlf, len, flag) = loop {
-        let Some(i) = memmem::find(&buf[from..], b"\r\n-------") else {
+        let Some(i) = END_LINE.find(&buf[from..]) else {
             return Scan::Partial;
         };
         let at = from + i + 9;
@@ -135,7 +147,7 @@ pub fn next_frame(buf: &[u8]) -> Scan<'_> {
     // Headers end at the blank line; a frame without one has no body, and the CRLF before its
     // end-line closes its last header line.
     let section = &buf[line_end..crlf + 2];
-    let (headers, body) = match memmem::find(section, b"\r\n\r\n") {
+    let (headers, body) = match BLANK_LINE.find(section) {
         Some(j) => (
             &buf[line_end + 2..line_end + j + 2],
             &buf[(line_end + j + 4).min(crlf)..crlf],
