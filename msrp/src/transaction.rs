@@ -91,7 +91,7 @@ struct Entry<T> {
     /// `None` while the request has not been sent in full (no timer runs yet), or when
     /// `now + timeout` does not fit in an `Instant`.
     deadline: Option<Instant>,
-    /// Identifies the one live heap item of this entry; older items carry older values.
+    /// Identifies the one live queue item of this entry; older items carry older values.
     seq: u64,
 }
 
@@ -116,8 +116,8 @@ pub struct Transactions<T> {
     timeout: Duration,
     entries: HashMap<ByteString, Entry<T>, FxBuildHasher>,
     /// (deadline, seq, tid), earliest first. An item is live when `entries[tid].seq == seq`.
-    heap: Deadlines,
-    /// Number of entries that have a deadline (hence exactly one live heap item).
+    queue: Deadlines,
+    /// Number of entries that have a deadline (hence exactly one live queue item).
     timed: usize,
     next_seq: u64,
 }
@@ -136,7 +136,7 @@ impl<T> Transactions<T> {
         Transactions {
             timeout,
             entries: HashMap::default(),
-            heap: Deadlines::default(),
+            queue: Deadlines::default(),
             timed: 0,
             next_seq: 0,
         }
@@ -197,7 +197,7 @@ impl<T> Transactions<T> {
             _ => {}
         }
         if let Some(d) = deadline {
-            self.heap.push(Reverse((d, seq, key)));
+            self.queue.push(Reverse((d, seq, key)));
         }
         self.tidy();
         true
@@ -222,11 +222,11 @@ impl<T> Transactions<T> {
     /// ([`Transactions::complete`] returns `None`).
     pub fn poll_expired(&mut self, now: Instant) -> Option<(ByteString, T)> {
         // The top is live (see `tidy`), so at most one pop is needed here.
-        let Reverse((deadline, _, _)) = self.heap.peek()?;
+        let Reverse((deadline, _, _)) = self.queue.peek()?;
         if *deadline > now {
             return None;
         }
-        let Reverse((_, _, tid)) = self.heap.pop()?;
+        let Reverse((_, _, tid)) = self.queue.pop()?;
         let out = self.entries.remove_entry(&*tid).map(|(k, e)| {
             self.timed -= 1;
             (k, e.data)
@@ -238,7 +238,7 @@ impl<T> Transactions<T> {
     /// When the earliest running timer expires; `None` when no timer runs. The caller sleeps
     /// until then and calls [`Transactions::poll_expired`].
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((d, _, _))| *d)
+        self.queue.peek().map(|Reverse((d, _, _))| *d)
     }
 
     /// The number of outstanding transactions.
@@ -279,7 +279,7 @@ impl<T> Transactions<T> {
     /// Removes every outstanding transaction, in no particular order (the connection closed: each
     /// of them failed, RFC 4975 §7.1.1).
     pub fn drain(&mut self) -> impl Iterator<Item = (ByteString, T)> + '_ {
-        self.heap.clear();
+        self.queue.clear();
         self.timed = 0;
         self.entries.drain().map(|(k, e)| (k, e.data))
     }
@@ -288,7 +288,7 @@ impl<T> Transactions<T> {
         let seq = self.next_seq;
         self.next_seq += 1;
         if let Some(d) = deadline {
-            self.heap.push(Reverse((d, seq, tid.clone())));
+            self.queue.push(Reverse((d, seq, tid.clone())));
             self.timed += 1;
         }
         let old = match self.entries.entry(tid) {
@@ -319,19 +319,19 @@ impl<T> Transactions<T> {
         old
     }
 
-    /// Restores the invariants after a change: the heap's top is live, and stale items are at
+    /// Restores the invariants after a change: the queue's front is live, and stale items are at
     /// most about as many as live ones (so memory stays proportional to the table).
     fn tidy(&mut self) {
-        if self.heap.len() > COMPACT_MIN && self.heap.len() > 2 * self.timed {
+        if self.queue.len() > COMPACT_MIN && self.queue.len() > 2 * self.timed {
             let live: Vec<_> = self
                 .entries
                 .iter()
                 .filter_map(|(k, e)| e.deadline.map(|d| Reverse((d, e.seq, k.clone()))))
                 .collect();
-            self.heap = Deadlines::from(live);
+            self.queue = Deadlines::from(live);
             return;
         }
-        while let Some(Reverse((_, seq, tid))) = self.heap.peek() {
+        while let Some(Reverse((_, seq, tid))) = self.queue.peek() {
             if self
                 .entries
                 .get(&**tid)
@@ -339,7 +339,7 @@ impl<T> Transactions<T> {
             {
                 break;
             }
-            self.heap.pop();
+            self.queue.pop();
         }
     }
 }
@@ -366,14 +366,14 @@ mod tests {
         for (k, e) in &t.entries {
             if let Some(d) = e.deadline {
                 let n = t
-                    .heap
+                    .queue
                     .iter()
                     .filter(|Reverse((hd, hs, hk))| hk == k && *hs == e.seq && *hd == d)
                     .count();
-                assert_eq!(n, 1, "live heap item of {k}");
+                assert_eq!(n, 1, "live queue item of {k}");
             }
         }
-        if let Some(Reverse((d, seq, k))) = t.heap.peek() {
+        if let Some(Reverse((d, seq, k))) = t.queue.peek() {
             let e = &t.entries[&**k];
             assert_eq!((e.seq, e.deadline), (*seq, Some(*d)), "top is live");
             assert_eq!(
@@ -384,9 +384,9 @@ mod tests {
             assert_eq!(timed, 0);
         }
         assert!(
-            t.heap.len() <= (2 * timed).max(COMPACT_MIN) + 1,
-            "heap {} timed {timed}",
-            t.heap.len()
+            t.queue.len() <= (2 * timed).max(COMPACT_MIN) + 1,
+            "queue {} timed {timed}",
+            t.queue.len()
         );
     }
 
@@ -527,7 +527,7 @@ mod tests {
 
     #[test]
     fn complete_then_deadline_passes_yields_nothing() {
-        // Lazy deletion: the completed transaction's heap item must not fire.
+        // Lazy deletion: the completed transaction's queue item must not fire.
         let t0 = Instant::now();
         let mut t = Transactions::new(secs(30));
         t.insert(s("aaaa"), 1, t0);
@@ -538,7 +538,7 @@ mod tests {
         assert_eq!(t.complete("bbbb"), Some(2));
         assert_eq!(t.poll_expired(t0 + secs(1000)), None);
         assert_eq!(t.next_deadline(), None);
-        assert!(t.heap.is_empty(), "stale items were dropped");
+        assert!(t.queue.is_empty(), "stale items were dropped");
         // Re-inserting a completed tid starts a new, independent timer.
         t.insert(s("aaaa"), 3, t0 + secs(100));
         assert_eq!(t.poll_expired(t0 + secs(129)), None);
@@ -582,8 +582,8 @@ mod tests {
     }
 
     #[test]
-    fn many_entries_and_bounded_heap() {
-        // 10 000 transactions, most answered, many restarted: the heap stays proportional to the
+    fn many_entries_and_bounded_queue() {
+        // 10 000 transactions, most answered, many restarted: the queue stays proportional to the
         // live entries and the survivors expire in deadline order.
         let t0 = Instant::now();
         let mut ids = IdGenerator::new();

@@ -1127,7 +1127,6 @@ mod tests {
         }
     }
 
-    /// Alice's INVITE, not yet answered by the mixer: the focus and the join's job.
     /// The mixer's join `job` completes after its INVITE was answered otherwise (CANCEL,
     /// shutdown): nothing is sent, the session is left, and no dialog stays.
     fn late_join_is_undone(f: &mut Focus, job: u64, now: Instant) {
@@ -1143,6 +1142,7 @@ mod tests {
         assert_eq!(f.dialogs(), 0);
     }
 
+    /// Alice's INVITE, not yet answered by the mixer: the focus and the join's job.
     fn invite_pending(now: Instant) -> (Focus, u64) {
         let mut f = focus();
         f.handle(req("INVITE", "z9hG4bKi1", 1, None, OFFER), udp(), now);

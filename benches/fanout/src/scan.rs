@@ -15,6 +15,7 @@ use memchr::memmem::Finder;
 /// The searchers, built once: `memmem::find` builds one per call, which cost more than the
 /// search on frames of a few hundred octets (the receivers are the baseline's bottleneck, so
 /// their cost sets the "physical limit" the mixer is measured against).
+static CRLF: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\r\n"));
 static END_LINE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\r\n-------"));
 static BLANK_LINE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\r\n\r\n"));
 
@@ -90,11 +91,7 @@ pub fn next_frame(buf: &[u8]) -> Scan<'_> {
     if !buf.starts_with(MSRP) {
         return Scan::Invalid("not an MSRP start line");
     }
-    let head = &buf[..buf.len().min(MAX_START_LINE)];
-    let Some(line_end) = memchr::memchr(b'\n', head)
-        .and_then(|n| (n > 0 && head[n - 1] == b'\r').then_some(n - 1))
-        .or_else(|| memchr::memmem::find(head, b"\r\n"))
-    else {
+    let Some(line_end) = CRLF.find(&buf[..buf.len().min(MAX_START_LINE)]) else {
         return if buf.len() >= MAX_START_LINE {
             Scan::Invalid("start line too long")
         } else {
