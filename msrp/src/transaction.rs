@@ -15,11 +15,12 @@
 //! latest is inserted in order.
 
 use std::cmp::Reverse;
-use std::collections::hash_map::Entry as MapEntry;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
+use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
 use crate::ident::IdGenerator;
@@ -31,15 +32,19 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Below this many queued items the queue is never rebuilt (rebuilding a tiny one saves nothing).
 const COMPACT_MIN: usize = 64;
 
-/// The timers' queue: `(deadline, seq, tid)` items in ascending order, each wrapped in
-/// `Reverse` as in a min-heap (the order of the first two fields decides: `seq` is unique).
+/// A timer: `(deadline, seq, slot)`, wrapped in `Reverse` as in a min-heap (the order of the
+/// first two fields decides: `seq` is unique). It is live when `slot` holds a transaction with
+/// a deadline whose `seq` is this one.
+type Timer = Reverse<(Instant, u64, u32)>;
+
+/// The timers' queue, in ascending order.
 #[derive(Debug, Default)]
-struct Deadlines(VecDeque<Reverse<(Instant, u64, ByteString)>>);
+struct Deadlines(VecDeque<Timer>);
 
 impl Deadlines {
     /// Adds an item in order: at the back when it is the latest (the usual case).
-    fn push(&mut self, item: Reverse<(Instant, u64, ByteString)>) {
-        let key = |r: &Reverse<(Instant, u64, ByteString)>| (r.0.0, r.0.1);
+    fn push(&mut self, item: Timer) {
+        let key = |r: &Timer| (r.0.0, r.0.1);
         match self.0.back() {
             Some(last) if key(last) > key(&item) => {
                 let at = self.0.partition_point(|x| key(x) <= key(&item));
@@ -50,12 +55,12 @@ impl Deadlines {
     }
 
     /// The earliest item.
-    fn peek(&self) -> Option<&Reverse<(Instant, u64, ByteString)>> {
+    fn peek(&self) -> Option<&Timer> {
         self.0.front()
     }
 
     /// Removes the earliest item.
-    fn pop(&mut self) -> Option<Reverse<(Instant, u64, ByteString)>> {
+    fn pop(&mut self) -> Option<Timer> {
         self.0.pop_front()
     }
 
@@ -73,26 +78,27 @@ impl Deadlines {
     }
 
     #[cfg(test)]
-    fn iter(&self) -> impl Iterator<Item = &Reverse<(Instant, u64, ByteString)>> {
+    fn iter(&self) -> impl Iterator<Item = &Timer> {
         self.0.iter()
     }
 }
 
-impl From<Vec<Reverse<(Instant, u64, ByteString)>>> for Deadlines {
-    fn from(mut items: Vec<Reverse<(Instant, u64, ByteString)>>) -> Deadlines {
+impl From<Vec<Timer>> for Deadlines {
+    fn from(mut items: Vec<Timer>) -> Deadlines {
         items.sort_unstable_by_key(|r| (r.0.0, r.0.1));
         Deadlines(items.into())
     }
 }
 
+/// One outstanding transaction.
 #[derive(Debug)]
-struct Entry {
-    /// Where the transaction's data is in [`Transactions`]'s `slots`.
-    slot: u32,
+struct Slot<T> {
+    tid: ByteString,
+    data: T,
     /// `None` while the request has not been sent in full (no timer runs yet), or when
     /// `now + timeout` does not fit in an `Instant`.
     deadline: Option<Instant>,
-    /// Identifies the one live queue item of this entry; older items carry older values.
+    /// Identifies the one live queue item of this transaction; older items carry older values.
     seq: u64,
 }
 
@@ -109,26 +115,29 @@ struct Entry {
 ///   transaction is unknown (never sent, already answered, or timed out) gets `None` and is
 ///   ignored by the caller.
 ///
-/// The table is hashed with FxHash, not SipHash: its keys are ids this node drew
+/// The ids are hashed with FxHash, not SipHash: they are ids this node drew
 /// ([`Transactions::new_tid`]), random and not chosen by any peer, so no peer can make them
 /// collide; a peer's response only looks one up. Insert only such ids.
 ///
-/// The data live outside the hash table, in slots that are reused last-freed first. A relay's
-/// data are a few hundred octets (paths to answer and report with) and a table holds a window
-/// of them per connection: inline, every insert wrote them into a cold slot of a large table
-/// (`perf`: 6% of a relay's CPU time with 16 client pairs). A reused slot is the one the last
-/// response freed, still in cache, and the table's own slots stay at 64 octets.
+/// Layout: each transaction (its id, data and timer) lives in a slot of a vector; the hash
+/// table holds only slot numbers, and a timer in the queue names its slot. So the table stays
+/// small and in cache, a timer is checked with an index instead of a hashed lookup of a cold
+/// entry, no timer holds a reference-counted copy of the id, and the next transaction takes the
+/// slot the last response freed, still in cache. (With the data inline in the table, a relay's
+/// inserts wrote a few hundred octets into a cold slot each: 6% of its CPU time with 16 client
+/// pairs, by `perf`.)
 #[derive(Debug)]
 pub struct Transactions<T> {
     timeout: Duration,
-    entries: HashMap<ByteString, Entry, FxBuildHasher>,
-    /// The data of the entries, at their `slot`; `None` in a free slot.
-    slots: Vec<Option<T>>,
+    /// Slot numbers, hashed by the id in the slot.
+    table: HashTable<u32>,
+    /// The transactions, at the slots the table and the timers name; `None` in a free slot.
+    slots: Vec<Option<Slot<T>>>,
     /// Free slots, the last freed on top.
     free: Vec<u32>,
-    /// (deadline, seq, tid), earliest first. An item is live when `entries[tid].seq == seq`.
+    /// Timers, earliest first, with stale items dropped lazily (see the module documentation).
     queue: Deadlines,
-    /// Number of entries that have a deadline (hence exactly one live queue item).
+    /// Number of transactions that have a deadline (hence exactly one live queue item).
     timed: usize,
     next_seq: u64,
 }
@@ -140,13 +149,22 @@ impl<T> Default for Transactions<T> {
     }
 }
 
+fn hash(tid: &str) -> u64 {
+    FxBuildHasher.hash_one(tid)
+}
+
+/// The transaction in slot `i`, if the slot is taken.
+fn slot_of<T>(slots: &[Option<Slot<T>>], i: u32) -> Option<&Slot<T>> {
+    slots.get(i as usize).and_then(Option::as_ref)
+}
+
 impl<T> Transactions<T> {
     /// An empty table whose transactions time out `timeout` after their last octet was sent
     /// (RFC 4975 §7.1.1: 30 s, [`DEFAULT_TIMEOUT`]; configurable for tests and deployments).
     pub fn new(timeout: Duration) -> Self {
         Transactions {
             timeout,
-            entries: HashMap::default(),
+            table: HashTable::new(),
             slots: Vec::new(),
             free: Vec::new(),
             queue: Deadlines::default(),
@@ -163,7 +181,7 @@ impl<T> Transactions<T> {
     /// RFC 4975 §7.1 (4975-004): a fresh random transaction id (16 alphanumerics, ~95 bits)
     /// that is not the id of any transaction outstanding in this table.
     pub fn new_tid(&self, ids: &mut IdGenerator) -> ByteString {
-        ids.next_unique(|t| self.entries.contains_key(t))
+        ids.next_unique(|t| self.find(t).is_some())
     }
 
     /// Records transaction `tid`, whose last octet was sent at `now`, and starts its timer
@@ -191,27 +209,11 @@ impl<T> Transactions<T> {
     /// Restarts the timer of `tid` so that it expires `timeout` after `now`. `false` when `tid`
     /// is not outstanding.
     pub fn touch(&mut self, tid: &str, now: Instant) -> bool {
+        let Some(i) = self.find(tid) else {
+            return false;
+        };
         let deadline = now.checked_add(self.timeout);
-        let seq = self.next_seq;
-        let Some((key, e)) = self.entries.get_key_value(tid) else {
-            return false;
-        };
-        let key = key.clone();
-        let had = e.deadline.is_some();
-        let Some(e) = self.entries.get_mut(tid) else {
-            return false;
-        };
-        e.deadline = deadline;
-        e.seq = seq;
-        self.next_seq += 1;
-        match (had, deadline) {
-            (false, Some(_)) => self.timed += 1,
-            (true, None) => self.timed -= 1,
-            _ => {}
-        }
-        if let Some(d) = deadline {
-            self.queue.push(Reverse((d, seq, key)));
-        }
+        self.set_timer(i, deadline);
         self.tidy();
         true
     }
@@ -220,12 +222,17 @@ impl<T> Transactions<T> {
     /// when `tid` is not outstanding (never sent, already answered or timed out); the caller
     /// ignores such a response (RFC 4975 §7.1, 4975-061).
     pub fn complete(&mut self, tid: &str) -> Option<T> {
-        let e = self.entries.remove(tid)?;
-        if e.deadline.is_some() {
-            self.timed -= 1;
-        }
+        let i = self
+            .table
+            .find_entry(hash(tid), |&i| {
+                slot_of(&self.slots, i).is_some_and(|s| s.tid == tid)
+            })
+            .ok()?
+            .remove()
+            .0;
+        let slot = self.release(i)?;
         self.tidy();
-        self.release(e.slot)
+        Some(slot.data)
     }
 
     /// The next transaction whose timer ran out at or before `now`, removed from the table, in
@@ -234,19 +241,19 @@ impl<T> Transactions<T> {
     /// §6.4.1 (4976-030): a relay sends a 408 REPORT. A response that arrives later finds nothing
     /// ([`Transactions::complete`] returns `None`).
     pub fn poll_expired(&mut self, now: Instant) -> Option<(ByteString, T)> {
-        // The top is live (see `tidy`), so at most one pop is needed here.
+        // The front is live (see `tidy`), so at most one pop is needed here.
         let Reverse((deadline, _, _)) = self.queue.peek()?;
         if *deadline > now {
             return None;
         }
-        let Reverse((_, _, tid)) = self.queue.pop()?;
-        let out = self.entries.remove_entry(&*tid).map(|(k, e)| {
-            self.timed -= 1;
-            (k, e.slot)
-        });
+        let Reverse((_, _, i)) = self.queue.pop()?;
+        let tid = slot_of(&self.slots, i)?.tid.clone();
+        if let Ok(e) = self.table.find_entry(hash(&tid), |&j| j == i) {
+            e.remove();
+        }
+        let slot = self.release(i);
         self.tidy();
-        let (tid, slot) = out?;
-        Some((tid, self.release(slot)?))
+        slot.map(|s| (s.tid, s.data))
     }
 
     /// When the earliest running timer expires; `None` when no timer runs. The caller sleeps
@@ -257,41 +264,40 @@ impl<T> Transactions<T> {
 
     /// The number of outstanding transactions.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.table.len()
     }
 
     /// `true` when no transaction is outstanding.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.table.is_empty()
     }
 
     /// `true` when `tid` is outstanding.
     pub fn contains(&self, tid: &str) -> bool {
-        self.entries.contains_key(tid)
+        self.find(tid).is_some()
     }
 
     /// The data of outstanding transaction `tid`.
     pub fn get(&self, tid: &str) -> Option<&T> {
-        let e = self.entries.get(tid)?;
-        self.slots.get(e.slot as usize)?.as_ref()
+        let i = self.find(tid)?;
+        slot_of(&self.slots, i).map(|s| &s.data)
     }
 
     /// The data of outstanding transaction `tid`, mutably.
     pub fn get_mut(&mut self, tid: &str) -> Option<&mut T> {
-        let e = self.entries.get(tid)?;
-        self.slots.get_mut(e.slot as usize)?.as_mut()
+        let i = self.find(tid)?;
+        Some(&mut self.slots.get_mut(i as usize)?.as_mut()?.data)
     }
 
     /// When `tid`'s timer expires; `None` when `tid` is unknown or has no timer running.
     pub fn deadline(&self, tid: &str) -> Option<Instant> {
-        self.entries.get(tid).and_then(|e| e.deadline)
+        let i = self.find(tid)?;
+        slot_of(&self.slots, i)?.deadline
     }
 
     /// Every outstanding transaction's id and data, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&ByteString, &T)> + '_ {
-        self.entries
-            .iter()
-            .filter_map(|(k, e)| Some((k, self.slots.get(e.slot as usize)?.as_ref()?)))
+        self.slots.iter().flatten().map(|s| (&s.tid, &s.data))
     }
 
     /// Removes every outstanding transaction, in no particular order (the connection closed: each
@@ -299,96 +305,119 @@ impl<T> Transactions<T> {
     pub fn drain(&mut self) -> impl Iterator<Item = (ByteString, T)> + '_ {
         self.queue.clear();
         self.timed = 0;
+        self.table.clear();
         self.free.clear();
-        let slots = &mut self.slots;
-        let out: Vec<_> = self
-            .entries
-            .drain()
-            .filter_map(|(k, e)| Some((k, slots.get_mut(e.slot as usize)?.take()?)))
-            .collect();
-        slots.clear();
-        out.into_iter()
+        self.slots.drain(..).flatten().map(|s| (s.tid, s.data))
+    }
+
+    /// The slot of `tid`.
+    fn find(&self, tid: &str) -> Option<u32> {
+        self.table
+            .find(hash(tid), |&i| {
+                slot_of(&self.slots, i).is_some_and(|s| s.tid == tid)
+            })
+            .copied()
     }
 
     fn put(&mut self, tid: ByteString, data: T, deadline: Option<Instant>) -> Option<T> {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        if let Some(d) = deadline {
-            self.queue.push(Reverse((d, seq, tid.clone())));
-            self.timed += 1;
+        if let Some(i) = self.find(&tid) {
+            let old = self
+                .slots
+                .get_mut(i as usize)
+                .and_then(Option::as_mut)
+                .map(|s| std::mem::replace(&mut s.data, data));
+            self.set_timer(i, deadline);
+            self.tidy();
+            return old;
         }
-        let old = match self.entries.entry(tid) {
-            MapEntry::Occupied(mut o) => {
-                let e = o.get_mut();
-                if e.deadline.is_some() {
-                    self.timed -= 1;
-                }
-                e.deadline = deadline;
-                e.seq = seq;
-                match self.slots.get_mut(e.slot as usize) {
-                    Some(d) => d.replace(data),
-                    None => None,
-                }
+        let h = hash(&tid);
+        let slot = Slot {
+            tid,
+            data,
+            deadline: None,
+            seq: 0,
+        };
+        let i = match self.free.pop().filter(|&i| (i as usize) < self.slots.len()) {
+            Some(i) => {
+                self.slots[i as usize] = Some(slot);
+                i
             }
-            MapEntry::Vacant(v) => {
-                let slot = match self.free.pop() {
-                    Some(i) => {
-                        if let Some(d) = self.slots.get_mut(i as usize) {
-                            *d = Some(data);
-                        }
-                        i
-                    }
-                    None => {
-                        // Slots number at most the entries, which a `u32` counts (a table
-                        // of 4 billion transactions is out of memory long before).
-                        let i = self.slots.len() as u32;
-                        self.slots.push(Some(data));
-                        i
-                    }
-                };
-                v.insert(Entry {
-                    slot,
-                    deadline,
-                    seq,
-                });
-                None
+            None => {
+                // Slots number at most the transactions outstanding, which a `u32` counts (a
+                // table of 4 billion transactions runs out of memory long before).
+                self.slots.push(Some(slot));
+                (self.slots.len() - 1) as u32
             }
         };
+        let slots = &self.slots;
+        self.table
+            .insert_unique(h, i, |&j| slot_of(slots, j).map_or(0, |s| hash(&s.tid)));
+        self.set_timer(i, deadline);
         self.tidy();
-        old
+        None
     }
 
-    /// Takes the data out of `slot` and frees it. When the table is empty, the slots are reset
-    /// (their capacity is kept, like the hash table's), so that slot numbers start again at 0.
-    fn release(&mut self, slot: u32) -> Option<T> {
-        let data = self.slots.get_mut(slot as usize)?.take();
-        if self.entries.is_empty() {
+    /// Gives slot `i` the timer `deadline` (none: stopped), queueing a live item for it.
+    fn set_timer(&mut self, i: u32, deadline: Option<Instant>) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let Some(s) = self.slots.get_mut(i as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        match (s.deadline.is_some(), deadline.is_some()) {
+            (false, true) => self.timed += 1,
+            (true, false) => self.timed -= 1,
+            _ => {}
+        }
+        s.deadline = deadline;
+        s.seq = seq;
+        if let Some(d) = deadline {
+            self.queue.push(Reverse((d, seq, i)));
+        }
+    }
+
+    /// Takes the transaction out of slot `i` (already out of the table) and frees the slot.
+    /// When the table is empty, the slots are reset (their capacity is kept, like the table's),
+    /// so that slot numbers start again at 0 and no stale timer outlives them.
+    fn release(&mut self, i: u32) -> Option<Slot<T>> {
+        let slot = self.slots.get_mut(i as usize)?.take()?;
+        if slot.deadline.is_some() {
+            self.timed -= 1;
+        }
+        if self.table.is_empty() {
             self.slots.clear();
             self.free.clear();
+            self.queue.clear();
         } else {
-            self.free.push(slot);
+            self.free.push(i);
         }
-        data
+        Some(slot)
+    }
+
+    /// `true` when `t` is the live timer of its slot.
+    fn is_live(&self, t: &Timer) -> bool {
+        let Reverse((_, seq, i)) = *t;
+        slot_of(&self.slots, i).is_some_and(|s| s.seq == seq && s.deadline.is_some())
     }
 
     /// Restores the invariants after a change: the queue's front is live, and stale items are at
     /// most about as many as live ones (so memory stays proportional to the table).
     fn tidy(&mut self) {
         if self.queue.len() > COMPACT_MIN && self.queue.len() > 2 * self.timed {
-            let live: Vec<_> = self
-                .entries
+            let live: Vec<Timer> = self
+                .slots
                 .iter()
-                .filter_map(|(k, e)| e.deadline.map(|d| Reverse((d, e.seq, k.clone()))))
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    let s = s.as_ref()?;
+                    Some(Reverse((s.deadline?, s.seq, i as u32)))
+                })
                 .collect();
             self.queue = Deadlines::from(live);
             return;
         }
-        while let Some(Reverse((_, seq, tid))) = self.queue.peek() {
-            if self
-                .entries
-                .get(&**tid)
-                .is_some_and(|e| e.seq == *seq && e.deadline.is_some())
-            {
+        while let Some(t) = self.queue.peek() {
+            if self.is_live(t) {
                 break;
             }
             self.queue.pop();
@@ -401,7 +430,7 @@ mod tests {
     use super::*;
     use crate::ident::is_ident;
     use proptest::prelude::*;
-    use std::collections::HashSet;
+    use std::collections::{HashMap, HashSet};
 
     fn s(t: &str) -> ByteString {
         ByteString::from(t.to_owned())
@@ -413,34 +442,41 @@ mod tests {
 
     /// Checks the table's internal invariants.
     fn check<T>(t: &Transactions<T>) {
-        // Every entry has a slot of its own that holds data; every other slot is free and empty.
-        let used: HashSet<u32> = t.entries.values().map(|e| e.slot).collect();
-        assert_eq!(used.len(), t.entries.len(), "one slot per entry");
-        assert_eq!(t.slots.len(), t.entries.len() + t.free.len());
+        // Every table entry names a slot of its own that holds its id; every other slot is
+        // free and empty.
+        let used: HashSet<u32> = t.table.iter().copied().collect();
+        assert_eq!(used.len(), t.table.len(), "one slot per entry");
+        assert_eq!(t.slots.len(), t.table.len() + t.free.len());
         for (i, d) in t.slots.iter().enumerate() {
             let i = i as u32;
             assert_eq!(d.is_some(), used.contains(&i), "slot {i}");
             assert_eq!(d.is_none(), t.free.contains(&i), "slot {i}");
+            if let Some(s) = d {
+                assert_eq!(t.find(&s.tid), Some(i), "{} is found", s.tid);
+            }
         }
-        let timed = t.entries.values().filter(|e| e.deadline.is_some()).count();
+        let live = || {
+            t.slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| Some((i as u32, s.as_ref()?)))
+        };
+        let timed = live().filter(|(_, s)| s.deadline.is_some()).count();
         assert_eq!(t.timed, timed);
-        for (k, e) in &t.entries {
-            if let Some(d) = e.deadline {
+        for (i, s) in live() {
+            if let Some(d) = s.deadline {
                 let n = t
                     .queue
                     .iter()
-                    .filter(|Reverse((hd, hs, hk))| hk == k && *hs == e.seq && *hd == d)
+                    .filter(|Reverse((hd, hs, hi))| *hi == i && *hs == s.seq && *hd == d)
                     .count();
-                assert_eq!(n, 1, "live queue item of {k}");
+                assert_eq!(n, 1, "live queue item of {}", s.tid);
             }
         }
-        if let Some(Reverse((d, seq, k))) = t.queue.peek() {
-            let e = &t.entries[&**k];
-            assert_eq!((e.seq, e.deadline), (*seq, Some(*d)), "top is live");
-            assert_eq!(
-                t.entries.values().filter_map(|e| e.deadline).min(),
-                Some(*d)
-            );
+        if let Some(Reverse((d, seq, i))) = t.queue.peek() {
+            let s = slot_of(&t.slots, *i).expect("the top's slot is taken");
+            assert_eq!((s.seq, s.deadline), (*seq, Some(*d)), "top is live");
+            assert_eq!(live().filter_map(|(_, s)| s.deadline).min(), Some(*d));
         } else {
             assert_eq!(timed, 0);
         }
@@ -484,7 +520,7 @@ mod tests {
         for k in ["a", "b", "c"] {
             t.insert(s(k), k.to_owned(), t0);
         }
-        let slot = |t: &Transactions<String>, k: &str| t.entries[k].slot;
+        let slot = |t: &Transactions<String>, k: &str| t.find(k).expect("outstanding");
         let b = slot(&t, "b");
         assert_eq!(t.complete("b").as_deref(), Some("b"));
         t.insert(s("d"), "d".to_owned(), t0);
