@@ -101,6 +101,7 @@ use msrp::{
 };
 
 use crate::ConnId;
+use crate::path_pool::{PathPool, SharedPath};
 use crate::use_path::{Direction, RouteError, UsePaths};
 
 /// RFC 4976 §6.4.1 (4976-030): a forwarded SEND fails when no response came 30 seconds after
@@ -218,10 +219,10 @@ struct Pending {
     out_conn: Option<ConnId>,
     /// The From-Path as received: the To-Path of a failure REPORT (4975-049) or of an error
     /// response to an end-to-end request.
-    origin: Path,
+    origin: SharedPath,
     /// The URIs this relay put at the head of the From-Path, as they lead it: the To-Path a
     /// response must begin with.
-    front: Path,
+    front: SharedPath,
     /// The last octet has been sent ([`Router::chunk_sent`]).
     sent: bool,
     /// `Some` for a SEND.
@@ -237,6 +238,8 @@ pub struct Router {
     /// the message path keeps no per-connection index (at a relay's message rates, adding to and
     /// removing from one cost more than the rare scans at connection close).
     pending: Transactions<Pending>,
+    /// The paths the outstanding transactions hold, one copy each.
+    paths: PathPool,
 }
 
 impl fmt::Debug for Router {
@@ -291,6 +294,7 @@ impl Router {
             local,
             ids: IdGenerator::new(),
             pending: Transactions::new(timeout),
+            paths: PathPool::default(),
         }
     }
 
@@ -386,11 +390,7 @@ impl Router {
         } else {
             !is_report
         };
-        let origin: Path = if keep {
-            head.from_path().iter().cloned().collect()
-        } else {
-            Path::new()
-        };
+        let origin = keep.then(|| self.paths.share(head.from_path()));
         let send = (keep && is_send).then(|| SendInfo {
             message_id: head.message_id().cloned(),
             range: range_of(&head),
@@ -408,12 +408,12 @@ impl Router {
         // 4976-027: our own transaction id on the outgoing hop.
         let out_tid = self.pending.new_tid(&mut self.ids);
         let in_tid = std::mem::replace(&mut head.tid, out_tid.clone());
-        if keep {
+        if let Some(origin) = origin {
             let out_conn = match &next {
                 Hop::Conn(c) => Some(*c),
                 Hop::Uri(_) => None,
             };
-            let front: Path = head.from_path()[..ours].iter().cloned().collect();
+            let front = self.paths.share(&head.from_path()[..ours]);
             self.pending.insert_unsent(
                 out_tid,
                 Pending {
@@ -542,7 +542,7 @@ impl Router {
         // response carries the whole path back, which must begin with what we put on it.
         let addressed = match &p.send {
             Some(_) => !to.is_empty() && to.first() == p.front.first(),
-            None => to.starts_with(&p.front),
+            None => to.starts_with(&p.front[..]),
         };
         if !addressed {
             return discard(DiscardReason::NotAddressedHere);
@@ -653,7 +653,7 @@ impl Router {
                     head: Head::response(
                         status,
                         p.in_tid.clone(),
-                        p.origin.clone(),
+                        p.origin.iter().cloned().collect(),
                         msrp::path![ours],
                     ),
                 })
@@ -680,7 +680,7 @@ impl Router {
             Method::Send,
             p.in_tid.clone(),
             Path::new(),
-            p.origin.clone(),
+            p.origin.iter().cloned().collect(),
         );
         send.headers
             .push(Header::MessageId(info.message_id.clone()?));

@@ -21,6 +21,7 @@ pub mod config;
 pub mod digest;
 pub mod forward;
 pub mod metrics;
+mod path_pool;
 pub mod server;
 pub mod tls;
 pub mod use_path;
