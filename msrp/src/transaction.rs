@@ -235,6 +235,32 @@ impl<T> Transactions<T> {
         Some(slot.data)
     }
 
+    /// A response for `tid` arrived, and `check` decides from the transaction's data whether it
+    /// answers the transaction (a relay checks the connection it came on and its To-Path, RFC
+    /// 4976 §6.4.3). `None`: `tid` is not outstanding. `Some(Err(_))`: `check`'s refusal; the
+    /// transaction stays outstanding. `Some(Ok(data))`: the transaction is over, as with
+    /// [`Transactions::complete`]. One lookup where a `get` and a `complete` take two.
+    pub fn complete_if<R>(
+        &mut self,
+        tid: &str,
+        check: impl FnOnce(&T) -> Result<(), R>,
+    ) -> Option<Result<T, R>> {
+        let entry = self
+            .table
+            .find_entry(hash(tid), |&i| {
+                slot_of(&self.slots, i).is_some_and(|s| s.tid == tid)
+            })
+            .ok()?;
+        let i = *entry.get();
+        if let Err(r) = check(&slot_of(&self.slots, i)?.data) {
+            return Some(Err(r));
+        }
+        entry.remove();
+        let slot = self.release(i)?;
+        self.tidy();
+        Some(Ok(slot.data))
+    }
+
     /// The next transaction whose timer ran out at or before `now`, removed from the table, in
     /// deadline order (ties in the order the timers were started). Call it until it returns
     /// `None`. RFC 4975 §7.1.1 (4975-056): the user is told the request probably failed; RFC 4976
@@ -512,6 +538,29 @@ mod tests {
     }
 
     #[test]
+    fn complete_if_keeps_what_it_refuses() {
+        let t0 = Instant::now();
+        let mut t = Transactions::new(secs(30));
+        t.insert(s("a786hjs2"), 7, t0);
+        assert_eq!(t.complete_if("zzzz", |_| Ok::<(), ()>(())), None, "unknown");
+        assert_eq!(
+            t.complete_if("a786hjs2", |&d| if d == 8 { Ok(()) } else { Err(d) }),
+            Some(Err(7))
+        );
+        assert!(t.contains("a786hjs2"), "refused: still outstanding");
+        assert_eq!(
+            t.deadline("a786hjs2"),
+            Some(t0 + secs(30)),
+            "and its timer runs"
+        );
+        check(&t);
+        assert_eq!(t.complete_if("a786hjs2", |_| Ok::<(), ()>(())), Some(Ok(7)));
+        assert!(t.is_empty());
+        assert_eq!(t.next_deadline(), None);
+        check(&t);
+    }
+
+    #[test]
     fn a_freed_slot_is_reused_first() {
         // The data of the next transaction go where the last answered one's were (still in
         // cache), not into a new slot; an empty table starts again at slot 0.
@@ -758,6 +807,8 @@ mod tests {
         Unsent(u8),
         Touch(u8, u64),
         Complete(u8),
+        /// `complete_if` accepting only odd data.
+        CompleteOdd(u8),
         Poll(u64),
     }
 
@@ -767,6 +818,7 @@ mod tests {
             (0u8..24).prop_map(Op::Unsent),
             (0u8..24, 0u64..200).prop_map(|(k, d)| Op::Touch(k, d)),
             (0u8..24).prop_map(Op::Complete),
+            (0u8..24).prop_map(Op::CompleteOdd),
             (0u64..300).prop_map(Op::Poll),
         ]
     }
@@ -812,6 +864,19 @@ mod tests {
                     Op::Complete(k) => {
                         let key = format!("tid{k:02}");
                         prop_assert_eq!(t.complete(&key), model.remove(&key).map(|x| x.0));
+                    }
+                    Op::CompleteOdd(k) => {
+                        let key = format!("tid{k:02}");
+                        let want = match model.get(&key) {
+                            None => None,
+                            Some(&(v, _, _)) if v % 2 == 1 => {
+                                model.remove(&key);
+                                Some(Ok(v))
+                            }
+                            Some(&(v, _, _)) => Some(Err(v)),
+                        };
+                        let got = t.complete_if(&key, |&v| if v % 2 == 1 { Ok(()) } else { Err(v) });
+                        prop_assert_eq!(got, want);
                     }
                     Op::Poll(adv) => {
                         clock += adv;

@@ -531,25 +531,28 @@ impl Router {
         let Some(status) = head.status() else {
             return discard(DiscardReason::NotAResponse);
         };
-        let Some(p) = self.pending.get(&head.tid) else {
-            return discard(DiscardReason::UnknownTransaction);
-        };
-        if p.out_conn.is_some_and(|c| c != from) {
-            return discard(DiscardReason::WrongConnection);
-        }
         let to = head.to_path();
-        // A SEND's response goes to the previous hop only (4976-029): one URI, ours. Any other
-        // response carries the whole path back, which must begin with what we put on it.
-        let addressed = match &p.send {
-            Some(_) => !to.is_empty() && to.first() == p.front.first(),
-            None => to.starts_with(&p.front[..]),
-        };
-        if !addressed {
-            return discard(DiscardReason::NotAddressedHere);
-        }
-        let tid = head.tid.clone();
-        let Some(p) = self.pending.complete(&tid) else {
-            return discard(DiscardReason::UnknownTransaction);
+        let checked = self.pending.complete_if(&head.tid, |p| {
+            if p.out_conn.is_some_and(|c| c != from) {
+                return Err(DiscardReason::WrongConnection);
+            }
+            // A SEND's response goes to the previous hop only (4976-029): one URI, ours. Any
+            // other response carries the whole path back, which must begin with what we put on
+            // it.
+            let addressed = match &p.send {
+                Some(_) => !to.is_empty() && to.first() == p.front.first(),
+                None => to.starts_with(&p.front[..]),
+            };
+            if addressed {
+                Ok(())
+            } else {
+                Err(DiscardReason::NotAddressedHere)
+            }
+        });
+        let p = match checked {
+            None => return discard(DiscardReason::UnknownTransaction),
+            Some(Err(reason)) => return discard(reason),
+            Some(Ok(p)) => p,
         };
         if p.send.is_some() {
             return self

@@ -1443,7 +1443,10 @@ impl Conn {
             deliver(self.shared.clone(), actions, true).await;
             return Ok(());
         }
-        self.last_from = head.from_path().first().cloned();
+        // Every request of a session has the same From-Path: compared, not copied, each time.
+        if self.last_from.as_ref() != head.from_path().first() {
+            self.last_from = head.from_path().first().cloned();
+        }
         let for_auth = {
             let core = self.shared.core();
             let first = head.to_path().first();
