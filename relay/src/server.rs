@@ -301,8 +301,6 @@ struct PeerInner {
     queue: WriteQueue,
     /// Held by whoever streams a frame onto the data lane, so frames never interleave.
     data: Arc<tokio::sync::Mutex<()>>,
-    /// Makes the connection's reader stop (the connection then closes).
-    kill: Arc<Notify>,
     /// Signalled whenever the relay queues a frame on the control lane: a reader streaming a
     /// chunk to this connection then ends its piece early (4976-033, [`send_control`]).
     replies: Arc<Notify>,
@@ -646,7 +644,6 @@ where
     let peer = Arc::new(PeerInner {
         queue,
         data: Arc::new(tokio::sync::Mutex::new(())),
-        kill: Arc::new(Notify::new()),
         replies: Arc::new(Notify::new()),
         sent_at: AtomicU64::new(0),
         waiting: AtomicUsize::new(0),
@@ -1111,7 +1108,7 @@ enum Wake {
     Replies,
     /// The idle or first-request deadline passed.
     Deadline,
-    /// Stop: killed, or relay shutdown.
+    /// Stop: relay shutdown.
     Stop,
 }
 
@@ -1131,8 +1128,15 @@ impl Conn {
         let mut last_read = started;
         // Events handled from the read buffer since `last_read` was taken.
         let mut buffered = false;
-        let kill = self.peer.kill.clone();
         tracing::debug!(inbound = permit.is_some(), "open");
+        // The futures that wake the reader for something else than input live across the
+        // loop: set up once, not per wait (each set-up registered a waiter on the shutdown
+        // channel's `Notify` or a timer in the wheel, and its drop took it out again). The timer is armed at a deadline
+        // no later than the real one and moved on only when it fires early (the real deadline
+        // moves on with every read).
+        let stopped = stop.wait_for(|s| *s);
+        let timer = tokio::time::sleep_until(started + first.min(idle));
+        tokio::pin!(stopped, timer);
         loop {
             // Events already buffered are handled first, without waiting: what the `biased`
             // select below does anyway, without setting up its futures and timer per event.
@@ -1172,6 +1176,9 @@ impl Conn {
                 }
                 _ => None,
             };
+            if timer.is_elapsed() || deadline < timer.deadline() {
+                timer.as_mut().reset(deadline);
+            }
             let wake = tokio::select! {
                 // Reading first: a piece is cut for replies only while the source is silent.
                 biased;
@@ -1182,14 +1189,17 @@ impl Conn {
                         None => std::future::pending().await,
                     }
                 } => Wake::Replies,
-                _ = tokio::time::sleep_until(deadline) => Wake::Deadline,
-                _ = kill.notified() => Wake::Stop,
-                _ = stop.wait_for(|s| *s) => Wake::Stop,
+                _ = &mut timer => Wake::Deadline,
+                _ = &mut stopped => Wake::Stop,
             };
             let item = match wake {
                 Wake::Read(item) => item,
                 Wake::Replies => {
                     self.cut_if_due(true).await;
+                    continue;
+                }
+                Wake::Deadline if tokio::time::Instant::now() < deadline => {
+                    // The timer was armed for an earlier deadline: it is moved on above.
                     continue;
                 }
                 Wake::Deadline => {
