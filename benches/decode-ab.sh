@@ -17,14 +17,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REV=${1:?usage: bash benches/decode-ab.sh REV}
 ROUNDS=${ROUNDS:-10}
-TMP=$(mktemp -d)
-cleanup() {
-    git worktree remove --force "$TMP/old" >/dev/null 2>&1 || true
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+. benches/old-worktree.sh
 
-git worktree add -q --detach "$TMP/old" "$REV"
+old_worktree "$REV"
 if [ ! -f "$TMP/old/msrp/examples/decode_loop.rs" ]; then
     cp msrp/examples/decode_loop.rs "$TMP/old/msrp/examples/decode_loop.rs"
 fi

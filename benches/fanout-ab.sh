@@ -22,12 +22,7 @@ REV=${1:?usage: bash benches/fanout-ab.sh REV}
 SIZES=${SIZES:-10 100 1000}
 DELIVERIES=${DELIVERIES:-100000}
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install -y valgrind)" >&2; exit 1; }
-TMP=$(mktemp -d)
-cleanup() {
-    git worktree remove --force "$TMP/old" >/dev/null 2>&1 || true
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+. benches/old-worktree.sh
 
 # Both ends of every connection are in the tool's process.
 biggest=0
@@ -37,7 +32,7 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
     ulimit -n "$need" 2>/dev/null || { echo "open files limit $(ulimit -n) < $need: raise it" >&2; exit 1; }
 fi
 
-git worktree add -q --detach "$TMP/old" "$REV"
+old_worktree "$REV"
 echo "==> building msrp-fanout at $REV and in the working tree (release)"
 (cd "$TMP/old" && CARGO_TARGET_DIR="$TMP/target" cargo build --release --quiet -p msrp-fanout --bin msrp-fanout)
 cargo build --release --quiet -p msrp-fanout --bin msrp-fanout

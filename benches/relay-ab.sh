@@ -25,14 +25,9 @@ MESSAGES=${MESSAGES:-5000}
 PAIRS=${PAIRS:-1}
 RATE=${RATE:-0}
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install -y valgrind)" >&2; exit 1; }
-TMP=$(mktemp -d)
-cleanup() {
-    git worktree remove --force "$TMP/old" >/dev/null 2>&1 || true
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+. benches/old-worktree.sh
 
-git worktree add -q --detach "$TMP/old" "$REV"
+old_worktree "$REV"
 echo "==> building msrp-relay at $REV and in the working tree, msrp-load in the working tree (release)"
 (cd "$TMP/old" && CARGO_TARGET_DIR="$TMP/target" cargo build --release --quiet -p msrp-relay --bin msrp-relay)
 cargo build --release --quiet -p msrp-relay --bin msrp-relay -p msrp-load --bin msrp-load
