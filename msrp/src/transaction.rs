@@ -14,8 +14,8 @@
 //! min-heap pushes and pops in O(log n) of the transactions outstanding; one that is not the
 //! latest is inserted in order.
 
-use std::cmp::Reverse;
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
@@ -32,10 +32,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Below this many queued items the queue is never rebuilt (rebuilding a tiny one saves nothing).
 const COMPACT_MIN: usize = 64;
 
-/// A timer: `(deadline, seq, slot)`, wrapped in `Reverse` as in a min-heap (the order of the
-/// first two fields decides: `seq` is unique). It is live when `slot` holds a transaction with
-/// a deadline whose `seq` is this one.
-type Timer = Reverse<(Instant, u64, u32)>;
+/// A timer: `(deadline, seq, slot)`, ordered by the first two fields (`seq` is unique). It is
+/// live when `slot` holds a transaction with a deadline whose `seq` is this one.
+type Timer = (Instant, u64, u32);
 
 /// The timers' queue, in ascending order.
 #[derive(Debug, Default)]
@@ -44,10 +43,9 @@ struct Deadlines(VecDeque<Timer>);
 impl Deadlines {
     /// Adds an item in order: at the back when it is the latest (the usual case).
     fn push(&mut self, item: Timer) {
-        let key = |r: &Timer| (r.0.0, r.0.1);
         match self.0.back() {
-            Some(last) if key(last) > key(&item) => {
-                let at = self.0.partition_point(|x| key(x) <= key(&item));
+            Some(last) if *last > item => {
+                let at = self.0.partition_point(|x| *x <= item);
                 self.0.insert(at, item);
             }
             _ => self.0.push_back(item),
@@ -85,7 +83,7 @@ impl Deadlines {
 
 impl From<Vec<Timer>> for Deadlines {
     fn from(mut items: Vec<Timer>) -> Deadlines {
-        items.sort_unstable_by_key(|r| (r.0.0, r.0.1));
+        items.sort_unstable();
         Deadlines(items.into())
     }
 }
@@ -222,17 +220,7 @@ impl<T> Transactions<T> {
     /// when `tid` is not outstanding (never sent, already answered or timed out); the caller
     /// ignores such a response (RFC 4975 §7.1, 4975-061).
     pub fn complete(&mut self, tid: &str) -> Option<T> {
-        let i = self
-            .table
-            .find_entry(hash(tid), |&i| {
-                slot_of(&self.slots, i).is_some_and(|s| s.tid == tid)
-            })
-            .ok()?
-            .remove()
-            .0;
-        let slot = self.release(i)?;
-        self.tidy();
-        Some(slot.data)
+        self.complete_if(tid, |_| Ok::<(), Infallible>(()))?.ok()
     }
 
     /// A response for `tid` arrived, and `check` decides from the transaction's data whether it
@@ -268,11 +256,11 @@ impl<T> Transactions<T> {
     /// ([`Transactions::complete`] returns `None`).
     pub fn poll_expired(&mut self, now: Instant) -> Option<(ByteString, T)> {
         // The front is live (see `tidy`), so at most one pop is needed here.
-        let Reverse((deadline, _, _)) = self.queue.peek()?;
+        let (deadline, _, _) = self.queue.peek()?;
         if *deadline > now {
             return None;
         }
-        let Reverse((_, _, i)) = self.queue.pop()?;
+        let (_, _, i) = self.queue.pop()?;
         let tid = slot_of(&self.slots, i)?.tid.clone();
         if let Ok(e) = self.table.find_entry(hash(&tid), |&j| j == i) {
             e.remove();
@@ -285,7 +273,7 @@ impl<T> Transactions<T> {
     /// When the earliest running timer expires; `None` when no timer runs. The caller sleeps
     /// until then and calls [`Transactions::poll_expired`].
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.queue.peek().map(|Reverse((d, _, _))| *d)
+        self.queue.peek().map(|(d, _, _)| *d)
     }
 
     /// The number of outstanding transactions.
@@ -398,7 +386,7 @@ impl<T> Transactions<T> {
         s.deadline = deadline;
         s.seq = seq;
         if let Some(d) = deadline {
-            self.queue.push(Reverse((d, seq, i)));
+            self.queue.push((d, seq, i));
         }
     }
 
@@ -422,7 +410,7 @@ impl<T> Transactions<T> {
 
     /// `true` when `t` is the live timer of its slot.
     fn is_live(&self, t: &Timer) -> bool {
-        let Reverse((_, seq, i)) = *t;
+        let (_, seq, i) = *t;
         slot_of(&self.slots, i).is_some_and(|s| s.seq == seq && s.deadline.is_some())
     }
 
@@ -436,7 +424,7 @@ impl<T> Transactions<T> {
                 .enumerate()
                 .filter_map(|(i, s)| {
                     let s = s.as_ref()?;
-                    Some(Reverse((s.deadline?, s.seq, i as u32)))
+                    Some((s.deadline?, s.seq, i as u32))
                 })
                 .collect();
             self.queue = Deadlines::from(live);
@@ -494,12 +482,12 @@ mod tests {
                 let n = t
                     .queue
                     .iter()
-                    .filter(|Reverse((hd, hs, hi))| *hi == i && *hs == s.seq && *hd == d)
+                    .filter(|(hd, hs, hi)| *hi == i && *hs == s.seq && *hd == d)
                     .count();
                 assert_eq!(n, 1, "live queue item of {}", s.tid);
             }
         }
-        if let Some(Reverse((d, seq, i))) = t.queue.peek() {
+        if let Some((d, seq, i)) = t.queue.peek() {
             let s = slot_of(&t.slots, *i).expect("the top's slot is taken");
             assert_eq!((s.seq, s.deadline), (*seq, Some(*d)), "top is live");
             assert_eq!(live().filter_map(|(_, s)| s.deadline).min(), Some(*d));

@@ -1131,15 +1131,15 @@ impl Conn {
         tracing::debug!(inbound = permit.is_some(), "open");
         // The futures that wake the reader for something else than input live across the
         // loop: set up once, not per wait (each set-up registered a waiter on the shutdown
-        // channel's `Notify` or a timer in the wheel, and its drop took it out again). The timer is armed at a deadline
-        // no later than the real one and moved on only when it fires early (the real deadline
-        // moves on with every read).
+        // channel's `Notify` or a timer in the wheel, and its drop took it out again). The
+        // timer is armed at a deadline no later than the real one and moved on only when it
+        // fires early (the real deadline moves on with every read).
         let stopped = stop.wait_for(|s| *s);
         let timer = tokio::time::sleep_until(started + first.min(idle));
         tokio::pin!(stopped, timer);
         loop {
             // Events already buffered are handled first, without waiting: what the `biased`
-            // select below does anyway, without setting up its futures and timer per event.
+            // select below does anyway, without polling its futures per event.
             if let Some(item) = reader.next_buffered() {
                 buffered = true;
                 let step = match item {
