@@ -3,6 +3,8 @@
 //! frame. Run `cargo run --release -p msrp --example decode_loop -- 300`; count instructions with
 //! `valgrind --tool=callgrind` at N = 1 and N = 11 and divide the difference by 10 000. With
 //! `DL_TRACE=1` set, each pass's time per frame goes to stderr (to see a noisy machine's spread).
+//! With `DL_RESPONSES=1` the frames are bodiless `200 OK` responses instead, as a relay or a
+//! room reads them back for every SEND it forwards or copies.
 #![forbid(unsafe_code)]
 
 use std::time::Instant;
@@ -17,7 +19,18 @@ fn main() {
         .unwrap_or(200);
     let body = vec![b'x'; 100];
     let mut input = Vec::new();
+    let responses = std::env::var_os("DL_RESPONSES").is_some();
     for i in 0..1000usize {
+        if responses {
+            input.extend_from_slice(
+                format!(
+                    "MSRP a786{i:08x} 200 OK\r\nTo-Path: msrp://atlanta.example.com:7654/jshA7weztas;tcp\r\n\
+                     From-Path: msrp://biloxi.example.com:12763/kjhd37s2s20w2a;tcp\r\n-------a786{i:08x}$\r\n"
+                )
+                .as_bytes(),
+            );
+            continue;
+        }
         input.extend_from_slice(
             format!(
                 "MSRP a786{i:08x} SEND\r\nTo-Path: msrp://biloxi.example.com:12763/kjhd37s2s20w2a;tcp\r\n\

@@ -398,7 +398,12 @@ fn parse_start(text: &ByteString, line: &str, tid_len: usize) -> Result<StartLin
             + u16::from(tail[1] - b'0') * 10
             + u16::from(tail[2] - b'0');
         let status = StatusCode::new(n).ok_or(ErrorKind::StartLine)?;
-        let comment = (tail.len() > 4).then(|| crate::ident::sub(text, &tail_s[4..]));
+        // The registered reason phrase (what nearly every response carries) is a static
+        // string: no reference to the block to take and drop.
+        let comment = (tail.len() > 4).then(|| match status.reason() {
+            Some(r) if r == &tail_s[4..] => ByteString::from_static(r),
+            _ => crate::ident::sub(text, &tail_s[4..]),
+        });
         StartLine::Response { status, comment }
     } else if !tail.is_empty() && tail.iter().all(u8::is_ascii_uppercase) {
         StartLine::Request(Method::from_text(text, tail_s))
@@ -604,6 +609,29 @@ mod tests {
         let mut out = BytesMut::new();
         h.write(&mut out);
         assert!(out.starts_with(b"MSRP abcd SEND\r\nTo-Path: msrp://b.example.com:2/t;tcp\r\n"));
+    }
+
+    #[test]
+    fn registered_reason_phrases_are_static_others_slices() {
+        let mut dec = crate::Decoder::default();
+        let mut buf = BytesMut::from(
+            &b"MSRP tid1 200 OK\r\nTo-Path: msrp://a.example.com:1/s;tcp\r\nFrom-Path: msrp://b.example.com:2/t;tcp\r\n-------tid1$\r\n\
+               MSRP tid2 200 Fine\r\nTo-Path: msrp://a.example.com:1/s;tcp\r\nFrom-Path: msrp://b.example.com:2/t;tcp\r\n-------tid2$\r\n"[..],
+        );
+        let mut comments = Vec::new();
+        while let Some(ev) = dec.decode(&mut buf).expect("decodes") {
+            if let crate::Event::Head { head, .. } = ev {
+                let StartLine::Response { comment, .. } = head.start else {
+                    panic!("a response");
+                };
+                comments.push(comment.expect("a comment"));
+            }
+        }
+        assert_eq!(comments, ["OK", "Fine"]);
+        // The registered phrase is the static string itself, the other one a slice of the block.
+        let ok = StatusCode::OK.reason().expect("registered");
+        assert_eq!(comments[0].as_ptr(), ok.as_ptr());
+        assert_ne!(comments[1].as_ptr(), "Fine".as_ptr());
     }
 
     #[test]
