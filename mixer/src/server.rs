@@ -818,22 +818,58 @@ impl Conn {
         let mut stop = self.shared.shutdown.subscribe();
         let idle = self.shared.cfg.idle_timeout;
         let mut read_at = Instant::now();
+        // Events handled from the read buffer since `read_at` was taken.
+        let mut buffered = false;
+        // The futures that wake the reader for something else than input live across the loop
+        // (as in the relay's reader): set up once, not per event. Each set-up registered a
+        // timer in tokio's wheel and a waiter on the shutdown channel, and its drop took them
+        // out again; a 200 from a participant is two events. The timer is armed at a deadline
+        // no later than the real one and moved on only when it fires early (the real deadline
+        // moves on with every read and every copy queued).
+        let stopped = stop.wait_for(|s| *s);
+        let timer = tokio::time::sleep_until((read_at + idle).into());
+        tokio::pin!(stopped, timer);
         loop {
+            // Events already buffered are handled first, without waiting or polling the
+            // other futures.
+            if let Some(item) = reader.next_buffered() {
+                buffered = true;
+                match item {
+                    Err(_) => break,
+                    Ok(Err(e)) => self.on_decode_error(e).await,
+                    Ok(Ok(ev)) => {
+                        if !self.on_event(ev).await {
+                            break;
+                        }
+                    }
+                }
+                continue;
+            }
+            if buffered {
+                // The idle timer runs from the last event handled.
+                read_at = Instant::now();
+                buffered = false;
+            }
             let queued_at =
                 self.shared.epoch + Duration::from_millis(self.queued_at.load(Ordering::Relaxed));
-            let deadline = read_at.max(queued_at) + idle;
+            let deadline = tokio::time::Instant::from_std(read_at.max(queued_at) + idle);
+            if timer.is_elapsed() || deadline < timer.deadline() {
+                timer.as_mut().reset(deadline);
+            }
             let item = tokio::select! {
+                biased;
                 item = reader.next() => item,
-                _ = tokio::time::sleep_until(deadline.into()) => {
+                _ = &mut timer => {
                     let queued_at = self.shared.epoch
                         + Duration::from_millis(self.queued_at.load(Ordering::Relaxed));
-                    if queued_at + idle > Instant::now() {
-                        // Something was queued for it meanwhile: not idle.
+                    if read_at.max(queued_at) + idle > Instant::now() {
+                        // Armed for an earlier deadline, or something was queued for it
+                        // meanwhile: not idle. The timer is moved on above.
                         continue;
                     }
                     break;
                 }
-                _ = stop.wait_for(|s| *s) => break,
+                _ = &mut stopped => break,
             };
             read_at = Instant::now();
             match item {
