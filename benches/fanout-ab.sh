@@ -6,6 +6,7 @@
 #
 #   bash benches/fanout-ab.sh REV                  # e.g. 0658519; rooms of 10, 100 and 1000
 #   SIZES="1000" bash benches/fanout-ab.sh REV
+#   EXTRA="--respond" bash benches/fanout-ab.sh REV   # recipients answer each copy with a 200
 #
 # Builds `msrp-fanout` (benches/fanout) at REV, in a temporary git worktree with its own target
 # directory, and in the working tree. For each room size N it runs each binary under
@@ -21,6 +22,7 @@ cd "$(dirname "$0")/.."
 REV=${1:?usage: bash benches/fanout-ab.sh REV}
 SIZES=${SIZES:-10 100 1000}
 DELIVERIES=${DELIVERIES:-100000}
+EXTRA=${EXTRA:-}
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install -y valgrind)" >&2; exit 1; }
 . benches/old-worktree.sh
 
@@ -47,7 +49,8 @@ count() {
     dir=$(mktemp -d -p "$TMP")
     out=$(timeout 900 valgrind --tool=callgrind --separate-threads=yes \
         --callgrind-out-file="$dir/cg.%p" "$TMP/$1.bin" \
-        --participants "$2" --messages "$3" --idle 0 --no-baseline --quiet --max-seconds 600 2>&1)
+        --participants "$2" --messages "$3" --idle 0 --no-baseline --quiet --max-seconds 600 \
+        $EXTRA 2>&1)
     grep -q "mixer_deliveries=$(( $3 * ($2 - 1) ))\b" <<<"$out" ||
         { echo "$1 N=$2 M=$3: not every copy arrived:" >&2; echo "$out" >&2; exit 1; }
     total=$(sed -n 's/.*refs: *\([0-9,]*\).*/\1/p' <<<"$out" | tr -d ,)

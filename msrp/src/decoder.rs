@@ -36,6 +36,13 @@ pub struct DecoderConfig {
     pub max_control_body: u64,
     /// Reject extra white space around header values (4975-006) instead of trimming it.
     pub strict: bool,
+    /// Consume bodiless 2xx responses without an event: for a node that takes no action on
+    /// the success of what it sends (an RFC 7701 switch reading its recipients' 200s to the
+    /// copies, RFC 4975 §7.2 hop-by-hop responses). Their start line, line ends, size and
+    /// end-line are checked as for any frame (a fault is reported as usual, with the parsed
+    /// head where it can be); nothing else is parsed. Other responses, and a 2xx with a body
+    /// section, are decoded as usual. Default `false`.
+    pub skip_success_responses: bool,
 }
 
 impl Default for DecoderConfig {
@@ -44,6 +51,7 @@ impl Default for DecoderConfig {
             max_head: 16 * 1024,
             max_control_body: 10240,
             strict: false,
+            skip_success_responses: false,
         }
     }
 }
@@ -68,10 +76,13 @@ pub enum Event {
 #[derive(Debug)]
 enum State {
     /// Scanning header lines; `scanned` is where the next unscanned line starts, `tid` the
-    /// transaction id's position once the start line has been read.
+    /// transaction id's position once the start line has been read, `skip` whether the frame
+    /// is a 2xx response to consume without an event
+    /// ([`DecoderConfig::skip_success_responses`]).
     Head {
         scanned: usize,
         tid: Option<(usize, usize)>,
+        skip: bool,
     },
     /// In a body, looking for `CRLF -------tid flag CRLF`.
     Body {
@@ -125,8 +136,17 @@ impl State {
         State::Head {
             scanned: 0,
             tid: None,
+            skip: false,
         }
     }
+}
+
+/// What [`Decoder::decode_head`] did.
+enum Step {
+    /// An event (or `None`: more input needed).
+    Done(Option<Event>),
+    /// A frame was consumed without an event; decode the next one.
+    Skipped,
 }
 
 /// The streaming decoder. Feed it the same `BytesMut` read buffer on every call; it takes what
@@ -184,7 +204,8 @@ impl Decoder {
             self.state,
             State::Head {
                 scanned: 0,
-                tid: None
+                tid: None,
+                ..
             }
         )
     }
@@ -202,7 +223,10 @@ impl Decoder {
                     self.state = State::head();
                     return Ok(Some(Event::End(flag)));
                 }
-                State::Head { .. } => return self.decode_head(buf),
+                State::Head { .. } => match self.decode_head(buf)? {
+                    Step::Done(ev) => return Ok(ev),
+                    Step::Skipped => continue,
+                },
                 State::Body {
                     tid,
                     method,
@@ -326,8 +350,8 @@ impl Decoder {
         (!discard).then_some(Event::End(flag))
     }
 
-    fn decode_head(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, DecodeError> {
-        let State::Head { scanned, tid } = &mut self.state else {
+    fn decode_head(&mut self, buf: &mut BytesMut) -> Result<Step, DecodeError> {
+        let State::Head { scanned, tid, skip } = &mut self.state else {
             unreachable!("decode_head outside Head")
         };
         loop {
@@ -335,7 +359,7 @@ impl Decoder {
                 if buf.len() > self.cfg.max_head {
                     return Err(self.fatal(ErrorKind::HeadTooLarge(self.cfg.max_head), buf));
                 }
-                return Ok(None);
+                return Ok(Step::Done(None));
             };
             if nl + 1 > self.cfg.max_head {
                 return Err(self.fatal(ErrorKind::HeadTooLarge(self.cfg.max_head), buf));
@@ -347,15 +371,20 @@ impl Decoder {
             let line_start = *scanned;
             *scanned = nl + 1;
             let Some((t0, t1)) = *tid else {
-                let (t, _) = split_start_line(line).map_err(DecodeError::fatal)?;
+                let (t, rest) = split_start_line(line).map_err(DecodeError::fatal)?;
                 self.line_ends.clear();
                 self.line_ends.push(nl as u32);
                 let off = line_start + 5;
                 *tid = Some((off, off + t.len()));
+                // A start line's tail is a method (capitals) or a status code (digits): a
+                // leading '2' is a 2xx status.
+                *skip = self.cfg.skip_success_responses && rest.first() == Some(&b'2');
                 continue;
             };
             if line.is_empty() {
-                return self.finish_head(buf, line_start, nl + 1, None, (t0, t1));
+                return self
+                    .finish_head(buf, line_start, nl + 1, None, (t0, t1))
+                    .map(Step::Done);
             }
             if line.starts_with(DASHES) {
                 let t = &buf[t0..t1];
@@ -365,7 +394,14 @@ impl Decoder {
                 } else {
                     Err(ErrorKind::EndLineMismatch)
                 };
-                return self.finish_head(buf, line_start, nl + 1, Some(outcome), (t0, t1));
+                if *skip && outcome.is_ok() {
+                    buf.advance(nl + 1);
+                    self.state = State::head();
+                    return Ok(Step::Skipped);
+                }
+                return self
+                    .finish_head(buf, line_start, nl + 1, Some(outcome), (t0, t1))
+                    .map(Step::Done);
             }
             // nl < max_head, which is far below u32::MAX in any sane configuration; a larger
             // limit is clamped in `Decoder::new`.

@@ -738,3 +738,65 @@ fn repeated_paths_decode_like_new_ones() {
     let bad: Vec<usize> = (0..kinds.len()).filter(|&i| !kinds[i]).collect();
     assert_eq!(bad, [4, 5], "the bad To-Path and the bad From-Path only");
 }
+
+fn response(tid: &str, status: &str, end: &str) -> String {
+    format!("MSRP {tid} {status}\r\n{TO}{FROM}-------{end}\r\n")
+}
+
+/// `DecoderConfig::skip_success_responses`: bodiless 2xx responses are consumed without an
+/// event, wherever the reads cut them; every other frame decodes exactly as without the
+/// option, and a 2xx whose end-line is wrong is reported as usual.
+#[test]
+fn skipped_success_responses_leave_no_event_and_lose_nothing() {
+    let input = [
+        response("ok000001", "200 OK", "ok000001$"),
+        send("send0001", "first"),
+        response("ok000002", "200", "ok000002$"),
+        response("ok000003", "202 Accepted", "ok000003+"),
+        response("err00001", "481 Session Does Not Exist", "err00001$"),
+        // 4975-045 etc. do not apply here: a 2xx with a body section is decoded as usual.
+        format!("MSRP ok000004 200 OK\r\n{TO}{FROM}Content-Type: text/plain\r\n\r\nodd\r\n-------ok000004$\r\n"),
+        // An end-line naming another transaction: the usual recoverable error.
+        response("ok000005", "200 OK", "other005$"),
+        send("send0002", "second"),
+    ]
+    .concat();
+    let skip = DecoderConfig {
+        skip_success_responses: true,
+        ..DecoderConfig::default()
+    };
+    let all = assert_split_invariant(&DecoderConfig::default(), input.as_bytes());
+    let kept = assert_split_invariant(&skip, input.as_bytes());
+    assert!(kept.idle && kept.left == 0 && !kept.fatal, "{kept:?}");
+    // Without the option: eight outcomes; with it, the three good bodiless 2xx are gone and
+    // the rest are the same, in order.
+    assert_eq!(all.outs.len(), 8, "{all:?}");
+    let expect: Vec<Out> = [1, 4, 5, 6, 7]
+        .iter()
+        .map(|&i| all.outs[i].clone())
+        .collect();
+    assert_eq!(kept.outs, expect);
+    let statuses: Vec<Option<StatusCode>> = kept
+        .outs
+        .iter()
+        .map(|o| match o {
+            Out::Frame { head, .. } => head.status(),
+            Out::Error { .. } => None,
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            None,
+            Some(StatusCode::NO_SUCH_SESSION),
+            Some(StatusCode::OK),
+            None,
+            None
+        ]
+    );
+    assert_eq!(
+        kept.outs[3],
+        err(ErrorKind::EndLineMismatch, Some("ok000005"), true)
+    );
+    assert_eq!(body_of(&kept.outs[4]), b"second");
+}

@@ -46,12 +46,13 @@ impl Splits {
     }
 }
 
-/// Config derived from the input: strict or lenient white space, and a small or default head
-/// limit so that `HeadTooLarge` is reachable with short inputs.
+/// Config derived from the input: strict or lenient white space, 2xx responses skipped or
+/// not, and a small or default head limit so that `HeadTooLarge` is reachable with short inputs.
 fn config(splits: &mut Splits) -> DecoderConfig {
     let r = splits.next();
     DecoderConfig {
         strict: r & 1 == 1,
+        skip_success_responses: r & 4 == 4,
         max_head: if r & 2 == 2 {
             64 + (r >> 8) as usize % 512
         } else {
@@ -142,6 +143,7 @@ fn round_trip(frame: &Frame, strict: bool) {
         max_head: usize::MAX,
         max_control_body: u64::MAX,
         strict,
+        skip_success_responses: false,
     };
     let mut again = FrameDecoder::new(cfg, u64::MAX);
     match again.decode(&mut wire) {
