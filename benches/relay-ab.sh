@@ -26,6 +26,7 @@ PAIRS=${PAIRS:-1}
 RATE=${RATE:-0}
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install -y valgrind)" >&2; exit 1; }
 . benches/old-worktree.sh
+. benches/relay-port.sh
 
 old_worktree "$REV"
 echo "==> building msrp-relay at $REV and in the working tree, msrp-load in the working tree (release)"
@@ -37,7 +38,7 @@ LOAD=target/release/msrp-load
 
 # Instructions of one run of relay binary $1 relaying $2 messages. Checks that all arrived.
 count() {
-    local dir port out i
+    local dir port out
     dir=$(mktemp -d -p "$TMP")
     mkfifo "$dir/in"
     # The relay stops at the end of its standard input: the fifo is held open until the end.
@@ -46,12 +47,7 @@ count() {
         --listen 127.0.0.1:0 --host localhost --user alice:secret --user bob:secret \
         --allow-auth-over-tcp --threads 1 <"$dir/in" >"$dir/out" 2>"$dir/log" 7>&- &
     local pid=$!
-    port=
-    for i in $(seq 300); do
-        port=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$dir/out")
-        [ -n "$port" ] && break
-        sleep 0.2
-    done
+    port=$(relay_port "$dir/out" 300)
     [ -n "$port" ] || { echo "$1: the relay did not start:" >&2; cat "$dir/log" >&2; exit 1; }
     out=$("$LOAD" --relay "127.0.0.1:$port" --relay-uri "msrp://localhost:$port;tcp" \
         --user alice:secret --user bob:secret --route recipient --pairs "$PAIRS" --window 64 \

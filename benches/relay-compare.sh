@@ -29,6 +29,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. benches/relay-port.sh
 ROUNDS=${ROUNDS:-3}
 SCALE=${SCALE:-1.0}
 WINDOW=${WINDOW:-256}
@@ -93,12 +94,7 @@ exec 7<>"$OUT/msrpd.in"
 "$RELAY_BIN" --listen 127.0.0.1:0 --host localhost "${USERS[@]}" --allow-auth-over-tcp \
     --threads 1 <"$OUT/msrpd.in" >"$OUT/msrpd.out" 2>"$OUT/msrpd.log" 7>&- &
 MSRPD_PID=$!
-MSRPD_PORT=
-for _ in $(seq 100); do
-    MSRPD_PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$OUT/msrpd.out")
-    [ -n "$MSRPD_PORT" ] && break
-    sleep 0.1
-done
+MSRPD_PORT=$(relay_port "$OUT/msrpd.out" 50)
 [ -n "$MSRPD_PORT" ] || { echo "msrp-relay did not start:"; cat "$OUT/msrpd.log"; exit 1; }
 echo "==> msrpd relay: pid $MSRPD_PID on 127.0.0.1:$MSRPD_PORT"
 

@@ -861,8 +861,9 @@ impl Conn {
             if timer.is_elapsed() || deadline < timer.deadline() {
                 timer.as_mut().reset(deadline);
             }
+            // Not `biased`: a connection that never pauses must not keep the shutdown branch
+            // from being polled.
             let item = tokio::select! {
-                biased;
                 item = reader.next() => item,
                 _ = &mut timer => {
                     let queued_at = self.shared.epoch
