@@ -30,8 +30,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use msrp::transport::{EventReader, MsrpCodec};
 use msrp::{
-    ByteRange, ByteString, DecoderConfig, Event, Flag, Head, Header, IdGenerator, Method, MsrpUri,
-    StatusCode,
+    ByteRange, ByteString, DecoderConfig, Event, Flag, Head, Header, IdGenerator, Ident, Method,
+    MsrpUri, StatusCode,
 };
 use msrp_mixer::cpim::{Builder, Message, ParseOptions};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -246,7 +246,7 @@ struct Session<W> {
     room_uri: String,
     nick: Option<String>,
     /// Requests sent and not answered yet: what to say about their answer.
-    pending: HashMap<ByteString, Pending>,
+    pending: HashMap<Ident, Pending>,
 }
 
 /// What a request was, for printing its answer.
@@ -288,7 +288,7 @@ impl<W: AsyncWrite + Unpin> Session<W> {
             .with(Header::MessageId(mid))
             .with(Header::ByteRange(ByteRange::whole(body.len() as u64)))
             .with(Header::ContentType(ByteString::from_static("message/cpim")));
-        self.pending.insert(head.tid.clone(), Pending::Message);
+        self.pending.insert(head.tid, Pending::Message);
         self.write(&head, Some(&body))
             .await
             .map_err(|e| e.to_string())
@@ -299,13 +299,13 @@ impl<W: AsyncWrite + Unpin> Session<W> {
             .request(Method::Nickname)
             .with(Header::UseNickname(ByteString::from(nick.to_owned())));
         self.pending
-            .insert(head.tid.clone(), Pending::Nickname(nick.to_owned()));
+            .insert(head.tid, Pending::Nickname(nick.to_owned()));
         self.write(&head, None).await
     }
 }
 
 /// A message being received in chunks, by Message-ID.
-type Partial = HashMap<ByteString, Vec<u8>>;
+type Partial = HashMap<Ident, Vec<u8>>;
 
 /// How the session was joined, so how it is left.
 enum Leave {
@@ -764,7 +764,7 @@ where
     let (Some(mid), Some(piece)) = (head.message_id(), body) else {
         return Ok(());
     };
-    let buf = partial.entry(mid.clone()).or_default();
+    let buf = partial.entry(*mid).or_default();
     buf.extend_from_slice(&piece);
     // Chunks of a copy come in order (RFC 7701 §6.1); `#` aborts, and a terminal client keeps
     // no more than 1 MiB of one message.

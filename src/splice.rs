@@ -56,7 +56,7 @@ pub(crate) async fn run<S>(
     );
     let (mut relay, mut rooms): (Option<Lane>, Option<Lane>) = (None, None);
     // The role the frame being read goes to (`None`: skipped), and whether it has a body.
-    let mut current: Option<(Role, bool, msrp::ByteString)> = None;
+    let mut current: Option<(Role, bool, msrp::Ident)> = None;
     let mut out = BytesMut::with_capacity(4096);
     loop {
         let ev = match reader.next().await {
@@ -82,7 +82,7 @@ pub(crate) async fn run<S>(
                     continue;
                 }
                 msrp::encode::head(&head, body, &mut out);
-                current = Some((role, body, head.tid.clone()));
+                current = Some((role, body, head.tid));
                 role
             }
             Event::Body(piece) => match &current {
@@ -162,14 +162,14 @@ where
     };
     let mut reader = EventReader::new(pipe, MsrpCodec::new(cfg));
     let mut held = None;
-    let mut frame: Option<(msrp::ByteString, bool)> = None;
+    let mut frame: Option<(msrp::Ident, bool)> = None;
     let mut out = BytesMut::with_capacity(4096);
     while let Some(Ok(Ok(ev))) = reader.next().await {
         out.clear();
         match ev {
             Event::Head { head, body } => {
                 msrp::encode::head(&head, body, &mut out);
-                frame = Some((head.tid.clone(), body));
+                frame = Some((head.tid, body));
                 held = Some(socket.clone().lock_owned().await);
             }
             Event::Body(piece) => out.extend_from_slice(&piece),

@@ -205,10 +205,10 @@ async fn sigterm_drains_a_message_in_flight_and_exits_zero() {
 
     let body = cpim(&user_uri("alice"), &lobby, &"x".repeat(3000));
     let (first, rest) = body.split_at(1000);
-    let mid = ByteString::from("inflight1");
+    let mid: msrp::Ident = "inflight1".parse().unwrap();
     let head = |range: ByteRange, p: &mut Participant| {
         p.request(msrp::Method::Send)
-            .with(Header::MessageId(mid.clone()))
+            .with(Header::MessageId(mid))
             .with(Header::ByteRange(range))
             .with(Header::ContentType(ByteString::from_static("message/cpim")))
     };

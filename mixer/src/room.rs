@@ -65,7 +65,9 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use msrp::report;
-use msrp::{ByteRange, ByteString, Flag, Head, Header, IdGenerator, Method, MsrpUri, StatusCode};
+use msrp::{
+    ByteRange, ByteString, Flag, Head, Header, IdGenerator, Ident, Method, MsrpUri, StatusCode,
+};
 
 use crate::config::{RoomPolicy, SwitchLimits};
 use crate::cpim;
@@ -99,7 +101,7 @@ pub struct Copies {
     /// The recipient sessions.
     pub to: Vec<SessionKey>,
     /// The Message-ID of every copy of the message (the switch's own, one per message).
-    pub message_id: ByteString,
+    pub message_id: Ident,
     /// The chunk's Byte-Range.
     pub range: ByteRange,
 }
@@ -232,9 +234,9 @@ enum Kind {
 struct Incoming {
     from: SessionKey,
     /// The sender's Message-ID.
-    key: ByteString,
+    key: Ident,
     /// The Message-ID of the copies.
-    out_id: ByteString,
+    out_id: Ident,
     /// The sender's first chunk head (for REPORTs).
     first: Head,
     /// Octets waiting for the CPIM headers to complete (7701-017); `None` once decided.
@@ -290,7 +292,7 @@ pub struct Room {
     participants: HashMap<UserUri, Vec<SessionKey>>,
     nicknames: NicknameTable<UserUri, SessionKey>,
     incoming: IdMap<OutId, Incoming>,
-    by_key: HashMap<(SessionKey, ByteString), OutId>,
+    by_key: HashMap<(SessionKey, Ident), OutId>,
     history: VecDeque<Kept>,
     /// The last [`FINISHED_KEPT`] messages received whole, newest last.
     finished: VecDeque<(OutId, Finished)>,
@@ -414,14 +416,9 @@ impl Room {
 
     /// The head of the copy of a chunk for session `to` ([`Copies`]), with transaction id
     /// `tid`; `None` when there is no such session.
-    pub fn copy_head(&self, to: SessionKey, tid: ByteString, copies: &Copies) -> Option<Head> {
+    pub fn copy_head(&self, to: SessionKey, tid: Ident, copies: &Copies) -> Option<Head> {
         let m = self.members.get(&to)?;
-        Some(copy_head(
-            &m.terms,
-            tid,
-            copies.message_id.clone(),
-            copies.range,
-        ))
+        Some(copy_head(&m.terms, tid, copies.message_id, copies.range))
     }
 
     /// The session's connection is known (its first SEND arrived, or the mixer connected it):
@@ -543,7 +540,7 @@ impl Room {
             self.note(Note::Refused(StatusCode::TOO_LARGE));
             if let Some(o) = head
                 .message_id()
-                .and_then(|k| self.by_key.get(&(session, k.clone())))
+                .and_then(|k| self.by_key.get(&(session, *k)))
                 .copied()
             {
                 self.abort(o, out);
@@ -597,7 +594,7 @@ impl Room {
                 return Err(StatusCode::TOO_LARGE);
             }
         }
-        if let Some(o) = self.by_key.get(&(session, key.clone())) {
+        if let Some(o) = self.by_key.get(&(session, key)) {
             let inc = self.incoming.get_mut(o).expect("indexed");
             inc.deadline = now + self.limits.chunk_timeout;
             return Ok(*o);
@@ -619,7 +616,7 @@ impl Room {
             o,
             Incoming {
                 from: session,
-                key: key.clone(),
+                key,
                 out_id: self.ids.next_id(),
                 first: head.clone(),
                 pending: Some(BytesMut::new()),
@@ -650,7 +647,7 @@ impl Room {
         inc.next = range.start;
         let copies = Copies {
             to: inc.recipients.clone(),
-            message_id: inc.out_id.clone(),
+            message_id: inc.out_id,
             range,
         };
         inc.open = true;
@@ -929,7 +926,7 @@ impl Room {
                     } else {
                         StatusCode::BAD_REQUEST
                     };
-                    self.by_key.remove(&(session, inc.key.clone()));
+                    self.by_key.remove(&(session, inc.key));
                     self.incoming.remove(&o);
                     respond(out, session, &r.head, status, &local);
                     return;
@@ -1073,7 +1070,7 @@ impl Room {
         let Some(inc) = self.incoming.remove(&o) else {
             return;
         };
-        self.by_key.remove(&(inc.from, inc.key.clone()));
+        self.by_key.remove(&(inc.from, inc.key));
         if inc.kind.is_none() || inc.recipients.is_empty() {
             return;
         }
@@ -1086,7 +1083,7 @@ impl Room {
             };
             let copies = Copies {
                 to: inc.recipients.clone(),
-                message_id: inc.out_id.clone(),
+                message_id: inc.out_id,
                 range,
             };
             out.push(Action::Open { out: o, copies });
@@ -1149,7 +1146,7 @@ fn send_report(
     out: &mut Vec<Action>,
     to: SessionKey,
     send: &Head,
-    tid: ByteString,
+    tid: Ident,
     status: StatusCode,
     range: ByteRange,
     wrapper: Option<&Bytes>,
@@ -1201,12 +1198,7 @@ fn respond(out: &mut Vec<Action>, to: SessionKey, req: &Head, status: StatusCode
 
 /// The head of a chunk the switch sends on a participant's session: To-Path its `a=path`,
 /// From-Path our session URI (RFC 4975 §7.1.1), `message/cpim`.
-fn copy_head(
-    terms: &SessionTerms,
-    tid: ByteString,
-    message_id: ByteString,
-    range: ByteRange,
-) -> Head {
+fn copy_head(terms: &SessionTerms, tid: Ident, message_id: Ident, range: ByteRange) -> Head {
     Head::request(
         Method::Send,
         tid,

@@ -56,7 +56,7 @@ use bytes::{Bytes, BytesMut};
 use msrp::transport::{EventReader, MsrpCodec, Outgoing, TrySendError, WriteQueue, WriterConfig};
 use msrp::{
     ByteRange, ByteString, DecodeError, DecoderConfig, Event, Flag, Head, Header, IdGenerator,
-    Method, MsrpUri, StatusCode,
+    Ident, Method, MsrpUri, StatusCode,
 };
 use msrp_sdp::Role;
 use tokio::net::{TcpListener, TcpStream};
@@ -264,7 +264,7 @@ impl Shared {
         }
     }
 
-    fn next_id(&self) -> ByteString {
+    fn next_id(&self) -> Ident {
         self.ids.lock().unwrap_or_else(|e| e.into_inner()).next_id()
     }
 
@@ -360,7 +360,7 @@ impl MixerHandle {
         let who = UserUri::new(participant)
             .ok_or_else(|| JoinFailure::BadParticipant(participant.to_owned()))?;
         let r = shared.room(room)?;
-        let sid = shared.next_id();
+        let sid = ByteString::from(shared.next_id());
         let local = MsrpUri::new(false, &shared.host, Some(shared.port), Some(&sid), "tcp")
             .map_err(|e| JoinFailure::BadRoomName(e.to_string()))?;
         let local_tls = match shared.cfg.tls_port {
@@ -1050,7 +1050,7 @@ impl Conn {
     /// rest of it is skipped. A fatal error ends the stream (the reader returns an error next).
     async fn on_decode_error(&mut self, e: DecodeError) {
         self.abort_current().await;
-        let (true, Some(tid)) = (e.wants_response(), e.tid.clone()) else {
+        let (true, Some(tid)) = (e.wants_response(), e.tid) else {
             return;
         };
         let Some((to, local)) = self.last.clone() else {
@@ -1747,13 +1747,12 @@ fn open_msg(copies: Copies) -> OpenMsg {
 
 /// A transaction-id stem for one frame's copies whose end-line cannot occur in `body` (4975-011):
 /// no copy's id (the stem and a suffix) can then appear after `-------` in it.
-fn tid_stem(ids: &mut IdGenerator, body: &[u8]) -> ByteString {
+fn tid_stem(ids: &mut IdGenerator, body: &[u8]) -> Ident {
+    let mut pat = [b'-'; 7 + msrp::ident::IDENT_MAX];
     loop {
         let t = ids.next_id();
-        let mut pat = Vec::with_capacity(7 + t.len());
-        pat.extend_from_slice(b"-------");
-        pat.extend_from_slice(t.as_bytes());
-        if memchr::memmem::find(body, &pat).is_none() {
+        pat[7..7 + t.len()].copy_from_slice(t.as_bytes());
+        if memchr::memmem::find(body, &pat[..7 + t.len()]).is_none() {
             return t;
         }
     }

@@ -43,7 +43,7 @@ async fn public_message_fans_out_to_the_others() {
             Some(ByteRange::whole(want.len() as u64))
         );
         mids.push(f.head.message_id().cloned());
-        tids.push(f.head.tid.clone());
+        tids.push(f.head.tid);
     }
     assert!(mids.windows(2).all(|w| w[0] == w[1]), "{mids:?}");
     // RFC 4975 §7.1: each copy is a transaction of its own (a relay may carry several).
@@ -506,22 +506,22 @@ async fn unknown_session_is_481() {
     // On a connection with a bound session.
     let head = Head::request(
         Method::Send,
-        ByteString::from_static("t481abcd"),
+        "t481abcd".parse().unwrap(),
         msrp::path![bogus.clone()],
         msrp::path![alice.own.clone()],
     )
-    .with(Header::MessageId(ByteString::from_static("m481")))
+    .with(Header::MessageId("m481".parse().unwrap()))
     .with(Header::ByteRange(ByteRange::whole(0)));
     alice.write(&head, None, Flag::Last).await;
     assert_eq!(alice.status_of(&head).await, StatusCode::NO_SUCH_SESSION);
     // Two To-Path URIs: not one of ours (an endpoint's To-Path has one URI).
     let head = Head::request(
         Method::Send,
-        ByteString::from_static("t481efgh"),
+        "t481efgh".parse().unwrap(),
         msrp::path![alice.mixer.clone(), alice.mixer.clone()],
         msrp::path![alice.own.clone()],
     )
-    .with(Header::MessageId(ByteString::from_static("m482")))
+    .with(Header::MessageId("m482".parse().unwrap()))
     .with(Header::ByteRange(ByteRange::whole(0)));
     alice.write(&head, None, Flag::Last).await;
     assert_eq!(alice.status_of(&head).await, StatusCode::NO_SUCH_SESSION);

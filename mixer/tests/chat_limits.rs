@@ -43,7 +43,7 @@ async fn ten_mib_message_to_fifty_participants() {
         tasks.push(tokio::spawn(async move {
             let mut next = 1u64;
             let mut chunks = 0usize;
-            let mut mid: Option<ByteString> = None;
+            let mut mid: Option<msrp::Ident> = None;
             // Every chunk carries at least one octet: at most SIZE of them.
             for _ in 0..SIZE {
                 let f = p.message().await;
@@ -51,7 +51,7 @@ async fn ten_mib_message_to_fifty_participants() {
                 assert_eq!(range.start, next, "{}: in order", p.user);
                 assert_eq!(range.total, Some(SIZE as u64), "{}", p.user);
                 let m = f.head.message_id().cloned().expect("Message-ID");
-                assert_eq!(mid.get_or_insert_with(|| m.clone()), &m, "{}", p.user);
+                assert_eq!(mid.get_or_insert(m), &m, "{}", p.user);
                 let piece = f.body.unwrap_or_default();
                 let at = (next - 1) as usize;
                 assert!(
@@ -86,7 +86,7 @@ async fn ten_mib_message_to_fifty_participants() {
         let mut b = bytes::BytesMut::new();
         msrp::encode::frame(&head, Some(piece), flag, &mut b);
         wire.extend_from_slice(&b);
-        tids.push(head.tid.clone());
+        tids.push(head.tid);
     }
     let Participant {
         r: sender_r,
@@ -278,7 +278,7 @@ async fn stalled_reader_is_dropped_without_delaying_the_others() {
     let mut mids = Vec::new();
     // A failure REPORT (RFC 4975 §7.1.2): about one of Alice's messages, to her session, 408
     // (the switch's delivery failed).
-    let check = |rep: &msrp::Frame, alice: &Participant, mids: &[Option<ByteString>]| {
+    let check = |rep: &msrp::Frame, alice: &Participant, mids: &[Option<msrp::Ident>]| {
         let st = rep.head.report_status().expect("Status").code;
         assert_eq!(st, StatusCode::TIMEOUT, "a failure REPORT: {rep:?}");
         assert!(mids.contains(&rep.head.message_id().cloned()), "{rep:?}");
@@ -805,7 +805,7 @@ async fn interleaved_messages_of_one_sender() {
     for head in &heads {
         assert_eq!(alice.status_of(head).await, StatusCode::OK);
     }
-    let mut got: Vec<(ByteString, Vec<u8>, bool)> = Vec::new();
+    let mut got: Vec<(msrp::Ident, Vec<u8>, bool)> = Vec::new();
     for _ in 0..20 {
         let f = bob.message().await;
         let mid = f.head.message_id().cloned().expect("Message-ID");

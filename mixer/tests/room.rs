@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use msrp::{
-    ByteRange, ByteString, DecoderConfig, Flag, Frame, FrameDecoder, Head, Header, Method, MsrpUri,
-    StartLine, Status, StatusCode,
+    ByteRange, ByteString, DecoderConfig, Flag, Frame, FrameDecoder, Head, Header, Ident, Method,
+    MsrpUri, StartLine, Status, StatusCode,
 };
 use msrp_mixer::config::{RoomPolicy, SwitchLimits};
 use msrp_mixer::cpim;
@@ -163,11 +163,11 @@ impl Chat {
         let tid = self.tid();
         Head::request(
             Method::Send,
-            ByteString::from(tid),
+            tid.parse().unwrap(),
             msrp::path![t.local.clone()],
             t.peer_path.iter().cloned().collect(),
         )
-        .with(Header::MessageId(ByteString::from(mid)))
+        .with(Header::MessageId(mid_id(mid)))
         .with(Header::ByteRange(range))
         .with(Header::ContentType(ByteString::from_static("message/cpim")))
     }
@@ -248,24 +248,29 @@ fn response(k: SessionKey, t: &SessionTerms, req: &Head, status: StatusCode) -> 
         to: k,
         head: Head::response(
             status,
-            req.tid.clone(),
+            req.tid,
             msrp::path![req.from_path()[0].clone()],
             msrp::path![t.local.clone()],
         ),
     }
 }
 
+/// Message-ID `mid` (a test's short name, padded to the 4 octets an `ident` needs).
+fn mid_id(mid: &str) -> Ident {
+    format!("{mid:-<4}").parse().expect("an ident")
+}
+
 /// The head of the copy the switch sends on a session with terms `t` (RFC 4975 §7.1.1; RFC
 /// 7701 §6.1): To-Path its path, From-Path our URI, Message-ID `mid`, Byte-Range `range`,
 /// Content-Type message/cpim.
-fn copy_head(t: &SessionTerms, tid: &ByteString, mid: &ByteString, range: ByteRange) -> Head {
+fn copy_head(t: &SessionTerms, tid: &Ident, mid: &Ident, range: ByteRange) -> Head {
     Head::request(
         Method::Send,
-        tid.clone(),
+        *tid,
         t.peer_path.iter().cloned().collect(),
         msrp::path![t.local.clone()],
     )
-    .with(Header::MessageId(mid.clone()))
+    .with(Header::MessageId(*mid))
     .with(Header::ByteRange(range))
     .with(Header::ContentType(ByteString::from_static("message/cpim")))
 }
@@ -276,18 +281,18 @@ fn copy_head(t: &SessionTerms, tid: &ByteString, mid: &ByteString, range: ByteRa
 fn report_head(
     t: &SessionTerms,
     send: &Head,
-    tid: &ByteString,
+    tid: &Ident,
     status: StatusCode,
     range: ByteRange,
     wrapper: bool,
 ) -> Head {
     let mut h = Head::request(
         Method::Report,
-        tid.clone(),
+        *tid,
         send.from_path().iter().cloned().collect(),
         msrp::path![t.local.clone()],
     )
-    .with(Header::MessageId(send.message_id().unwrap().clone()))
+    .with(Header::MessageId(*send.message_id().unwrap()))
     .with(Header::ByteRange(range))
     .with(Header::Status(Status {
         namespace: 0,
@@ -315,19 +320,19 @@ fn copies(
     chat: &Chat,
     actual: &Copies,
     recipients: &[SessionKey],
-    mid: &ByteString,
+    mid: &Ident,
     range: ByteRange,
 ) -> Copies {
     assert_eq!(actual.to, recipients, "recipients");
     let expected = Copies {
         to: recipients.to_vec(),
-        message_id: mid.clone(),
+        message_id: *mid,
         range,
     };
     for &to in recipients {
-        let tid = ByteString::from_static("t1d");
+        let tid: Ident = "t1d0".parse().unwrap();
         assert_eq!(
-            chat.room.copy_head(to, tid.clone(), &expected),
+            chat.room.copy_head(to, tid, &expected),
             Some(copy_head(&chat.terms(to), &tid, mid, range)),
             "the head of the copy for {to}"
         );
@@ -336,8 +341,8 @@ fn copies(
 }
 
 /// The Message-ID of the copies.
-fn mid_of(copies: &Copies) -> ByteString {
-    copies.message_id.clone()
+fn mid_of(copies: &Copies) -> Ident {
+    copies.message_id
 }
 
 /// Every body octet sent for `o` in `acts`, in order.
@@ -384,7 +389,7 @@ fn nickname_head(chat: &mut Chat, k: SessionKey, nick: &str) -> Head {
     let tid = chat.tid();
     Head::request(
         Method::Nickname,
-        ByteString::from(tid),
+        tid.parse().unwrap(),
         msrp::path![t.local.clone()],
         t.peer_path.iter().cloned().collect(),
     )
@@ -591,7 +596,7 @@ fn chunks_keep_content_and_one_message_id() {
         let (o, actual) = open_at(&acts, 0);
         assert_eq!(*out.get_or_insert(o), o, "one OutId per message");
         let mid = mid_of(&actual);
-        mids.push(mid.clone());
+        mids.push(mid);
         let mut expected = vec![Action::Open {
             out: o,
             copies: copies(&chat, &actual, &[bob, carol], &mid, r),
@@ -1577,16 +1582,16 @@ fn recipients_reports_dropped_and_other_methods() {
     let copies = open_at(&acts, 0).1;
     let copy = chat
         .room
-        .copy_head(bob, ByteString::from_static("c1"), &copies)
+        .copy_head(bob, "c100".parse().unwrap(), &copies)
         .unwrap();
     let tb = chat.terms(bob);
     let report = Head::request(
         Method::Report,
-        ByteString::from("r1"),
+        "r100".parse().unwrap(),
         msrp::path![tb.local.clone()],
         tb.peer_path.iter().cloned().collect(),
     )
-    .with(Header::MessageId(copy.message_id().unwrap().clone()))
+    .with(Header::MessageId(*copy.message_id().unwrap()))
     .with(Header::ByteRange(whole(1)))
     .with(Header::Status(Status {
         namespace: 0,
@@ -1598,7 +1603,7 @@ fn recipients_reports_dropped_and_other_methods() {
 
     let other = Head::request(
         Method::Other(ByteString::from("FOO")),
-        ByteString::from("o1"),
+        "o100".parse().unwrap(),
         msrp::path![tb.local.clone()],
         tb.peer_path.iter().cloned().collect(),
     );
@@ -1795,7 +1800,7 @@ fn terms_from_an_sdp_offer() {
     let (_, acts) = chat.send(alice, &public(ALICE, "hi"), &[]);
     assert_eq!(
         chat.room
-            .copy_head(bob, ByteString::from_static("c1"), &open_at(&acts, 0).1)
+            .copy_head(bob, "c100".parse().unwrap(), &open_at(&acts, 0).1)
             .unwrap()
             .to_path(),
         t.peer_path.as_slice()
@@ -1884,7 +1889,7 @@ fn figure_copy(f3: &Frame, actual: &Copies) -> Head {
     let mut h = f3.head.clone();
     for x in &mut h.headers {
         if let Header::MessageId(m) = x {
-            *m = actual.message_id.clone();
+            *m = actual.message_id;
         }
     }
     h
@@ -1914,7 +1919,7 @@ fn rfc7701_s9_3_regular_message() {
     let (o, actual) = open_at(&acts, 0);
     assert_eq!(actual.to, [b]);
     assert_eq!(
-        room.copy_head(b, f3.head.tid.clone(), &actual),
+        room.copy_head(b, f3.head.tid, &actual),
         Some(figure_copy(&f3, &actual)),
         "the copy's head is the figure's, with the switch's Message-ID"
     );
@@ -1962,7 +1967,7 @@ fn rfc7701_s9_4_private_message() {
     );
     let (o, actual) = open_at(&acts, 0);
     assert_eq!(
-        room.copy_head(b, f3.head.tid.clone(), &actual),
+        room.copy_head(b, f3.head.tid, &actual),
         Some(figure_copy(&f3, &actual)),
         "the copy's head is the figure's, with the switch's Message-ID"
     );
@@ -1974,7 +1979,7 @@ fn rfc7701_s9_4_private_message() {
     assert_eq!(f3_as_forwarded.as_bytes(), &f1.body.clone().unwrap()[..]);
     let mut f2_fixed = without_message_id(f2.head);
     assert_eq!(&*f2_fixed.tid, "6959ssdfm");
-    f2_fixed.tid = f1.head.tid.clone();
+    f2_fixed.tid = f1.head.tid;
     assert_eq!(
         acts,
         vec![

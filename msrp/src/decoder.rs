@@ -11,6 +11,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use bytestring::ByteString;
 use memchr::memmem;
 
+use crate::block::{Arena, Block};
 use crate::error::{DecodeError, ErrorKind};
 use crate::head::{Flag, Head, Method, StartLine, parse_head, split_start_line};
 use crate::header::PathCache;
@@ -18,12 +19,6 @@ use crate::header::PathCache;
 /// `CRLF "-------"`: what precedes the transaction id of an end-line after a body.
 const BODY_END: &[u8] = b"\r\n-------";
 const DASHES: &[u8] = b"-------";
-/// Largest size of the blocks header blocks are copied into (see [`Decoder`]'s `arena`).
-const ARENA_BLOCK: usize = 4096;
-/// Size of a decoder's first arena block: the block size doubles with each new block up to
-/// [`ARENA_BLOCK`], so a connection that sends a frame or two (a participant that binds and
-/// listens) holds a small block, and a busy one allocates rarely.
-const ARENA_FIRST: usize = 512;
 
 /// Decoder limits and leniency.
 #[derive(Debug, Clone)]
@@ -126,8 +121,9 @@ impl InlineTid {
         &self.bytes[..usize::from(self.len)]
     }
 
-    fn to_bytestring(self) -> ByteString {
-        ByteString::from(String::from_utf8_lossy(self.as_bytes()).into_owned())
+    /// For an error's report: the bytes are an `ident`, checked on the start line.
+    fn to_ident(self) -> crate::Ident {
+        crate::Ident::from_checked(std::str::from_utf8(self.as_bytes()).unwrap_or_default())
     }
 }
 
@@ -159,14 +155,10 @@ pub struct Decoder {
     /// Where each line of the current header block ends (the offset of its LF), so the head
     /// parser does not scan for them again.
     line_ends: Vec<u32>,
-    /// Header blocks are copied out of the read buffer into this arena and split off it, so a
-    /// [`Head`] kept for the life of a transaction pins at most one arena block (512 octets to
-    /// 4 KiB, see [`ARENA_FIRST`]), never a 64 KiB read buffer, and a frame costs no allocation
-    /// of its own: a new block is allocated once every few dozen frames (or reused in place once
-    /// every head in it has been dropped).
-    arena: BytesMut,
-    /// The size of the next arena block.
-    arena_block: usize,
+    /// Where a header block is copied when a parsed value must share it (see
+    /// [`crate::block`]), so a [`Head`] kept for the life of a transaction pins at most one arena
+    /// allocation (512 octets to 4 KiB), never a 64 KiB read buffer.
+    arena: Arena,
     /// The last frame's To-Path and From-Path, parsed: the next frame of the session repeats
     /// them.
     paths: PathCache,
@@ -187,8 +179,7 @@ impl Decoder {
             state: State::head(),
             finder: memmem::Finder::new(BODY_END),
             line_ends: Vec::with_capacity(16),
-            arena: BytesMut::new(),
-            arena_block: ARENA_FIRST,
+            arena: Arena::default(),
             paths: PathCache::default(),
         }
     }
@@ -324,7 +315,7 @@ impl Decoder {
                             buf.advance(emit);
                             return Err(DecodeError {
                                 kind: ErrorKind::ControlBodyTooLarge(limit),
-                                tid: Some(tid.to_bytestring()),
+                                tid: Some(tid.to_ident()),
                                 method: method.take(),
                                 recoverable: true,
                             });
@@ -419,20 +410,15 @@ impl Decoder {
         end_line: Option<Result<Flag, ErrorKind>>,
         (t0, t1): (usize, usize),
     ) -> Result<Option<Event>, DecodeError> {
-        // The header block is copied out of the read buffer (a few hundred octets): a Head kept
-        // by a relay or a room for the life of a transaction must not pin a 64 KiB read buffer.
-        if self.arena.capacity() < hdr_end {
-            self.arena.reserve(hdr_end.max(self.arena_block));
-            self.arena_block = (self.arena_block * 2).min(ARENA_BLOCK);
-        }
-        self.arena.extend_from_slice(&buf[..hdr_end]);
-        let text = ByteString::try_from(self.arena.split().freeze());
+        // The block is parsed in place; values that must share it get a copy in the arena
+        // (`crate::block`), so a Head kept by a relay or a room for the life of a transaction
+        // never pins a 64 KiB read buffer.
         self.state = State::head();
         let has_body = end_line.is_none();
-        let result = match text {
+        let result = match std::str::from_utf8(&buf[..hdr_end]) {
             Err(_) => Err(ErrorKind::NotUtf8),
             Ok(text) => parse_head(
-                text,
+                &mut Block::new(text, &mut self.arena),
                 &self.line_ends,
                 t1 - t0,
                 self.cfg.strict,
@@ -492,10 +478,10 @@ impl Decoder {
                 let method = (!line.is_empty() && line.iter().all(u8::is_ascii_uppercase))
                     .then(|| std::str::from_utf8(line).ok())
                     .flatten()
-                    .map(|m| Method::from_text(&ByteString::from(m.to_owned()), m));
+                    .map(|m| Method::from_text(&mut &ByteString::new(), m));
                 let err = DecodeError {
                     kind,
-                    tid: Some(tid.to_bytestring()),
+                    tid: Some(tid.to_ident()),
                     method,
                     recoverable: true,
                 };
@@ -514,7 +500,7 @@ impl Decoder {
         {
             e.tid = std::str::from_utf8(&buf[t0..t1])
                 .ok()
-                .map(|s| ByteString::from(s.to_owned()));
+                .and_then(crate::Ident::new);
         }
         e
     }
@@ -532,5 +518,113 @@ fn end_line_flag(tail: &[u8]) -> Option<Flag> {
     match tail {
         [f, b'\r', b'\n'] => Flag::from_byte(*f),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Header, StatusCode};
+
+    const TO_FROM: &str = "To-Path: msrp://b.example.com:7777/bbb;tcp\r\n\
+                           From-Path: msrp://a.example.com:7777/aaa;tcp\r\n";
+
+    fn head_of(dec: &mut Decoder, buf: &mut BytesMut) -> Head {
+        match dec.decode(buf) {
+            Ok(Some(Event::Head { head, .. })) => head,
+            other => panic!("expected a head, got {other:?}"),
+        }
+    }
+
+    /// The octet range of `buf`'s current allocation.
+    fn range_of(buf: &BytesMut) -> std::ops::Range<usize> {
+        let at = buf.as_ptr() as usize;
+        at..at + buf.capacity()
+    }
+
+    #[test]
+    fn common_frames_copy_no_block() {
+        // Once the connection's paths are cached (they repeat from the second frame on), a
+        // frame whose values are the tid and Message-ID (inline), Byte-Range (a number) and
+        // `text/plain` (static) copies nothing into the arena.
+        let send = |tid: &str| {
+            format!(
+                "MSRP {tid} SEND\r\n{TO_FROM}Message-ID: 87652491\r\nByte-Range: 1-2/2\r\n\
+                 Content-Type: text/plain\r\n\r\nhi\r\n-------{tid}$\r\n"
+            )
+        };
+        let mut dec = Decoder::default();
+        let frames = |dec: &mut Decoder, text: &str| {
+            let mut buf = BytesMut::from(text.as_bytes());
+            let mut heads = Vec::new();
+            while let Some(ev) = dec.decode(&mut buf).expect("decodes") {
+                if let Event::Head { head, .. } = ev {
+                    heads.push(head);
+                }
+            }
+            heads
+        };
+        frames(&mut dec, &(send("warm0001") + &send("warm0002")));
+        let before = dec.arena.allocated();
+        let heads = frames(
+            &mut dec,
+            &format!(
+                "{}MSRP dkei38sd 200 OK\r\n{TO_FROM}-------dkei38sd$\r\n",
+                send("a786hjs2")
+            ),
+        );
+        let [s, ok] = &heads[..] else {
+            panic!("two heads, got {heads:?}");
+        };
+        assert_eq!(
+            (&*s.tid, s.message_id().map(|m| &**m)),
+            ("a786hjs2", Some("87652491"))
+        );
+        assert_eq!((&*ok.tid, ok.status()), ("dkei38sd", Some(StatusCode::OK)));
+        assert_eq!(dec.arena.allocated(), before, "no block was copied");
+        // A new path is parsed from a copy (its URIs may be too long to hold inline).
+        frames(&mut dec, &send("warm0003").replace("/aaa;tcp", "/ccc;tcp"));
+        assert_ne!(
+            dec.arena.allocated(),
+            before,
+            "the new path's block was copied"
+        );
+    }
+
+    #[test]
+    fn values_that_share_the_block_do_not_pin_the_read_buffer() {
+        // An unknown header, an uncommon Content-Type and an unregistered reason phrase are
+        // slices of a copy of the block in the arena, not of the read buffer.
+        let mut dec = Decoder::default();
+        let frame = format!(
+            "MSRP a786hjs2 SEND\r\n{TO_FROM}Message-ID: 87652491\r\nX-Note: kept\r\n\
+             Content-Type: application/x-rare\r\n\r\nhi\r\n-------a786hjs2$\r\n\
+             MSRP dkei38sd 200 Fine thanks\r\n{TO_FROM}-------dkei38sd$\r\n"
+        );
+        let mut buf = BytesMut::from(frame.as_bytes());
+        let read = range_of(&buf);
+        let send = head_of(&mut dec, &mut buf);
+        let note = send.headers.iter().find_map(|h| match h {
+            Header::Other { name, value } if name == "X-Note" => Some(value.clone()),
+            _ => None,
+        });
+        let note = note.expect("X-Note kept");
+        let ct = send.content_type().expect("Content-Type").clone();
+        assert_eq!((&*note, &*ct), ("kept", "application/x-rare"));
+        while !matches!(dec.decode(&mut buf), Ok(Some(Event::End(_)))) {}
+        let fine = head_of(&mut dec, &mut buf);
+        let StartLine::Response {
+            comment: Some(c), ..
+        } = &fine.start
+        else {
+            panic!("a comment");
+        };
+        assert_eq!(c, "Fine thanks");
+        for v in [&note, &ct, c] {
+            assert!(
+                !read.contains(&(v.as_ptr() as usize)),
+                "{v:?} points into the read buffer"
+            );
+        }
     }
 }

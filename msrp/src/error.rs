@@ -1,7 +1,5 @@
 //! Decoding errors, and the one place they map to MSRP status codes (RFC 4975 §10).
 
-use bytestring::ByteString;
-
 use crate::head::Method;
 use crate::header::HeaderError;
 use crate::status::StatusCode;
@@ -75,7 +73,7 @@ pub struct DecodeError {
     /// What went wrong.
     pub kind: ErrorKind,
     /// The transaction id, when the start line was readable.
-    pub tid: Option<ByteString>,
+    pub tid: Option<crate::Ident>,
     /// The request method, when the frame is a request whose start line was readable.
     pub method: Option<Method>,
     pub(crate) recoverable: bool,

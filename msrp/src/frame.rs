@@ -86,7 +86,7 @@ impl FrameDecoder {
                         self.current = None;
                         return Err(DecodeError {
                             kind: ErrorKind::BodyTooLarge(self.max_body),
-                            tid: Some(head.tid.clone()),
+                            tid: Some(head.tid),
                             method: head.method().cloned(),
                             recoverable: true,
                         });

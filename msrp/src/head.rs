@@ -4,10 +4,11 @@
 use bytes::BytesMut;
 use bytestring::ByteString;
 
+use crate::block::{Block, Source};
 use crate::byte_range::ByteRange;
 use crate::error::ErrorKind;
 use crate::header::{FailureReport, Header, HeaderError, Path, PathCache, Status};
-use crate::ident::is_ident;
+use crate::ident::{Ident, is_ident};
 use crate::status::StatusCode;
 use crate::uri::MsrpUri;
 
@@ -39,13 +40,13 @@ impl Method {
         }
     }
 
-    pub(crate) fn from_text(text: &ByteString, m: &str) -> Method {
+    pub(crate) fn from_text(src: &mut impl Source, m: &str) -> Method {
         match m {
             "SEND" => Method::Send,
             "REPORT" => Method::Report,
             "AUTH" => Method::Auth,
             "NICKNAME" => Method::Nickname,
-            _ => Method::Other(crate::ident::sub(text, m)),
+            _ => Method::Other(src.sub(m)),
         }
     }
 }
@@ -99,12 +100,14 @@ impl Flag {
 
 /// The header block of a request or response.
 ///
-/// Headers are kept in order; To-Path and From-Path are the first two (4975-005). Strings are
-/// slices of the received block, so a parsed head costs a handful of reference counts, not copies.
+/// Headers are kept in order; To-Path and From-Path are the first two (4975-005). The
+/// transaction id and Message-ID are held inline ([`Ident`]); other strings are slices of one
+/// copy of the received block, made only when a value needs it (`crate::block`), so a parsed head
+/// costs few reference counts and no per-value copies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
     /// The transaction id (4975-003).
-    pub tid: ByteString,
+    pub tid: Ident,
     /// Request method or response status.
     pub start: StartLine,
     /// All headers, To-Path and From-Path first.
@@ -127,7 +130,7 @@ fn with_paths(capacity: usize, to: Path, from: Path) -> Vec<Header> {
 
 impl Head {
     /// A request with the given To-Path and From-Path.
-    pub fn request(method: Method, tid: ByteString, to: Path, from: Path) -> Head {
+    pub fn request(method: Method, tid: Ident, to: Path, from: Path) -> Head {
         Head {
             tid,
             start: StartLine::Request(method),
@@ -137,7 +140,7 @@ impl Head {
 
     /// A response with the given To-Path and From-Path; the comment is the registered reason
     /// phrase of `status`, if there is one.
-    pub fn response(status: StatusCode, tid: ByteString, to: Path, from: Path) -> Head {
+    pub fn response(status: StatusCode, tid: Ident, to: Path, from: Path) -> Head {
         Head {
             tid,
             start: StartLine::Response {
@@ -239,7 +242,7 @@ impl Head {
     }
 
     /// Message-ID.
-    pub fn message_id(&self) -> Option<&ByteString> {
+    pub fn message_id(&self) -> Option<&Ident> {
         self.find(|h| {
             if let Header::MessageId(m) = h {
                 Some(m)
@@ -384,7 +387,7 @@ pub(crate) fn split_start_line(line: &[u8]) -> Result<(&[u8], &[u8]), ErrorKind>
 /// The start line's method or status. `tid_len` is the length of the
 /// transaction id, whose syntax and the rest of the line's the decoder has checked with
 /// [`split_start_line`] before the block was complete.
-fn parse_start(text: &ByteString, line: &str, tid_len: usize) -> Result<StartLine, ErrorKind> {
+fn parse_start(src: &mut impl Source, line: &str, tid_len: usize) -> Result<StartLine, ErrorKind> {
     let tail_s = match (line.get(5..5 + tid_len), line.get(5 + tid_len + 1..)) {
         (Some(_), Some(rest)) => rest,
         _ => return Err(ErrorKind::StartLine),
@@ -402,11 +405,11 @@ fn parse_start(text: &ByteString, line: &str, tid_len: usize) -> Result<StartLin
         // string: no reference to the block to take and drop.
         let comment = (tail.len() > 4).then(|| match status.reason() {
             Some(r) if r == &tail_s[4..] => ByteString::from_static(r),
-            _ => crate::ident::sub(text, &tail_s[4..]),
+            _ => src.sub(&tail_s[4..]),
         });
         StartLine::Response { status, comment }
     } else if !tail.is_empty() && tail.iter().all(u8::is_ascii_uppercase) {
-        StartLine::Request(Method::from_text(text, tail_s))
+        StartLine::Request(Method::from_text(src, tail_s))
     } else {
         return Err(ErrorKind::StartLine);
     };
@@ -449,13 +452,13 @@ fn has_control(s: &[u8]) -> bool {
 /// decoder has checked with [`split_start_line`]. To-Path and From-Path spelled so (as every
 /// client does) go through `paths`, the decoder's [`PathCache`].
 pub(crate) fn parse_head(
-    text: ByteString,
+    block: &mut Block<'_>,
     line_ends: &[u32],
     tid_len: usize,
     strict: bool,
     paths: &mut PathCache,
 ) -> Result<Head, ErrorKind> {
-    let s: &str = &text;
+    let s: &str = block.as_str();
     let mut at = 0;
     let mut lines = line_ends.iter().map(|&nl| {
         let nl = nl as usize;
@@ -470,7 +473,7 @@ pub(crate) fn parse_head(
     if suspect && has_control(first.as_bytes()) {
         return Err(ErrorKind::StartLine);
     }
-    let start = parse_start(&text, first, tid_len)?;
+    let start = parse_start(block, first, tid_len)?;
     // One header per remaining line: the exact size, so a head allocates once and no more.
     let mut headers = Vec::with_capacity(line_ends.len().saturating_sub(1));
     for line in lines {
@@ -528,36 +531,35 @@ pub(crate) fn parse_head(
             // Both ends are at ASCII octets, hence char boundaries.
             raw.get(from..to).unwrap_or_default()
         };
-        let h = match path {
-            Some(from) => {
-                // Found by the fast path above: the path comes first and is in place.
-                paths
-                    .push(from, &text, value, &mut headers)
-                    .map_err(ErrorKind::Header)?;
-                continue;
-            }
-            None => Header::parse(&text, name, value).map_err(|e| match e {
-                HeaderError::Name => ErrorKind::HeaderLine,
-                e => ErrorKind::Header(e),
-            })?,
-        };
-        match (headers.len(), &h) {
-            (0, Header::ToPath(_)) | (1, Header::FromPath(_)) => {}
+        if let Some(from) = path {
+            // Found by the fast path above: the path comes first and is in place.
+            paths
+                .push(from, block, value, &mut headers)
+                .map_err(ErrorKind::Header)?;
+            continue;
+        }
+        let at = headers.len();
+        Header::parse_in(block, name, value, &mut headers).map_err(|e| match e {
+            HeaderError::Name => ErrorKind::HeaderLine,
+            e => ErrorKind::Header(e),
+        })?;
+        match (at, headers.get(at)) {
+            (0, Some(Header::ToPath(_))) | (1, Some(Header::FromPath(_))) => {}
             (0, _) => return Err(ErrorKind::MissingToPath),
             (1, _) => return Err(ErrorKind::MissingFromPath),
-            (_, Header::ToPath(_) | Header::FromPath(_)) => return Err(ErrorKind::DuplicatePath),
+            (_, Some(Header::ToPath(_) | Header::FromPath(_))) => {
+                return Err(ErrorKind::DuplicatePath);
+            }
             _ => {}
         }
-        headers.push(h);
     }
     match headers.len() {
         0 => return Err(ErrorKind::MissingToPath),
         1 => return Err(ErrorKind::MissingFromPath),
         _ => {}
     }
-    // The transaction id is the last slice taken: it takes over `text`'s reference count, so
-    // the block costs one atomic increment and decrement fewer per frame.
-    let tid = crate::ident::take(text, 5, tid_len).ok_or(ErrorKind::StartLine)?;
+    // The decoder checked the transaction id's syntax on the start line (`split_start_line`).
+    let tid = Ident::from_checked(first.get(5..5 + tid_len).ok_or(ErrorKind::StartLine)?);
     Ok(Head {
         tid,
         start,
@@ -578,12 +580,12 @@ mod tests {
         // 4975-005 / 4975-007
         let mut h = Head::request(
             Method::Send,
-            ByteString::from_static("abcd"),
+            "abcd".parse().unwrap(),
             crate::path![uri("msrp://b.example.com:2/t;tcp")],
             crate::path![uri("msrp://a.example.com:1/s;tcp")],
         )
         .with(Header::ContentType(ByteString::from_static("text/plain")))
-        .with(Header::MessageId(ByteString::from_static("m123")));
+        .with(Header::MessageId("m123".parse().unwrap()));
         h.set_byte_range(ByteRange::whole(5));
         let names: Vec<&str> = h.headers.iter().map(Header::name).collect();
         assert_eq!(
@@ -638,7 +640,7 @@ mod tests {
     fn responses_carry_the_reason_phrase() {
         let h = Head::response(
             StatusCode::NO_SUCH_SESSION,
-            ByteString::from_static("abcd"),
+            "abcd".parse().unwrap(),
             crate::path![],
             crate::path![],
         );

@@ -5,7 +5,9 @@ use std::fmt;
 use bytes::BytesMut;
 use bytestring::ByteString;
 
+use crate::block::Source;
 use crate::byte_range::{ByteRange, ByteRangeError};
+use crate::ident::Ident;
 use crate::status::StatusCode;
 use crate::uri::{MsrpUri, UriError};
 
@@ -91,7 +93,7 @@ pub enum Header {
     /// `From-Path` (RFC 4975 §7.1): the hops travelled, the origin last.
     FromPath(Path),
     /// `Message-ID` (4975-039).
-    MessageId(ByteString),
+    MessageId(Ident),
     /// `Byte-Range` (4975-021).
     ByteRange(ByteRange),
     /// `Success-Report: yes|no` (4975-042).
@@ -251,7 +253,9 @@ fn fingerprint(v: &[u8]) -> u64 {
         .fold(v.len() as u64, |h, &b| h.rotate_left(8) ^ u64::from(b))
 }
 
-/// `p` cloned; a one-URI path (the common case) without SmallVec's generic clone.
+/// `p` cloned; a one-URI path (the common case) without SmallVec's generic clone. Inlined, so
+/// that the copy goes from the cache to the header vector without a stop on the stack.
+#[inline(always)]
 fn clone_path(p: &Path) -> Path {
     match p.as_slice() {
         [uri] => Path::from_buf([uri.clone()]),
@@ -261,11 +265,11 @@ fn clone_path(p: &Path) -> Path {
 
 impl PathCache {
     /// Pushes onto `headers` the To-Path (`from == false`) or From-Path (`from == true`) whose
-    /// value is `v`, a slice of `text`.
+    /// value is `v`, a slice of `src`'s text.
     pub(crate) fn push(
         &mut self,
         from: bool,
-        text: &ByteString,
+        src: &mut impl Source,
         v: &str,
         headers: &mut Vec<Header>,
     ) -> Result<(), HeaderError> {
@@ -273,11 +277,12 @@ impl PathCache {
         if let PathSlot::Kept(kept) = slot {
             let (value, h) = &**kept;
             if value.as_bytes() == v.as_bytes() {
-                headers.push(match h {
-                    Header::ToPath(p) => Header::ToPath(clone_path(p)),
-                    Header::FromPath(p) => Header::FromPath(clone_path(p)),
-                    h => h.clone(),
-                });
+                // One push per variant (see `Header::parse_in`).
+                match h {
+                    Header::ToPath(p) => headers.push(Header::ToPath(clone_path(p))),
+                    Header::FromPath(p) => headers.push(Header::FromPath(clone_path(p))),
+                    h => headers.push(h.clone()),
+                }
                 return Ok(());
             }
         }
@@ -288,7 +293,7 @@ impl PathCache {
         };
         let seen = fingerprint(v.as_bytes());
         if !matches!(slot, PathSlot::Seen(f) if *f == seen) || v.len() > PATH_CACHE_MAX {
-            headers.push(wrap(parse_path(name, text, v)?));
+            headers.push(wrap(path_in(src, name, v)?));
             *slot = PathSlot::Seen(seen);
             return Ok(());
         }
@@ -351,11 +356,18 @@ static COMMON_TYPES: [&str; 4] = [
 ];
 
 /// A Content-Type value: a static string for the common ones, else a slice of `text`.
-fn content_type(text: &ByteString, v: &str) -> ByteString {
+fn content_type(src: &mut impl Source, v: &str) -> ByteString {
     match COMMON_TYPES.iter().find(|t| **t == v) {
         Some(t) => ByteString::from_static(t),
-        None => crate::ident::sub(text, v),
+        None => src.sub(v),
     }
+}
+
+/// A path value, its URIs sliced from `src`'s shared text.
+#[inline(always)]
+fn path_in(src: &mut impl Source, name: &'static str, v: &str) -> Result<Path, HeaderError> {
+    let (text, v) = src.rebase(v);
+    parse_path(name, text, v)
 }
 
 /// RFC 4975 §9 / RFC 3261 `token` characters, as a table (the header parser checks every octet
@@ -432,39 +444,85 @@ fn parse_auth(
     Ok(out)
 }
 
+/// Where [`Header::parse_in`] puts the header it parsed: the decoder's header vector, or a
+/// single slot for [`Header::parse`].
+pub(crate) trait Put {
+    /// Takes `h`.
+    fn put(&mut self, h: Header);
+}
+
+impl Put for Vec<Header> {
+    #[inline(always)]
+    fn put(&mut self, h: Header) {
+        self.push(h);
+    }
+}
+
+impl Put for Option<Header> {
+    #[inline(always)]
+    fn put(&mut self, h: Header) {
+        *self = Some(h);
+    }
+}
+
 impl Header {
     /// Parses the value `v` of header `name`. `text` is the shared string that `v` is a slice of
     /// (values keep pointing into it instead of being copied).
-    // Inlined into the decoder's header loop: returned by value, the 128-octet `Result` was
-    // written field by field and read back in wide loads, a store-forwarding stall per header
-    // that `perf annotate` showed as the hottest instructions of `parse_head`.
-    #[inline(always)]
     pub fn parse(text: &ByteString, name: &str, v: &str) -> Result<Header, HeaderError> {
+        let mut out = None;
+        Header::parse_in(&mut { text }, name, v, &mut out)?;
+        out.ok_or(HeaderError::Name)
+    }
+
+    /// [`Header::parse`] with the values taken from `src` (the decoder's [`Block`], which copies
+    /// the header block only for the values that need it), and the header put into `out` (the
+    /// decoder's header vector) by the arm that built it.
+    ///
+    /// Each arm puts its own variant: a push of a known variant copies that variant's fields,
+    /// where returning a `Header` of any variant made the caller move all 128 octets, written
+    /// field by field and read back in wide loads (a store-forwarding stall per header that
+    /// `perf annotate` showed as the hottest instructions of `parse_head`). Inlined into the
+    /// decoder's header loop for the same reason.
+    ///
+    /// [`Block`]: crate::block::Block
+    #[inline(always)]
+    pub(crate) fn parse_in<S: Source>(
+        src: &mut S,
+        name: &str,
+        v: &str,
+        out: &mut impl Put,
+    ) -> Result<(), HeaderError> {
         // Names compare case-insensitively (RFC 5234 §2.3: ABNF strings are case-insensitive).
         // Exact case first: it is what every client sends, and a fixed-size compare.
         let is = |n: &str| name == n || name.eq_ignore_ascii_case(n);
-        Ok(match name.len() {
-            7 if is("To-Path") => Header::ToPath(parse_path("To-Path", text, v)?),
-            9 if is("From-Path") => Header::FromPath(parse_path("From-Path", text, v)?),
+        match name.len() {
+            7 if is("To-Path") => out.put(Header::ToPath(path_in(src, "To-Path", v)?)),
+            9 if is("From-Path") => out.put(Header::FromPath(path_in(src, "From-Path", v)?)),
             10 if is("Message-ID") => {
                 if !crate::ident::is_ident(v.as_bytes()) {
                     return Err(HeaderError::Value("Message-ID"));
                 }
-                Header::MessageId(crate::ident::sub(text, v))
+                out.put(Header::MessageId(Ident::from_checked(v)))
             }
-            10 if is("Byte-Range") => Header::ByteRange(ByteRange::parse(v)?),
-            14 if is("Success-Report") => Header::SuccessReport(match v.as_bytes() {
+            10 if is("Byte-Range") => out.put(Header::ByteRange(ByteRange::parse(v)?)),
+            14 if is("Success-Report") => {
                 // ABNF strings are case-insensitive (RFC 5234 §2.3).
-                b if b.eq_ignore_ascii_case(b"yes") => true,
-                b if b.eq_ignore_ascii_case(b"no") => false,
-                _ => return Err(HeaderError::Value("Success-Report")),
-            }),
-            14 if is("Failure-Report") => Header::FailureReport(match v.as_bytes() {
-                b if b.eq_ignore_ascii_case(b"yes") => FailureReport::Yes,
-                b if b.eq_ignore_ascii_case(b"no") => FailureReport::No,
-                b if b.eq_ignore_ascii_case(b"partial") => FailureReport::Partial,
-                _ => return Err(HeaderError::Value("Failure-Report")),
-            }),
+                let yes = match v.as_bytes() {
+                    b if b.eq_ignore_ascii_case(b"yes") => true,
+                    b if b.eq_ignore_ascii_case(b"no") => false,
+                    _ => return Err(HeaderError::Value("Success-Report")),
+                };
+                out.put(Header::SuccessReport(yes))
+            }
+            14 if is("Failure-Report") => {
+                let f = match v.as_bytes() {
+                    b if b.eq_ignore_ascii_case(b"yes") => FailureReport::Yes,
+                    b if b.eq_ignore_ascii_case(b"no") => FailureReport::No,
+                    b if b.eq_ignore_ascii_case(b"partial") => FailureReport::Partial,
+                    _ => return Err(HeaderError::Value("Failure-Report")),
+                };
+                out.put(Header::FailureReport(f))
+            }
             6 if is("Status") => {
                 let b = v.as_bytes();
                 let digits = |s: &[u8]| s.len() == 3 && s.iter().all(u8::is_ascii_digit);
@@ -477,11 +535,11 @@ impl Header {
                     return Err(HeaderError::Value("Status"));
                 }
                 let num = |s: &str| s.parse::<u16>().unwrap_or(0);
-                Header::Status(Status {
+                out.put(Header::Status(Status {
                     namespace: num(&v[..3]),
                     code: StatusCode::new(num(&v[4..7])).ok_or(HeaderError::Value("Status"))?,
-                    comment: (b.len() > 8).then(|| crate::ident::sub(text, &v[8..])),
-                })
+                    comment: (b.len() > 8).then(|| src.sub(&v[8..])),
+                }))
             }
             12 if is("Content-Type") => {
                 // type "/" subtype *(";" parameter); checked by the `mime` crate on demand.
@@ -493,49 +551,69 @@ impl Header {
                 if slash == 0 || slash + 1 == b.len() || b.contains(&b' ') && !b.contains(&b';') {
                     return Err(HeaderError::Value("Content-Type"));
                 }
-                Header::ContentType(content_type(text, v))
+                out.put(Header::ContentType(content_type(src, v)))
             }
-            10 if is("Content-ID") => Header::ContentId(crate::ident::sub(text, v)),
-            19 if is("Content-Description") => {
-                Header::ContentDescription(crate::ident::sub(text, v))
+            10 if is("Content-ID") => out.put(Header::ContentId(src.sub(v))),
+            19 if is("Content-Description") => out.put(Header::ContentDescription(src.sub(v))),
+            19 if is("Content-Disposition") => out.put(Header::ContentDisposition(src.sub(v))),
+            8 if is("Use-Path") => out.put(Header::UsePath(path_in(src, "Use-Path", v)?)),
+            7 if is("Expires") => out.put(Header::Expires(parse_seconds("Expires", v)?)),
+            11 if is("Min-Expires") => {
+                out.put(Header::MinExpires(parse_seconds("Min-Expires", v)?))
             }
-            19 if is("Content-Disposition") => {
-                Header::ContentDisposition(crate::ident::sub(text, v))
+            11 if is("Max-Expires") => {
+                out.put(Header::MaxExpires(parse_seconds("Max-Expires", v)?))
             }
-            8 if is("Use-Path") => Header::UsePath(parse_path("Use-Path", text, v)?),
-            7 if is("Expires") => Header::Expires(parse_seconds("Expires", v)?),
-            11 if is("Min-Expires") => Header::MinExpires(parse_seconds("Min-Expires", v)?),
-            11 if is("Max-Expires") => Header::MaxExpires(parse_seconds("Max-Expires", v)?),
             16 if is("WWW-Authenticate") => {
-                Header::WwwAuthenticate(parse_auth("WWW-Authenticate", text, v, true)?)
+                let (t, v) = src.rebase(v);
+                out.put(Header::WwwAuthenticate(parse_auth(
+                    "WWW-Authenticate",
+                    t,
+                    v,
+                    true,
+                )?))
             }
             13 if is("Authorization") => {
-                Header::Authorization(parse_auth("Authorization", text, v, true)?)
+                let (t, v) = src.rebase(v);
+                out.put(Header::Authorization(parse_auth(
+                    "Authorization",
+                    t,
+                    v,
+                    true,
+                )?))
             }
             19 if is("Authentication-Info") => {
-                Header::AuthenticationInfo(parse_auth("Authentication-Info", text, v, false)?)
+                let (t, v) = src.rebase(v);
+                out.put(Header::AuthenticationInfo(parse_auth(
+                    "Authentication-Info",
+                    t,
+                    v,
+                    false,
+                )?))
             }
             12 if is("Use-Nickname") => {
+                let (t, v) = src.rebase(v);
                 let (nick, rest) = v
                     .starts_with('"')
-                    .then(|| quoted(text, v))
+                    .then(|| quoted(t, v))
                     .flatten()
                     .ok_or(HeaderError::Value("Use-Nickname"))?;
                 if !rest.is_empty() {
                     return Err(HeaderError::Value("Use-Nickname"));
                 }
-                Header::UseNickname(nick)
+                out.put(Header::UseNickname(nick))
             }
             _ if !name.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
                 || !name.bytes().all(is_token_char) =>
             {
                 return Err(HeaderError::Name);
             }
-            _ => Header::Other {
-                name: crate::ident::sub(text, name),
-                value: crate::ident::sub(text, v),
-            },
-        })
+            _ => out.put(Header::Other {
+                name: src.sub(name),
+                value: src.sub(v),
+            }),
+        }
+        Ok(())
     }
 
     /// The header's name as it is written.
@@ -601,8 +679,8 @@ impl Header {
         let mut num = itoa::Buffer::new();
         match self {
             Header::ToPath(p) | Header::FromPath(p) | Header::UsePath(p) => write_path(p, out),
-            Header::MessageId(s)
-            | Header::ContentType(s)
+            Header::MessageId(s) => out.extend_from_slice(s.as_bytes()),
+            Header::ContentType(s)
             | Header::ContentId(s)
             | Header::ContentDescription(s)
             | Header::ContentDisposition(s)

@@ -1,7 +1,7 @@
 //! Transaction ids, Message-IDs and session ids: syntax (RFC 4975 §9 `ident`) and generation
 //! (RFC 4975 §7.1, §14.1).
 
-use bytes::Buf;
+use arrayvec::ArrayString;
 use bytestring::ByteString;
 
 /// Shortest `ident` (RFC 4975 §9: ALPHANUM followed by 3..=31 ident-chars).
@@ -32,6 +32,142 @@ pub fn is_ident(s: &[u8]) -> bool {
     (IDENT_MIN..=IDENT_MAX).contains(&s.len())
         && s[0].is_ascii_alphanumeric()
         && s[1..].iter().fold(true, |a, &b| a & is_ident_char(b))
+}
+
+/// An RFC 4975 §9 `ident` (a transaction id, 4975-003, or a Message-ID, 4975-039) held by
+/// value: at most [`IDENT_MAX`] octets, so it needs no heap and no reference count. A decoded
+/// frame's tid and Message-ID are copied out of the header block (a dozen octets) instead of
+/// sharing it, which spares an atomic increment and decrement each, and a generated id costs no
+/// allocation.
+///
+/// It reads as a `str` (`Deref`, `AsRef`, `Borrow`, `Display`), hashes and compares as one, and
+/// is made from one with [`Ident::new`] or `parse`, which check the syntax.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ident(ArrayString<IDENT_MAX>);
+
+/// A string that is not an RFC 4975 §9 `ident`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not an RFC 4975 ident (4 to 32 of ALPHANUM . - + % =, starting with ALPHANUM)")]
+pub struct IdentError;
+
+impl Ident {
+    /// `s` as an `ident`; `None` when it is not one ([`is_ident`]).
+    pub fn new(s: &str) -> Option<Ident> {
+        if is_ident(s.as_bytes()) {
+            ArrayString::from(s).ok().map(Ident)
+        } else {
+            None
+        }
+    }
+
+    /// `s`, which the caller has checked with [`is_ident`] (the decoder does so on the start
+    /// line and the Message-ID); longer input is cut at [`IDENT_MAX`] octets, which, being
+    /// ASCII, is a character boundary.
+    pub(crate) fn from_checked(s: &str) -> Ident {
+        let mut a = ArrayString::new();
+        let end = s.len().min(IDENT_MAX);
+        a.push_str(s.get(..end).unwrap_or_default());
+        Ident(a)
+    }
+
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::ops::Deref for Ident {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl AsRef<str> for Ident {
+    fn as_ref(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl AsRef<[u8]> for Ident {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// Sound: `Ident`'s `Hash`, `Eq` and `Ord` are those of its `str` (`ArrayString` delegates).
+impl std::borrow::Borrow<str> for Ident {
+    fn borrow(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::fmt::Display for Ident {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for Ident {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::str::FromStr for Ident {
+    type Err = IdentError;
+    fn from_str(s: &str) -> Result<Ident, IdentError> {
+        Ident::new(s).ok_or(IdentError)
+    }
+}
+
+impl TryFrom<&str> for Ident {
+    type Error = IdentError;
+    fn try_from(s: &str) -> Result<Ident, IdentError> {
+        Ident::new(s).ok_or(IdentError)
+    }
+}
+
+impl From<Ident> for ByteString {
+    fn from(id: Ident) -> ByteString {
+        ByteString::from(id.as_str())
+    }
+}
+
+impl PartialEq<str> for Ident {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Ident {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<Ident> for str {
+    fn eq(&self, other: &Ident) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<Ident> for &str {
+    fn eq(&self, other: &Ident) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl PartialEq<ByteString> for Ident {
+    fn eq(&self, other: &ByteString) -> bool {
+        self.as_str() == &**other
+    }
+}
+
+impl PartialEq<String> for Ident {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other.as_str()
+    }
 }
 
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -89,7 +225,7 @@ impl IdGenerator {
     /// Each random octet below 248 gives one character (a table: 248 = 4 × 62, so every
     /// alphanumeric is equally likely); the others are skipped. The pool is refilled only
     /// between octets, never in the middle of the loop's table lookups.
-    pub fn next_id(&mut self) -> ByteString {
+    pub fn next_id(&mut self) -> Ident {
         let mut out = [0u8; GENERATED_LEN];
         let mut n = 0;
         while n < GENERATED_LEN {
@@ -107,13 +243,13 @@ impl IdGenerator {
             }
             self.used += take;
         }
-        // Alphanumerics are ASCII, hence UTF-8.
-        ByteString::from(std::str::from_utf8(&out).expect("ASCII"))
+        // Alphanumerics are ASCII, hence UTF-8, and GENERATED_LEN of them an ident.
+        Ident::from_checked(std::str::from_utf8(&out).unwrap_or_default())
     }
 
     /// A fresh id that `taken` does not reject: used for transaction ids, which must not collide
     /// with one still outstanding on the same connection (4975-004).
-    pub fn next_unique(&mut self, mut taken: impl FnMut(&str) -> bool) -> ByteString {
+    pub fn next_unique(&mut self, mut taken: impl FnMut(&str) -> bool) -> Ident {
         loop {
             let id = self.next_id();
             if !taken(&id) {
@@ -140,21 +276,6 @@ pub(crate) fn sub(text: &ByteString, s: &str) -> ByteString {
     }
 }
 
-/// `text[at..at + len]`, made from `text` itself: no reference count is taken, so the last
-/// slice a parser keeps of a block should be taken so (an atomic increment and decrement cost
-/// more than the rest of a short value's parse). `None` when the range is out of bounds or not
-/// on character boundaries (a cut inside a character is not UTF-8, which `try_from` refuses).
-pub(crate) fn take(text: ByteString, at: usize, len: usize) -> Option<ByteString> {
-    let end = at.checked_add(len)?;
-    if end > text.len() {
-        return None;
-    }
-    let mut b = text.into_bytes();
-    b.truncate(end);
-    b.advance(at);
-    ByteString::try_from(b).ok()
-}
-
 /// The copying branch of [`sub`], out of line so that the inlined part stays small.
 #[cold]
 #[inline(never)]
@@ -168,17 +289,35 @@ mod tests {
     use std::collections::HashSet;
 
     #[test]
-    fn take_slices_without_a_copy() {
-        let text = ByteString::from("MSRP a786hjs2 SEND\r\nTo-Path: x\r\n");
-        let at = text.as_ptr() as usize;
-        let tid = take(text.clone(), 5, 8).expect("in bounds");
-        assert_eq!(&*tid, "a786hjs2");
-        assert_eq!(tid.as_ptr() as usize, at + 5, "the same buffer");
-        assert_eq!(take(text.clone(), 0, 0).as_deref(), Some(""));
-        assert_eq!(take(text.clone(), 30, 10), None);
-        assert_eq!(take(text.clone(), usize::MAX, 2), None);
-        let utf8 = ByteString::from("é");
-        assert_eq!(take(utf8, 1, 1), None, "not on a character boundary");
+    fn ident_holds_exactly_the_rfc_syntax() {
+        // 4975-003 / 4975-039: ident = ALPHANUM 3*31ident-char.
+        for ok in ["abcd", "a.-+%=", "0123456789abcdefghijklmnopqrstuv"] {
+            let id = Ident::new(ok).expect(ok);
+            assert_eq!((id.as_str(), &*id, id.to_string()), (ok, ok, ok.to_owned()));
+            assert_eq!(ok.parse::<Ident>(), Ok(id));
+        }
+        let long = "0123456789abcdefghijklmnopqrstuvw";
+        for bad in ["", "abc", ".abc", "ab cd", "abc/", long, "abcé"] {
+            assert_eq!(Ident::new(bad), None, "{bad:?}");
+            assert_eq!(bad.parse::<Ident>(), Err(IdentError), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ident_compares_and_hashes_as_its_str() {
+        // `Borrow<str>`: a map keyed by `Ident` is searched with a `&str`.
+        let id: Ident = "tid12345".parse().unwrap();
+        let mut m = std::collections::HashMap::new();
+        m.insert(id, 1);
+        assert_eq!(m.get("tid12345"), Some(&1));
+        assert_eq!(m.get("tid12346"), None);
+        assert_eq!(id, "tid12345");
+        assert_eq!("tid12345", id);
+        assert_ne!(id, "tid1234");
+        assert_eq!(format!("{id:?}"), "\"tid12345\"");
+        assert_eq!(ByteString::from(id), "tid12345");
+        let a: Ident = "aaaa".parse().unwrap();
+        assert!(a < id, "orders as str");
     }
 
     #[test]

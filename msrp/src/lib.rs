@@ -27,8 +27,8 @@
 //!
 //! let to = msrp::path!["msrp://bob.example.com:8888/9di4ea;tcp".parse().unwrap()];
 //! let from = msrp::path!["msrp://alice.example.com:7777/iau39;tcp".parse().unwrap()];
-//! let head = Head::request(Method::Send, ByteString::from_static("tmpl"), to, from)
-//!     .with(Header::MessageId(ByteString::from_static("m4711")))
+//! let head = Head::request(Method::Send, "tmpl".parse().unwrap(), to, from)
+//!     .with(Header::MessageId("m4711".parse().unwrap()))
 //!     .with(Header::ContentType(ByteString::from_static("text/plain")));
 //!
 //! // Sender side: 10 000 octets in chunks of at most 4096.
@@ -61,6 +61,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod block;
 pub mod byte_range;
 pub mod decoder;
 pub mod encode;
@@ -93,7 +94,7 @@ pub use error::{DecodeError, ErrorKind};
 pub use frame::{Frame, FrameDecoder};
 pub use head::{Flag, Head, Method, StartLine};
 pub use header::{AuthParam, AuthParams, FailureReport, Header, Path, Status};
-pub use ident::IdGenerator;
+pub use ident::{IdGenerator, Ident, IdentError};
 pub use reassembly::{Reassembler, ReassemblyConfig};
 pub use sender::{Chunk, ChunkSender, SenderConfig};
 pub use status::StatusCode;

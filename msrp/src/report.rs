@@ -25,6 +25,7 @@ use bytestring::ByteString;
 use crate::byte_range::ByteRange;
 use crate::head::{Head, Method};
 use crate::header::{FailureReport, Header, Path, Status};
+use crate::ident::Ident;
 use crate::status::StatusCode;
 use crate::uri::MsrpUri;
 
@@ -164,7 +165,7 @@ pub fn response(req: &Head, status: StatusCode, comment: Option<&str>, local: &M
     } else {
         from.iter().cloned().collect::<Path>()
     };
-    let mut head = Head::response(status, req.tid.clone(), to, crate::path![local.clone()]);
+    let mut head = Head::response(status, req.tid, to, crate::path![local.clone()]);
     if let crate::head::StartLine::Response { comment: c, .. } = &mut head.start {
         *c = comment_or_reason(status, comment);
     }
@@ -186,13 +187,13 @@ pub fn response(req: &Head, status: StatusCode, comment: Option<&str>, local: &M
 /// built. The REPORT has no body and is sent with the `$` flag.
 pub fn report(
     send: &Head,
-    tid: ByteString,
+    tid: Ident,
     status: StatusCode,
     comment: Option<&str>,
     range: ByteRange,
     local: &MsrpUri,
 ) -> Option<Head> {
-    let message_id = send.message_id()?.clone();
+    let message_id = *send.message_id()?;
     let mut head = Head::request(
         Method::Report,
         tid,
@@ -333,11 +334,11 @@ mod tests {
     fn request(method: Method, sr: Option<bool>, fr: Option<FailureReport>) -> Head {
         let mut h = Head::request(
             method,
-            s("tid12345"),
+            "tid12345".parse().unwrap(),
             crate::path![uri(BOB)],
             crate::path![uri(ALICE)],
         );
-        h.push(Header::MessageId(s("msgid123")));
+        h.push(Header::MessageId("msgid123".parse().unwrap()));
         if let Some(sr) = sr {
             h.push(Header::SuccessReport(sr));
         }
@@ -588,7 +589,7 @@ mod tests {
         // 4975-062 for NICKNAME (RFC 7701 §7) through a relay, and a caller-chosen comment.
         let mut nick = Head::request(
             Method::Nickname,
-            s("nick0001"),
+            "nick0001".parse().unwrap(),
             crate::path![uri("msrp://room.example.com:2855/room1;tcp")],
             crate::path![uri("msrp://relay.example.com:2855/r1;tcp"), uri(ALICE)],
         );
@@ -693,7 +694,15 @@ mod tests {
             end: Some(106),
             total: Some(106),
         };
-        let rep = report(&send, s("dkei38sd"), StatusCode::OK, None, range, &uri(BOB)).unwrap();
+        let rep = report(
+            &send,
+            "dkei38sd".parse().unwrap(),
+            StatusCode::OK,
+            None,
+            range,
+            &uri(BOB),
+        )
+        .unwrap();
         let expected = "MSRP dkei38sd REPORT\r\n\
                         To-Path: msrp://alicepc.example.com:7777/iau39soe2843z;tcp\r\n\
                         From-Path: msrp://bob.example.com:8888/9di4eae923wzd;tcp\r\n\
@@ -752,7 +761,7 @@ mod tests {
         };
         let rep = report(
             &send,
-            s("yh67"),
+            "yh67".parse().unwrap(),
             StatusCode::OK,
             None,
             range,
@@ -783,7 +792,7 @@ mod tests {
         let local = uri("msrp://relay.example.com:2855/r1;tcp");
         let rep = report(
             &send,
-            s("rep00001"),
+            "rep00001".parse().unwrap(),
             StatusCode::TIMEOUT,
             None,
             range,
@@ -804,7 +813,7 @@ mod tests {
         );
         let rep = report(
             &send,
-            s("rep00002"),
+            "rep00002".parse().unwrap(),
             StatusCode::TOO_LARGE,
             Some("too big for me"),
             range,
@@ -819,12 +828,19 @@ mod tests {
         // A SEND without Message-ID cannot be reported on (4975-049).
         let bare = Head::request(
             Method::Send,
-            s("tid12345"),
+            "tid12345".parse().unwrap(),
             crate::path![uri(BOB)],
             crate::path![uri(ALICE)],
         );
         assert_eq!(
-            report(&bare, s("rep00003"), StatusCode::OK, None, range, &local),
+            report(
+                &bare,
+                "rep00003".parse().unwrap(),
+                StatusCode::OK,
+                None,
+                range,
+                &local
+            ),
             None
         );
     }
@@ -834,7 +850,7 @@ mod tests {
         // RFC 4975 §7.3.2: only namespace 000 maps to MSRP codes.
         let mut rep = report(
             &request(Method::Send, None, None),
-            s("rep00001"),
+            "rep00001".parse().unwrap(),
             StatusCode::FORBIDDEN,
             None,
             ByteRange::whole(3),
@@ -906,7 +922,7 @@ mod tests {
         // ... and so does a To-Path with more than one URI, even if the last one is ours.
         let two = Head::request(
             Method::Send,
-            s("tid12345"),
+            "tid12345".parse().unwrap(),
             crate::path![uri(ALICE), uri(BOB)],
             crate::path![uri(ALICE)],
         );
@@ -920,7 +936,7 @@ mod tests {
         );
         assert!(!asked);
         let none = Head {
-            tid: s("tid12345"),
+            tid: "tid12345".parse().unwrap(),
             start: crate::head::StartLine::Request(Method::Send),
             headers: vec![],
         };
@@ -1019,7 +1035,7 @@ mod tests {
         assert!(!ignore_report(&rep, |m| m == "msgid123"));
         let bare = Head::request(
             Method::Report,
-            s("tid12345"),
+            "tid12345".parse().unwrap(),
             crate::path![uri(BOB)],
             crate::path![uri(ALICE)],
         );

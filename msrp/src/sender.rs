@@ -26,13 +26,12 @@
 use std::collections::{HashMap, VecDeque};
 
 use bytes::{Bytes, BytesMut};
-use bytestring::ByteString;
 
 use crate::byte_range::ByteRange;
 use crate::encode;
 use crate::head::{Flag, Head};
 use crate::header::Header;
-use crate::ident::IdGenerator;
+use crate::ident::{IdGenerator, Ident};
 use crate::status::StatusCode;
 
 /// Default chunk size: 16 KiB.
@@ -344,7 +343,7 @@ impl ChunkSender {
 
     /// The Message-ID of a message (known once the template has one, or once its first chunk
     /// was polled: see [`ChunkSender::open`]).
-    pub fn message_id(&self, key: MessageKey) -> Option<&ByteString> {
+    pub fn message_id(&self, key: MessageKey) -> Option<&Ident> {
         self.messages.get(&key).and_then(|m| m.head.message_id())
     }
 
@@ -674,7 +673,7 @@ impl ChunkSender {
     fn poll_chunk_with(
         &mut self,
         ids: &mut IdGenerator,
-        draw_tid: &mut dyn FnMut(&mut IdGenerator) -> ByteString,
+        draw_tid: &mut dyn FnMut(&mut IdGenerator) -> Ident,
     ) -> Option<Chunk> {
         let cs = self.cfg.chunk_size;
         while let Some(key) = self.ready.pop_front() {
@@ -853,7 +852,7 @@ impl ChunkSender {
 }
 
 /// Draws transaction ids until one whose end-line does not occur in `body` (4975-011).
-fn pick_tid(body: &[u8], mut draw: impl FnMut() -> ByteString) -> ByteString {
+fn pick_tid(body: &[u8], mut draw: impl FnMut() -> Ident) -> Ident {
     loop {
         let tid = draw();
         if !encode::end_line_in_body(&tid, body) {
@@ -960,14 +959,16 @@ mod tests {
     fn template(mid: &str) -> Head {
         Head::request(
             Method::Send,
-            ByteString::from_static("unset000"),
+            "unset000".parse().unwrap(),
             crate::path![uri("msrp://b.example.com:7777/bbb;tcp")],
             crate::path![uri("msrp://a.example.com:7777/aaa;tcp")],
         )
-        .with(Header::MessageId(ByteString::from(mid.to_owned())))
+        .with(Header::MessageId(mid.parse().unwrap()))
         .with(Header::SuccessReport(true))
         .with(Header::FailureReport(FailureReport::Partial))
-        .with(Header::ContentType(ByteString::from_static("text/plain")))
+        .with(Header::ContentType(bytestring::ByteString::from_static(
+            "text/plain",
+        )))
     }
 
     fn sender(chunk_size: usize) -> ChunkSender {
@@ -998,7 +999,7 @@ mod tests {
         // 4975-020, 4975-021, 4975-023, 4975-024, 4975-025, 4975-030, 4975-032
         let b = body(5000);
         let mut s = sender(1024);
-        let key = s.send(template("m1"), b.clone()).expect("accepted");
+        let key = s.send(template("msg1"), b.clone()).expect("accepted");
         assert_eq!(s.len(), 1);
         let chunks = drain(&mut s);
         assert!(s.is_empty());
@@ -1019,11 +1020,11 @@ mod tests {
             assert_eq!(c.range_start(), start);
             assert_eq!(&c.body[..], &b[start as usize - 1..end as usize]);
             assert_eq!(c.flag, if i == 4 { Flag::Last } else { Flag::More });
-            assert_eq!(c.head.message_id().map(|m| &**m), Some("m1"));
+            assert_eq!(c.head.message_id().map(|m| &**m), Some("msg1"));
             assert!(c.head.success_report());
             assert_eq!(c.head.failure_report(), FailureReport::Partial);
             assert_eq!(c.head.content_type().map(|m| &**m), Some("text/plain"));
-            assert!(tids.insert(c.head.tid.clone()), "each chunk has a new tid");
+            assert!(tids.insert(c.head.tid), "each chunk has a new tid");
             // Zero-copy: the chunk body points into the message body.
             assert_eq!(c.body.as_ptr(), b[start as usize - 1..].as_ptr());
         }
@@ -1047,7 +1048,7 @@ mod tests {
     fn chunks_above_2048_have_star_end() {
         // 4975-024, 4975-027
         let mut s = sender(3000);
-        s.send(template("m1"), body(6100)).expect("accepted");
+        s.send(template("msg1"), body(6100)).expect("accepted");
         let chunks = drain(&mut s);
         let ranges: Vec<_> = chunks.iter().map(br).collect();
         assert_eq!(
@@ -1074,7 +1075,7 @@ mod tests {
         assert!(!chunks[2].is_interruptible());
         // Exactly 2048 octets is not "larger than 2048".
         let mut s = sender(2048);
-        s.send(template("m2"), body(2048)).expect("accepted");
+        s.send(template("msg2"), body(2048)).expect("accepted");
         let c = drain(&mut s);
         assert_eq!(br(&c[0]), ByteRange::whole(2048));
     }
@@ -1083,7 +1084,7 @@ mod tests {
     fn default_chunk_size_is_16k() {
         let mut s = ChunkSender::default();
         assert_eq!(s.config().chunk_size, DEFAULT_CHUNK_SIZE);
-        s.send(template("m1"), body(40_000)).expect("accepted");
+        s.send(template("msg1"), body(40_000)).expect("accepted");
         let lens: Vec<_> = drain(&mut s).iter().map(|c| c.body.len()).collect();
         assert_eq!(lens, vec![16384, 16384, 40_000 - 32768]);
     }
@@ -1092,7 +1093,7 @@ mod tests {
     fn empty_message_is_1_0_0() {
         // 4975-026
         let mut s = sender(100);
-        s.send(template("m1"), Bytes::new()).expect("accepted");
+        s.send(template("msg1"), Bytes::new()).expect("accepted");
         let c = drain(&mut s);
         assert_eq!(c.len(), 1);
         assert_eq!(
@@ -1119,9 +1120,9 @@ mod tests {
     fn round_robin_between_messages() {
         // 4975-033
         let mut s = sender(100);
-        let a = s.send(template("ma"), body(300)).expect("accepted");
-        let b = s.send(template("mb"), body(150)).expect("accepted");
-        let c = s.send(template("mc"), body(250)).expect("accepted");
+        let a = s.send(template("msga"), body(300)).expect("accepted");
+        let b = s.send(template("msgb"), body(150)).expect("accepted");
+        let c = s.send(template("msgc"), body(250)).expect("accepted");
         let order: Vec<_> = drain(&mut s)
             .iter()
             .map(|ch| (ch.key, ch.range_start(), ch.flag))
@@ -1145,9 +1146,9 @@ mod tests {
     fn a_new_message_joins_the_rotation() {
         let mut s = sender(10);
         let mut ids = IdGenerator::new();
-        let a = s.send(template("ma"), body(50)).expect("accepted");
+        let a = s.send(template("msga"), body(50)).expect("accepted");
         assert_eq!(poll(&mut s, &mut ids).map(|c| c.key), Some(a));
-        let b = s.send(template("mb"), body(50)).expect("accepted");
+        let b = s.send(template("msgb"), body(50)).expect("accepted");
         let keys: Vec<_> = (0..4)
             .filter_map(|_| poll(&mut s, &mut ids))
             .map(|c| c.key)
@@ -1161,10 +1162,10 @@ mod tests {
         let b = body(10_000);
         let mut s = sender(4096);
         let mut ids = IdGenerator::new();
-        let key = s.send(template("m1"), b.clone()).expect("accepted");
+        let key = s.send(template("msg1"), b.clone()).expect("accepted");
         let c1 = poll(&mut s, &mut ids).expect("chunk");
         assert!(c1.is_interruptible());
-        let tid1 = c1.head.tid.clone();
+        let tid1 = c1.head.tid;
         assert_eq!(s.interrupted(c1, 1000), Ok(()));
         assert_eq!(s.buffered(), 9000);
         let c2 = poll(&mut s, &mut ids).expect("resumed chunk");
@@ -1180,7 +1181,7 @@ mod tests {
             }
         );
         assert_eq!(&c2.body[..], &b[1000..5096]);
-        assert_eq!(c2.head.message_id().map(|m| &**m), Some("m1"));
+        assert_eq!(c2.head.message_id().map(|m| &**m), Some("msg1"));
         let rest = drain(&mut s);
         let starts: Vec<_> = rest
             .iter()
@@ -1198,11 +1199,11 @@ mod tests {
         let b = body(3000);
         let mut s = sender(4096);
         let mut ids = IdGenerator::new();
-        let key = s.send(template("m1"), b.clone()).expect("accepted");
+        let key = s.send(template("msg1"), b.clone()).expect("accepted");
         let c1 = poll(&mut s, &mut ids).expect("chunk");
         assert_eq!(c1.flag, Flag::Last);
         assert!(s.is_empty());
-        let tid1 = c1.head.tid.clone();
+        let tid1 = c1.head.tid;
         assert_eq!(s.interrupted(c1.clone(), 2500), Ok(()));
         assert_eq!(s.len(), 1);
         // Interrupting the same chunk again is refused.
@@ -1228,7 +1229,7 @@ mod tests {
         // the receiver still needs the `$`, so an empty `$` chunk follows (4975-029).
         let mut s = sender(4096);
         let mut ids = IdGenerator::new();
-        let key = s.send(template("m1"), body(3000)).expect("accepted");
+        let key = s.send(template("msg1"), body(3000)).expect("accepted");
         let c = poll(&mut s, &mut ids).expect("chunk");
         assert_eq!(c.flag, Flag::Last);
         assert_eq!(s.interrupted(c.clone(), 3000), Ok(()));
@@ -1248,7 +1249,7 @@ mod tests {
         assert!(s.is_empty());
         // A `+` chunk that went out whole needs nothing: the message goes on where it was.
         let mut s = sender(100);
-        s.send(template("m2"), body(300)).expect("accepted");
+        s.send(template("msg2"), body(300)).expect("accepted");
         let c1 = poll(&mut s, &mut ids).expect("chunk");
         assert_eq!(c1.flag, Flag::More);
         assert_eq!(s.interrupted(c1, 100), Ok(()));
@@ -1263,7 +1264,7 @@ mod tests {
     fn stale_interruption_is_refused() {
         let mut s = sender(100);
         let mut ids = IdGenerator::new();
-        s.send(template("m1"), body(300)).expect("accepted");
+        s.send(template("msg1"), body(300)).expect("accepted");
         let c1 = poll(&mut s, &mut ids).expect("chunk");
         let c2 = poll(&mut s, &mut ids).expect("chunk");
         assert_eq!(s.interrupted(c1, 10), Err(SendError::Stale));
@@ -1277,7 +1278,7 @@ mod tests {
         // 4975-038
         let mut s = sender(100);
         let mut ids = IdGenerator::new();
-        let key = s.send(template("m1"), body(500)).expect("accepted");
+        let key = s.send(template("msg1"), body(500)).expect("accepted");
         let c1 = poll(&mut s, &mut ids).expect("chunk");
         let c2 = poll(&mut s, &mut ids).expect("chunk");
         assert_eq!(c2.range_start(), 101);
@@ -1297,7 +1298,7 @@ mod tests {
                 total: Some(500)
             }
         );
-        assert_eq!(c3.head.message_id().map(|m| &**m), Some("m1"));
+        assert_eq!(c3.head.message_id().map(|m| &**m), Some("msg1"));
         assert!(poll(&mut s, &mut ids).is_none());
         assert!(s.is_empty());
         // The `#` chunk may still be in flight: aborting again is accepted and sends nothing
@@ -1313,8 +1314,8 @@ mod tests {
     fn abort_before_any_chunk_sends_nothing() {
         let mut s = sender(100);
         let mut ids = IdGenerator::new();
-        let a = s.send(template("ma"), body(500)).expect("accepted");
-        let b = s.send(template("mb"), body(50)).expect("accepted");
+        let a = s.send(template("msga"), body(500)).expect("accepted");
+        let b = s.send(template("msgb"), body(50)).expect("accepted");
         assert!(s.abort(a));
         let c = poll(&mut s, &mut ids).expect("chunk");
         assert_eq!((c.key, c.flag), (b, Flag::Last));
@@ -1330,7 +1331,7 @@ mod tests {
         // nothing else of the message.
         let mut s = sender(4096);
         let mut ids = IdGenerator::new();
-        let key = s.send(template("m1"), body(10_000)).expect("accepted");
+        let key = s.send(template("msg1"), body(10_000)).expect("accepted");
         let c1 = poll(&mut s, &mut ids).expect("chunk");
         assert!(c1.is_interruptible());
         assert!(s.failed(key, StatusCode::BAD_REQUEST));
@@ -1350,7 +1351,7 @@ mod tests {
                 total: Some(10_000)
             }
         );
-        assert_eq!(c2.head.message_id().map(|m| &**m), Some("m1"));
+        assert_eq!(c2.head.message_id().map(|m| &**m), Some("msg1"));
         assert!(poll(&mut s, &mut ids).is_none());
         assert!(s.is_empty());
         assert_eq!(s.interrupted(c1, 500), Err(SendError::Stale));
@@ -1366,7 +1367,7 @@ mod tests {
         // 4975-038 with total `*`: the `#` chunk starts after the cut, total still `*`.
         let mut s = sender(4096);
         let mut ids = IdGenerator::new();
-        let key = s.open(template("m1"), None).expect("open");
+        let key = s.open(template("msg1"), None).expect("open");
         s.push_body(key, body(5000)).expect("push");
         let c1 = poll(&mut s, &mut ids).expect("a whole chunk");
         assert!(s.abort(key));
@@ -1395,7 +1396,7 @@ mod tests {
         // it is written and the writer cuts it with `+`: an empty `#` chunk follows.
         let mut s = sender(DEFAULT_CHUNK_SIZE);
         let mut ids = IdGenerator::new();
-        let key = s.send(template("m1"), body(10_000)).expect("accepted");
+        let key = s.send(template("msg1"), body(10_000)).expect("accepted");
         let c1 = poll(&mut s, &mut ids).expect("chunk");
         assert_eq!(c1.flag, Flag::Last);
         assert!(s.is_empty() && !s.contains(key));
@@ -1423,7 +1424,7 @@ mod tests {
         assert_eq!(s.interrupted(c1, 3000), Err(SendError::Stale));
         // The same for the in-flight chunk of a segment ended by `finish_with(+)`.
         let mut s = sender(3000);
-        let key = s.open_at(template("m2"), 1, None).expect("open");
+        let key = s.open_at(template("msg2"), 1, None).expect("open");
         s.push_body(key, body(3000)).expect("push");
         let c1 = poll(&mut s, &mut ids).expect("a whole chunk");
         s.finish_with(key, Flag::More).expect("nothing left");
@@ -1450,7 +1451,7 @@ mod tests {
         // rest is not resumed, and no `#` is sent either.
         let mut s = sender(DEFAULT_CHUNK_SIZE);
         let mut ids = IdGenerator::new();
-        let key = s.send(template("m1"), body(10_000)).expect("accepted");
+        let key = s.send(template("msg1"), body(10_000)).expect("accepted");
         let c1 = poll(&mut s, &mut ids).expect("chunk");
         assert!(s.failed(key, StatusCode::TOO_LARGE));
         assert!(s.is_aborted(key));
@@ -1470,10 +1471,10 @@ mod tests {
         // be aborted, and its final chunk, if cut, is still resumed (4975-029).
         let mut s = sender(4096);
         let mut ids = IdGenerator::new();
-        let old = s.send(template("m0"), body(3000)).expect("accepted");
+        let old = s.send(template("msg0"), body(3000)).expect("accepted");
         let c_old = poll(&mut s, &mut ids).expect("chunk");
         for i in 0..GONE_MEMORY {
-            s.send(template(&format!("n{i}")), body(10))
+            s.send(template(&format!("msgn{i}")), body(10))
                 .expect("accepted");
             assert!(poll(&mut s, &mut ids).is_some());
         }
@@ -1490,8 +1491,8 @@ mod tests {
     fn abort_of_a_queued_message_in_the_rotation() {
         let mut s = sender(100);
         let mut ids = IdGenerator::new();
-        let a = s.send(template("ma"), body(300)).expect("accepted");
-        let b = s.send(template("mb"), body(300)).expect("accepted");
+        let a = s.send(template("msga"), body(300)).expect("accepted");
+        let b = s.send(template("msgb"), body(300)).expect("accepted");
         assert_eq!(poll(&mut s, &mut ids).map(|c| c.key), Some(a));
         assert_eq!(poll(&mut s, &mut ids).map(|c| c.key), Some(b));
         assert!(s.abort(a));
@@ -1514,7 +1515,7 @@ mod tests {
         // 4975-068
         let mut s = sender(100);
         let mut ids = IdGenerator::new();
-        let key = s.send(template("m1"), body(500)).expect("accepted");
+        let key = s.send(template("msg1"), body(500)).expect("accepted");
         let c1 = poll(&mut s, &mut ids).expect("chunk");
         assert!(s.failed(key, StatusCode::TOO_LARGE));
         assert!(s.is_aborted(key));
@@ -1530,7 +1531,7 @@ mod tests {
         assert_eq!(s.interrupted(c1, 50), Err(SendError::Stale));
         // The same with an interruptible chunk cut in the middle.
         let mut s = sender(4096);
-        let key = s.send(template("m2"), body(10_000)).expect("accepted");
+        let key = s.send(template("msg2"), body(10_000)).expect("accepted");
         let c1 = poll(&mut s, &mut ids).expect("chunk");
         assert!(c1.is_interruptible());
         assert!(s.failed(key, StatusCode::TOO_LARGE));
@@ -1545,7 +1546,7 @@ mod tests {
         // 4975-025, 4975-030
         let mut s = sender(100);
         let mut ids = IdGenerator::new();
-        let key = s.open(template("m1"), None).expect("accepted");
+        let key = s.open(template("msg1"), None).expect("accepted");
         assert!(poll(&mut s, &mut ids).is_none(), "nothing buffered yet");
         s.push_body(key, body(60)).expect("push");
         assert!(
@@ -1587,7 +1588,7 @@ mod tests {
     fn streamed_message_ends_with_empty_last_chunk() {
         let mut s = sender(100);
         let mut ids = IdGenerator::new();
-        let key = s.open(template("m1"), None).expect("accepted");
+        let key = s.open(template("msg1"), None).expect("accepted");
         s.push_body(key, body(200)).expect("push");
         let c1 = poll(&mut s, &mut ids).expect("chunk");
         let c2 = poll(&mut s, &mut ids).expect("chunk");
@@ -1614,7 +1615,7 @@ mod tests {
     fn streamed_message_with_declared_total() {
         let mut s = sender(100);
         let mut ids = IdGenerator::new();
-        let key = s.open(template("m1"), Some(150)).expect("accepted");
+        let key = s.open(template("msg1"), Some(150)).expect("accepted");
         s.push_body(key, body(120)).expect("push");
         assert_eq!(
             s.push_body(key, body(31)),
@@ -1658,7 +1659,7 @@ mod tests {
     #[test]
     fn open_with_zero_total_is_an_empty_message() {
         let mut s = sender(100);
-        s.open(template("m1"), Some(0)).expect("accepted");
+        s.open(template("msg1"), Some(0)).expect("accepted");
         let c = drain(&mut s);
         assert_eq!(c.len(), 1);
         assert_eq!(br(&c[0]), ByteRange::whole(0));
@@ -1667,7 +1668,7 @@ mod tests {
     #[test]
     fn message_id_added_when_missing() {
         // 4975-039, 4975-020
-        let mut head = template("x");
+        let mut head = template("xxxx");
         head.headers.retain(|h| !matches!(h, Header::MessageId(_)));
         let mut s = sender(10);
         let key = s.send(head, body(25)).expect("accepted");
@@ -1683,8 +1684,8 @@ mod tests {
         // 4975-004
         let mut s = sender(10);
         let mut ids = IdGenerator::new();
-        s.send(template("m1"), body(100)).expect("accepted");
-        let mut outstanding: HashSet<ByteString> = HashSet::new();
+        s.send(template("msg1"), body(100)).expect("accepted");
+        let mut outstanding: HashSet<Ident> = HashSet::new();
         let mut rejected = 0;
         while let Some(c) = s.poll_chunk(&mut ids, |t| {
             // Reject every other candidate, and anything outstanding.
@@ -1692,7 +1693,7 @@ mod tests {
             rejected % 2 == 1 || outstanding.contains(t)
         }) {
             assert!(!outstanding.contains(&c.head.tid));
-            outstanding.insert(c.head.tid.clone());
+            outstanding.insert(c.head.tid);
         }
         assert_eq!(outstanding.len(), 10);
         assert!(rejected >= 20);
@@ -1718,12 +1719,16 @@ mod tests {
         });
         let mut drawn = Vec::new();
         let mut s = sender(100);
-        s.send(template("m1"), body.clone()).expect("accepted");
+        s.send(template("msg1"), body.clone()).expect("accepted");
         let mut ids = IdGenerator::new();
         let mut chunks = Vec::new();
         while let Some(c) = s.poll_chunk_with(&mut ids, &mut |_| {
-            let tid = ByteString::from(candidates.next().expect("enough candidates"));
-            drawn.push(tid.clone());
+            let tid: Ident = candidates
+                .next()
+                .expect("enough candidates")
+                .parse()
+                .unwrap();
+            drawn.push(tid);
             tid
         }) {
             chunks.push(c);
@@ -1751,7 +1756,11 @@ mod tests {
         let mut draws = 0;
         let tid = pick_tid(body, || {
             draws += 1;
-            ByteString::from_static(candidates.next().expect("enough candidates"))
+            candidates
+                .next()
+                .expect("enough candidates")
+                .parse()
+                .unwrap()
         });
         assert_eq!(&*tid, "cccc3333");
         assert_eq!(draws, 3);
@@ -1769,26 +1778,26 @@ mod tests {
         // 4975-007: a body section requires Content-Type; a peer answers 400 to every chunk.
         let mut s = sender(100);
         assert_eq!(
-            s.send(no_content_type("m1"), body(10)),
+            s.send(no_content_type("msg1"), body(10)),
             Err(SendError::NoContentType)
         );
         assert_eq!(
-            s.open(no_content_type("m1"), Some(10)),
+            s.open(no_content_type("msg1"), Some(10)),
             Err(SendError::NoContentType)
         );
         assert_eq!(
-            s.open_at(no_content_type("m1"), 5, Some(10)),
+            s.open_at(no_content_type("msg1"), 5, Some(10)),
             Err(SendError::NoContentType)
         );
         assert!(s.is_empty());
         // Without a body it is fine: the chunk has no body section (4975-009).
-        s.send(no_content_type("m1"), Bytes::new())
+        s.send(no_content_type("msg1"), Bytes::new())
             .expect("empty body");
         let c = drain(&mut s);
         assert_eq!(c.len(), 1);
         assert!(!c[0].has_body_section());
         // A streamed message of unknown size: refused when a non-empty piece is pushed.
-        let key = s.open(no_content_type("m2"), None).expect("size unknown");
+        let key = s.open(no_content_type("msg2"), None).expect("size unknown");
         assert_eq!(s.push_body(key, body(1)), Err(SendError::NoContentType));
         s.push_body(key, Bytes::new()).expect("empty piece");
         s.finish(key).expect("finish");
@@ -1803,7 +1812,9 @@ mod tests {
         // RFC 4976 §7.3.1, 4976-033: re-chunking a forwarded chunk that starts at octet 1001.
         let b = body(2500);
         let mut s = sender(1000);
-        let key = s.open_at(template("m1"), 1001, Some(10_000)).expect("open");
+        let key = s
+            .open_at(template("msg1"), 1001, Some(10_000))
+            .expect("open");
         for p in b.chunks(700) {
             s.push_body(key, Bytes::copy_from_slice(p)).expect("push");
         }
@@ -1832,7 +1843,7 @@ mod tests {
         assert_eq!(sent, b.to_vec());
         assert!(s.is_empty());
         // The segment that ends the message: `$`, total fixed by the last octet.
-        let key = s.open_at(template("m1"), 3501, None).expect("open");
+        let key = s.open_at(template("msg1"), 3501, None).expect("open");
         s.push_body(key, body(20)).expect("push");
         assert_eq!(
             s.finish_with(key, Flag::Last),
@@ -1852,7 +1863,7 @@ mod tests {
             )
         );
         // A declared total is checked against absolute positions.
-        let key = s.open_at(template("m2"), 11, Some(20)).expect("open");
+        let key = s.open_at(template("msg2"), 11, Some(20)).expect("open");
         assert_eq!(
             s.push_body(key, body(11)),
             Err(SendError::ExceedsTotal {
@@ -1890,14 +1901,14 @@ mod tests {
     fn open_at_refuses_a_bad_start() {
         let mut s = sender(100);
         assert_eq!(
-            s.open_at(template("m1"), 0, None),
+            s.open_at(template("msg1"), 0, None),
             Err(SendError::BadStart {
                 start: 0,
                 total: None
             })
         );
         assert_eq!(
-            s.open_at(template("m1"), 12, Some(10)),
+            s.open_at(template("msg1"), 12, Some(10)),
             Err(SendError::BadStart {
                 start: 12,
                 total: Some(10)
@@ -1905,7 +1916,7 @@ mod tests {
         );
         // Right after the last octet: an empty segment.
         let key = s
-            .open_at(template("m1"), 11, Some(10))
+            .open_at(template("msg1"), 11, Some(10))
             .expect("empty segment");
         s.finish_with(key, Flag::Last).expect("finish");
         let c = drain(&mut s);
@@ -1928,7 +1939,7 @@ mod tests {
         let mut s = sender(100);
         let mut ids = IdGenerator::new();
         // Nothing pushed nor sent: one empty `+` chunk.
-        let key = s.open_at(template("m1"), 51, None).expect("open");
+        let key = s.open_at(template("msg1"), 51, None).expect("open");
         s.finish_with(key, Flag::More).expect("finish");
         let c = drain(&mut s);
         assert_eq!(c.len(), 1);
@@ -1944,7 +1955,7 @@ mod tests {
             )
         );
         // Everything already sent with `+`: nothing more is sent.
-        let key = s.open_at(template("m2"), 1, None).expect("open");
+        let key = s.open_at(template("msg2"), 1, None).expect("open");
         s.push_body(key, body(100)).expect("push");
         let c1 = poll(&mut s, &mut ids).expect("a whole chunk");
         assert_eq!(c1.flag, Flag::More);
@@ -1968,7 +1979,7 @@ mod tests {
         assert!(s.is_empty());
         assert_eq!(s.interrupted(c1, 50), Err(SendError::Stale));
         // Abort through finish_with.
-        let key = s.open(template("m3"), None).expect("open");
+        let key = s.open(template("msg3"), None).expect("open");
         s.push_body(key, body(150)).expect("push");
         let _ = poll(&mut s, &mut ids).expect("chunk");
         s.finish_with(key, Flag::Abort).expect("abort");
@@ -1986,7 +1997,7 @@ mod tests {
         let mut s = sender(4096);
         let mut ids = IdGenerator::new();
         let key = s
-            .open_at(template("m1"), 10_001, Some(50_000))
+            .open_at(template("msg1"), 10_001, Some(50_000))
             .expect("open");
         s.push_body(key, body(3000)).expect("push");
         s.finish_with(key, Flag::More).expect("finish");
@@ -2015,7 +2026,7 @@ mod tests {
         // 4975-030: a piece boundary at least 2048 octets into a chunk ends the chunk there.
         let mut s = sender(4096);
         let mut ids = IdGenerator::new();
-        let key = s.open(template("m1"), None).expect("open");
+        let key = s.open(template("msg1"), None).expect("open");
         let pieces: Vec<Bytes> = [3000, 3000, 5000, 100, 6000].map(body).into();
         for p in &pieces {
             s.push_body(key, p.clone()).expect("push");
@@ -2048,14 +2059,14 @@ mod tests {
         let b = body(10_000);
         let mut s = sender(4096);
         let mut ids = IdGenerator::new();
-        s.send(template("m1"), b.clone()).expect("accepted");
+        s.send(template("msg1"), b.clone()).expect("accepted");
         let c1 = poll(&mut s, &mut ids).expect("chunk");
         assert_eq!(s.interrupted(c1, 1000), Ok(()));
         let c2 = poll(&mut s, &mut ids).expect("resumed");
         assert_eq!(c2.body.len(), 4096);
         assert_eq!(c2.body.as_ptr(), b[1000..].as_ptr());
         // A copied chunk's rest becomes a piece of its own.
-        let key = s.open(template("m2"), None).expect("open");
+        let key = s.open(template("msg2"), None).expect("open");
         s.push_body(key, body(100)).expect("push");
         s.push_body(key, body(5000)).expect("push");
         s.finish(key).expect("finish");

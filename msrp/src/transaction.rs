@@ -19,11 +19,10 @@ use std::convert::Infallible;
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
-use bytestring::ByteString;
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
-use crate::ident::IdGenerator;
+use crate::ident::{IdGenerator, Ident};
 
 /// RFC 4975 §7.1.1 (4975-056) and RFC 4976 §6.4.1 (4976-030): a response is awaited for 30
 /// seconds from the time the last octet of the request was sent.
@@ -91,7 +90,7 @@ impl From<Vec<Timer>> for Deadlines {
 /// One outstanding transaction.
 #[derive(Debug)]
 struct Slot<T> {
-    tid: ByteString,
+    tid: Ident,
     data: T,
     /// `None` while the request has not been sent in full (no timer runs yet), or when
     /// `now + timeout` does not fit in an `Instant`.
@@ -178,14 +177,14 @@ impl<T> Transactions<T> {
 
     /// RFC 4975 §7.1 (4975-004): a fresh random transaction id (16 alphanumerics, ~95 bits)
     /// that is not the id of any transaction outstanding in this table.
-    pub fn new_tid(&self, ids: &mut IdGenerator) -> ByteString {
+    pub fn new_tid(&self, ids: &mut IdGenerator) -> Ident {
         ids.next_unique(|t| self.find(t).is_some())
     }
 
     /// Records transaction `tid`, whose last octet was sent at `now`, and starts its timer
     /// (4975-056). If `tid` was already outstanding, its data is replaced, its timer restarted,
     /// and the old data returned.
-    pub fn insert(&mut self, tid: ByteString, data: T, now: Instant) -> Option<T> {
+    pub fn insert(&mut self, tid: Ident, data: T, now: Instant) -> Option<T> {
         let deadline = now.checked_add(self.timeout);
         self.put(tid, data, deadline)
     }
@@ -193,7 +192,7 @@ impl<T> Transactions<T> {
     /// Records transaction `tid` whose request is not yet fully sent: no timer runs until
     /// [`Transactions::sent`] (4975-056: the timer starts with the last octet sent). If `tid` was
     /// already outstanding, its data is replaced, its timer stopped, and the old data returned.
-    pub fn insert_unsent(&mut self, tid: ByteString, data: T) -> Option<T> {
+    pub fn insert_unsent(&mut self, tid: Ident, data: T) -> Option<T> {
         self.put(tid, data, None)
     }
 
@@ -254,14 +253,14 @@ impl<T> Transactions<T> {
     /// `None`. RFC 4975 §7.1.1 (4975-056): the user is told the request probably failed; RFC 4976
     /// §6.4.1 (4976-030): a relay sends a 408 REPORT. A response that arrives later finds nothing
     /// ([`Transactions::complete`] returns `None`).
-    pub fn poll_expired(&mut self, now: Instant) -> Option<(ByteString, T)> {
+    pub fn poll_expired(&mut self, now: Instant) -> Option<(Ident, T)> {
         // The front is live (see `tidy`), so at most one pop is needed here.
         let (deadline, _, _) = self.queue.peek()?;
         if *deadline > now {
             return None;
         }
         let (_, _, i) = self.queue.pop()?;
-        let tid = slot_of(&self.slots, i)?.tid.clone();
+        let tid = slot_of(&self.slots, i)?.tid;
         if let Ok(e) = self.table.find_entry(hash(&tid), |&j| j == i) {
             e.remove();
         }
@@ -310,13 +309,13 @@ impl<T> Transactions<T> {
     }
 
     /// Every outstanding transaction's id and data, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&ByteString, &T)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (&Ident, &T)> + '_ {
         self.slots.iter().flatten().map(|s| (&s.tid, &s.data))
     }
 
     /// Removes every outstanding transaction, in no particular order (the connection closed: each
     /// of them failed, RFC 4975 §7.1.1).
-    pub fn drain(&mut self) -> impl Iterator<Item = (ByteString, T)> + '_ {
+    pub fn drain(&mut self) -> impl Iterator<Item = (Ident, T)> + '_ {
         self.queue.clear();
         self.timed = 0;
         self.table.clear();
@@ -333,7 +332,7 @@ impl<T> Transactions<T> {
             .copied()
     }
 
-    fn put(&mut self, tid: ByteString, data: T, deadline: Option<Instant>) -> Option<T> {
+    fn put(&mut self, tid: Ident, data: T, deadline: Option<Instant>) -> Option<T> {
         if let Some(i) = self.find(&tid) {
             let old = self
                 .slots
@@ -446,8 +445,8 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::{HashMap, HashSet};
 
-    fn s(t: &str) -> ByteString {
-        ByteString::from(t.to_owned())
+    fn s(t: &str) -> Ident {
+        t.parse().expect("an ident")
     }
 
     fn secs(n: u64) -> Duration {
@@ -554,23 +553,23 @@ mod tests {
         // cache), not into a new slot; an empty table starts again at slot 0.
         let t0 = Instant::now();
         let mut t = Transactions::new(secs(30));
-        for k in ["a", "b", "c"] {
+        for k in ["aaaa", "bbbb", "cccc"] {
             t.insert(s(k), k.to_owned(), t0);
         }
         let slot = |t: &Transactions<String>, k: &str| t.find(k).expect("outstanding");
-        let b = slot(&t, "b");
-        assert_eq!(t.complete("b").as_deref(), Some("b"));
-        t.insert(s("d"), "d".to_owned(), t0);
-        assert_eq!(slot(&t, "d"), b);
+        let b = slot(&t, "bbbb");
+        assert_eq!(t.complete("bbbb").as_deref(), Some("bbbb"));
+        t.insert(s("dddd"), "dddd".to_owned(), t0);
+        assert_eq!(slot(&t, "dddd"), b);
         assert_eq!(t.slots.len(), 3);
         check(&t);
-        for k in ["a", "c", "d"] {
+        for k in ["aaaa", "cccc", "dddd"] {
             assert_eq!(t.complete(k).as_deref(), Some(k));
         }
         assert!(t.slots.is_empty() && t.free.is_empty());
-        t.insert(s("e"), "e".to_owned(), t0);
-        assert_eq!(slot(&t, "e"), 0);
-        assert_eq!(t.get("e").map(String::as_str), Some("e"));
+        t.insert(s("eeee"), "eeee".to_owned(), t0);
+        assert_eq!(slot(&t, "eeee"), 0);
+        assert_eq!(t.get("eeee").map(String::as_str), Some("eeee"));
         check(&t);
     }
 
@@ -751,7 +750,7 @@ mod tests {
         let mut tids = Vec::new();
         for i in 0..10_000u64 {
             let tid = t.new_tid(&mut ids);
-            t.insert(tid.clone(), i, t0 + Duration::from_millis(i));
+            t.insert(tid, i, t0 + Duration::from_millis(i));
             tids.push(tid);
         }
         for round in 0..5u64 {

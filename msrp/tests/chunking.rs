@@ -24,11 +24,11 @@ fn uri(s: &str) -> MsrpUri {
 fn template(mid: &str) -> Head {
     Head::request(
         Method::Send,
-        ByteString::from_static("unset000"),
+        "unset000".parse().unwrap(),
         msrp::path![uri("msrp://b.example.com:7777/bbb;tcp")],
         msrp::path![uri("msrp://a.example.com:7777/aaa;tcp")],
     )
-    .with(Header::MessageId(ByteString::from(mid.to_owned())))
+    .with(Header::MessageId(mid.parse().unwrap()))
     .with(Header::SuccessReport(true))
     .with(Header::ContentType(ByteString::from_static(
         "application/octet-stream",
@@ -219,7 +219,7 @@ proptest! {
         rng.shuffle(&mut frames);
         let (mut done, r) = deliver(&frames.concat(), &reads);
         prop_assert_eq!(done.len(), bodies.len());
-        done.sort_by(|a, b| a.message_id.cmp(&b.message_id));
+        done.sort_by_key(|a| a.message_id);
         for (i, (m, b)) in done.iter().zip(&bodies).enumerate() {
             prop_assert_eq!(&*m.message_id, format!("msg{i}"));
             prop_assert_eq!(&m.body[..], &b[..]);
@@ -352,7 +352,7 @@ fn cut_through(
     }
     fn start(out: &mut BytesMut, head: &Head, tid: String, at: u64, total: Option<u64>) -> Open {
         let mut head = head.clone();
-        head.tid = ByteString::from(tid.clone());
+        head.tid = tid.parse().unwrap();
         head.set_byte_range(ByteRange {
             start: at + 1,
             end: None,

@@ -495,7 +495,7 @@ fn bs(s: &str) -> ByteString {
 
 fn extra_header() -> impl Strategy<Value = Header> {
     prop_oneof![
-        ident().prop_map(|m| Header::MessageId(bs(&m))),
+        ident().prop_map(|m| Header::MessageId(m.parse().expect("an ident"))),
         (
             1u64..1000,
             proptest::option::of(0u64..2000),
@@ -578,7 +578,7 @@ fn frame() -> impl Strategy<Value = Frame> {
     )
         .prop_map(|(tid, start, to, from, extra, body, flag)| {
             let mut head = Head {
-                tid: bs(&tid),
+                tid: tid.parse().expect("an ident"),
                 start,
                 headers: vec![Header::ToPath(to), Header::FromPath(from)],
             };

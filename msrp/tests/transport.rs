@@ -539,7 +539,7 @@ async fn connection_request_and_response() {
         assert_eq!(got, req);
         let resp = Head::response(
             StatusCode::OK,
-            got.head.tid.clone(),
+            got.head.tid,
             got.head.from_path().iter().cloned().collect(),
             got.head.to_path()[..1].iter().cloned().collect(),
         );
@@ -670,7 +670,7 @@ fn head_len(c: &Chunk) -> usize {
 fn ok_response(tid: &str) -> Outgoing {
     let head = Head::response(
         StatusCode::OK,
-        ByteString::from(tid.to_owned()),
+        tid.parse().unwrap(),
         msrp::path![uri("msrp://a.example.com:12763/kjhd37s2s20w2a;tcp")],
         msrp::path![uri("msrp://b.example.com:7654/jshA7we;tcp")],
     );

@@ -543,7 +543,7 @@ mod tests {
         let from = MsrpUri::parse("msrps://alice.example.com:9892/98cjs;tcp".into()).unwrap();
         let mut h = Head::request(
             msrp::Method::Auth,
-            "t1234".into(),
+            "t1234".parse().unwrap(),
             msrp::path![to],
             msrp::path![from],
         );

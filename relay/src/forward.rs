@@ -93,10 +93,9 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use bytestring::ByteString;
 use msrp::report::{self, relay_owed};
 use msrp::{
-    ByteRange, FailureReport, Head, Header, IdGenerator, Method, MsrpUri, Path, StartLine,
+    ByteRange, FailureReport, Head, Header, IdGenerator, Ident, Method, MsrpUri, Path, StartLine,
     StatusCode, Transactions,
 };
 
@@ -169,7 +168,7 @@ pub enum Action {
         /// The rewritten head; `head.tid` is the outgoing transaction id.
         head: Head,
         /// The request's transaction id as received.
-        in_tid: ByteString,
+        in_tid: Ident,
     },
     /// Write the response `head` (no body, `$` flag) on connection `to`: a hop-by-hop 200 or an
     /// error answering a request received on `to`, or a response routed back (4976-036).
@@ -197,7 +196,7 @@ pub enum Action {
 #[derive(Debug, Clone)]
 struct SendInfo {
     /// Message-ID, which a REPORT must carry (4975-049); without one no REPORT can be built.
-    message_id: Option<ByteString>,
+    message_id: Option<Ident>,
     /// The octets the REPORT covers: the SEND's Byte-Range, its end updated from the octets
     /// actually sent ([`Router::chunk_sent`], 4975-053).
     range: ByteRange,
@@ -211,7 +210,7 @@ struct Pending {
     /// The connection the request came from; `None` once it closed.
     in_conn: Option<ConnId>,
     /// The request's transaction id as received.
-    in_tid: ByteString,
+    in_tid: Ident,
     /// The previous hop was the client that obtained the Use-Path URI (it came on the URI's
     /// connection).
     from_client: bool,
@@ -381,7 +380,7 @@ impl Router {
             let mut ok = report::response(&head, StatusCode::OK, None, first);
             if let Some(m) = head.message_id() {
                 // As in the RFC 4976 §3 example (200 6aef); an extension header in a response.
-                ok.push(Header::MessageId(m.clone()));
+                ok.push(Header::MessageId(*m));
             }
             actions.push(Action::Respond { to: from, head: ok });
         }
@@ -407,7 +406,7 @@ impl Router {
         }
         // 4976-027: our own transaction id on the outgoing hop.
         let out_tid = self.pending.new_tid(&mut self.ids);
-        let in_tid = std::mem::replace(&mut head.tid, out_tid.clone());
+        let in_tid = std::mem::replace(&mut head.tid, out_tid);
         if let Some(origin) = origin {
             let out_conn = match &next {
                 Hop::Conn(c) => Some(*c),
@@ -418,7 +417,7 @@ impl Router {
                 out_tid,
                 Pending {
                     in_conn: Some(from),
-                    in_tid: in_tid.clone(),
+                    in_tid,
                     from_client,
                     out_conn,
                     origin,
@@ -504,7 +503,7 @@ impl Router {
     /// [`Router::chunk_sent`] with its tid when its last octet is out. When `out_tid` keeps no
     /// transaction (Failure-Report `no`, not a SEND, or already over) the tid is fresh and
     /// nothing is kept for it either.
-    pub fn rechunk(&mut self, out_tid: &str, start: u64) -> ByteString {
+    pub fn rechunk(&mut self, out_tid: &str, start: u64) -> Ident {
         let tid = self.pending.new_tid(&mut self.ids);
         let piece = match self.pending.get(out_tid) {
             Some(p) if p.send.is_some() => {
@@ -518,7 +517,7 @@ impl Router {
             }
             _ => return tid,
         };
-        self.pending.insert_unsent(tid.clone(), piece);
+        self.pending.insert_unsent(tid, piece);
         tid
     }
 
@@ -614,7 +613,7 @@ impl Router {
             pending
                 .iter()
                 .filter(|(_, p)| pick(p) == Some(conn))
-                .map(|(tid, _)| tid.clone())
+                .map(|(tid, _)| *tid)
                 .collect::<Vec<_>>()
         };
         for tid in on(|p| p.out_conn, &self.pending) {
@@ -655,7 +654,7 @@ impl Router {
                     to: back,
                     head: Head::response(
                         status,
-                        p.in_tid.clone(),
+                        p.in_tid,
                         p.origin.iter().cloned().collect(),
                         msrp::path![ours],
                     ),
@@ -681,12 +680,11 @@ impl Router {
         }
         let mut send = Head::request(
             Method::Send,
-            p.in_tid.clone(),
+            p.in_tid,
             Path::new(),
             p.origin.iter().cloned().collect(),
         );
-        send.headers
-            .push(Header::MessageId(info.message_id.clone()?));
+        send.headers.push(Header::MessageId(info.message_id?));
         let tid = self.ids.next_id();
         let head = report::report(&send, tid, status, comment, info.range, &self.local)?;
         let to = match p.in_conn {

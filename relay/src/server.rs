@@ -115,7 +115,7 @@ use msrp::transport::{
     Closed, EventReader, MsrpCodec, Outgoing, TrySendError, WriteQueue, WriterConfig,
 };
 use msrp::{
-    ByteRange, ByteString, DecodeError, DecoderConfig, Event, Flag, Head, Header, Method, MsrpUri,
+    ByteRange, DecodeError, DecoderConfig, Event, Flag, Head, Header, Ident, Method, MsrpUri,
     StatusCode,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -835,7 +835,7 @@ async fn send_data(shared: &Shared, peer: &Peer, item: Outgoing) -> Result<(), C
 /// forwarded head with the piece's transaction id and Byte-Range `start-*/total`.
 fn open_piece(batch: &mut DataBatch, s: &mut Streaming) {
     let mut h = s.head.clone();
-    h.tid = s.tid.clone();
+    h.tid = s.tid;
     h.set_byte_range(ByteRange {
         start: s.start,
         end: None,
@@ -888,7 +888,7 @@ struct DataBatch {
     /// Body octets collected.
     octets: u64,
     /// Outgoing transactions whose end-line is collected, with their body octets.
-    sent: Vec<(ByteString, u64)>,
+    sent: Vec<(Ident, u64)>,
 }
 
 impl DataBatch {
@@ -1017,7 +1017,7 @@ struct Streaming {
     /// The forwarded head: the template of every piece's head.
     head: Head,
     /// The transaction id of the current piece (the forwarded head's for the first one).
-    tid: ByteString,
+    tid: Ident,
     /// The incoming chunk has a body section.
     body: bool,
     /// The current piece's header block is queued and its end-line is not: a frame is open on
@@ -1423,7 +1423,7 @@ impl Conn {
         } else {
             // RFC 4975 §7.1.1 (4975-031): a chunk of 0 octets, range `start-(start-1)/total`.
             let mut h = s.head.clone();
-            h.tid = s.tid.clone();
+            h.tid = s.tid;
             h.set_byte_range(ByteRange {
                 start: s.start,
                 end: Some(s.start - 1),
@@ -1574,7 +1574,7 @@ impl Conn {
         self.batch.head(&head, body);
         self.batch.heads.push(since);
         self.batch.streaming = true;
-        let tid = head.tid.clone();
+        let tid = head.tid;
         self.current = Current::Stream(Box::new(Streaming {
             to: conn,
             peer,
@@ -1832,7 +1832,7 @@ impl Conn {
         self.abort_current().await;
         self.release().await;
         self.current = Current::Idle;
-        let (true, Some(tid)) = (e.wants_response(), e.tid.clone()) else {
+        let (true, Some(tid)) = (e.wants_response(), e.tid) else {
             return Ok(());
         };
         // The head is unknown: answer to the last sender seen on this connection, or to

@@ -172,7 +172,7 @@ async fn send_and_report_through_two_relays() {
             Some(ByteRange::whole(body.len() as u64))
         );
         assert_eq!(got.body.as_ref(), Some(&body));
-        sent_tids.push(send.tid.clone());
+        sent_tids.push(send.tid);
 
         // Hop 3: Bob answers B; then his REPORT goes back end to end.
         let resp = msrp::report::response(&got.head, StatusCode::OK, None, &bob.uri);
@@ -258,7 +258,7 @@ async fn send_and_report_through_two_relays() {
         "chain: A->B connections {}, B->A connections {}; A->B tids {:?} (Alice's {:?})",
         pb.accepted(),
         pa.accepted(),
-        sends.iter().map(|s| s.head.tid.clone()).collect::<Vec<_>>(),
+        sends.iter().map(|s| s.head.tid).collect::<Vec<_>>(),
         sent_tids
     );
 }

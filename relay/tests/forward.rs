@@ -12,9 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use msrp::{
-    ByteString, DecoderConfig, Flag, Frame, FrameDecoder, Head, Header, Method, MsrpUri, StatusCode,
-};
+use msrp::{DecoderConfig, Flag, Frame, FrameDecoder, Head, Header, Method, MsrpUri, StatusCode};
 use msrp_relay::ConnId;
 use msrp_relay::forward::{Action, DiscardReason, Hop, Router, for_authenticator};
 use msrp_relay::use_path::{RelayAddr, RouteError, UsePaths};
@@ -87,7 +85,7 @@ fn paths(h: &Head) -> (Vec<String>, Vec<String>) {
 // ---------------------------------------------------------------------------------------------
 
 /// The one Forward of a request's actions, and that it is the last action.
-fn forward(actions: &[Action]) -> (&Hop, &Head, &ByteString) {
+fn forward(actions: &[Action]) -> (&Hop, &Head, &msrp::Ident) {
     match actions.last() {
         Some(Action::Forward { to, head, in_tid }) => (to, head, in_tid),
         other => panic!("expected a Forward last, got {other:?} in {actions:#?}"),
@@ -241,7 +239,7 @@ fn rfc4976_s3_flow_through_two_relays() {
     let (to, out_a, in_tid) = forward(&acts);
     assert_eq!(to, &Hop::Uri(w.gb.clone()), "the next hop is B's URI");
     assert_eq!(in_tid, "6aef");
-    let tid_ab = out_a.tid.clone();
+    let tid_ab = out_a.tid;
     assert!(tid_ab != "6aef" && tid_ab.len() >= 8, "{tid_ab}");
     let want = w.vector_tid("rfc4976-s3-send-a-to-b.msrp", "juh76", &tid_ab);
     assert_same_but_order(out_a, &want);
@@ -265,7 +263,7 @@ fn rfc4976_s3_flow_through_two_relays() {
     let (to, out_b, in_tid) = forward(&acts);
     assert_eq!(to, &Hop::Conn(BOB));
     assert_eq!(in_tid, &tid_ab);
-    let tid_bb = out_b.tid.clone();
+    let tid_bb = out_b.tid;
     assert!(tid_bb != tid_ab);
     let want = w.vector_tid("rfc4976-s3-send-b-to-bob.msrp", "xght6", &tid_bb);
     assert_same_but_order(out_b, &want);
@@ -332,7 +330,7 @@ fn error_responses_become_failure_reports() {
     let rep = sends(&acts);
     assert_eq!(rep.len(), 1, "{acts:#?}");
     assert_eq!(rep[0].0, &Hop::Conn(ALICE));
-    let tid = rep[0].1.tid.clone();
+    let tid = rep[0].1.tid;
     assert_eq!(
         encode(rep[0].1),
         format!(
@@ -457,7 +455,7 @@ fn timeout_is_reported_408() {
     let rep = sends(&acts);
     assert_eq!(rep.len(), 1, "{acts:#?}");
     assert_eq!(rep[0].0, &Hop::Conn(ALICE));
-    let tid = rep[0].1.tid.clone();
+    let tid = rep[0].1.tid;
     assert_eq!(
         encode(rep[0].1),
         format!(
@@ -602,7 +600,7 @@ fn end_to_end_requests_and_their_responses() {
         let (to, at_b, in_tid) = forward(&acts);
         assert_eq!((to, in_tid.as_ref()), (&Hop::Uri(w.gb.clone()), "nick1"));
         let at_b = at_b.clone();
-        let tid_ab = at_b.tid.clone();
+        let tid_ab = at_b.tid;
         assert_ne!(tid_ab, "nick1");
         assert_eq!(
             at_b.headers[2..],
@@ -615,7 +613,7 @@ fn end_to_end_requests_and_their_responses() {
         assert_eq!(acts.len(), 1);
         let (to, at_bob, _) = forward(&acts);
         assert_eq!(to, &Hop::Conn(BOB));
-        let tid_bb = at_bob.tid.clone();
+        let tid_bb = at_bob.tid;
         assert_ne!(tid_bb, tid_ab);
         assert_eq!(
             paths(at_bob),
@@ -874,7 +872,7 @@ fn nothing_after_our_uri() {
     let stray = msrp::report::response(
         &Head::request(
             Method::Send,
-            fwd.tid.clone(),
+            fwd.tid,
             msrp::path![],
             msrp::path![u(BOB_URI)],
         ),
@@ -1003,7 +1001,7 @@ fn rechunked_pieces_report_their_own_octets() {
     assert!(w.ra.chunk_sent(&fwd.tid, 20, w.t0));
     assert!(w.ra.chunk_sent(&second, 19, w.t0));
     let mut piece = fwd.clone();
-    piece.tid = second.clone();
+    piece.tid = second;
     let no = msrp::report::response(&piece, StatusCode::TOO_LARGE, None, &w.gb);
     let acts = w.ra.on_response(no, A_TO_B);
     let rep = sends(&acts)[0].1;

@@ -759,9 +759,9 @@ impl Client {
     }
 
     /// A SEND head for one chunk `range` of message `mid`.
-    fn send_head(&mut self, to: Path, mid: &ByteString, range: ByteRange) -> Head {
+    fn send_head(&mut self, to: Path, mid: &msrp::Ident, range: ByteRange) -> Head {
         self.request(Method::Send, to)
-            .with(Header::MessageId(mid.clone()))
+            .with(Header::MessageId(*mid))
             .with(Header::ByteRange(range))
             .with(Header::ContentType(ByteString::from_static("text/plain")))
     }
@@ -987,7 +987,7 @@ async fn chunked_64k_msrpd_to_kamailio_to_client() {
             flag,
         });
     }
-    let tids: Vec<ByteString> = chunks.iter().map(|c| c.head.tid.clone()).collect();
+    let tids: Vec<msrp::Ident> = chunks.iter().map(|c| c.head.tid).collect();
     let want_from = names(&[&ub, &ua, &alice.uri]);
 
     let sending = async {

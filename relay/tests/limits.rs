@@ -110,8 +110,8 @@ async fn write_big(
     while start < BIG {
         let len = chunk.min(BIG - start);
         let tid = ids.next_id();
-        let head = Head::request(Method::Send, tid.clone(), to.clone(), from.clone())
-            .with(Header::MessageId(mid.clone()))
+        let head = Head::request(Method::Send, tid, to.clone(), from.clone())
+            .with(Header::MessageId(mid))
             .with(Header::ByteRange(ByteRange {
                 start: start + 1,
                 end: Some(start + len),
@@ -879,7 +879,7 @@ enum Seen {
     SendHead(Option<ByteRange>),
     Body(u64),
     End(Flag),
-    Response(ByteString, Option<StatusCode>),
+    Response(msrp::Ident, Option<StatusCode>),
     Other,
 }
 
@@ -929,7 +929,7 @@ async fn reply_is_not_held_up_behind_an_open_large_chunk() {
                     Seen::SendHead(head.byte_range())
                 }
                 Event::Head { head, .. } => match head.status() {
-                    Some(s) => Seen::Response(head.tid.clone(), Some(s)),
+                    Some(s) => Seen::Response(head.tid, Some(s)),
                     None => Seen::Other,
                 },
                 Event::Body(piece) => {

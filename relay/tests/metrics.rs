@@ -152,7 +152,7 @@ async fn scripted_exchange_moves_the_metrics_by_exactly_that() {
 
     // 1 discard: a response whose transaction id the relay never sent (RFC 4975 §7.1).
     let mut stray = msrp::report::response(&firsts[0].head, StatusCode::OK, None, &bob.uri);
-    stray.tid = msrp::ByteString::from_static("neverSent0001");
+    stray.tid = "neverSent0001".parse().unwrap();
     bob.send(&msrp::Frame {
         head: stray,
         body: None,

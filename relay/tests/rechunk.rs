@@ -23,7 +23,7 @@ use bytes::{Bytes, BytesMut};
 use common::*;
 use msrp::reassembly::{Outcome, Reassembler};
 use msrp::transport::EventReader;
-use msrp::{ByteRange, ByteString, Event, Flag, Head, Header, Method, MsrpUri, StatusCode};
+use msrp::{ByteRange, ByteString, Event, Flag, Head, Header, Ident, Method, MsrpUri, StatusCode};
 use msrp_relay::config::RelayConfig;
 use msrp_relay::metrics::Metrics;
 use msrp_relay::server::{Relay, ShutdownHandle};
@@ -74,14 +74,14 @@ async fn relay_at(cfg: RelayConfig) -> (Stop, Arc<Metrics>, SocketAddr, MsrpUri)
 enum Seen {
     /// A piece of Alice's message: its head, body octets and flag.
     Piece {
-        tid: ByteString,
-        message_id: Option<ByteString>,
+        tid: Ident,
+        message_id: Option<Ident>,
         range: Option<ByteRange>,
         octets: u64,
         flag: Flag,
     },
     /// A response addressed to Bob.
-    Response(ByteString, StatusCode),
+    Response(Ident, StatusCode),
     /// Alice's message, reassembled (msrp::Reassembler).
     Complete(Bytes),
 }
@@ -116,7 +116,7 @@ async fn bob_reader(
             Event::End(flag) => {
                 if let Some(head) = response.take() {
                     let status = head.status().expect("Bob gets no requests but SENDs");
-                    let _ = tx.send(Seen::Response(head.tid.clone(), status));
+                    let _ = tx.send(Seen::Response(head.tid, status));
                     continue;
                 }
                 let (head, cursor, octets) = current.take().expect("end of a SEND");
@@ -126,7 +126,7 @@ async fn bob_reader(
                 w.lock().await.write_all(&b).await.expect("bob writes");
                 let outcome = reasm.end(cursor, flag, Instant::now()).expect("chunk ends");
                 let _ = tx.send(Seen::Piece {
-                    tid: head.tid.clone(),
+                    tid: head.tid,
                     message_id: head.message_id().cloned(),
                     range: head.byte_range(),
                     octets,
@@ -180,7 +180,7 @@ async fn bob_sends(
 async fn wait_for_ok(
     rx: &mut mpsc::UnboundedReceiver<Seen>,
     seen: &mut Vec<Seen>,
-    tid: &ByteString,
+    tid: &Ident,
     ms: u64,
 ) -> bool {
     tokio::time::timeout(Duration::from_millis(ms), async {
@@ -214,7 +214,7 @@ async fn until_complete(
 }
 
 /// The pieces of Alice's message in `seen`, in order: (tid, range, octets, flag).
-fn pieces(seen: &[Seen], mid: &ByteString) -> Vec<(ByteString, ByteRange, u64, Flag)> {
+fn pieces(seen: &[Seen], mid: &Ident) -> Vec<(Ident, ByteRange, u64, Flag)> {
     seen.iter()
         .filter_map(|s| match s {
             Seen::Piece {
@@ -229,7 +229,7 @@ fn pieces(seen: &[Seen], mid: &ByteString) -> Vec<(ByteString, ByteRange, u64, F
                     Some(mid),
                     "same Message-ID on every piece"
                 );
-                Some((tid.clone(), range.expect("Byte-Range"), *octets, *flag))
+                Some((*tid, range.expect("Byte-Range"), *octets, *flag))
             }
             _ => None,
         })
@@ -239,7 +239,7 @@ fn pieces(seen: &[Seen], mid: &ByteString) -> Vec<(ByteString, ByteRange, u64, F
 /// Checks that `pieces` cover `1..=len` back to back, every piece's head saying `start-*/len`
 /// (4975-024: it may have been interrupted), `+` on all but the last, `$` on the last, all
 /// with distinct transaction ids (4975-029).
-fn check_consecutive(pieces: &[(ByteString, ByteRange, u64, Flag)], len: u64) {
+fn check_consecutive(pieces: &[(Ident, ByteRange, u64, Flag)], len: u64) {
     let mut next = 1;
     for (i, (_, range, octets, flag)) in pieces.iter().enumerate() {
         assert_eq!(
@@ -260,7 +260,7 @@ fn check_consecutive(pieces: &[(ByteString, ByteRange, u64, Flag)], len: u64) {
         next += octets;
     }
     assert_eq!(next, len + 1, "the pieces cover the message");
-    let mut tids: Vec<_> = pieces.iter().map(|p| p.0.clone()).collect();
+    let mut tids: Vec<_> = pieces.iter().map(|p| p.0).collect();
     tids.sort();
     tids.dedup();
     assert_eq!(tids.len(), pieces.len(), "a new transaction id per piece");
@@ -557,7 +557,7 @@ async fn another_source_is_let_in_between_the_pieces_of_an_open_chunk() {
                 octets,
                 flag,
             } if message_id.as_ref() == Some(&mid) => {
-                Some((tid.clone(), range.expect("Byte-Range"), *octets, *flag))
+                Some((*tid, range.expect("Byte-Range"), *octets, *flag))
             }
             _ => None,
         })

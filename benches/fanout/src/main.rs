@@ -1068,10 +1068,12 @@ async fn baseline_phase(
         // The mixer numbers a frame's copies from one random stem (server.rs `emit`): copy i's
         // transaction id is the 16-character stem and `i` in base 62. With the first
         // participant as the sender, participant j is copy j - 1.
-        let tid = ByteString::from(format!("{}{}", ids.next_id(), base62(j.saturating_sub(1))));
+        let tid: msrp::Ident = format!("{}{}", ids.next_id(), base62(j.saturating_sub(1)))
+            .parse()
+            .expect("a stem and a suffix make an ident");
         let head = Head::request(
             Method::Send,
-            tid.clone(),
+            tid,
             msrp::path![id.own.clone()],
             msrp::path![id.mixer.clone()],
         )

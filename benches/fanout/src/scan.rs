@@ -176,11 +176,11 @@ mod tests {
     fn send(tid: &str, body: Option<&[u8]>, flag: Flag) -> Vec<u8> {
         let mut head = Head::request(
             Method::Send,
-            ByteString::from(tid.to_owned()),
+            tid.parse().unwrap(),
             msrp::path![uri("msrp://a.example.com:7000/s1;tcp")],
             msrp::path![uri("msrp://b.example.com:7000/s2;tcp")],
         )
-        .with(Header::MessageId(ByteString::from_static("msg0001")));
+        .with(Header::MessageId("msg0001".parse().unwrap()));
         if let Some(b) = body {
             head.push(Header::ByteRange(ByteRange::whole(b.len() as u64)));
             head.push(Header::ContentType(ByteString::from_static("message/cpim")));
@@ -231,7 +231,7 @@ mod tests {
     /// Every proper prefix of a frame is `Partial`, never a wrong frame.
     #[test]
     fn prefixes_are_partial() {
-        let buf = send("abc", Some(b"body\r\n-------abd$\r\nmore"), Flag::More);
+        let buf = send("abcd", Some(b"body\r\n-------abdd$\r\nmore"), Flag::More);
         for n in 0..buf.len() {
             assert_eq!(next_frame(&buf[..n]), Scan::Partial, "prefix of {n}");
         }
@@ -239,7 +239,7 @@ mod tests {
         assert_eq!(f.len, buf.len());
         assert_eq!(f.flag, b'+');
         assert_eq!(
-            f.body, b"body\r\n-------abd$\r\nmore",
+            f.body, b"body\r\n-------abdd$\r\nmore",
             "another tid's end-line is body"
         );
     }
@@ -248,7 +248,7 @@ mod tests {
     fn responses_and_garbage() {
         let head = Head::response(
             StatusCode::OK,
-            ByteString::from_static("t9"),
+            "t999".parse().unwrap(),
             msrp::path![uri("msrp://a.example.com:7000/s1;tcp")],
             msrp::path![uri("msrp://b.example.com:7000/s2;tcp")],
         );

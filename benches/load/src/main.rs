@@ -388,12 +388,12 @@ async fn alice_send(
         }
         pair.starts[seq].store(run.nanos(), Ordering::Relaxed);
         started += 1;
-        let mid = ByteString::from(format!("m{seq:06}"));
+        let mid: msrp::Ident = format!("m{seq:06}").parse().expect("an ident");
         let mut off = 0;
         while off < total {
             let end = (off + step).min(total);
             let mut head = Head::request(Method::Send, ids.next_id(), to.clone(), from.clone())
-                .with(Header::MessageId(mid.clone()))
+                .with(Header::MessageId(mid))
                 .with(Header::ByteRange(ByteRange {
                     start: off as u64 + 1,
                     end: Some(end as u64),

@@ -13,8 +13,8 @@ use std::time::Duration;
 use bytes::BytesMut;
 use msrp::transport::{EventReader, MsrpCodec};
 use msrp::{
-    ByteRange, ByteString, DecoderConfig, Event, Flag, Frame, Head, Header, IdGenerator, Method,
-    MsrpUri, StatusCode,
+    ByteRange, ByteString, DecoderConfig, Event, Flag, Frame, Head, Header, IdGenerator, Ident,
+    Method, MsrpUri, StatusCode,
 };
 use msrp_mixer::config::MixerConfig;
 use msrp_mixer::server::{Joined, Mixer, MixerHandle};
@@ -330,7 +330,7 @@ impl Participant {
 
     /// The response to the request `req`.
     pub async fn response(&mut self, req: &Head) -> Frame {
-        let tid = req.tid.clone();
+        let tid = req.tid;
         self.take(&format!("response to {tid}"), |f| {
             f.head.status().is_some() && f.head.tid == tid
         })
@@ -436,7 +436,7 @@ impl Participant {
     /// (`None`: `*`), Content-Type `message/cpim`, ended with `flag`; returns its head.
     pub async fn send_chunk(
         &mut self,
-        mid: &ByteString,
+        mid: &Ident,
         start: u64,
         piece: &[u8],
         total: Option<u64>,
@@ -451,13 +451,13 @@ impl Participant {
 /// The head of a chunk of message `mid` from `p` (see [`Participant::send_chunk`]).
 pub fn chunk_head(
     p: &mut Participant,
-    mid: &ByteString,
+    mid: &Ident,
     start: u64,
     len: usize,
     total: Option<u64>,
 ) -> Head {
     p.request(Method::Send)
-        .with(Header::MessageId(mid.clone()))
+        .with(Header::MessageId(*mid))
         .with(Header::ByteRange(ByteRange {
             start,
             end: Some(start + len as u64 - 1),
@@ -482,14 +482,14 @@ pub struct Received {
 /// every chunk but the last ending in `+` (RFC 4975 §7.1, 7701-014 re-chunking).
 pub async fn collect(p: &mut Participant) -> Received {
     let mut body = Vec::new();
-    let mut mid: Option<ByteString> = None;
+    let mut mid: Option<Ident> = None;
     // A message of more than a million chunks is not one these tests send.
     for n in 1..=1_000_000 {
         let f = p.message().await;
         let range = f.head.byte_range().expect("Byte-Range");
         assert_eq!(range.start, body.len() as u64 + 1, "{}: in order", p.user);
         let m = f.head.message_id().cloned().expect("Message-ID");
-        assert_eq!(mid.get_or_insert_with(|| m.clone()), &m, "{}", p.user);
+        assert_eq!(mid.get_or_insert(m), &m, "{}", p.user);
         let piece = f.body.unwrap_or_default();
         if let Some(end) = range.end {
             assert_eq!(end, range.start + piece.len() as u64 - 1, "{}", p.user);

@@ -1524,11 +1524,11 @@ mod tests {
     fn template() -> Head {
         Head::request(
             Method::Send,
-            ByteString::from_static("unset000"),
+            "unset000".parse().unwrap(),
             crate::path!["msrp://b.example.com:7777/bbb;tcp".parse().expect("uri")],
             crate::path!["msrp://a.example.com:7777/aaa;tcp".parse().expect("uri")],
         )
-        .with(Header::MessageId(ByteString::from_static("m1x2c3v4")))
+        .with(Header::MessageId("m1x2c3v4".parse().unwrap()))
         .with(Header::ContentType(ByteString::from_static("text/plain")))
     }
 
