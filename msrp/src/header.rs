@@ -355,14 +355,6 @@ static COMMON_TYPES: [&str; 4] = [
     "text/plain;charset=UTF-8",
 ];
 
-/// A Content-Type value: a static string for the common ones, else a slice of `text`.
-fn content_type(src: &mut impl Source, v: &str) -> ByteString {
-    match COMMON_TYPES.iter().find(|t| **t == v) {
-        Some(t) => ByteString::from_static(t),
-        None => src.sub(v),
-    }
-}
-
 /// A path value, its URIs sliced from `src`'s shared text.
 #[inline(always)]
 fn path_in(src: &mut impl Source, name: &'static str, v: &str) -> Result<Path, HeaderError> {
@@ -542,6 +534,11 @@ impl Header {
                 }))
             }
             12 if is("Content-Type") => {
+                // A common type is valid as it stands: no checks, a static string.
+                if let Some(t) = COMMON_TYPES.iter().find(|t| **t == v) {
+                    out.put(Header::ContentType(ByteString::from_static(t)));
+                    return Ok(());
+                }
                 // type "/" subtype *(";" parameter); checked by the `mime` crate on demand.
                 let b = v.as_bytes();
                 let slash = b
@@ -551,7 +548,7 @@ impl Header {
                 if slash == 0 || slash + 1 == b.len() || b.contains(&b' ') && !b.contains(&b';') {
                     return Err(HeaderError::Value("Content-Type"));
                 }
-                out.put(Header::ContentType(content_type(src, v)))
+                out.put(Header::ContentType(src.sub(v)))
             }
             10 if is("Content-ID") => out.put(Header::ContentId(src.sub(v))),
             19 if is("Content-Description") => out.put(Header::ContentDescription(src.sub(v))),
