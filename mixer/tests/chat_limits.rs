@@ -393,6 +393,33 @@ async fn silent_sender_is_aborted_by_the_chunk_timer() {
     assert_eq!(got.body, body[..2_000]);
 }
 
+/// 7701-019 with a head that arrives without its end-line: the reader sends a frame to its room
+/// as one command when the whole frame is in one read, and must hand over what it holds (the
+/// head and first body octets) before it waits for more input. A sender that stops after them
+/// is aborted by the chunk timer, so its recipients get those octets and `#`.
+#[tokio::test]
+async fn a_head_without_its_end_line_reaches_the_room() {
+    let mut cfg = config();
+    cfg.limits.chunk_timeout = Duration::from_millis(300);
+    let (h, addr) = start_with(cfg).await;
+    let mut alice = join(&h, addr, "lobby", "alice").await;
+    let mut bob = join(&h, addr, "lobby", "bob").await;
+    let body = big_cpim(&alice.user, &room_uri("lobby"), 5_000);
+    let mid = alice.ids.next_id();
+    let head = chunk_head(&mut alice, &mid, 1, body.len(), Some(body.len() as u64));
+    let mut wire = bytes::BytesMut::new();
+    msrp::encode::head(&head, true, &mut wire);
+    wire.extend_from_slice(&body[..300]);
+    alice.write_raw(&wire).await;
+    // Nothing more comes from Alice (the frame fits one read: one head and one body event):
+    // only if the reader handed the head and the octets to the room does Bob get anything
+    // (`collect` fails after a wait otherwise).
+    let got = collect(&mut bob).await;
+    assert_eq!(got.flag, Flag::Abort);
+    // The decoder hands out all but the last 8 octets, which could begin an end-line.
+    assert_eq!(got.body, body[..300 - 8]);
+}
+
 /// 4975-018 (RFC 4975 §7.3.1): a message larger than the room's size limit is refused with
 /// 413 on its first chunk, before anything is distributed.
 #[tokio::test]
