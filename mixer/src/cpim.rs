@@ -442,6 +442,43 @@ fn is_language_tag(s: &[u8]) -> bool {
         && parts.all(|p| (1..=8).contains(&p.len()) && p.iter().all(u8::is_ascii_alphanumeric))
 }
 
+/// RFC 3986 §2 characters of a URI besides percent escapes: unreserved, gen-delims and
+/// sub-delims. A table: every octet of every From and To URI of every message is checked.
+static URI_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b':'
+                    | b'/'
+                    | b'?'
+                    | b'#'
+                    | b'['
+                    | b']'
+                    | b'@'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        i += 1;
+    }
+    t
+};
+
 /// An absolute URI as RFC 3862 §3.6 wants it (RFC 3986 §4.3 characters): a scheme, ":", and at
 /// least one more character from the URI character set (percent escapes well formed).
 fn is_absolute_uri(s: &[u8]) -> bool {
@@ -470,32 +507,7 @@ fn is_absolute_uri(s: &[u8]) -> bool {
             i += 3;
             continue;
         }
-        let ok = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b':'
-                    | b'/'
-                    | b'?'
-                    | b'#'
-                    | b'['
-                    | b']'
-                    | b'@'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-            );
-        if !ok {
+        if !URI_CHAR[usize::from(b)] {
             return false;
         }
         i += 1;
