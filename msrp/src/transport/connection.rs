@@ -227,12 +227,16 @@ impl Outgoing {
         let mut buf =
             BytesMut::with_capacity(head.encoded_len_hint() + 2 + 2 + 7 + head.tid.len() + 3);
         encode::head(head, has_body, &mut buf);
+        let Some(body) = body else {
+            // A bodiless frame (a response, most REPORTs) is one segment: no split, so the
+            // buffer is never made shared (an allocation and two atomic counts fewer).
+            encode::end(&head.tid, flag, false, &mut buf);
+            return Outgoing::new().with(buf.freeze()).with_frame_open(false);
+        };
         let head_bytes = buf.split().freeze();
         encode::end(&head.tid, flag, has_body, &mut buf);
         let mut out = Outgoing::new().with(head_bytes);
-        if let Some(body) = body {
-            out.push(body);
-        }
+        out.push(body);
         out.with(buf.freeze()).with_frame_open(false)
     }
 
@@ -1187,6 +1191,27 @@ mod tests {
     use crate::sender::{ChunkSender, SenderConfig};
     use bytestring::ByteString;
     use tokio::sync::Notify;
+
+    #[test]
+    fn a_bodiless_chunk_is_one_segment_and_a_body_is_not_copied() {
+        // 4975-009/010: the same octets as encode::frame, in one segment without a body; with
+        // one, the body is its own segment (the Bytes given, not a copy).
+        let to = crate::path!["msrp://b.example.com:7777/bbb;tcp".parse().unwrap()];
+        let from = crate::path!["msrp://a.example.com:7777/aaa;tcp".parse().unwrap()];
+        let head = Head::response(crate::StatusCode::OK, "tid12345".parse().unwrap(), to, from);
+        let flat = |o: &Outgoing| o.segments().flat_map(|s| s.to_vec()).collect::<Vec<u8>>();
+        let mut want = BytesMut::new();
+        crate::encode::frame(&head, None, Flag::Last, &mut want);
+        let ok = Outgoing::chunk(&head, None, Flag::Last);
+        assert_eq!(ok.segments().count(), 1);
+        assert_eq!(flat(&ok), want);
+        let body = Bytes::from_static(b"hello");
+        let with = Outgoing::chunk(&head, Some(body.clone()), Flag::More);
+        let mut want = BytesMut::new();
+        crate::encode::frame(&head, Some(&body), Flag::More, &mut want);
+        assert_eq!(flat(&with), want);
+        assert!(with.segments().any(|s| s.as_ptr() == body.as_ptr()));
+    }
 
     /// Accepts at most `max` bytes per call, returns `Pending` on every other call, records
     /// everything; optionally fails after `fail_after` bytes.
