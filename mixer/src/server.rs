@@ -100,15 +100,6 @@ enum Cmd {
         flag: Flag,
         at: Instant,
     },
-    /// A whole frame whose head, body (one piece or none) and end-line the reader had at once:
-    /// `Head`, `Body` and `End` in one command (one channel send, one wake-up of the room).
-    Whole {
-        key: SessionKey,
-        head: Head,
-        piece: Option<Bytes>,
-        flag: Flag,
-        at: Instant,
-    },
     Leave {
         key: SessionKey,
     },
@@ -734,7 +725,6 @@ where
         queued_at: queued_at.clone(),
         seen: HashMap::new(),
         current: None,
-        held: None,
         last: None,
     };
     let metrics = shared.metrics.clone();
@@ -823,11 +813,6 @@ struct Conn {
     seen: HashMap<ByteString, (Arc<RoomRef>, SessionKey, Arc<AtomicBool>)>,
     /// Where the frame being read goes: its room and session, or nowhere (`None`).
     current: Option<(Arc<RoomRef>, SessionKey)>,
-    /// The head (and first body piece) of the frame being read, not yet sent to its room: when
-    /// the end-line is in the same read, the frame goes as one [`Cmd::Whole`]. Sent as `Head`
-    /// and `Body` before the reader waits for input, so the room sees nothing later than it
-    /// would piece by piece.
-    held: Option<(Head, Option<Bytes>)>,
     /// The first From-Path URI and the To-Path URI of the last request read: where to answer a
     /// frame whose head could not be decoded.
     last: Option<(MsrpUri, MsrpUri)>,
@@ -865,8 +850,6 @@ impl Conn {
                 }
                 continue;
             }
-            // Nothing more buffered: what is held goes to the room before the reader waits.
-            self.release_held().await;
             if buffered {
                 // The idle timer runs from the last event handled.
                 read_at = Instant::now();
@@ -936,7 +919,6 @@ impl Conn {
     /// Ends the frame being read with `#` for its room (its sender stopped inside it, or it
     /// could not be decoded, RFC 4975 §7.1).
     async fn abort_current(&mut self) {
-        self.release_held().await;
         if let Some((room, key)) = self.current.take() {
             let end = Cmd::End {
                 key,
@@ -951,7 +933,6 @@ impl Conn {
     async fn on_event(&mut self, ev: Event) -> bool {
         match ev {
             Event::Head { head, .. } => {
-                self.release_held().await;
                 self.current = None;
                 if head.status().is_some() {
                     // Responses to the copies: dropped (7701-023).
@@ -967,19 +948,16 @@ impl Conn {
                 }
                 match self.route(&head).await {
                     Ok((room, key)) => {
+                        if room.tx.send(Cmd::Head { key, head }).await.is_err() {
+                            return true;
+                        }
                         self.current = Some((room, key));
-                        self.held = Some((head, None));
                     }
                     Err(status) => self.answer(&head, status),
                 }
                 true
             }
             Event::Body(piece) => {
-                if let Some((_, held @ None)) = &mut self.held {
-                    *held = Some(piece);
-                    return true;
-                }
-                self.release_held().await;
                 if let Some((room, key)) = &self.current {
                     let at = Instant::now();
                     let _ = room
@@ -994,38 +972,12 @@ impl Conn {
                 true
             }
             Event::End(flag) => {
-                let held = self.held.take();
                 if let Some((room, key)) = self.current.take() {
                     let at = Instant::now();
-                    let cmd = match held {
-                        Some((head, piece)) => Cmd::Whole {
-                            key,
-                            head,
-                            piece,
-                            flag,
-                            at,
-                        },
-                        None => Cmd::End { key, flag, at },
-                    };
-                    let _ = room.tx.send(cmd).await;
+                    let _ = room.tx.send(Cmd::End { key, flag, at }).await;
                 }
                 true
             }
-        }
-    }
-
-    /// Sends what [`Conn::held`] holds to the frame's room as `Head` and `Body`.
-    async fn release_held(&mut self) {
-        let (Some((head, piece)), Some((room, key))) = (self.held.take(), &self.current) else {
-            return;
-        };
-        let key = *key;
-        if room.tx.send(Cmd::Head { key, head }).await.is_err() {
-            return;
-        }
-        if let Some(piece) = piece {
-            let at = Instant::now();
-            let _ = room.tx.send(Cmd::Body { key, piece, at }).await;
         }
     }
 
@@ -1395,20 +1347,6 @@ impl Task {
                 return Some(at);
             }
             Some(Cmd::End { key, flag, at }) => {
-                self.room.end(key, flag, now, actions);
-                return Some(at);
-            }
-            Some(Cmd::Whole {
-                key,
-                head,
-                piece,
-                flag,
-                at,
-            }) => {
-                self.room.request(key, head, now, actions);
-                if let Some(piece) = piece {
-                    self.room.body(key, piece, now, actions);
-                }
                 self.room.end(key, flag, now, actions);
                 return Some(at);
             }

@@ -393,10 +393,9 @@ async fn silent_sender_is_aborted_by_the_chunk_timer() {
     assert_eq!(got.body, body[..2_000]);
 }
 
-/// 7701-019 with a head that arrives without its end-line: the reader sends a frame to its room
-/// as one command when the whole frame is in one read, and must hand over what it holds (the
-/// head and first body octets) before it waits for more input. A sender that stops after them
-/// is aborted by the chunk timer, so its recipients get those octets and `#`.
+/// 7701-019 with a head that arrives without its end-line: the reader hands the head and the
+/// body octets it has to the room at once, not when the frame ends. A sender that stops after
+/// them is aborted by the chunk timer, so its recipients get those octets and `#`.
 #[tokio::test]
 async fn a_head_without_its_end_line_reaches_the_room() {
     let mut cfg = config();
