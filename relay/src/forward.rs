@@ -115,8 +115,9 @@ pub enum Hop {
     Conn(ConnId),
     /// The next hop's URI: the caller reuses a connection to it (RFC 4976 §6.4.2, 4976-035) or
     /// opens one (resolving it per RFC 4976 §8, 4976-041), then tells the router which with
-    /// [`Router::assign`].
-    Uri(MsrpUri),
+    /// [`Router::assign`]. Boxed: a hop by URI is the rarer case, and an [`Action`] (moved
+    /// a few times per request) stays small.
+    Uri(Box<MsrpUri>),
 }
 
 /// Why a frame is not forwarded (the caller counts and logs it).
@@ -361,7 +362,7 @@ impl Router {
                         ours += 1;
                         direction = r.direction;
                     }
-                    Err(RouteError::Foreign) => break Ok(Hop::Uri(next.clone())),
+                    Err(RouteError::Foreign) => break Ok(Hop::Uri(Box::new(next.clone()))),
                     Err(e) => break Err(DiscardReason::NextHop(e)),
                 },
             }
@@ -689,7 +690,7 @@ impl Router {
         let head = report::report(&send, tid, status, comment, info.range, &self.local)?;
         let to = match p.in_conn {
             Some(c) => Hop::Conn(c),
-            None => Hop::Uri(p.origin.first()?.clone()),
+            None => Hop::Uri(Box::new(p.origin.first()?.clone())),
         };
         Some(Action::Send { to, head })
     }

@@ -237,7 +237,11 @@ fn rfc4976_s3_flow_through_two_relays() {
     );
     // A forwards to B: the paths of SEND juh76 (4976-026), a tid of its own (4976-027).
     let (to, out_a, in_tid) = forward(&acts);
-    assert_eq!(to, &Hop::Uri(w.gb.clone()), "the next hop is B's URI");
+    assert_eq!(
+        to,
+        &Hop::Uri(Box::new(w.gb.clone())),
+        "the next hop is B's URI"
+    );
     assert_eq!(in_tid, "6aef");
     let tid_ab = out_a.tid;
     assert!(tid_ab != "6aef" && tid_ab.len() >= 8, "{tid_ab}");
@@ -297,7 +301,11 @@ fn rfc4976_s3_flow_through_two_relays() {
     assert_eq!(acts.len(), 1, "no response to a REPORT: {acts:#?}");
     let (to, rep_b, in_tid) = forward(&acts);
     assert_eq!(in_tid, "yh67");
-    assert_eq!(to, &Hop::Uri(w.ga.clone()), "from Bob: on to A's URI");
+    assert_eq!(
+        to,
+        &Hop::Uri(Box::new(w.ga.clone())),
+        "from Bob: on to A's URI"
+    );
     let want = w.vector_tid("rfc4976-s3-report-b-to-a.msrp", "yh67", &rep_b.tid);
     assert_eq!(encode(rep_b), encode(&want));
     assert_eq!(w.rb.outstanding(), 0, "a REPORT keeps no transaction");
@@ -598,7 +606,10 @@ fn end_to_end_requests_and_their_responses() {
         let acts = w.ra.on_request(req, ALICE, &w.up_a, w.t0);
         assert_eq!(acts.len(), 1, "no hop-by-hop response: {acts:#?}");
         let (to, at_b, in_tid) = forward(&acts);
-        assert_eq!((to, in_tid.as_ref()), (&Hop::Uri(w.gb.clone()), "nick1"));
+        assert_eq!(
+            (to, in_tid.as_ref()),
+            (&Hop::Uri(Box::new(w.gb.clone())), "nick1")
+        );
         let at_b = at_b.clone();
         let tid_ab = at_b.tid;
         assert_ne!(tid_ab, "nick1");
@@ -719,7 +730,7 @@ fn rfc4976_s5_1_auth_through_the_first_relay() {
         );
         assert_eq!(acts.len(), 1, "{acts:#?}");
         let (to, out, in_tid) = forward(&acts);
-        assert_eq!(to, &Hop::Uri(u("msrps://extra.example.com;tcp")));
+        assert_eq!(to, &Hop::Uri(Box::new(u("msrps://extra.example.com;tcp"))));
         assert_eq!(in_tid, auth);
         let out_tid = out.tid.to_string();
         // The forwarded AUTH is the RFC's, Authorization and all, under intra's tid.
@@ -983,7 +994,7 @@ fn connection_close() {
     let acts = w.rb.on_response(no, BOB);
     let rep = sends(&acts);
     assert_eq!(rep.len(), 1);
-    assert_eq!(rep[0].0, &Hop::Uri(w.ga.clone()));
+    assert_eq!(rep[0].0, &Hop::Uri(Box::new(w.ga.clone())));
     assert_eq!(rep[0].1.to_path(), [w.ga.clone(), u(ALICE_URI)]);
 }
 
