@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use msrp::{ByteString, Flag, Method, StatusCode};
 use msrp_mixer::config::RoomPolicy;
+use msrp_mixer::server::MixerHandle;
 use tokio::net::TcpSocket;
 
 /// 7701-013/014/017/018, 4975-031 (RFC 7701 §6.1): a 10 MiB message sent in 2 KiB chunks
@@ -373,16 +374,23 @@ async fn session_that_never_binds_is_removed() {
     alice.no_message(0).await;
 }
 
+/// A mixer whose chunk-reception timer runs out after 300 ms, Alice and Bob in its lobby, and a
+/// 5000-octet CPIM message from Alice to the room.
+async fn lobby_with_a_short_chunk_timer() -> (MixerHandle, Participant, Participant, Vec<u8>) {
+    let mut cfg = config();
+    cfg.limits.chunk_timeout = Duration::from_millis(300);
+    let (h, addr) = start_with(cfg).await;
+    let alice = join(&h, addr, "lobby", "alice").await;
+    let bob = join(&h, addr, "lobby", "bob").await;
+    let body = big_cpim(&alice.user, &room_uri("lobby"), 5_000);
+    (h, alice, bob, body)
+}
+
 /// 7701-019: a message whose sender goes silent mid-message is aborted when the
 /// chunk-reception timer runs out: its recipients get a chunk ending in `#`.
 #[tokio::test]
 async fn silent_sender_is_aborted_by_the_chunk_timer() {
-    let mut cfg = config();
-    cfg.limits.chunk_timeout = Duration::from_millis(300);
-    let (h, addr) = start_with(cfg).await;
-    let mut alice = join(&h, addr, "lobby", "alice").await;
-    let mut bob = join(&h, addr, "lobby", "bob").await;
-    let body = big_cpim(&alice.user, &room_uri("lobby"), 5_000);
+    let (_h, mut alice, mut bob, body) = lobby_with_a_short_chunk_timer().await;
     let mid = alice.ids.next_id();
     let head = alice
         .send_chunk(&mid, 1, &body[..2_000], Some(5_000), Flag::More)
@@ -398,12 +406,7 @@ async fn silent_sender_is_aborted_by_the_chunk_timer() {
 /// them is aborted by the chunk timer, so its recipients get those octets and `#`.
 #[tokio::test]
 async fn a_head_without_its_end_line_reaches_the_room() {
-    let mut cfg = config();
-    cfg.limits.chunk_timeout = Duration::from_millis(300);
-    let (h, addr) = start_with(cfg).await;
-    let mut alice = join(&h, addr, "lobby", "alice").await;
-    let mut bob = join(&h, addr, "lobby", "bob").await;
-    let body = big_cpim(&alice.user, &room_uri("lobby"), 5_000);
+    let (_h, mut alice, mut bob, body) = lobby_with_a_short_chunk_timer().await;
     let mid = alice.ids.next_id();
     let head = chunk_head(&mut alice, &mid, 1, body.len(), Some(body.len() as u64));
     let mut wire = bytes::BytesMut::new();

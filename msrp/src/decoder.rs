@@ -15,6 +15,7 @@ use crate::block::{Arena, Block};
 use crate::error::{DecodeError, ErrorKind};
 use crate::head::{Flag, Head, Method, StartLine, parse_head, split_start_line};
 use crate::header::PathCache;
+use crate::ident::Ident;
 
 /// `CRLF "-------"`: what precedes the transaction id of an end-line after a body.
 const BODY_END: &[u8] = b"\r\n-------";
@@ -81,7 +82,8 @@ enum State {
     },
     /// In a body, looking for `CRLF -------tid flag CRLF`.
     Body {
-        tid: InlineTid,
+        /// Held by value (an `ident` is at most 32 octets): no reference count.
+        tid: Ident,
         /// The request's method, for the error when a control body is too long (4975-013).
         method: Option<Method>,
         searched: usize,
@@ -97,34 +99,14 @@ enum State {
     End(Flag),
 }
 
-/// A transaction id held by value (an `ident` is at most 32 octets, RFC 4975 §9), so the body
-/// state costs no reference count.
-#[derive(Debug, Clone, Copy)]
-struct InlineTid {
-    len: u8,
-    bytes: [u8; crate::ident::IDENT_MAX],
-}
-
-impl InlineTid {
-    /// `t` must be an `ident` (checked by [`split_start_line`]).
-    fn new(t: &[u8]) -> InlineTid {
-        let mut bytes = [0; crate::ident::IDENT_MAX];
-        let len = t.len().min(bytes.len());
-        bytes[..len].copy_from_slice(&t[..len]);
-        InlineTid {
-            len: len as u8,
-            bytes,
-        }
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
-    }
-
-    /// For an error's report: the bytes are an `ident`, checked on the start line.
-    fn to_ident(self) -> crate::Ident {
-        crate::Ident::from_checked(std::str::from_utf8(self.as_bytes()).unwrap_or_default())
-    }
+/// The transaction id at `buf[t0..t1]`, which [`split_start_line`] has checked is an `ident`
+/// (ASCII), for the frames whose block did not parse into a [`Head`].
+fn tid_at(buf: &[u8], t0: usize, t1: usize) -> Ident {
+    Ident::from_checked(
+        buf.get(t0..t1)
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .unwrap_or_default(),
+    )
 }
 
 impl State {
@@ -315,7 +297,7 @@ impl Decoder {
                             buf.advance(emit);
                             return Err(DecodeError {
                                 kind: ErrorKind::ControlBodyTooLarge(limit),
-                                tid: Some(tid.to_ident()),
+                                tid: Some(*tid),
                                 method: method.take(),
                                 recoverable: true,
                             });
@@ -432,10 +414,9 @@ impl Decoder {
             }
             _ => Ok(head),
         });
-        // The read buffer still holds the block: the transaction id comes from there.
-        let tid = InlineTid::new(&buf[t0..t1]);
         match outcome {
             Ok(head) => {
+                let tid = head.tid;
                 self.state = match end_line {
                     Some(Ok(flag)) => State::End(flag),
                     _ => {
@@ -459,6 +440,8 @@ impl Decoder {
                 }))
             }
             Err(kind) => {
+                // The read buffer still holds the block: the transaction id comes from there.
+                let tid = tid_at(buf, t0, t1);
                 if has_body {
                     self.state = State::Body {
                         tid,
@@ -481,7 +464,7 @@ impl Decoder {
                     .map(|m| Method::from_text(&mut &ByteString::new(), m));
                 let err = DecodeError {
                     kind,
-                    tid: Some(tid.to_ident()),
+                    tid: Some(tid),
                     method,
                     recoverable: true,
                 };
@@ -498,9 +481,7 @@ impl Decoder {
             ..
         } = self.state
         {
-            e.tid = std::str::from_utf8(&buf[t0..t1])
-                .ok()
-                .and_then(crate::Ident::new);
+            e.tid = Some(tid_at(buf, t0, t1));
         }
         e
     }

@@ -253,9 +253,7 @@ fn fingerprint(v: &[u8]) -> u64 {
         .fold(v.len() as u64, |h, &b| h.rotate_left(8) ^ u64::from(b))
 }
 
-/// `p` cloned; a one-URI path (the common case) without SmallVec's generic clone. Inlined, so
-/// that the copy goes from the cache to the header vector without a stop on the stack.
-#[inline(always)]
+/// `p` cloned; a one-URI path (the common case) without SmallVec's generic clone.
 fn clone_path(p: &Path) -> Path {
     match p.as_slice() {
         [uri] => Path::from_buf([uri.clone()]),

@@ -165,10 +165,14 @@ mod tests {
         let b1 = pool.share(&b);
         assert!(!Arc::ptr_eq(&a1, &b1));
         assert_eq!((&a1[..], &b1[..]), (&a[..], &b[..]));
+        // B took the slot A was cached in: A comes from the table, and the same copy again.
         let a2 = pool.share(&a);
-        assert!(Arc::ptr_eq(&a1, &a2), "from the table after the collision");
+        assert!(
+            Arc::ptr_eq(&a1, &a2),
+            "the table's copy after the collision"
+        );
         let a3 = pool.share(&a);
-        assert!(Arc::ptr_eq(&a1, &a3), "from the cache");
+        assert!(Arc::ptr_eq(&a1, &a3), "the same copy");
         assert_eq!(pool.len(), 2);
     }
 
