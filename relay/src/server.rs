@@ -853,6 +853,19 @@ const BATCH_BYTES: usize = 32 * 1024;
 /// their own `Bytes`, not copied (as the writer does with [`WriterConfig::coalesce_below`]).
 const COPY_BELOW: usize = 2048;
 
+/// The least a batch's buffer grows by. Each frame's header block and end-line are frozen off
+/// the buffer and queued while the buffer goes on, so the buffer's allocation is shared until
+/// the writer is done with them; growing it by only what one frame needs made a new allocation
+/// (and a second one for `bytes`' shared header) for nearly every frame forwarded.
+const ENCODE_BLOCK: usize = 4096;
+
+/// Makes room in `buf` for `n` more octets, [`ENCODE_BLOCK`] at a time.
+fn make_room(buf: &mut BytesMut, n: usize) {
+    if buf.capacity() - buf.len() < n {
+        buf.reserve(n.max(ENCODE_BLOCK));
+    }
+}
+
 /// The header blocks, body pieces and end-lines one reader forwards onto one target's data
 /// lane, collected while the reader has input buffered and queued as one item when it is
 /// about to wait for more ([`Conn::flush_data`]), when it forwards to another target, or once
@@ -895,6 +908,7 @@ impl DataBatch {
     /// Adds the header block of `head` (RFC 4975 §7.1); a frame is open after it.
     fn head(&mut self, head: &Head, body: bool) {
         let before = self.buf.len();
+        make_room(&mut self.buf, head.encoded_len_hint() + 2);
         msrp::encode::head(head, body, &mut self.buf);
         self.len += self.buf.len() - before;
         self.mark = Some(true);
@@ -904,6 +918,7 @@ impl DataBatch {
     fn body(&mut self, piece: bytes::Bytes) {
         let n = piece.len();
         if n < COPY_BELOW {
+            make_room(&mut self.buf, n);
             self.buf.extend_from_slice(&piece);
         } else {
             if !self.buf.is_empty() {
@@ -918,6 +933,7 @@ impl DataBatch {
     /// Adds an end-line (RFC 4975 §7.1, 4975-010); the frame is closed after it.
     fn end(&mut self, tid: &str, flag: Flag, body: bool) {
         let before = self.buf.len();
+        make_room(&mut self.buf, tid.len() + 12);
         msrp::encode::end(tid, flag, body, &mut self.buf);
         self.len += self.buf.len() - before;
         self.mark = Some(false);
@@ -1700,6 +1716,10 @@ impl Conn {
             match a {
                 Action::Respond { to, head } if to == self.id => {
                     // A bodiless response (`$`), as `deliver` writes it.
+                    make_room(
+                        &mut self.control.buf,
+                        head.encoded_len_hint() + head.tid.len() + 10,
+                    );
                     msrp::encode::head(&head, false, &mut self.control.buf);
                     msrp::encode::end(&head.tid, Flag::Last, false, &mut self.control.buf);
                     if let Some(s) = head.status() {
