@@ -113,6 +113,10 @@ fn drain(dec: &mut Decoder, buf: &mut BytesMut, frames: &mut usize, body: &mut u
                 black_box(flag);
                 *frames += 1;
             }
+            Ok(Some(Event::BriefSuccess(r))) => {
+                black_box(r);
+                *frames += 1;
+            }
             Ok(None) => return,
             Err(e) => panic!("bench input failed to decode: {e}"),
         }

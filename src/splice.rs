@@ -99,6 +99,17 @@ pub(crate) async fn run<S>(
                 }
                 None => continue,
             },
+            // Not configured on this decoder; a whole frame, as it was read, if it were.
+            Event::BriefSuccess(r) => {
+                current = None;
+                let Ok(head) = r.head() else { continue };
+                let role = d.role_of(&head);
+                if role == Role::Nobody || (role == Role::Relay && d.relay.is_none()) {
+                    continue;
+                }
+                out.extend_from_slice(r.frame());
+                role
+            }
         };
         let lane = match role {
             Role::Relay => &mut relay,
@@ -177,6 +188,12 @@ where
                 if let Some((tid, body)) = frame.take() {
                     msrp::encode::end(&tid, flag, body, &mut out);
                 }
+            }
+            // Not configured on this decoder; a whole frame if it were.
+            Event::BriefSuccess(r) => {
+                out.extend_from_slice(r.frame());
+                frame = None;
+                held = Some(socket.clone().lock_owned().await);
             }
         }
         let Some(w) = held.as_mut() else { continue };

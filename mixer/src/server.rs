@@ -932,6 +932,12 @@ impl Conn {
     /// `false`: close the connection.
     async fn on_event(&mut self, ev: Event) -> bool {
         match ev {
+            // Responses to the copies are dropped (7701-023); the decoder skips the bodiless
+            // 2xx ones without an event, so this one only comes if it is configured to.
+            Event::BriefSuccess(_) => {
+                self.current = None;
+                true
+            }
             Event::Head { head, .. } => {
                 self.current = None;
                 if head.status().is_some() {

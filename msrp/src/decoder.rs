@@ -13,9 +13,10 @@ use memchr::memmem;
 
 use crate::block::{Arena, Block};
 use crate::error::{DecodeError, ErrorKind};
-use crate::head::{Flag, Head, Method, StartLine, parse_head, split_start_line};
+use crate::head::{Flag, Head, Method, StartLine, block_has_control, parse_head, split_start_line};
 use crate::header::PathCache;
 use crate::ident::Ident;
+use crate::status::StatusCode;
 
 /// `CRLF "-------"`: what precedes the transaction id of an end-line after a body.
 const BODY_END: &[u8] = b"\r\n-------";
@@ -39,6 +40,18 @@ pub struct DecoderConfig {
     /// head where it can be); nothing else is parsed. Other responses, and a 2xx with a body
     /// section, are decoded as usual. Default `false`.
     pub skip_success_responses: bool,
+    /// Hand out bodiless 2xx responses whose end-line is `$` as [`Event::BriefSuccess`]: the
+    /// transaction id, the status and the frame's octets, without parsing the header block. For
+    /// a node that needs little of a success response and rarely all of it: an RFC 4976 relay
+    /// reading the next hop's 200 to each SEND it forwarded (4976-029/030) needs the
+    /// transaction id, the status and the first To-Path URI, and the whole head only for the
+    /// response to a request it forwards end to end, which [`BriefSuccess::head`] parses on
+    /// demand. The start line, line ends, size and end-line are checked as for any frame; so
+    /// are the first header's name (To-Path, 4975-005) and the absence of control characters.
+    /// A 2xx response that fails these checks, has a body section or ends in another flag is
+    /// decoded as usual. [`DecoderConfig::skip_success_responses`] takes precedence. Default
+    /// `false`.
+    pub brief_success_responses: bool,
 }
 
 impl Default for DecoderConfig {
@@ -48,6 +61,7 @@ impl Default for DecoderConfig {
             max_control_body: 10240,
             strict: false,
             skip_success_responses: false,
+            brief_success_responses: false,
         }
     }
 }
@@ -67,6 +81,56 @@ pub enum Event {
     Body(Bytes),
     /// The end-line of the current frame.
     End(Flag),
+    /// A whole bodiless 2xx response, its header block not parsed
+    /// ([`DecoderConfig::brief_success_responses`]). No [`Event::End`] follows.
+    BriefSuccess(BriefSuccess),
+}
+
+/// A bodiless 2xx response read with [`DecoderConfig::brief_success_responses`]: what an RFC
+/// 4976 relay needs of the next hop's response to a SEND (RFC 4976 §7.3, 4976-029/030) read
+/// at once, the rest kept as octets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BriefSuccess {
+    /// The transaction id.
+    pub tid: Ident,
+    /// The status code, 200 to 299.
+    pub status: StatusCode,
+    /// The whole frame, start line to end-line.
+    frame: Bytes,
+    /// Where the To-Path value's first URI lies in `frame`.
+    first_to: (u16, u16),
+    /// The decoder's leniency, for [`BriefSuccess::head`].
+    strict: bool,
+}
+
+impl BriefSuccess {
+    /// The frame as it was read, start line to end-line.
+    pub fn frame(&self) -> &Bytes {
+        &self.frame
+    }
+
+    /// The first URI of the To-Path, as sent (not parsed: compare it with a URI's text for a
+    /// quick check, and parse the head when that fails, since RFC 4975 §6.1 compares some
+    /// parts without regard to case).
+    pub fn first_to_path(&self) -> &[u8] {
+        self.frame
+            .get(usize::from(self.first_to.0)..usize::from(self.first_to.1))
+            .unwrap_or_default()
+    }
+
+    /// The head, parsed as the decoder would have parsed it without
+    /// [`DecoderConfig::brief_success_responses`] (the frame is copied; this is the slow path).
+    pub fn head(&self) -> Result<Head, DecodeError> {
+        let mut dec = Decoder::new(DecoderConfig {
+            strict: self.strict,
+            ..DecoderConfig::default()
+        });
+        let mut buf = BytesMut::from(&self.frame[..]);
+        match dec.decode(&mut buf)? {
+            Some(Event::Head { head, .. }) => Ok(head),
+            _ => Err(DecodeError::fatal(ErrorKind::StartLine)),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -79,6 +143,9 @@ enum State {
         scanned: usize,
         tid: Option<(usize, usize)>,
         skip: bool,
+        /// The frame is a 2xx response to hand out as [`Event::BriefSuccess`] if it is bodiless
+        /// ([`DecoderConfig::brief_success_responses`]).
+        brief: bool,
     },
     /// In a body, looking for `CRLF -------tid flag CRLF`.
     Body {
@@ -115,6 +182,7 @@ impl State {
             scanned: 0,
             tid: None,
             skip: false,
+            brief: false,
         }
     }
 }
@@ -324,7 +392,13 @@ impl Decoder {
     }
 
     fn decode_head(&mut self, buf: &mut BytesMut) -> Result<Step, DecodeError> {
-        let State::Head { scanned, tid, skip } = &mut self.state else {
+        let State::Head {
+            scanned,
+            tid,
+            skip,
+            brief,
+        } = &mut self.state
+        else {
             unreachable!("decode_head outside Head")
         };
         loop {
@@ -351,7 +425,9 @@ impl Decoder {
                 *tid = Some((off, off + t.len()));
                 // A start line's tail is a method (capitals) or a status code (digits): a
                 // leading '2' is a 2xx status.
-                *skip = self.cfg.skip_success_responses && rest.first() == Some(&b'2');
+                let success = rest.first() == Some(&b'2');
+                *skip = success && self.cfg.skip_success_responses;
+                *brief = success && self.cfg.brief_success_responses;
                 continue;
             };
             if line.is_empty() {
@@ -372,6 +448,12 @@ impl Decoder {
                     self.state = State::head();
                     return Ok(Step::Skipped);
                 }
+                if *brief && outcome == Ok(Flag::Last) {
+                    if let Some(ev) = self.brief(buf, line_start, nl + 1, (t0, t1)) {
+                        self.state = State::head();
+                        return Ok(Step::Done(Some(ev)));
+                    }
+                }
                 return self
                     .finish_head(buf, line_start, nl + 1, Some(outcome), (t0, t1))
                     .map(Step::Done);
@@ -380,6 +462,46 @@ impl Decoder {
             // limit is clamped in `Decoder::new`.
             self.line_ends.push(nl as u32);
         }
+    }
+
+    /// The bodiless 2xx response `buf[..end]` (its block `buf[..hdr_end]`, its tid at
+    /// `buf[t0..t1]`) as an [`Event::BriefSuccess`], taken off `buf`; `None` (nothing taken)
+    /// when its block has a control character or does not begin with To-Path.
+    fn brief(
+        &self,
+        buf: &mut BytesMut,
+        hdr_end: usize,
+        end: usize,
+        (t0, t1): (usize, usize),
+    ) -> Option<Event> {
+        // A start line, To-Path and From-Path at least (4975-005).
+        let to_line = usize::try_from(*self.line_ends.first()?).ok()? + 1;
+        if self.line_ends.len() < 3 || block_has_control(&buf[..hdr_end], self.line_ends.len()) {
+            return None;
+        }
+        let to_end = usize::try_from(self.line_ends[1]).ok()? - 1;
+        let value = buf.get(to_line..to_end)?.strip_prefix(b"To-Path:")?;
+        let skip = value.iter().take_while(|&&b| b == b' ').count();
+        let len = value[skip..]
+            .iter()
+            .position(|&b| b == b' ')
+            .unwrap_or(value.len() - skip);
+        let from = to_end - value.len() + skip;
+        let first_to = (u16::try_from(from).ok()?, u16::try_from(from + len).ok()?);
+        // The start line passed `split_start_line`: three digits follow the tid and a space.
+        let digits = buf.get(t1 + 1..t1 + 4)?;
+        let code = digits
+            .iter()
+            .fold(0u16, |n, &d| n * 10 + u16::from(d.wrapping_sub(b'0')));
+        let status = StatusCode::new(code)?;
+        let tid = tid_at(buf, t0, t1);
+        Some(Event::BriefSuccess(BriefSuccess {
+            tid,
+            status,
+            frame: buf.split_to(end).freeze(),
+            first_to,
+            strict: self.cfg.strict,
+        }))
     }
 
     /// The header block is `buf[..hdr_end]`; the frame's head ends at `end`. `end_line` is `None`

@@ -103,6 +103,16 @@ impl FrameDecoder {
                         (None, None) => *first = Some(piece),
                     }
                 }
+                Event::BriefSuccess(b) => {
+                    // Only with `DecoderConfig::brief_success_responses`: a whole frame.
+                    self.skipping = false;
+                    self.current = None;
+                    return Ok(Some(Frame {
+                        head: b.head()?,
+                        body: None,
+                        flag: Flag::Last,
+                    }));
+                }
                 Event::End(flag) => {
                     if self.skipping {
                         self.skipping = false;

@@ -422,7 +422,7 @@ fn parse_start(src: &mut impl Source, line: &str, tid_len: usize) -> Result<Star
 /// line holds nothing but its CRLFs; a TAB, a bare CR or LF, or any other control octet makes the
 /// count differ. One compare-and-add per octet, counted in runs of 255 so that the counter is an
 /// octet and the loop vectorizes: it runs over every header octet.
-fn block_has_control(s: &[u8], lines: usize) -> bool {
+pub(crate) fn block_has_control(s: &[u8], lines: usize) -> bool {
     let controls: usize = s
         .chunks(255)
         .map(|c| {

@@ -133,6 +133,7 @@ fn deliver(stream: &[u8], reads: &[usize]) -> (Vec<msrp::reassembly::Message>, R
                         o => panic!("unexpected {o:?}"),
                     }
                 }
+                Event::BriefSuccess(r) => panic!("not configured: {r:?}"),
             }
         }
     }
@@ -288,6 +289,7 @@ fn rechunk(upstream: &[u8], reads: &[usize], chunk_size: usize) -> Vec<Vec<u8>> 
                 .expect("finish_with");
             poll(&mut s, &mut out);
         }
+        Event::BriefSuccess(r) => panic!("not configured: {r:?}"),
     });
     poll(&mut s, &mut out);
     assert!(s.is_empty());
@@ -401,6 +403,7 @@ fn cut_through(
             check(&o);
             encode::end(&o.tid, flag, true, &mut out);
         }
+        Event::BriefSuccess(r) => panic!("not configured: {r:?}"),
     });
     (out.to_vec(), cuts)
 }

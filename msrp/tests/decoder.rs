@@ -781,7 +781,7 @@ fn skipped_success_responses_leave_no_event_and_lose_nothing() {
         .iter()
         .map(|o| match o {
             Out::Frame { head, .. } => head.status(),
-            Out::Error { .. } => None,
+            Out::Error { .. } | Out::Brief { .. } => None,
         })
         .collect();
     assert_eq!(
@@ -799,4 +799,85 @@ fn skipped_success_responses_leave_no_event_and_lose_nothing() {
         err(ErrorKind::EndLineMismatch, Some("ok000005"), true)
     );
     assert_eq!(body_of(&kept.outs[4]), b"second");
+}
+
+/// `DecoderConfig::brief_success_responses`: a bodiless 2xx ending in `$`, with To-Path first
+/// and no control character, comes as one `Event::BriefSuccess` holding its tid, status and
+/// first To-Path URI, and its frame parses to the head the decoder would have given; every
+/// other frame decodes as without the option, wherever the reads cut them.
+#[test]
+fn brief_success_responses_stand_for_their_frames() {
+    let relay_to = "To-Path: msrp://relay.example.com:2855/r1;tcp msrp://a.example.com:1/s;tcp\r\n";
+    let input = [
+        // Brief: the usual 200, a bare 200, a 202 with a longer To-Path and extra spaces.
+        response("ok000001", "200 OK", "ok000001$"),
+        format!("MSRP ok000002 200\r\n{relay_to}{FROM}Message-ID: m1234\r\n-------ok000002$\r\n"),
+        format!("MSRP ok000003 202 Accepted\r\nTo-Path:   msrp://c.example.com:3/u;tcp\r\n{FROM}-------ok000003$\r\n"),
+        send("send0001", "first"),
+        // Not brief: an error status, another flag, a body section, From-Path first, a TAB, no
+        // From-Path (the usual error), a wrong end-line (the usual error).
+        response("err00001", "481 Session Does Not Exist", "err00001$"),
+        response("ok000004", "200 OK", "ok000004+"),
+        format!("MSRP ok000005 200 OK\r\n{TO}{FROM}Content-Type: text/plain\r\n\r\nodd\r\n-------ok000005$\r\n"),
+        format!("MSRP ok000006 200 OK\r\n{FROM}{TO}-------ok000006$\r\n"),
+        format!("MSRP ok000007 200 OK\r\n{TO}From-Path:\tmsrp://a.example.com:1/s;tcp\r\n-------ok000007$\r\n"),
+        format!("MSRP ok000008 200 OK\r\n{TO}-------ok000008$\r\n"),
+        response("ok000009", "200 OK", "other009$"),
+        send("send0002", "second"),
+    ]
+    .concat();
+    let brief = DecoderConfig {
+        brief_success_responses: true,
+        ..DecoderConfig::default()
+    };
+    let all = assert_split_invariant(&DecoderConfig::default(), input.as_bytes());
+    let got = assert_split_invariant(&brief, input.as_bytes());
+    assert!(got.idle && got.left == 0 && !got.fatal, "{got:?}");
+    assert_eq!(all.outs.len(), 12, "{all:?}");
+    let unbriefed: Vec<Out> = got.outs.iter().cloned().map(Out::unbriefed).collect();
+    assert_eq!(unbriefed, all.outs, "the same frames, in order");
+    let briefs: Vec<(String, u16, String)> = got
+        .outs
+        .iter()
+        .filter_map(|o| match o {
+            Out::Brief {
+                head,
+                status,
+                first_to,
+            } => Some((head.tid.to_string(), status.as_u16(), first_to.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        briefs,
+        [
+            (
+                "ok000001".into(),
+                200,
+                "msrp://b.example.com:2/t;tcp".into()
+            ),
+            (
+                "ok000002".into(),
+                200,
+                "msrp://relay.example.com:2855/r1;tcp".into()
+            ),
+            (
+                "ok000003".into(),
+                202,
+                "msrp://c.example.com:3/u;tcp".into()
+            ),
+        ]
+    );
+    // With skip_success_responses as well, skipping wins.
+    let both = DecoderConfig {
+        skip_success_responses: true,
+        ..brief
+    };
+    let skipped = run_whole(&both, input.as_bytes());
+    assert!(
+        skipped.outs.iter().all(|o| !matches!(o, Out::Brief { .. })),
+        "{skipped:?}"
+    );
+    // Skipping checks no header: every bodiless 2xx with a good end-line goes (seven).
+    assert_eq!(skipped.outs.len(), 5);
 }

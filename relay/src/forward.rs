@@ -95,8 +95,8 @@ use std::time::{Duration, Instant};
 
 use msrp::report::{self, relay_owed};
 use msrp::{
-    ByteRange, FailureReport, Head, Header, IdGenerator, Ident, Method, MsrpUri, Path, StartLine,
-    StatusCode, Transactions,
+    BriefSuccess, ByteRange, FailureReport, Head, Header, IdGenerator, Ident, Method, MsrpUri,
+    Path, StartLine, StatusCode, Transactions,
 };
 
 use crate::ConnId;
@@ -520,6 +520,33 @@ impl Router {
         };
         self.pending.insert_unsent(tid, piece);
         tid
+    }
+
+    /// A bodiless 2xx arrived on connection `from`, read briefly
+    /// ([`msrp::DecoderConfig::brief_success_responses`]): when it answers a SEND this relay
+    /// forwarded, on the connection it went out on, and its first To-Path URI is ours as we
+    /// wrote it, the transaction is over with nothing to send (RFC 4976 §6.4.3, 4976-029: a
+    /// SEND's response goes to the previous hop only, and a success is not reported). `None`
+    /// when this quick check cannot decide (the response to an end-to-end request, a To-Path
+    /// spelled otherwise, an unknown transaction): parse the head and call
+    /// [`Router::on_response`], which decides as it always does.
+    pub fn on_brief_success(&mut self, r: &BriefSuccess, from: ConnId) -> Option<Vec<Action>> {
+        let checked = self.pending.complete_if(&r.tid, |p| {
+            let quick = p.send.is_some()
+                && p.out_conn.is_none_or(|c| c == from)
+                && p.front
+                    .first()
+                    .is_some_and(|u| u.as_str().as_bytes() == r.first_to_path());
+            if quick { Ok(()) } else { Err(()) }
+        });
+        match checked {
+            Some(Ok(p)) => Some(
+                self.failure_report(&p, r.status, None)
+                    .into_iter()
+                    .collect(),
+            ),
+            _ => None,
+        }
     }
 
     /// A response `head` arrived on connection `from` (RFC 4976 §6.4.3; see the [module

@@ -430,6 +430,9 @@ impl Shared {
     fn decoder_config(&self) -> DecoderConfig {
         DecoderConfig {
             max_head: self.cfg.max_head,
+            // The next hop's 200s to forwarded SENDs, one per chunk, are read without parsing
+            // their heads (Router::on_brief_success).
+            brief_success_responses: true,
             ..DecoderConfig::default()
         }
     }
@@ -1298,6 +1301,24 @@ impl Conn {
     async fn on_event(&mut self, ev: Event) -> Result<(), Stop> {
         match ev {
             Event::Head { head, body } => self.on_head(head, body).await,
+            Event::BriefSuccess(r) => {
+                self.release().await;
+                self.current = Current::Idle;
+                self.owed.clear();
+                let quick = self.shared.core().router.on_brief_success(&r, self.id);
+                let actions = match quick {
+                    Some(actions) => actions,
+                    // The slow path: the head parsed, as without the brief reading.
+                    None => match r.head() {
+                        Ok(head) => self.shared.core().router.on_response(head, self.id),
+                        Err(e) => return self.on_decode_error(e).await,
+                    },
+                };
+                if !actions.is_empty() {
+                    deliver(self.shared.clone(), actions, true).await;
+                }
+                Ok(())
+            }
             Event::Body(piece) => {
                 if let Current::Collect { body: Some(b), .. } = &mut self.current {
                     b.extend_from_slice(&piece);

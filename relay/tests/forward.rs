@@ -1089,3 +1089,84 @@ fn forwarded_heads_encode_and_decode() {
         }
     }
 }
+
+/// A bodiless 2xx as a relay's decoder reads it (`DecoderConfig::brief_success_responses`).
+fn brief(h: &Head) -> msrp::BriefSuccess {
+    let mut dec = msrp::Decoder::new(DecoderConfig {
+        brief_success_responses: true,
+        ..DecoderConfig::default()
+    });
+    let mut buf = BytesMut::from(encode(h).as_bytes());
+    match dec.decode(&mut buf).expect("decodes") {
+        Some(msrp::Event::BriefSuccess(r)) => r,
+        other => panic!("not read briefly: {other:?}"),
+    }
+}
+
+/// RFC 4976 §6.4.3 (4976-029) from a brief reading: the next hop's 200 to a forwarded SEND,
+/// on the connection the SEND went out on and addressed to our URI as we wrote it, ends the
+/// transaction with nothing to send. Everything else is left to `on_response` on the parsed
+/// head, which decides as it always does: the wrong connection, our URI spelled in another
+/// case (equal by RFC 4975 §6.1), an end-to-end request's response, an unknown transaction.
+#[test]
+fn brief_success_responses_end_sends_and_leave_the_rest_to_the_head() {
+    let mut w = world();
+    let sent = |w: &mut World| {
+        let acts = w.send_at_a(w.alice_send(""));
+        let (_, out, _) = forward(&acts);
+        let (out, tid) = (out.clone(), out.tid);
+        assert!(w.ra.assign(&tid, A_TO_B));
+        assert!(w.ra.chunk_sent(&tid, 39, w.t0));
+        (out, tid)
+    };
+
+    // The quick path.
+    let (out, tid) = sent(&mut w);
+    let ok = msrp::report::response(&out, StatusCode::OK, None, &w.gb);
+    assert_eq!(ok.to_path()[0], w.ga, "to the previous hop only");
+    let r = brief(&ok);
+    assert_eq!((r.tid, r.status), (tid, StatusCode::OK));
+    assert_eq!(w.ra.outstanding(), 1);
+    assert_eq!(
+        w.ra.on_brief_success(&r, STRANGER),
+        None,
+        "wrong connection"
+    );
+    assert_eq!(w.ra.outstanding(), 1, "still outstanding");
+    assert_eq!(w.ra.on_brief_success(&r, A_TO_B), Some(vec![]));
+    assert_eq!(w.ra.outstanding(), 0);
+    // Again: unknown now, and the head says so.
+    assert_eq!(w.ra.on_brief_success(&r, A_TO_B), None);
+    assert_eq!(
+        discarded(&w.ra.on_response(r.head().unwrap(), A_TO_B)),
+        Some(DiscardReason::UnknownTransaction)
+    );
+
+    // Our URI with its host in capitals: not the text we wrote, the same URI.
+    let (out, tid) = sent(&mut w);
+    let ok = msrp::report::response(&out, StatusCode::OK, None, &w.gb);
+    let shouted = encode(&ok).replace("a.example.org", "A.EXAMPLE.ORG");
+    let r = brief(&decode(&shouted));
+    assert_eq!(r.tid, tid);
+    assert_eq!(w.ra.on_brief_success(&r, A_TO_B), None);
+    assert_eq!(w.ra.outstanding(), 1);
+    assert_eq!(w.ra.on_response(r.head().unwrap(), A_TO_B), vec![]);
+    assert_eq!(w.ra.outstanding(), 0);
+
+    // A NICKNAME's 200 goes back end to end: the head is needed.
+    let acts =
+        w.ra.on_request(nickname(&w.ga, &w.gb, "nick1"), ALICE, &w.up_a, w.t0);
+    let (_, at_b, _) = forward(&acts);
+    let at_b = at_b.clone();
+    w.ra.assign(&at_b.tid, A_TO_B);
+    let ok = msrp::report::response(&at_b, StatusCode::OK, None, &w.gb);
+    let r = brief(&ok);
+    assert_eq!(r.first_to_path(), w.ga.as_str().as_bytes());
+    assert_eq!(w.ra.on_brief_success(&r, A_TO_B), None, "not a SEND's");
+    assert_eq!(w.ra.outstanding(), 1);
+    let acts = w.ra.on_response(r.head().unwrap(), A_TO_B);
+    let back = responds(&acts);
+    assert_eq!(back.len(), 1, "{acts:#?}");
+    assert_eq!((back[0].0, back[0].1.tid.as_ref()), (ALICE, "nick1"));
+    assert_eq!(w.ra.outstanding(), 0);
+}

@@ -678,6 +678,7 @@ impl Client {
                             flag,
                         });
                     }
+                    Some(Ok(Ok(Event::BriefSuccess(r)))) => panic!("not configured: {r:?}"),
                     Some(Ok(Err(e))) => panic!("client got an undecodable frame: {e}"),
                 }
             }

@@ -107,6 +107,7 @@ async fn bob_reader(
                 current = Some((head, cursor, 0));
             }
             Event::Head { head, .. } => response = Some(head),
+            Event::BriefSuccess(r) => panic!("not configured: {r:?}"),
             Event::Body(piece) => {
                 if let Some((_, cursor, octets)) = current.as_mut() {
                     *octets += piece.len() as u64;

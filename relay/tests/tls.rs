@@ -288,6 +288,7 @@ impl Client {
                             flag,
                         });
                     }
+                    Ok(Ok(Event::BriefSuccess(r))) => panic!("not configured: {r:?}"),
                     Ok(Err(e)) => panic!("client got an undecodable frame: {e}"),
                     Err(e) => panic!("client stream error: {e}"),
                 }

@@ -196,6 +196,9 @@ impl Client {
                     None => return Err("the relay closed the connection".to_owned()),
                     Some(Err(e)) => return Err(format!("read: {e}")),
                     Some(Ok(Err(e))) => return Err(format!("undecodable frame: {e}")),
+                    Some(Ok(Ok(Event::BriefSuccess(r)))) => {
+                        return Err(format!("not configured: {r:?}"));
+                    }
                     Some(Ok(Ok(Event::Head { head, body }))) => {
                         current = Some((head, body.then(BytesMut::new)));
                     }
@@ -511,6 +514,8 @@ async fn bob_read(
                 break;
             }
             Some(Ok(Err(e))) => run.error(format!("Bob got an undecodable frame: {e}")),
+            // Not configured on Bob's decoder.
+            Some(Ok(Ok(Event::BriefSuccess(_)))) => {}
             Some(Ok(Ok(Event::Head { head, .. }))) => {
                 if head.is_send() {
                     let seq = head

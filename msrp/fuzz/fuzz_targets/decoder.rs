@@ -46,13 +46,15 @@ impl Splits {
     }
 }
 
-/// Config derived from the input: strict or lenient white space, 2xx responses skipped or
-/// not, and a small or default head limit so that `HeadTooLarge` is reachable with short inputs.
+/// Config derived from the input: strict or lenient white space, 2xx responses skipped, read
+/// briefly or decoded, and a small or default head limit so that `HeadTooLarge` is reachable
+/// with short inputs.
 fn config(splits: &mut Splits) -> DecoderConfig {
     let r = splits.next();
     DecoderConfig {
         strict: r & 1 == 1,
         skip_success_responses: r & 4 == 4,
+        brief_success_responses: r & 16 == 16,
         max_head: if r & 2 == 2 {
             64 + (r >> 8) as usize % 512
         } else {
@@ -76,6 +78,20 @@ fn drain(dec: &mut Decoder, buf: &mut BytesMut, out: &mut Vec<Seen>) -> bool {
                 }
             }
             Ok(Some(Event::End(flag))) => out.push(Seen::End(flag)),
+            Ok(Some(Event::BriefSuccess(r))) => {
+                // Its frame parses as the decoder would have parsed it, or fails as it would
+                // have failed.
+                match r.head() {
+                    Ok(head) => {
+                        assert_eq!(head.tid, r.tid);
+                        assert_eq!(head.status(), Some(r.status));
+                        assert!(head.to_path().first().is_some());
+                        out.push(Seen::Head(head, false));
+                        out.push(Seen::End(Flag::Last));
+                    }
+                    Err(e) => out.push(Seen::Error(e)),
+                }
+            }
             Err(e) => {
                 let go_on = e.can_continue();
                 out.push(Seen::Error(e));
@@ -144,6 +160,7 @@ fn round_trip(frame: &Frame, strict: bool) {
         max_control_body: u64::MAX,
         strict,
         skip_success_responses: false,
+        brief_success_responses: false,
     };
     let mut again = FrameDecoder::new(cfg, u64::MAX);
     match again.decode(&mut wire) {

@@ -18,6 +18,27 @@ pub enum Out {
         tid: Option<String>,
         can_continue: bool,
     },
+    /// An [`Event::BriefSuccess`] (`DecoderConfig::brief_success_responses`), with the head
+    /// its frame parses to and the first To-Path URI it names.
+    Brief {
+        head: Head,
+        status: msrp::StatusCode,
+        first_to: String,
+    },
+}
+
+impl Out {
+    /// A brief success response as the whole frame it stands for.
+    pub fn unbriefed(self) -> Out {
+        match self {
+            Out::Brief { head, .. } => Out::Frame {
+                head,
+                body: None,
+                flag: Flag::Last,
+            },
+            o => o,
+        }
+    }
 }
 
 /// The result of feeding `input` to a decoder in pieces cut at `cuts` (ascending positions).
@@ -59,6 +80,18 @@ pub fn run_cuts(cfg: &DecoderConfig, input: &[u8], cuts: &[usize]) -> Run {
                 Ok(Some(Event::End(flag))) => {
                     let (head, body) = cur.take().expect("end outside a frame");
                     outs.push(Out::Frame { head, body, flag });
+                }
+                Ok(Some(Event::BriefSuccess(r))) => {
+                    assert!(cur.is_none(), "brief response inside a frame");
+                    assert!(cfg.brief_success_responses, "not configured");
+                    let head = r.head().expect("a brief response parses");
+                    assert_eq!(head.tid, r.tid);
+                    assert_eq!(head.status(), Some(r.status));
+                    outs.push(Out::Brief {
+                        head,
+                        status: r.status,
+                        first_to: String::from_utf8(r.first_to_path().to_vec()).expect("text"),
+                    });
                 }
                 Err(e) => {
                     cur = None;

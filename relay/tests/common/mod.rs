@@ -246,6 +246,7 @@ pub async fn read_frame(r: &mut EventReader<OwnedReadHalf>) -> Option<Frame> {
                     flag,
                 });
             }
+            Ok(Ok(Event::BriefSuccess(r))) => panic!("not configured: {r:?}"),
             Ok(Err(e)) => panic!("client got an undecodable frame: {e}"),
             Err(e) => panic!("client stream error: {e}"),
         }
