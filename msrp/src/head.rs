@@ -230,6 +230,49 @@ impl Head {
         })
     }
 
+    /// Moves the first `n` To-Path URIs to the front of the From-Path, the last of them first:
+    /// what an RFC 4976 relay does to a request it forwards (§6.4.1, 4976-026) and to a
+    /// response it routes back. `false`, and nothing changed, when a path is missing or the
+    /// To-Path has fewer than `n` URIs.
+    ///
+    /// For the usual single relay (`n` = 1, a To-Path of two URIs, a From-Path of one) the
+    /// To-Path's heap storage becomes the From-Path's, so nothing is allocated or freed.
+    pub fn shift_paths(&mut self, n: usize) -> bool {
+        let (mut to_at, mut from_at) = (None, None);
+        for (i, h) in self.headers.iter().enumerate() {
+            match h {
+                Header::ToPath(_) if to_at.is_none() => to_at = Some(i),
+                Header::FromPath(_) if from_at.is_none() => from_at = Some(i),
+                _ => {}
+            }
+        }
+        let (Some(t), Some(f)) = (to_at, from_at) else {
+            return false;
+        };
+        let (to, from) = if t < f {
+            let (a, b) = self.headers.split_at_mut(f);
+            (&mut a[t], &mut b[0])
+        } else {
+            let (a, b) = self.headers.split_at_mut(t);
+            (&mut b[0], &mut a[f])
+        };
+        let (Header::ToPath(to), Header::FromPath(from)) = (to, from) else {
+            return false;
+        };
+        if to.len() < n {
+            return false;
+        }
+        if n == 1 && to.len() == 2 && from.len() == 1 && to.spilled() {
+            // [u, b] / [a] -> [b] / [u, a] in the same two storages.
+            std::mem::swap(to, from);
+            std::mem::swap(&mut to[0], &mut from[1]);
+        } else {
+            let moved: Path = to.drain(..n).collect();
+            from.insert_many(0, moved.into_iter().rev());
+        }
+        true
+    }
+
     /// Mutable From-Path, for relays that push their own URI (RFC 4976 §6.4.1).
     pub fn from_path_mut(&mut self) -> Option<&mut Path> {
         self.headers.iter_mut().find_map(|h| {
@@ -573,6 +616,64 @@ mod tests {
 
     fn uri(s: &str) -> MsrpUri {
         s.parse().unwrap()
+    }
+
+    /// 4976-026: the first `n` To-Path URIs lead the From-Path, the last of them first; the
+    /// one-relay case swaps storages instead of allocating.
+    #[test]
+    fn shift_paths_moves_the_relays_uris() {
+        use crate::path;
+        let [r1, r2, b, a] = [
+            "msrp://r1.example.com:1/x;tcp",
+            "msrp://r2.example.com:2/y;tcp",
+            "msrp://b.example.com:3/b;tcp",
+            "msrp://a.example.com:4/a;tcp",
+        ]
+        .map(uri);
+        let paths = |h: &Head| (h.to_path().to_vec(), h.from_path().to_vec());
+        let send =
+            |to: Path| Head::request(Method::Send, "abcd".parse().unwrap(), to, path![a.clone()]);
+
+        let mut h = send(path![r1.clone(), b.clone()]);
+        assert!(h.to_path_mut().unwrap().spilled());
+        assert!(h.shift_paths(1));
+        assert_eq!(paths(&h), (vec![b.clone()], vec![r1.clone(), a.clone()]));
+        assert!(!h.to_path_mut().unwrap().spilled());
+        assert!(
+            h.from_path_mut().unwrap().spilled(),
+            "the To-Path's storage"
+        );
+
+        let mut h = send(path![r1.clone(), r2.clone(), b.clone()]);
+        assert!(h.shift_paths(1));
+        assert_eq!(
+            paths(&h),
+            (vec![r2.clone(), b.clone()], vec![r1.clone(), a.clone()])
+        );
+        let mut h = send(path![r1.clone(), r2.clone(), b.clone()]);
+        assert!(h.shift_paths(2));
+        assert_eq!(
+            paths(&h),
+            (vec![b.clone()], vec![r2.clone(), r1.clone(), a.clone()])
+        );
+        let mut h = send(path![r1.clone(), b.clone()]);
+        assert!(h.shift_paths(0));
+        assert_eq!(paths(&h), (vec![r1.clone(), b.clone()], vec![a.clone()]));
+
+        // Too few URIs, or a path missing: nothing changes.
+        let mut h = send(path![b.clone()]);
+        assert!(!h.shift_paths(2));
+        assert_eq!(paths(&h), (vec![b.clone()], vec![a.clone()]));
+        let mut h = send(path![r1.clone(), b.clone()]);
+        h.headers.retain(|x| !matches!(x, Header::FromPath(_)));
+        assert!(!h.shift_paths(1));
+        assert_eq!(h.to_path(), [r1.clone(), b.clone()]);
+
+        // From-Path before To-Path in the vector: the same result.
+        let mut h = send(path![r1.clone(), b.clone()]);
+        h.headers.swap(0, 1);
+        assert!(h.shift_paths(1));
+        assert_eq!(paths(&h), (vec![b], vec![r1, a]));
     }
 
     #[test]

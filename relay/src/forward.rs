@@ -398,13 +398,7 @@ impl Router {
         });
 
         // 4976-026: our URIs leave the To-Path and lead the From-Path, the last one first.
-        let moved: Path = match head.to_path_mut() {
-            Some(to) => to.drain(..ours).collect(),
-            None => Path::new(),
-        };
-        if let Some(fp) = head.from_path_mut() {
-            fp.insert_many(0, moved.into_iter().rev());
-        }
+        head.shift_paths(ours);
         // 4976-027: our own transaction id on the outgoing hop.
         let out_tid = self.pending.new_tid(&mut self.ids);
         let in_tid = std::mem::replace(&mut head.tid, out_tid);
@@ -591,13 +585,7 @@ impl Router {
         let (Some(back), true) = (p.in_conn, head.to_path().len() > ours) else {
             return discard(DiscardReason::NoRouteBack);
         };
-        let moved: Path = match head.to_path_mut() {
-            Some(to) => to.drain(..ours).collect(),
-            None => Path::new(),
-        };
-        if let Some(fp) = head.from_path_mut() {
-            fp.insert_many(0, moved.into_iter().rev());
-        }
+        head.shift_paths(ours);
         head.tid = p.in_tid;
         vec![Action::Respond { to: back, head }]
     }
