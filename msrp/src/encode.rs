@@ -4,6 +4,8 @@ use bytes::BytesMut;
 use memchr::memmem;
 
 use crate::head::{Flag, Head};
+use crate::status::StatusCode;
+use crate::uri::MsrpUri;
 
 /// Writes the start line, the headers and, when `body` is true, the blank line that opens the
 /// body section (4975-007/008).
@@ -24,6 +26,46 @@ pub fn end(tid: &str, flag: Flag, body: bool, out: &mut BytesMut) {
     out.extend_from_slice(b"-------");
     out.extend_from_slice(tid.as_bytes());
     out.extend_from_slice(&[flag.byte(), b'\r', b'\n']);
+}
+
+/// Writes the bodiless response to the SEND `req` with `status` that
+/// [`report::response`](crate::report::response)`(req, status, None, local)` builds, and its
+/// `$` end-line, without building it: the request's transaction id, the reason phrase, To-Path
+/// the first From-Path URI (a SEND is answered to the previous hop only), From-Path `local`
+/// (RFC 4975 §7.2, 4975-061/062), and the SEND's Message-ID when `with_message_id` is set (as
+/// the relays answer in RFC 4976 §3). For a node answering every SEND hop by hop: no head to
+/// build and drop. `false`, and nothing written, when `req` is not a SEND or has no From-Path.
+pub fn send_response(
+    req: &Head,
+    status: StatusCode,
+    local: &MsrpUri,
+    with_message_id: bool,
+    out: &mut BytesMut,
+) -> bool {
+    let (true, Some(back)) = (req.is_send(), req.from_path().first()) else {
+        return false;
+    };
+    let tid = req.tid.as_bytes();
+    out.extend_from_slice(b"MSRP ");
+    out.extend_from_slice(tid);
+    out.extend_from_slice(b" ");
+    out.extend_from_slice(&status.digits());
+    if let Some(r) = status.reason() {
+        out.extend_from_slice(b" ");
+        out.extend_from_slice(r.as_bytes());
+    }
+    out.extend_from_slice(b"\r\nTo-Path: ");
+    out.extend_from_slice(back.as_str().as_bytes());
+    out.extend_from_slice(b"\r\nFrom-Path: ");
+    out.extend_from_slice(local.as_str().as_bytes());
+    if let (true, Some(m)) = (with_message_id, req.message_id()) {
+        out.extend_from_slice(b"\r\nMessage-ID: ");
+        out.extend_from_slice(m.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n-------");
+    out.extend_from_slice(tid);
+    out.extend_from_slice(b"$\r\n");
+    true
 }
 
 /// Writes a whole frame. `body: None` writes a frame without a body section; `Some(b"")` one with
@@ -145,6 +187,60 @@ impl EndLineGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::header::Header;
+
+    /// `send_response` writes what `report::response` (plus the Message-ID) builds, octet for
+    /// octet (4975-061/062), and nothing for what is not a SEND.
+    #[test]
+    fn send_response_is_the_built_response_written() {
+        let uri = |s: &str| s.parse::<MsrpUri>().unwrap();
+        let local = uri("msrp://relay.example.com:2855/r5x;tcp");
+        let send = |extra: &str| {
+            let text = format!(
+                "MSRP t9k2x SEND\r\nTo-Path: msrp://relay.example.com:2855/r5x;tcp \
+                 msrp://b.example.com:2/b;tcp\r\nFrom-Path: msrp://a.example.com:1/a;tcp \
+                 msrps://other.example.com:9/o;tcp\r\n{extra}Content-Type: text/plain\r\n\r\n\
+                 hi\r\n-------t9k2x$\r\n"
+            );
+            let mut dec = crate::FrameDecoder::new(Default::default(), 1024);
+            dec.decode(&mut BytesMut::from(text.as_bytes()))
+                .unwrap()
+                .unwrap()
+                .head
+        };
+        for (req, status, with_mid) in [
+            (send("Message-ID: m88x\r\n"), StatusCode::OK, true),
+            (send("Message-ID: m88x\r\n"), StatusCode::OK, false),
+            (send(""), StatusCode::OK, true),
+            (
+                send("Message-ID: m88x\r\n"),
+                StatusCode::NO_SUCH_SESSION,
+                true,
+            ),
+            (send(""), StatusCode::new(299).unwrap(), false),
+        ] {
+            let mut want = crate::report::response(&req, status, None, &local);
+            if let (true, Some(m)) = (with_mid, req.message_id()) {
+                want.push(Header::MessageId(*m));
+            }
+            let mut expect = BytesMut::new();
+            frame(&want, None, Flag::Last, &mut expect);
+            let mut got = BytesMut::from(&b"before"[..]);
+            assert!(send_response(&req, status, &local, with_mid, &mut got));
+            assert_eq!(&got[6..], &expect[..], "{status:?} {with_mid}");
+        }
+        let mut nick = send("");
+        nick.start = crate::StartLine::Request(crate::Method::Nickname);
+        let mut got = BytesMut::new();
+        assert!(!send_response(
+            &nick,
+            StatusCode::OK,
+            &local,
+            true,
+            &mut got
+        ));
+        assert!(got.is_empty());
+    }
 
     #[test]
     fn finds_end_lines_in_bodies() {

@@ -93,6 +93,8 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use bytes::{Bytes, BytesMut};
+use msrp::encode;
 use msrp::report::{self, relay_owed};
 use msrp::{
     BriefSuccess, ByteRange, FailureReport, Head, Header, IdGenerator, Ident, Method, MsrpUri,
@@ -179,6 +181,17 @@ pub enum Action {
         /// The response.
         head: Head,
     },
+    /// Write `frame` on connection `to`: a whole bodiless response with `status`, written by
+    /// the router without building a head (the hop-by-hop 200 to a SEND, 4976-028/029; see
+    /// [`msrp::encode::send_response`]).
+    Answer {
+        /// The connection.
+        to: ConnId,
+        /// The response's status.
+        status: StatusCode,
+        /// The frame, start line to end-line.
+        frame: Bytes,
+    },
     /// Send a request the relay originates (a failure REPORT: no body, `$` flag) to `to`.
     Send {
         /// Where.
@@ -240,6 +253,8 @@ pub struct Router {
     pending: Transactions<Pending>,
     /// The paths the outstanding transactions hold, one copy each.
     paths: PathPool,
+    /// Where [`Action::Answer`] frames are written, a block at a time.
+    answers: BytesMut,
 }
 
 impl fmt::Debug for Router {
@@ -262,6 +277,11 @@ pub fn for_authenticator(head: &Head, use_paths: &UsePaths) -> bool {
     matches!(head.method(), Some(Method::Auth))
         && matches!(head.to_path(), [only] if use_paths.is_local(only))
 }
+
+/// The size of the blocks [`Action::Answer`] frames are written into.
+const ANSWER_BLOCK: usize = 4096;
+/// Room enough for one answer with long URIs; less left in a block starts a new one.
+const ANSWER_ROOM: usize = 512;
 
 fn discard(reason: DiscardReason) -> Vec<Action> {
     vec![Action::Discard { reason }]
@@ -295,6 +315,7 @@ impl Router {
             ids: IdGenerator::new(),
             pending: Transactions::new(timeout),
             paths: PathPool::default(),
+            answers: BytesMut::new(),
         }
     }
 
@@ -378,12 +399,19 @@ impl Router {
         let failure_report = head.failure_report();
         // 4976-028/029: a SEND with Failure-Report yes is answered at once, hop by hop.
         if is_send && relay_owed(&head, StatusCode::OK).response.is_some() {
-            let mut ok = report::response(&head, StatusCode::OK, None, first);
-            if let Some(m) = head.message_id() {
-                // As in the RFC 4976 §3 example (200 6aef); an extension header in a response.
-                ok.push(Header::MessageId(*m));
+            // Written at once, with the Message-ID as in the RFC 4976 §3 example (200 6aef;
+            // an extension header in a response). The frames share a block: one allocation
+            // per few dozen answers.
+            if self.answers.capacity() - self.answers.len() < ANSWER_ROOM {
+                self.answers.reserve(ANSWER_BLOCK);
             }
-            actions.push(Action::Respond { to: from, head: ok });
+            if encode::send_response(&head, StatusCode::OK, first, true, &mut self.answers) {
+                actions.push(Action::Answer {
+                    to: from,
+                    status: StatusCode::OK,
+                    frame: self.answers.split().freeze(),
+                });
+            }
         }
         let keep = if is_send {
             failure_report != FailureReport::No

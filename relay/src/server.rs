@@ -779,6 +779,15 @@ async fn timers(shared: Arc<Shared>) {
 async fn deliver(shared: Arc<Shared>, actions: Vec<Action>, routed: bool) {
     for action in actions {
         let (peer, head) = match action {
+            Action::Answer { to, status, frame } => {
+                let peer = shared.core().peers.get(&to).cloned();
+                let Some(peer) = peer else { continue };
+                let item = Outgoing::from(frame).with_frame_open(false);
+                if send_control(&shared, &peer, item).await.is_ok() {
+                    shared.metrics.response_sent(status.as_u16());
+                }
+                continue;
+            }
             Action::Respond { to, head } => (shared.core().peers.get(&to).cloned(), head),
             Action::Send { to, head } => (resolve(&shared, &to).await.ok().map(|p| p.1), head),
             Action::Discard { reason } => {
@@ -1525,7 +1534,7 @@ impl Conn {
                     return Err(Stop::Close);
                 }
                 Action::Discard { .. } => self.current = Current::Discard,
-                a @ Action::Respond { .. } => self.owed.push(a),
+                a @ (Action::Respond { .. } | Action::Answer { .. }) => self.owed.push(a),
                 a @ Action::Send { .. } => deliver(self.shared.clone(), vec![a], false).await,
             }
         }
@@ -1747,6 +1756,11 @@ impl Conn {
                     if let Some(s) = head.status() {
                         self.control.statuses.push(s.as_u16());
                     }
+                }
+                Action::Answer { to, status, frame } if to == self.id => {
+                    make_room(&mut self.control.buf, frame.len());
+                    self.control.buf.extend_from_slice(&frame);
+                    self.control.statuses.push(status.as_u16());
                 }
                 a => rest.push(a),
             }
