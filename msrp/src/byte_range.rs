@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use bytes::BytesMut;
+
 /// `Byte-Range: range-start "-" range-end "/" total` (4975-021). Positions start at 1 and are
 /// inclusive; `end` and `total` are `None` for `*`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -184,28 +186,47 @@ impl ByteRange {
             .map(|e| e.saturating_sub(self.start.saturating_sub(1)))
     }
 
-    /// Writes the value into `out`.
+    /// Writes the value into `out`, in one piece (`start-end/total`).
     pub fn write(&self, out: &mut impl Extend<u8>) {
+        let (text, n) = self.text();
+        out.extend(text[..n].iter().copied());
+    }
+
+    /// Writes the value at the end of `out` with one copy: the form a frame writer uses.
+    pub fn write_to(&self, out: &mut BytesMut) {
+        let (text, n) = self.text();
+        out.extend_from_slice(&text[..n]);
+    }
+
+    /// The value's octets (the first `n`): three numbers of at most 20 digits and two
+    /// separators.
+    fn text(&self) -> ([u8; 62], usize) {
+        let mut text = [0u8; 62];
+        let mut n = 0;
+        let mut put = |s: &[u8]| {
+            text[n..n + s.len()].copy_from_slice(s);
+            n += s.len();
+        };
         let mut b = itoa::Buffer::new();
-        out.extend(b.format(self.start).bytes());
-        out.extend([b'-']);
+        put(b.format(self.start).as_bytes());
+        put(b"-");
         match self.end {
-            Some(e) => out.extend(b.format(e).bytes()),
-            None => out.extend([b'*']),
+            Some(e) => put(b.format(e).as_bytes()),
+            None => put(b"*"),
         }
-        out.extend([b'/']);
+        put(b"/");
         match self.total {
-            Some(t) => out.extend(b.format(t).bytes()),
-            None => out.extend([b'*']),
+            Some(t) => put(b.format(t).as_bytes()),
+            None => put(b"*"),
         }
+        (text, n)
     }
 }
 
 impl fmt::Display for ByteRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut v = Vec::with_capacity(24);
-        self.write(&mut v);
-        f.write_str(std::str::from_utf8(&v).map_err(|_| fmt::Error)?)
+        let (text, n) = self.text();
+        f.write_str(std::str::from_utf8(&text[..n]).map_err(|_| fmt::Error)?)
     }
 }
 

@@ -680,7 +680,7 @@ impl Header {
             | Header::ContentDescription(s)
             | Header::ContentDisposition(s)
             | Header::Other { value: s, .. } => out.extend_from_slice(s.as_bytes()),
-            Header::ByteRange(r) => r.write(out),
+            Header::ByteRange(r) => r.write_to(out),
             Header::SuccessReport(b) => out.extend_from_slice(if *b { b"yes" } else { b"no" }),
             Header::FailureReport(f) => out.extend_from_slice(f.as_str().as_bytes()),
             Header::Status(s) => {

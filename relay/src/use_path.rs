@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
 use msrp::{Host, IdGenerator, MsrpUri, UriError};
+use rustc_hash::FxBuildHasher;
 
 use crate::ConnId;
 
@@ -200,10 +201,13 @@ pub struct UsePaths {
     base: MsrpUri,
     limits: Limits,
     ids: IdGenerator,
-    /// By session-id (a zero-copy slice of the grant's URI).
-    grants: HashMap<ByteString, Grant>,
-    /// The session-ids bound to each connection.
-    by_conn: HashMap<ConnId, Vec<ByteString>>,
+    /// By session-id (a zero-copy slice of the grant's URI). Hashed with FxHash, not SipHash:
+    /// the session-ids are drawn by this relay (64 random bits and more, 4976-018), so no peer
+    /// chooses what is inserted or can make entries collide; a peer's request only looks one
+    /// up, on every request forwarded.
+    grants: HashMap<ByteString, Grant, FxBuildHasher>,
+    /// The session-ids bound to each connection (connection numbers are the relay's own).
+    by_conn: HashMap<ConnId, Vec<ByteString>, FxBuildHasher>,
     /// `(expires_at, session-id)` of every grant, earliest first.
     by_expiry: BTreeSet<(Instant, ByteString)>,
     /// URIs on the relay's authority that belong to another service in the same process
@@ -264,8 +268,8 @@ impl UsePaths {
             base,
             limits,
             ids: IdGenerator::new(),
-            grants: HashMap::new(),
-            by_conn: HashMap::new(),
+            grants: HashMap::default(),
+            by_conn: HashMap::default(),
             by_expiry: BTreeSet::new(),
             elsewhere: None,
         })
