@@ -121,8 +121,11 @@ impl BriefSuccess {
     /// The head, parsed as the decoder would have parsed it without
     /// [`DecoderConfig::brief_success_responses`] (the frame is copied; this is the slow path).
     pub fn head(&self) -> Result<Head, DecodeError> {
+        // The frame passed the limits of the decoder that read it; this one need not repeat
+        // them.
         let mut dec = Decoder::new(DecoderConfig {
             strict: self.strict,
+            max_head: self.frame.len().max(DecoderConfig::default().max_head),
             ..DecoderConfig::default()
         });
         let mut buf = BytesMut::from(&self.frame[..]);
@@ -482,6 +485,11 @@ impl Decoder {
         let to_end = usize::try_from(self.line_ends[1]).ok()? - 1;
         let value = buf.get(to_line..to_end)?.strip_prefix(b"To-Path:")?;
         let skip = value.iter().take_while(|&&b| b == b' ').count();
+        if self.cfg.strict && skip != 1 {
+            // Strict mode refuses other white space after the colon (4975-006): the usual
+            // decoding says so.
+            return None;
+        }
         let len = value[skip..]
             .iter()
             .position(|&b| b == b' ')

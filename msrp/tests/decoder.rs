@@ -868,6 +868,30 @@ fn brief_success_responses_stand_for_their_frames() {
             ),
         ]
     );
+    // In strict mode the 202 with extra spaces is not brief: the usual decoding refuses it.
+    let strict = DecoderConfig {
+        strict: true,
+        ..brief.clone()
+    };
+    let strict_all = run_whole(
+        &DecoderConfig {
+            strict: true,
+            ..DecoderConfig::default()
+        },
+        input.as_bytes(),
+    );
+    let strict_got = assert_split_invariant(&strict, input.as_bytes());
+    let unbriefed: Vec<Out> = strict_got
+        .outs
+        .iter()
+        .cloned()
+        .map(Out::unbriefed)
+        .collect();
+    assert_eq!(unbriefed, strict_all.outs);
+    assert!(
+        matches!(strict_got.outs[2], Out::Error { .. }),
+        "{strict_got:?}"
+    );
     // With skip_success_responses as well, skipping wins.
     let both = DecoderConfig {
         skip_success_responses: true,
