@@ -13,7 +13,9 @@ use memchr::memmem;
 
 use crate::block::{Arena, Block};
 use crate::error::{DecodeError, ErrorKind};
-use crate::head::{Flag, Head, Method, StartLine, block_has_control, parse_head, split_start_line};
+use crate::head::{
+    Flag, Head, Method, StartLine, block_is_plain_ascii, parse_head, split_start_line,
+};
 use crate::header::PathCache;
 use crate::ident::Ident;
 use crate::status::StatusCode;
@@ -47,10 +49,13 @@ pub struct DecoderConfig {
     /// transaction id, the status and the first To-Path URI, and the whole head only for the
     /// response to a request it forwards end to end, which [`BriefSuccess::head`] parses on
     /// demand. The start line, line ends, size and end-line are checked as for any frame; so
-    /// are the first header's name (To-Path, 4975-005) and the absence of control characters.
-    /// A 2xx response that fails these checks, has a body section or ends in another flag is
-    /// decoded as usual. [`DecoderConfig::skip_success_responses`] takes precedence. Default
-    /// `false`.
+    /// are the first two headers' names (To-Path, then From-Path, 4975-005), that the block is
+    /// ASCII without control characters, and in strict mode the space after their colons. The
+    /// URIs and the other headers are not parsed: a response to our transaction on its
+    /// connection, addressed to our URI, is taken as the success it says it is even if a later
+    /// part of it would not parse. A 2xx response that fails these checks, has a body section
+    /// or ends in another flag is decoded as usual. [`DecoderConfig::skip_success_responses`]
+    /// takes precedence. Default `false`.
     pub brief_success_responses: bool,
 }
 
@@ -477,19 +482,30 @@ impl Decoder {
         end: usize,
         (t0, t1): (usize, usize),
     ) -> Option<Event> {
-        // A start line, To-Path and From-Path at least (4975-005).
-        let to_line = usize::try_from(*self.line_ends.first()?).ok()? + 1;
-        if self.line_ends.len() < 3 || block_has_control(&buf[..hdr_end], self.line_ends.len()) {
+        // A start line, then To-Path and From-Path (4975-005), ASCII without control
+        // characters; anything else is decoded the usual way, which says what is wrong.
+        let block = &buf[..hdr_end];
+        if self.line_ends.len() < 3 || !block_is_plain_ascii(block, self.line_ends.len()) {
             return None;
         }
-        let to_end = usize::try_from(self.line_ends[1]).ok()? - 1;
-        let value = buf.get(to_line..to_end)?.strip_prefix(b"To-Path:")?;
+        let line = |k: usize| {
+            let start = usize::try_from(self.line_ends[k - 1]).ok()? + 1;
+            let end = usize::try_from(self.line_ends[k]).ok()?.checked_sub(1)?;
+            block.get(start..end).map(|l| (start, l))
+        };
+        let (to_line, to) = line(1)?;
+        let (_, from_line) = line(2)?;
+        let value = to.strip_prefix(b"To-Path:")?;
+        let from_value = from_line.strip_prefix(b"From-Path:")?;
         let skip = value.iter().take_while(|&&b| b == b' ').count();
-        if self.cfg.strict && skip != 1 {
+        if self.cfg.strict
+            && (skip != 1 || from_value.iter().take_while(|&&b| b == b' ').count() != 1)
+        {
             // Strict mode refuses other white space after the colon (4975-006): the usual
             // decoding says so.
             return None;
         }
+        let to_end = to_line + to.len();
         let len = value[skip..]
             .iter()
             .position(|&b| b == b' ')

@@ -465,7 +465,7 @@ fn parse_start(src: &mut impl Source, line: &str, tid_len: usize) -> Result<Star
 /// line holds nothing but its CRLFs; a TAB, a bare CR or LF, or any other control octet makes the
 /// count differ. One compare-and-add per octet, counted in runs of 255 so that the counter is an
 /// octet and the loop vectorizes: it runs over every header octet.
-pub(crate) fn block_has_control(s: &[u8], lines: usize) -> bool {
+fn block_has_control(s: &[u8], lines: usize) -> bool {
     let controls: usize = s
         .chunks(255)
         .map(|c| {
@@ -476,6 +476,21 @@ pub(crate) fn block_has_control(s: &[u8], lines: usize) -> bool {
         })
         .sum();
     controls != 2 * lines
+}
+
+/// `true` when the block `s` of `lines` lines is printable ASCII but for its CRLFs: the same
+/// single counting pass as [`block_has_control`], with every octet above `~` counted too.
+pub(crate) fn block_is_plain_ascii(s: &[u8], lines: usize) -> bool {
+    let odd: usize = s
+        .chunks(255)
+        .map(|c| {
+            usize::from(
+                c.iter()
+                    .fold(0u8, |n, &b| n + u8::from(!(0x20..=0x7e).contains(&b))),
+            )
+        })
+        .sum();
+    odd == 2 * lines
 }
 
 /// Header-line characters (RFC 4975 §9 `hval = *(HTAB / %x20-7E / UTF8-NONASCII)`): anything

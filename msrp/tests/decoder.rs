@@ -823,6 +823,10 @@ fn brief_success_responses_stand_for_their_frames() {
         format!("MSRP ok000007 200 OK\r\n{TO}From-Path:\tmsrp://a.example.com:1/s;tcp\r\n-------ok000007$\r\n"),
         format!("MSRP ok000008 200 OK\r\n{TO}-------ok000008$\r\n"),
         response("ok000009", "200 OK", "other009$"),
+        // Not brief either, and refused as usual: no From-Path after To-Path, a non-ASCII
+        // octet (not UTF-8).
+        format!("MSRP ok000010 200 OK\r\n{TO}Message-ID: m1234\r\n-------ok000010$\r\n"),
+        "MSRP ok000011 200 OK\r\nTo-Path: msrp://b.example.com:2/t;tcp\r\nFrom-Path: msrp://a.example.com:1/s\u{e9};tcp\r\n-------ok000011$\r\n".to_owned(),
         send("send0002", "second"),
     ]
     .concat();
@@ -833,7 +837,9 @@ fn brief_success_responses_stand_for_their_frames() {
     let all = assert_split_invariant(&DecoderConfig::default(), input.as_bytes());
     let got = assert_split_invariant(&brief, input.as_bytes());
     assert!(got.idle && got.left == 0 && !got.fatal, "{got:?}");
-    assert_eq!(all.outs.len(), 12, "{all:?}");
+    assert_eq!(all.outs.len(), 14, "{all:?}");
+    assert!(matches!(all.outs[11], Out::Error { .. }), "{all:?}");
+    assert!(matches!(all.outs[12], Out::Error { .. }), "{all:?}");
     let unbriefed: Vec<Out> = got.outs.iter().cloned().map(Out::unbriefed).collect();
     assert_eq!(unbriefed, all.outs, "the same frames, in order");
     let briefs: Vec<(String, u16, String)> = got
@@ -902,6 +908,6 @@ fn brief_success_responses_stand_for_their_frames() {
         skipped.outs.iter().all(|o| !matches!(o, Out::Brief { .. })),
         "{skipped:?}"
     );
-    // Skipping checks no header: every bodiless 2xx with a good end-line goes (seven).
+    // Skipping checks no header: every bodiless 2xx with a good end-line goes (nine).
     assert_eq!(skipped.outs.len(), 5);
 }

@@ -871,6 +871,9 @@ const COPY_BELOW: usize = 2048;
 /// (and a second one for `bytes`' shared header) for nearly every frame forwarded.
 const ENCODE_BLOCK: usize = 4096;
 
+/// How long a reader keeps its batch blocks without input.
+const BLOCK_IDLE: Duration = Duration::from_secs(1);
+
 /// Makes room in `buf` for `n` more octets, [`ENCODE_BLOCK`] at a time.
 fn make_room(buf: &mut BytesMut, n: usize) {
     if buf.capacity() - buf.len() < n {
@@ -951,6 +954,13 @@ impl DataBatch {
         self.mark = Some(false);
     }
 
+    /// Lets go of the buffer's block once nothing is collected (see [`ENCODE_BLOCK`]).
+    fn release_block(&mut self) {
+        if self.len == 0 && self.buf.capacity() != 0 {
+            self.buf = BytesMut::new();
+        }
+    }
+
     /// Takes what is collected as one item (`None` when nothing is).
     fn take(&mut self) -> Option<Outgoing> {
         if self.len == 0 {
@@ -975,6 +985,15 @@ struct ControlBatch {
     buf: BytesMut,
     /// The status of each response collected (metrics, once queued).
     statuses: Vec<u16>,
+}
+
+impl ControlBatch {
+    /// Lets go of the buffer's block once nothing is collected (see [`ENCODE_BLOCK`]).
+    fn release_block(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() != 0 {
+            self.buf = BytesMut::new();
+        }
+    }
 }
 
 /// Sets the Byte-Range of `head`: in place, or (absent) before the MIME headers, which end a
@@ -1205,8 +1224,16 @@ impl Conn {
                 }
                 _ => None,
             };
-            if timer.is_elapsed() || deadline < timer.deadline() {
-                timer.as_mut().reset(deadline);
+            // A batch block kept through a pause is let go after BLOCK_IDLE without input: an
+            // idle connection keeps none, a busy one does not allocate one per read.
+            let holds = self.batch.buf.capacity() != 0 || self.control.buf.capacity() != 0;
+            let wake_at = if holds {
+                deadline.min(last_read + BLOCK_IDLE)
+            } else {
+                deadline
+            };
+            if timer.is_elapsed() || wake_at < timer.deadline() {
+                timer.as_mut().reset(wake_at);
             }
             let wake = tokio::select! {
                 // Reading first: a piece is cut for replies only while the source is silent.
@@ -1228,7 +1255,12 @@ impl Conn {
                     continue;
                 }
                 Wake::Deadline if tokio::time::Instant::now() < deadline => {
-                    // The timer was armed for an earlier deadline: it is moved on above.
+                    // The timer was armed for an earlier deadline (it is moved on above), or
+                    // to let the batch blocks go.
+                    if tokio::time::Instant::now() >= last_read + BLOCK_IDLE {
+                        self.batch.release_block();
+                        self.control.release_block();
+                    }
                     continue;
                 }
                 Wake::Deadline => {
