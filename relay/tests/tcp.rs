@@ -301,3 +301,73 @@ async fn next_hop_connection_is_opened_and_reused() {
         "no second connection"
     );
 }
+
+/// RFC 4976 §6.4.3 (4976-029/030) with the next hop's 200s read briefly: a 200 that names the
+/// relay's URI as the relay wrote it ends the SEND's transaction at once; one that spells it
+/// otherwise is parsed in full and ends it as well when it parses; one that spells it otherwise
+/// and does not parse is dropped, so the transaction runs into its timer and Alice gets the
+/// 408 failure REPORT. A 200 that names the URI as written is taken even if a later part of it
+/// would not parse (the documented leniency of `DecoderConfig::brief_success_responses`).
+#[tokio::test]
+async fn next_hop_success_responses_read_briefly_or_in_full() {
+    let mut cfg = config();
+    cfg.transaction_timeout = Duration::from_millis(600);
+    let relay = start(cfg).await;
+    let mut alice = Client::connect(relay.addr, "msrp://alice.example:7001/a1;tcp").await;
+    let mut bob = Client::connect(relay.addr, "msrp://bob.example:7002/b1;tcp").await;
+    let (ua, _) = alice.auth(&relay.uri, "alice", "wonderland").await;
+    let (ub, _) = bob.auth(&relay.uri, "bob", "builder").await;
+    assert!(ub.as_str().contains("localhost"), "{ub}");
+    let body = Bytes::from_static(b"Hello, Bob!");
+
+    // (the 200 Bob writes for the SEND he got, how it is spelled, whether a 408 follows)
+    let cases: [(&str, fn(String) -> String, bool); 3] = [
+        (
+            "shouted",
+            |t| t.replacen("localhost", "LOCALHOST", 1),
+            false,
+        ),
+        (
+            "shouted and broken",
+            |t| {
+                t.replacen("localhost", "LOCALHOST", 1)
+                    .replace("From-Path: msrp://bob.example", "From-Path: !!bob.example")
+            },
+            true,
+        ),
+        (
+            "as written, broken later",
+            |t| t.replace("From-Path: msrp://bob.example", "From-Path: !!bob.example"),
+            false,
+        ),
+    ];
+    for (what, spell, fails) in cases {
+        let to = msrp::path![ua.clone(), ub.clone(), bob.uri.clone()];
+        let send = send_head(&mut alice, to, body.len());
+        alice.send(&frame(send.clone(), body.clone())).await;
+        let got = bob.expect().await;
+        let ok = alice.expect().await;
+        assert_eq!(
+            (ok.head.status(), ok.head.tid),
+            (Some(StatusCode::OK), send.tid)
+        );
+
+        let resp = msrp::report::response(&got.head, StatusCode::OK, None, &bob.uri);
+        let text = String::from_utf8(bodiless(resp).to_bytes().to_vec()).expect("text");
+        let text = spell(text);
+        bob.write_raw(text.as_bytes()).await;
+        match (fails, alice.nothing_within(1500).await) {
+            (false, None) => {}
+            (true, Some(rep)) => {
+                assert_eq!(rep.head.method(), Some(&Method::Report), "{what}");
+                assert_eq!(rep.head.message_id(), send.message_id(), "{what}");
+                assert_eq!(
+                    rep.head.report_status().map(|s| s.code),
+                    Some(StatusCode::TIMEOUT),
+                    "{what}"
+                );
+            }
+            (_, got) => panic!("{what}: {got:?}"),
+        }
+    }
+}
