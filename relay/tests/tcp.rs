@@ -320,8 +320,9 @@ async fn next_hop_success_responses_read_briefly_or_in_full() {
     assert!(ub.as_str().contains("localhost"), "{ub}");
     let body = Bytes::from_static(b"Hello, Bob!");
 
-    // (the 200 Bob writes for the SEND he got, how it is spelled, whether a 408 follows)
-    let cases: [(&str, fn(String) -> String, bool); 3] = [
+    // (the case, how the 200 Bob writes for the SEND he got is spelled, whether a 408 follows)
+    type Spelling = fn(String) -> String;
+    let cases: [(&str, Spelling, bool); 3] = [
         (
             "shouted",
             |t| t.replacen("localhost", "LOCALHOST", 1),
