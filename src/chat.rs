@@ -829,12 +829,8 @@ where
                     return Ok(Some((h, body.take().map(BytesMut::freeze), flag)));
                 }
             }
-            // Not configured on this decoder; a whole bodiless frame if it were.
-            Some(Ok(Ok(Event::BriefSuccess(r)))) => {
-                if let Ok(h) = r.head() {
-                    return Ok(Some((h, None, msrp::Flag::Last)));
-                }
-            }
+            // Never produced: this decoder does not set `brief_success_responses`.
+            Some(Ok(Ok(Event::BriefSuccess(_)))) => {}
         }
     }
 }

@@ -99,17 +99,8 @@ pub(crate) async fn run<S>(
                 }
                 None => continue,
             },
-            // Not configured on this decoder; a whole frame, as it was read, if it were.
-            Event::BriefSuccess(r) => {
-                current = None;
-                let Ok(head) = r.head() else { continue };
-                let role = d.role_of(&head);
-                if role == Role::Nobody || (role == Role::Relay && d.relay.is_none()) {
-                    continue;
-                }
-                out.extend_from_slice(r.frame());
-                role
-            }
+            // Never produced: this decoder does not set `brief_success_responses`.
+            Event::BriefSuccess(_) => continue,
         };
         let lane = match role {
             Role::Relay => &mut relay,
@@ -189,12 +180,8 @@ where
                     msrp::encode::end(&tid, flag, body, &mut out);
                 }
             }
-            // Not configured on this decoder; a whole frame if it were.
-            Event::BriefSuccess(r) => {
-                out.extend_from_slice(r.frame());
-                frame = None;
-                held = Some(socket.clone().lock_owned().await);
-            }
+            // Never produced: this decoder does not set `brief_success_responses`.
+            Event::BriefSuccess(_) => continue,
         }
         let Some(w) = held.as_mut() else { continue };
         if w.write_all(&out).await.is_err() {

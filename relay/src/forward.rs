@@ -102,6 +102,7 @@ use msrp::{
 };
 
 use crate::ConnId;
+use crate::block::make_room;
 use crate::path_pool::{PathPool, SharedPath};
 use crate::use_path::{Direction, RouteError, UsePaths};
 
@@ -278,9 +279,8 @@ pub fn for_authenticator(head: &Head, use_paths: &UsePaths) -> bool {
         && matches!(head.to_path(), [only] if use_paths.is_local(only))
 }
 
-/// The size of the blocks [`Action::Answer`] frames are written into.
-const ANSWER_BLOCK: usize = 4096;
-/// Room enough for one answer with long URIs; less left in a block starts a new one.
+/// Room enough for one [`Action::Answer`] with long URIs; less left in the block starts a new
+/// one ([`crate::block`]).
 const ANSWER_ROOM: usize = 512;
 
 fn discard(reason: DiscardReason) -> Vec<Action> {
@@ -402,9 +402,7 @@ impl Router {
             // Written at once, with the Message-ID as in the RFC 4976 §3 example (200 6aef;
             // an extension header in a response). The frames share a block: one allocation
             // per few dozen answers.
-            if self.answers.capacity() - self.answers.len() < ANSWER_ROOM {
-                self.answers.reserve(ANSWER_BLOCK);
-            }
+            make_room(&mut self.answers, ANSWER_ROOM);
             if encode::send_response(&head, StatusCode::OK, first, true, &mut self.answers) {
                 actions.push(Action::Answer {
                     to: from,
@@ -545,14 +543,14 @@ impl Router {
     }
 
     /// A bodiless 2xx arrived on connection `from`, read briefly
-    /// ([`msrp::DecoderConfig::brief_success_responses`]): when it answers a SEND this relay
-    /// forwarded, on the connection it went out on, and its first To-Path URI is ours as we
-    /// wrote it, the transaction is over with nothing to send (RFC 4976 §6.4.3, 4976-029: a
-    /// SEND's response goes to the previous hop only, and a success is not reported). `None`
-    /// when this quick check cannot decide (the response to an end-to-end request, a To-Path
-    /// spelled otherwise, an unknown transaction): parse the head and call
+    /// ([`msrp::DecoderConfig::brief_success_responses`]): `true` when it answers a SEND this
+    /// relay forwarded, on the connection it went out on, and its first To-Path URI is ours as
+    /// we wrote it. The transaction is then over with nothing to send (RFC 4976 §6.4.3,
+    /// 4976-029: a SEND's response goes to the previous hop only, and a success is not
+    /// reported). `false` when this quick check cannot decide (the response to an end-to-end
+    /// request, a To-Path spelled otherwise, an unknown transaction): parse the head and call
     /// [`Router::on_response`], which decides as it always does.
-    pub fn on_brief_success(&mut self, r: &BriefSuccess, from: ConnId) -> Option<Vec<Action>> {
+    pub fn on_brief_success(&mut self, r: &BriefSuccess, from: ConnId) -> bool {
         let checked = self.pending.complete_if(&r.tid, |p| {
             let quick = p.send.is_some()
                 && p.out_conn.is_none_or(|c| c == from)
@@ -561,14 +559,7 @@ impl Router {
                     .is_some_and(|u| u.as_str().as_bytes() == r.first_to_path());
             if quick { Ok(()) } else { Err(()) }
         });
-        match checked {
-            Some(Ok(p)) => Some(
-                self.failure_report(&p, r.status, None)
-                    .into_iter()
-                    .collect(),
-            ),
-            _ => None,
-        }
+        matches!(checked, Some(Ok(_)))
     }
 
     /// A response `head` arrived on connection `from` (RFC 4976 §6.4.3; see the [module

@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+mod block;
 pub mod config;
 pub mod digest;
 pub mod forward;

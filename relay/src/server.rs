@@ -126,6 +126,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::ConnId;
 use crate::auth::{self, AuthDecision, Authenticator, ConfigError};
+use crate::block::make_room;
 use crate::config::{RelayConfig, TlsConfig};
 use crate::forward::{self, Action, DiscardReason, Hop, Router};
 use crate::metrics::Metrics;
@@ -865,21 +866,8 @@ const BATCH_BYTES: usize = 32 * 1024;
 /// their own `Bytes`, not copied (as the writer does with [`WriterConfig::coalesce_below`]).
 const COPY_BELOW: usize = 2048;
 
-/// The least a batch's buffer grows by. Each frame's header block and end-line are frozen off
-/// the buffer and queued while the buffer goes on, so the buffer's allocation is shared until
-/// the writer is done with them; growing it by only what one frame needs made a new allocation
-/// (and a second one for `bytes`' shared header) for nearly every frame forwarded.
-const ENCODE_BLOCK: usize = 4096;
-
-/// How long a reader keeps its batch blocks without input.
+/// How long a reader keeps its batch blocks ([`crate::block`]) without input.
 const BLOCK_IDLE: Duration = Duration::from_secs(1);
-
-/// Makes room in `buf` for `n` more octets, [`ENCODE_BLOCK`] at a time.
-fn make_room(buf: &mut BytesMut, n: usize) {
-    if buf.capacity() - buf.len() < n {
-        buf.reserve(n.max(ENCODE_BLOCK));
-    }
-}
 
 /// The header blocks, body pieces and end-lines one reader forwards onto one target's data
 /// lane, collected while the reader has input buffered and queued as one item when it is
@@ -954,11 +942,9 @@ impl DataBatch {
         self.mark = Some(false);
     }
 
-    /// Lets go of the buffer's block once nothing is collected (see [`ENCODE_BLOCK`]).
-    fn release_block(&mut self) {
-        if self.len == 0 && self.buf.capacity() != 0 {
-            self.buf = BytesMut::new();
-        }
+    /// Nothing is collected, but the buffer keeps a block ([`crate::block`]).
+    fn idle_block(&self) -> bool {
+        self.len == 0 && self.buf.capacity() != 0
     }
 
     /// Takes what is collected as one item (`None` when nothing is).
@@ -988,11 +974,9 @@ struct ControlBatch {
 }
 
 impl ControlBatch {
-    /// Lets go of the buffer's block once nothing is collected (see [`ENCODE_BLOCK`]).
-    fn release_block(&mut self) {
-        if self.buf.is_empty() && self.buf.capacity() != 0 {
-            self.buf = BytesMut::new();
-        }
+    /// Nothing is collected, but the buffer keeps a block ([`crate::block`]).
+    fn idle_block(&self) -> bool {
+        self.buf.is_empty() && self.buf.capacity() != 0
     }
 }
 
@@ -1226,7 +1210,7 @@ impl Conn {
             };
             // A batch block kept through a pause is let go after BLOCK_IDLE without input: an
             // idle connection keeps none, a busy one does not allocate one per read.
-            let holds = self.batch.buf.capacity() != 0 || self.control.buf.capacity() != 0;
+            let holds = self.batch.idle_block() || self.control.idle_block();
             let wake_at = if holds {
                 deadline.min(last_read + BLOCK_IDLE)
             } else {
@@ -1258,8 +1242,12 @@ impl Conn {
                     // The timer was armed for an earlier deadline (it is moved on above), or
                     // to let the batch blocks go.
                     if tokio::time::Instant::now() >= last_read + BLOCK_IDLE {
-                        self.batch.release_block();
-                        self.control.release_block();
+                        if self.batch.idle_block() {
+                            self.batch.buf = BytesMut::new();
+                        }
+                        if self.control.idle_block() {
+                            self.control.buf = BytesMut::new();
+                        }
                     }
                     continue;
                 }
@@ -1347,14 +1335,13 @@ impl Conn {
                 self.release().await;
                 self.current = Current::Idle;
                 self.owed.clear();
-                let quick = self.shared.core().router.on_brief_success(&r, self.id);
-                let actions = match quick {
-                    Some(actions) => actions,
-                    // The slow path: the head parsed, as without the brief reading.
-                    None => match r.head() {
-                        Ok(head) => self.shared.core().router.on_response(head, self.id),
-                        Err(e) => return self.on_decode_error(e).await,
-                    },
+                if self.shared.core().router.on_brief_success(&r, self.id) {
+                    return Ok(());
+                }
+                // The slow path: the head parsed, as without the brief reading.
+                let actions = match r.head() {
+                    Ok(head) => self.shared.core().router.on_response(head, self.id),
+                    Err(e) => return self.on_decode_error(e).await,
                 };
                 if !actions.is_empty() {
                     deliver(self.shared.clone(), actions, true).await;
