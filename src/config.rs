@@ -192,6 +192,8 @@ pub struct RelaySection {
     pub rechunk_size: usize,
     /// Cut pieces short for waiting replies (4975-028).
     pub rechunk_for_replies: bool,
+    /// Combine consecutive chunks of a message already read, up to `rechunk_size` (4976-033).
+    pub join_chunks: bool,
     /// Nonce lifetime (4976-013).
     pub nonce_lifetime_secs: u64,
     /// Failed AUTHs in a row before the connection is closed (4976-021).
@@ -227,6 +229,7 @@ impl Default for RelaySection {
             control_bytes: 128 * 1024,
             rechunk_size: 64 * 1024,
             rechunk_for_replies: true,
+            join_chunks: true,
             nonce_lifetime_secs: 300,
             max_auth_failures: 3,
             max_nonces: 100_000,
@@ -739,6 +742,7 @@ impl Config {
         c.control_bytes = r.control_bytes;
         c.rechunk_size = r.rechunk_size;
         c.rechunk_for_replies = r.rechunk_for_replies;
+        c.join_chunks = r.join_chunks;
         c.nonce_lifetime = Duration::from_secs(r.nonce_lifetime_secs);
         c.max_auth_failures = r.max_auth_failures;
         c.max_nonces = r.max_nonces;

@@ -60,6 +60,17 @@ pub struct RelayConfig {
     /// target connection has responses or REPORTs waiting (as RFC 4975 §7.1.1 asks of a sender,
     /// 4975-028), even while the source is silent in the middle of its chunk. `true`.
     pub rechunk_for_replies: bool,
+    /// Combine consecutive chunks of a message: the next chunk is carried on in the chunk
+    /// forwarded before it when it is already read, continues it exactly (same Message-ID,
+    /// consecutive Byte-Range, same headers) and the two fit in [`RelayConfig::rechunk_size`]
+    /// body octets (RFC 4976 §6.4.1, 4976-033 "combine consecutive chunks"; the rule is in
+    /// [`crate::server`], "Combining"): one outgoing chunk, transaction and response for many
+    /// small ones. A chunk that may be continued goes out with range-end `*`. `true`.
+    ///
+    /// Every node must take chunks of any size (4975-031), so `rechunk_size` is the largest
+    /// chunk this relay sends on. A next hop that takes less, such as Kamailio's `msrp` module
+    /// (frames up to about 11 KB), needs a `rechunk_size` below its limit.
+    pub join_chunks: bool,
     /// How long a Digest nonce stays valid; an AUTH with an older one gets 401 with
     /// `stale=TRUE` (RFC 4976 §10.3, 4976-013). 300 s.
     pub nonce_lifetime: Duration,
@@ -108,6 +119,7 @@ impl RelayConfig {
             control_bytes: 128 * 1024,
             rechunk_size: 64 * 1024,
             rechunk_for_replies: true,
+            join_chunks: true,
             nonce_lifetime: Duration::from_secs(300),
             max_auth_failures: 3,
             max_nonces: 100_000,

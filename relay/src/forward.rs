@@ -77,8 +77,12 @@
 //! - [`Router::chunk_sent`] is told how many body octets went out under each tid; the range-end
 //!   of a failure REPORT is computed from them (4975-053), so a `1-*/*` chunk is reported as
 //!   `1-39/*` or as whatever was actually sent.
-//! - *Combining* chunks is not supported (every outgoing chunk belongs to one incoming one), so
-//!   chunks with different Message-IDs are never combined (4976-033 MUST NOT).
+//! - *Combining* consecutive chunks of one message: the streaming layer may carry the body of
+//!   a chunk that [`continues`] the one it is forwarding on in the same outgoing chunk. No
+//!   transaction is made for the chunk carried on: [`Router::answer_send`] gives its
+//!   hop-by-hop 200, and the outgoing chunk's transaction covers the octets of every chunk it
+//!   carries ([`Router::chunk_sent`]). Chunks with different Message-IDs are never combined
+//!   (4976-033 MUST NOT).
 //!
 //! The hop-by-hop 200 of a SEND acknowledges the incoming chunk ("the successful receipt of a
 //! message fragment", §6.4.1): the caller sends the [`Action::Respond`] of a SEND once the
@@ -279,6 +283,58 @@ pub fn for_authenticator(head: &Head, use_paths: &UsePaths) -> bool {
         && matches!(head.to_path(), [only] if use_paths.is_local(only))
 }
 
+/// `true` when `next`, a SEND chunk read right after a chunk of the same source that ended with
+/// `+` and went out with the head `forwarded` (rewritten by [`Router::on_request`], range-end
+/// `*`), continues that chunk so exactly that its body may be carried on in the same outgoing
+/// chunk: RFC 4976 §6.4.1 (4976-033) lets a relay "combine consecutive chunks", never chunks
+/// with different Message-IDs. Exactly then:
+///
+/// - `next` is a SEND with a Byte-Range whose start is `at` (the octet after the last one
+///   forwarded: the chunks are consecutive, 4975-029) and whose total is `forwarded`'s;
+/// - its To-Path and From-Path are the ones `forwarded` had before the rewrite: its first `n`
+///   To-Path URIs lead `forwarded`'s From-Path, last first, and the rest is `forwarded`'s
+///   To-Path; its From-Path is the rest of `forwarded`'s (`n` ≥ 1, the relay's URIs, 4976-026);
+/// - every other header is the same, in the same order (Message-ID, Failure-Report,
+///   Success-Report, Content-Type, extensions).
+///
+/// So the chunk would be routed exactly as the one before it (the caller still checks that its
+/// Use-Path URI is valid, 4976-025), owes the same answers, and a failure REPORT for the
+/// combined chunk covers its octets with the same headers. URIs compare as RFC 4975 §6.1 says.
+pub fn continues(forwarded: &Head, at: u64, next: &Head) -> bool {
+    if !next.is_send() || next.headers.len() != forwarded.headers.len() {
+        return false;
+    }
+    let (fwd_to, fwd_from) = (forwarded.to_path(), forwarded.from_path());
+    let (to, from) = (next.to_path(), next.from_path());
+    let Some(n) = fwd_from.len().checked_sub(from.len()) else {
+        return false;
+    };
+    if n == 0
+        || to.len() != n + fwd_to.len()
+        || to[n..] != *fwd_to
+        || from != &fwd_from[n..]
+        || !to[..n].iter().eq(fwd_from[..n].iter().rev())
+    {
+        return false;
+    }
+    let mut ranged = false;
+    let same = forwarded
+        .headers
+        .iter()
+        .zip(&next.headers)
+        .all(|pair| match pair {
+            (Header::ToPath(_), Header::ToPath(_)) | (Header::FromPath(_), Header::FromPath(_)) => {
+                true
+            }
+            (Header::ByteRange(f), Header::ByteRange(r)) => {
+                ranged = true;
+                r.start == at && r.total == f.total
+            }
+            (a, b) => a == b,
+        });
+    same && ranged && next.message_id().is_some()
+}
+
 /// Room enough for one [`Action::Answer`] with long URIs; less left in the block starts a new
 /// one ([`crate::block`]).
 const ANSWER_ROOM: usize = 512;
@@ -397,19 +453,8 @@ impl Router {
 
         let mut actions = Vec::with_capacity(2);
         let failure_report = head.failure_report();
-        // 4976-028/029: a SEND with Failure-Report yes is answered at once, hop by hop.
-        if is_send && relay_owed(&head, StatusCode::OK).response.is_some() {
-            // Written at once, with the Message-ID as in the RFC 4976 §3 example (200 6aef;
-            // an extension header in a response). The frames share a block: one allocation
-            // per few dozen answers.
-            make_room(&mut self.answers, ANSWER_ROOM);
-            if encode::send_response(&head, StatusCode::OK, first, true, &mut self.answers) {
-                actions.push(Action::Answer {
-                    to: from,
-                    status: StatusCode::OK,
-                    frame: self.answers.split().freeze(),
-                });
-            }
+        if is_send {
+            actions.extend(self.answer_send(&head, from));
         }
         let keep = if is_send {
             failure_report != FailureReport::No
@@ -454,6 +499,24 @@ impl Router {
             in_tid,
         });
         actions
+    }
+
+    /// The hop-by-hop answer to the SEND `head` that came from `from` and is forwarded, or
+    /// carried on in the chunk forwarded before it ([`continues`]): a 200 when its
+    /// Failure-Report is `yes` (4976-028/029), nothing otherwise. Written at once, with the
+    /// Message-ID as in the RFC 4976 §3 example (200 6aef; an extension header in a response).
+    /// The frames share a block: one allocation per few dozen answers.
+    pub fn answer_send(&mut self, head: &Head, from: ConnId) -> Option<Action> {
+        relay_owed(head, StatusCode::OK).response?;
+        let first = head.to_path().first()?;
+        make_room(&mut self.answers, ANSWER_ROOM);
+        encode::send_response(head, StatusCode::OK, first, true, &mut self.answers).then(|| {
+            Action::Answer {
+                to: from,
+                status: StatusCode::OK,
+                frame: self.answers.split().freeze(),
+            }
+        })
     }
 
     /// A request the relay accepted from the previous hop but cannot forward: answered with

@@ -9,9 +9,10 @@
 //! | `msrp_relay_connections_accepted_total` | counter | `transport` | incoming connections accepted (a TLS one once its handshake is done) |
 //! | `msrp_relay_connections_shed_total` | counter | `transport` | incoming connections closed at once: [`RelayConfig::max_connections`](crate::config::RelayConfig::max_connections) reached (RFC 4976 §6.5) |
 //! | `msrp_relay_auth_total` | counter | `outcome` (`challenge`, `stale`, `accepted`, `forbidden`, `423`) | AUTH requests answered by this relay (RFC 4976 §5.1, 4976-013..017); an AUTH over plain TCP refused with 403 (4976-002) counts as `forbidden` |
-//! | `msrp_relay_frames_forwarded_total` | counter | `method` (`SEND`, `REPORT`, `NICKNAME`, `AUTH`, other method names, `response`) | frames forwarded (RFC 4976 §6.4): requests by method, responses routed back (4976-036) as `response`; each incoming SEND chunk once, however it is re-chunked |
+//! | `msrp_relay_frames_forwarded_total` | counter | `method` (`SEND`, `REPORT`, `NICKNAME`, `AUTH`, other method names, `response`) | frames forwarded (RFC 4976 §6.4): requests by method, responses routed back (4976-036) as `response`; each incoming SEND chunk once, however it is re-chunked or combined |
 //! | `msrp_relay_bytes_forwarded_total` | counter | `method` | body octets of those frames, as queued for the next hop |
 //! | `msrp_relay_rechunked_total` | counter | — | further pieces a forwarded chunk was split into (4976-033): a chunk sent as 3 pieces adds 2 |
+//! | `msrp_relay_joined_total` | counter | — | incoming SEND chunks carried on in the outgoing chunk of the one before them (4976-033): three chunks of a message sent on as one add 2 |
 //! | `msrp_relay_responses_sent_total` | counter | `status` | responses the relay itself sent (hop-by-hop 200s, 401/403/423/200 to AUTH, 400/413 to frames it could not read, 481, 408); routed responses are forwarded frames, not these |
 //! | `msrp_relay_reports_sent_total` | counter | `status` | REPORTs the relay itself sent: failure REPORTs (4976-030/031/037) |
 //! | `msrp_relay_forward_latency_seconds` | histogram | — | from the read that brought a request's head to its rewritten head queued for the next hop (a SEND: before its body; other requests: with their body) |
@@ -52,6 +53,8 @@ pub struct Metrics {
     pub bytes_forwarded: IntCounterVec,
     /// Further pieces forwarded SEND chunks were split into (4976-033).
     pub rechunked: IntCounter,
+    /// Incoming SEND chunks carried on in the outgoing chunk before them (4976-033).
+    pub joined: IntCounter,
     /// Responses the relay sent, by `status` (three digits).
     pub responses_sent: IntCounterVec,
     /// REPORTs the relay sent, by `status` (three digits).
@@ -136,6 +139,10 @@ impl Metrics {
                 "msrp_relay_rechunked_total",
                 "Further pieces forwarded SEND chunks were split into (RFC 4976 6.4.1).",
             )?,
+            joined: IntCounter::new(
+                "msrp_relay_joined_total",
+                "Incoming SEND chunks carried on in the outgoing chunk before them (RFC 4976 6.4.1).",
+            )?,
             responses_sent: counters(
                 "msrp_relay_responses_sent_total",
                 "Responses the relay itself sent, by status.",
@@ -167,7 +174,7 @@ impl Metrics {
             registry,
             hot: Hot::default(),
         };
-        let all: [Box<dyn Collector>; 12] = [
+        let all: [Box<dyn Collector>; 13] = [
             Box::new(m.connections_open.clone()),
             Box::new(m.connections_accepted.clone()),
             Box::new(m.connections_shed.clone()),
@@ -175,6 +182,7 @@ impl Metrics {
             Box::new(m.frames_forwarded.clone()),
             Box::new(m.bytes_forwarded.clone()),
             Box::new(m.rechunked.clone()),
+            Box::new(m.joined.clone()),
             Box::new(m.responses_sent.clone()),
             Box::new(m.reports_sent.clone()),
             Box::new(m.forward_latency.clone()),

@@ -53,8 +53,8 @@
 //!
 //! A relay MAY split the chunks it forwards; this one does, so that responses and REPORTs for a
 //! connection are not held up behind a long chunk streamed to it (the writer never writes a
-//! control item inside an open frame, [`msrp::transport`]). It never combines chunks and never
-//! reassembles a message. The rule, for a SEND chunk with a body:
+//! control item inside an open frame, [`msrp::transport`]). It never reassembles a message,
+//! and combines chunks only as "Combining" below says. The rule, for a SEND chunk with a body:
 //!
 //! - **May it be split?** Yes, unless re-chunking is off ([`RelayConfig::rechunk_size`] 0 and
 //!   [`RelayConfig::rechunk_for_replies`] `false`) or its Byte-Range declares a body too short to
@@ -88,6 +88,35 @@
 //!   when its end-line is queued): its 200 ends it, an error or timeout gives a failure REPORT
 //!   for that piece's octets. The previous hop gets one 200 for the incoming chunk, once its
 //!   end-line has been read (4976-028).
+//!
+//! # Combining (RFC 4976 §6.4.1, 4976-033)
+//!
+//! A relay MAY also "combine consecutive chunks" of one message. A sender that cuts a message
+//! into small chunks (2 KiB is common) costs every hop a header block, a transaction and a
+//! response per chunk; this relay carries a chunk on in the outgoing chunk of the one before it
+//! when it can do so without waiting for anything ([`RelayConfig::join_chunks`]):
+//!
+//! - **Which chunks may be continued?** A SEND chunk with a body shorter than
+//!   [`RelayConfig::rechunk_size`] (any, when that is 0) whose Byte-Range says more of the
+//!   message follows (range-end below the total, or the total unknown). It goes out with
+//!   range-end `*`, and may be split as above (a combined chunk longer than 2048 octets is
+//!   interrupted for waiting replies, 4975-027/028).
+//! - **When?** When it ends with `+` and the next frame already read from the same connection is
+//!   a SEND that [`forward::continues`] it: the same Message-ID, paths and other headers, and a
+//!   Byte-Range starting at the octet after the last one forwarded, with the same total; its
+//!   declared length fits in the piece within `rechunk_size` (every node takes chunks of any
+//!   size, 4975-031, so that is the largest chunk the relay sends on); and its Use-Path URI is
+//!   still valid.
+//!   Its body then streams on in the open piece, with no header
+//!   block, transaction id or end-line between the two. Anything else read next (another
+//!   message, a response, a frame that cannot be decoded), or nothing (the reader is about to
+//!   wait for input), ends the piece with `+` as received. So combining never delays a chunk:
+//!   only chunks that are already here are carried on.
+//! - **Answers**: the previous hop gets its hop-by-hop 200 for every incoming chunk, once that
+//!   chunk's end-line is read (4976-028). The outgoing chunk is one transaction on the next hop:
+//!   its error or timeout gives one failure REPORT covering all the octets it carried
+//!   ([`Router::chunk_sent`]), with the Message-ID and report headers the chunks share.
+//! - Chunks with different Message-IDs are never combined (4976-033 MUST NOT).
 //!
 //! # Limits
 //!
@@ -1066,6 +1095,15 @@ struct Streaming {
     declared: Option<u64>,
     /// The chunk may be split: re-chunking is on and the chunk is not known to be short.
     cuttable: bool,
+    /// The next chunk of the message may be carried on in this one (see "Combining" in the
+    /// module documentation): [`RelayConfig::join_chunks`], it is shorter than
+    /// [`RelayConfig::rechunk_size`] and its Byte-Range says more follows. Its head went out
+    /// with range-end `*`.
+    joinable: bool,
+    /// The incoming chunk ended with `+` and the current piece is still open: the next frame
+    /// already read decides whether it carries the piece on ([`Conn::join`]) or the piece ends
+    /// with `+` ([`Conn::end_held`]). Never held while the reader waits for input.
+    held: bool,
 }
 
 impl Streaming {
@@ -1184,7 +1222,8 @@ impl Conn {
                 }
                 continue;
             }
-            // About to wait for input: what was collected goes out now.
+            // About to wait for input: a held chunk ends, and what was collected goes out now.
+            self.end_held().await;
             self.flush_data().await;
             self.flush_control().await;
             if buffered {
@@ -1306,7 +1345,9 @@ impl Conn {
         // The hop-by-hop answer acknowledges a whole chunk: none for one cut off.
         self.owed.clear();
         if let Current::Stream(s) = std::mem::replace(&mut self.current, Current::Idle) {
-            self.end_stream(s, Flag::Abort).await;
+            // A held chunk was read whole: it ends as it came, with `+`.
+            let flag = if s.held { Flag::More } else { Flag::Abort };
+            self.end_stream(s, flag).await;
         }
     }
 
@@ -1332,6 +1373,7 @@ impl Conn {
         match ev {
             Event::Head { head, body } => self.on_head(head, body).await,
             Event::BriefSuccess(r) => {
+                self.end_held().await;
                 self.release().await;
                 self.current = Current::Idle;
                 self.owed.clear();
@@ -1358,6 +1400,12 @@ impl Conn {
             }
             Event::End(flag) => {
                 match std::mem::replace(&mut self.current, Current::Idle) {
+                    Current::Stream(mut s) if flag == Flag::More && s.joinable => {
+                        // The next chunk may carry this one on: held open until the next
+                        // frame is read or the reader is about to wait.
+                        s.held = true;
+                        self.current = Current::Stream(s);
+                    }
                     Current::Stream(s) => self.end_stream(s, flag).await,
                     Current::Collect {
                         peer,
@@ -1508,6 +1556,12 @@ impl Conn {
     }
 
     async fn on_head(&mut self, head: Head, body: bool) -> Result<(), Stop> {
+        if matches!(&self.current, Current::Stream(s) if s.held) {
+            if body && self.join(&head) {
+                return Ok(());
+            }
+            self.end_held().await;
+        }
         // No lane lock is held past a frame while this request may wait for other things.
         self.release().await;
         let since = self.read_at;
@@ -1617,6 +1671,13 @@ impl Conn {
                 }
                 None => cfg.rechunk_size > 0 || cfg.rechunk_for_replies,
             };
+        // A chunk shorter than a piece, with more of its message to follow, may have the next
+        // chunk carried on in it ("Combining"); then it may be split as well (4975-028).
+        let joinable = cfg.join_chunks
+            && body
+            && declared.is_some_and(|n| cfg.rechunk_size == 0 || n < cfg.rechunk_size as u64)
+            && range.is_some_and(|r| r.total.is_none_or(|t| r.end.is_some_and(|e| e < t)));
+        let cuttable = cuttable || joinable;
         let start = range.map_or(1, |r| r.start);
         let total = range.and_then(|r| r.total);
         if cuttable {
@@ -1654,11 +1715,66 @@ impl Conn {
             forwarded: 0,
             declared,
             cuttable,
+            joinable,
+            held: false,
         });
         if self.batch.len >= BATCH_BYTES {
             self.flush_data().await;
         }
         Ok(())
+    }
+
+    /// Carries the chunk whose head is `head` on in the held piece (see "Combining" in the
+    /// module documentation) when it continues the held chunk ([`forward::continues`]) and its
+    /// Use-Path URI is still valid (4976-025): its body then streams on in the same piece, and
+    /// its hop-by-hop 200, if owed, is sent once its end-line is read (4976-028). `false`, and
+    /// nothing changed, otherwise.
+    fn join(&mut self, head: &Head) -> bool {
+        let Current::Stream(s) = &mut self.current else {
+            return false;
+        };
+        let at = s.start + s.octets;
+        let (Some(first), Some(range)) = (head.to_path().first(), head.byte_range()) else {
+            return false;
+        };
+        // It must fit: its declared length, added to the piece, within `rechunk_size`.
+        let Some(declared) = range.end.map(|e| (e + 1).saturating_sub(range.start)) else {
+            return false;
+        };
+        let size = self.shared.cfg.rechunk_size as u64;
+        if (size > 0 && s.octets + declared > size)
+            || !forward::continues(&s.head, at, head)
+        {
+            return false;
+        }
+        let answer = {
+            let mut core = self.shared.core();
+            let core = &mut *core;
+            let table = table_for(&core.use_paths, core.use_paths_tls.as_ref(), Some(first));
+            if table.route(first, self.id, Instant::now()).is_err() {
+                return false;
+            }
+            core.router.answer_send(head, self.id)
+        };
+        self.owed.clear();
+        self.owed.extend(answer);
+        s.held = false;
+        s.forwarded = 0;
+        s.declared = Some(declared);
+        // Counted as forwarded (and its latency observed) when the batch is queued.
+        self.batch.heads.push(self.read_at);
+        self.shared.metrics.joined.inc();
+        true
+    }
+
+    /// Ends the held piece with `+` (the chunk it carries ended so, and the next frame does not
+    /// continue it or is not read yet).
+    async fn end_held(&mut self) {
+        if matches!(&self.current, Current::Stream(s) if s.held) {
+            if let Current::Stream(s) = std::mem::replace(&mut self.current, Current::Idle) {
+                self.end_stream(s, Flag::More).await;
+            }
+        }
     }
 
     /// Queues what the [`DataBatch`] holds on its target's data lane as one item, under the

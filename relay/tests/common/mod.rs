@@ -64,14 +64,21 @@ impl Drop for Running {
     }
 }
 
+impl Running {
+    /// The guard of `relay`, bound and not yet spawned.
+    pub fn of(relay: &Relay) -> Running {
+        Running {
+            addr: relay.local_addr().expect("addr"),
+            uri: relay.uri().clone(),
+            stop: relay.shutdown_handle(),
+        }
+    }
+}
+
 /// Binds and spawns a relay.
 pub async fn start(cfg: RelayConfig) -> Running {
     let relay = Relay::bind(cfg).await.expect("bind");
-    let running = Running {
-        addr: relay.local_addr().expect("addr"),
-        uri: relay.uri().clone(),
-        stop: relay.shutdown_handle(),
-    };
+    let running = Running::of(&relay);
     relay.spawn();
     running
 }
