@@ -1742,9 +1742,7 @@ impl Conn {
             return false;
         };
         let size = self.shared.cfg.rechunk_size as u64;
-        if (size > 0 && s.octets + declared > size)
-            || !forward::continues(&s.head, at, head)
-        {
+        if (size > 0 && s.octets + declared > size) || !forward::continues(&s.head, at, head) {
             return false;
         }
         let answer = {

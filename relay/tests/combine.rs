@@ -92,7 +92,10 @@ async fn send_together(c: &mut Client, frames: &[Frame]) {
 
 /// `n` octets that differ from one position to the next.
 fn message(n: usize) -> Bytes {
-    (0..n).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>().into()
+    (0..n)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into()
 }
 
 /// The hop-by-hop answers Alice gets: one 200 per frame of `sent`, in order (4976-028).
@@ -151,11 +154,18 @@ async fn consecutive_chunks_read_together_go_on_as_one() {
     assert_eq!(f.flag, Flag::Last);
     assert!(f.body.as_ref() == Some(&body), "the message intact");
     assert_eq!(f.head.message_id(), sent[0].head.message_id());
-    assert!(sent.iter().all(|s| s.head.tid != f.head.tid), "the relay's own tid");
+    assert!(
+        sent.iter().all(|s| s.head.tid != f.head.tid),
+        "the relay's own tid"
+    );
     expect_oks(&mut alice, &sent).await;
     assert!(bob.nothing_within(200).await.is_none());
     assert_eq!(metrics.joined.get(), 7);
-    assert_eq!(forwarded_sends(&metrics), 1 + 8, "the warm-up, and each chunk once");
+    assert_eq!(
+        forwarded_sends(&metrics),
+        1 + 8,
+        "the warm-up, and each chunk once"
+    );
 }
 
 /// Combining stops where the next chunk would take the outgoing one past `rechunk_size`: with
@@ -269,13 +279,21 @@ async fn a_combined_chunk_that_fails_is_reported_whole() {
     let sent = chunks(&mut alice, &to, &body, 1000);
     send_together(&mut alice, &sent[..3]).await;
     let f = bob.expect().await;
-    assert_eq!((range(&f).start, range(&f).end, octets(&f)), (1, None, 3000));
+    assert_eq!(
+        (range(&f).start, range(&f).end, octets(&f)),
+        (1, None, 3000)
+    );
     assert_eq!(f.flag, Flag::More);
     let refused = msrp::report::response(&f.head, StatusCode::TOO_LARGE, None, &bob.uri);
     bob.send(&bodiless(refused)).await;
     expect_oks(&mut alice, &sent[..3]).await;
     let report = alice.expect().await;
-    assert_eq!(report.head.method(), Some(&Method::Report), "{:?}", report.head);
+    assert_eq!(
+        report.head.method(),
+        Some(&Method::Report),
+        "{:?}",
+        report.head
+    );
     assert_eq!(report.head.message_id(), sent[0].head.message_id());
     assert_eq!(
         report.head.byte_range(),
@@ -391,7 +409,9 @@ fn continues_takes_the_next_chunk_of_the_same_message_only() {
     report.start = msrp::StartLine::Request(Method::Report);
     not(report, "not a SEND");
     let mut unranged = incoming(&[R1], "t2t2", 1001, 2000);
-    unranged.headers.retain(|h| !matches!(h, Header::ByteRange(_)));
+    unranged
+        .headers
+        .retain(|h| !matches!(h, Header::ByteRange(_)));
     not(unranged, "no Byte-Range");
 }
 
