@@ -65,7 +65,9 @@ pub struct RelayConfig {
     /// consecutive Byte-Range, same headers) and the two fit in [`RelayConfig::rechunk_size`]
     /// body octets (RFC 4976 §6.4.1, 4976-033 "combine consecutive chunks"; the rule is in
     /// [`crate::server`], "Combining"): one outgoing chunk, transaction and response for many
-    /// small ones. A chunk that may be continued goes out with range-end `*`. `true`.
+    /// small ones. A chunk that may be continued goes out with range-end `*`. Only with
+    /// `rechunk_size` above 0 (the bound) and [`RelayConfig::rechunk_for_replies`] (a combined
+    /// chunk is interrupted for replies, 4975-028). `true`.
     ///
     /// Every node must take chunks of any size (4975-031), so `rechunk_size` is the largest
     /// chunk this relay sends on. A next hop that takes less, such as Kamailio's `msrp` module

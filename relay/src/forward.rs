@@ -81,8 +81,9 @@
 //!   a chunk that [`continues`] the one it is forwarding on in the same outgoing chunk. No
 //!   transaction is made for the chunk carried on: [`Router::answer_send`] gives its
 //!   hop-by-hop 200, and the outgoing chunk's transaction covers the octets of every chunk it
-//!   carries ([`Router::chunk_sent`]). Chunks with different Message-IDs are never combined
-//!   (4976-033 MUST NOT).
+//!   carries: [`Router::joined`] widens its range as each is carried on (for a failure while it
+//!   is being sent), [`Router::chunk_sent`] sets it to the octets sent. Chunks with different
+//!   Message-IDs are never combined (4976-033 MUST NOT).
 //!
 //! The hop-by-hop 200 of a SEND acknowledges the incoming chunk ("the successful receipt of a
 //! message fragment", §6.4.1): the caller sends the [`Action::Respond`] of a SEND once the
@@ -603,6 +604,22 @@ impl Router {
         };
         self.pending.insert_unsent(tid, piece);
         tid
+    }
+
+    /// The streaming layer carried a further chunk on in the chunk it forwards as `out_tid`
+    /// ([`continues`], 4976-033): until [`Router::chunk_sent`] gives the octets actually sent,
+    /// a failure REPORT for it covers the octets up to `end`, the range-end of the chunk
+    /// carried on (`None`: unknown, reported as `*`), so that a failure while the combined chunk
+    /// is still being sent reports every chunk it carries (4976-031). `false` when `out_tid`
+    /// keeps no transaction (Failure-Report `no`, or already over).
+    pub fn joined(&mut self, out_tid: &str, end: Option<u64>) -> bool {
+        match self.pending.get_mut(out_tid).and_then(|p| p.send.as_mut()) {
+            Some(info) => {
+                info.range.end = end;
+                true
+            }
+            None => false,
+        }
     }
 
     /// A bodiless 2xx arrived on connection `from`, read briefly

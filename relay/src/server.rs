@@ -60,7 +60,9 @@
 //!   [`RelayConfig::rechunk_for_replies`] `false`) or its Byte-Range declares a body too short to
 //!   be cut (at most `rechunk_size` octets, and at most 2048 octets or replies not considered).
 //!   A chunk that may be split goes out with range-end `*` (4975-024: a chunk that may be
-//!   interrupted says so); range-start and total are kept. Others go out as received.
+//!   interrupted says so); range-start and total are kept. A short chunk that may be combined
+//!   with the next one (see "Combining") may be split too and goes out the same way. Others go
+//!   out as received.
 //! - **Where does a piece end?** After exactly `rechunk_size` body octets (the incoming body
 //!   pieces are split at that octet), or earlier, once it has at least 2048 octets, when the
 //!   target has responses or REPORTs queued, or another source waits to queue its frames there
@@ -97,25 +99,29 @@
 //! when it can do so without waiting for anything ([`RelayConfig::join_chunks`]):
 //!
 //! - **Which chunks may be continued?** A SEND chunk with a body shorter than
-//!   [`RelayConfig::rechunk_size`] (any, when that is 0) whose Byte-Range says more of the
-//!   message follows (range-end below the total, or the total unknown). It goes out with
-//!   range-end `*`, and may be split as above (a combined chunk longer than 2048 octets is
-//!   interrupted for waiting replies, 4975-027/028).
+//!   [`RelayConfig::rechunk_size`] (which must not be 0: it bounds a combined chunk) whose
+//!   Byte-Range says more of the message follows (range-end below the total, or the total
+//!   unknown), when more than its body and end-line has been read already (the next frame is
+//!   arriving) and [`RelayConfig::rechunk_for_replies`] is on. It goes out with range-end `*`,
+//!   and may be split as above: a combined chunk longer than 2048 octets is interrupted for
+//!   waiting replies, as 4975-027/028 ask of a sender. Other chunks go out as received, so a
+//!   sender that paces its chunks sees their Byte-Ranges unchanged.
 //! - **When?** When it ends with `+` and the next frame already read from the same connection is
 //!   a SEND that [`forward::continues`] it: the same Message-ID, paths and other headers, and a
 //!   Byte-Range starting at the octet after the last one forwarded, with the same total; its
 //!   declared length fits in the piece within `rechunk_size` (every node takes chunks of any
-//!   size, 4975-031, so that is the largest chunk the relay sends on); and its Use-Path URI is
-//!   still valid.
-//!   Its body then streams on in the open piece, with no header
+//!   size, 4975-031, so that is the largest chunk the relay sends on); the target is still
+//!   there; and each of the relay's URIs leading its To-Path is still valid for the connection
+//!   (4976-025, as for any request). Its body then streams on in the open piece, with no header
 //!   block, transaction id or end-line between the two. Anything else read next (another
 //!   message, a response, a frame that cannot be decoded), or nothing (the reader is about to
 //!   wait for input), ends the piece with `+` as received. So combining never delays a chunk:
 //!   only chunks that are already here are carried on.
 //! - **Answers**: the previous hop gets its hop-by-hop 200 for every incoming chunk, once that
 //!   chunk's end-line is read (4976-028). The outgoing chunk is one transaction on the next hop:
-//!   its error or timeout gives one failure REPORT covering all the octets it carried
-//!   ([`Router::chunk_sent`]), with the Message-ID and report headers the chunks share.
+//!   its error or timeout gives one failure REPORT with the Message-ID and report headers the
+//!   chunks share, covering every chunk carried on ([`Router::joined`]) or, once the chunk is
+//!   sent, the octets it carried ([`Router::chunk_sent`]).
 //! - Chunks with different Message-IDs are never combined (4976-033 MUST NOT).
 //!
 //! # Limits
@@ -701,6 +707,7 @@ where
         batch: DataBatch::default(),
         last_hop: None,
         control: ControlBatch::default(),
+        unread: 0,
     };
     let span = tracing::debug_span!("relay_conn", id = id.0, transport = transport(secure));
     tokio::spawn(tracing::Instrument::instrument(
@@ -1068,6 +1075,9 @@ async fn resolve(shared: &Arc<Shared>, hop: &Hop) -> io::Result<(ConnId, Peer)> 
 /// than 2048 octets (4975-028) and not to send smaller ones except a message's last (4975-030).
 const MIN_PIECE: u64 = 2048;
 
+/// Octets of an end-line besides its transaction id: `\r\n-------`, the flag, `\r\n`.
+const END_LINE: u64 = 12;
+
 /// A SEND chunk being streamed onto `peer`'s data lane (through the reader's [`DataBatch`],
 /// which holds the lane's lock while the chunk is open there), as one piece or several (see "Re-chunking" in the module documentation).
 struct Streaming {
@@ -1093,12 +1103,14 @@ struct Streaming {
     forwarded: u64,
     /// The incoming chunk's length as its Byte-Range declares it (range-end known).
     declared: Option<u64>,
-    /// The chunk may be split: re-chunking is on and the chunk is not known to be short.
+    /// The chunk may be split: re-chunking is on and the chunk is not known to be short, or it
+    /// may be combined with the next one ([`Streaming::joinable`]).
     cuttable: bool,
     /// The next chunk of the message may be carried on in this one (see "Combining" in the
-    /// module documentation): [`RelayConfig::join_chunks`], it is shorter than
-    /// [`RelayConfig::rechunk_size`] and its Byte-Range says more follows. Its head went out
-    /// with range-end `*`.
+    /// module documentation): [`RelayConfig::join_chunks`] and
+    /// [`RelayConfig::rechunk_for_replies`], it is shorter than [`RelayConfig::rechunk_size`],
+    /// its Byte-Range says more follows, and more than its body and end-line was read already.
+    /// Its head went out with range-end `*`.
     joinable: bool,
     /// The incoming chunk ended with `+` and the current piece is still open: the next frame
     /// already read decides whether it carries the piece on ([`Conn::join`]) or the piece ends
@@ -1162,6 +1174,9 @@ struct Conn {
     last_hop: Option<(ConnId, Peer)>,
     /// What this reader answers on its own connection, not queued yet.
     control: ControlBatch,
+    /// Octets read and not decoded yet when the event being handled was decoded: after a
+    /// head, its body, its end-line and whatever follows.
+    unread: usize,
 }
 
 /// Why the reader stops.
@@ -1215,7 +1230,10 @@ impl Conn {
                 let step = match item {
                     Err(_) => break,
                     Ok(Err(e)) => self.on_decode_error(e).await,
-                    Ok(Ok(ev)) => self.on_event(ev).await,
+                    Ok(Ok(ev)) => {
+                        self.unread = reader.read_buffer().len();
+                        self.on_event(ev).await
+                    }
                 };
                 if let Err(Stop::Close) = step {
                     break;
@@ -1241,7 +1259,10 @@ impl Conn {
             // wake the reader, which then ends the piece early (`cut_if_due`).
             let replies = match &self.current {
                 Current::Stream(s)
-                    if s.open && s.cuttable && self.shared.cfg.rechunk_for_replies =>
+                    if s.open
+                        && s.cuttable
+                        && s.octets >= MIN_PIECE
+                        && self.shared.cfg.rechunk_for_replies =>
                 {
                     Some(s.peer.replies.clone())
                 }
@@ -1315,7 +1336,10 @@ impl Conn {
                 // frame: the connection is done.
                 None | Some(Err(_)) => break,
                 Some(Ok(Err(e))) => self.on_decode_error(e).await,
-                Some(Ok(Ok(ev))) => self.on_event(ev).await,
+                Some(Ok(Ok(ev))) => {
+                    self.unread = reader.read_buffer().len();
+                    self.on_event(ev).await
+                }
             };
             if let Err(Stop::Close) = step {
                 break;
@@ -1671,11 +1695,16 @@ impl Conn {
                 }
                 None => cfg.rechunk_size > 0 || cfg.rechunk_for_replies,
             };
-        // A chunk shorter than a piece, with more of its message to follow, may have the next
-        // chunk carried on in it ("Combining"); then it may be split as well (4975-028).
+        // A chunk shorter than a piece, with more of its message to follow and the next frame
+        // already arriving behind it, may have that frame carried on in it ("Combining"); then
+        // it may be split as well (4975-027/028).
         let joinable = cfg.join_chunks
+            && cfg.rechunk_for_replies
             && body
-            && declared.is_some_and(|n| cfg.rechunk_size == 0 || n < cfg.rechunk_size as u64)
+            && declared.is_some_and(|n| {
+                n < cfg.rechunk_size as u64
+                    && self.unread as u64 > n.saturating_add(END_LINE + head.tid.len() as u64)
+            })
             && range.is_some_and(|r| r.total.is_none_or(|t| r.end.is_some_and(|e| e < t)));
         let cuttable = cuttable || joinable;
         let start = range.map_or(1, |r| r.start);
@@ -1741,17 +1770,27 @@ impl Conn {
         let Some(declared) = range.end.map(|e| (e + 1).saturating_sub(range.start)) else {
             return false;
         };
-        let size = self.shared.cfg.rechunk_size as u64;
-        if (size > 0 && s.octets + declared > size) || !forward::continues(&s.head, at, head) {
+        if s.octets + declared > self.shared.cfg.rechunk_size as u64
+            || s.peer.queue.is_closed()
+            || !forward::continues(&s.head, at, head)
+        {
             return false;
         }
+        // The relay's URIs leading the To-Path (two for a hairpin), as `continues` matched them.
+        let ours = s.head.from_path().len() - head.from_path().len();
         let answer = {
             let mut core = self.shared.core();
             let core = &mut *core;
             let table = table_for(&core.use_paths, core.use_paths_tls.as_ref(), Some(first));
-            if table.route(first, self.id, Instant::now()).is_err() {
+            let now = Instant::now();
+            // 4976-025: each is still valid for this connection, as `Router::on_request` checks.
+            if head.to_path()[..ours]
+                .iter()
+                .any(|u| table.route(u, self.id, now).is_err())
+            {
                 return false;
             }
+            core.router.joined(&s.tid, range.end);
             core.router.answer_send(head, self.id)
         };
         self.owed.clear();

@@ -251,8 +251,9 @@ async fn chunks_that_do_not_continue_are_not_combined() {
     assert_eq!(metrics.joined.get(), 0);
 }
 
-/// The relay does not wait for a next chunk: a chunk ended with `+` goes on whole as soon as
-/// nothing more is read, and the next chunk, sent only after Bob has the first, is its own.
+/// The relay does not wait for a next chunk: a chunk ended with `+` goes on whole, with its
+/// Byte-Range as sent, when nothing is read behind it, and the next chunk, sent only after Bob
+/// has the first, is its own.
 #[tokio::test]
 async fn a_chunk_not_read_yet_is_not_waited_for() {
     let (_relay, metrics, mut alice, mut bob, to) = pair(config()).await;
@@ -260,7 +261,12 @@ async fn a_chunk_not_read_yet_is_not_waited_for() {
     let sent = chunks(&mut alice, &to, &body, 1000);
     alice.send(&sent[0]).await;
     let first = bob_takes(&mut bob).await;
-    assert_eq!((range(&first).start, octets(&first)), (1, 1000));
+    assert_eq!(
+        range(&first),
+        range(&sent[0]),
+        "as sent: nothing was read behind it"
+    );
+    assert_eq!(octets(&first), 1000);
     assert_eq!(first.flag, Flag::More, "ended without the next chunk");
     alice.send(&sent[1]).await;
     let second = bob_takes(&mut bob).await;
@@ -310,22 +316,95 @@ async fn a_combined_chunk_that_fails_is_reported_whole() {
     assert_eq!(metrics.joined.get(), 2);
 }
 
-/// `join_chunks = false`: every chunk goes on as it came, with its Byte-Range.
+/// A failure while the combined chunk is still open (Bob refuses it on its header block, before
+/// its end-line) is reported for every chunk carried on so far: Byte-Range `1-3000/4000` when
+/// the third chunk has begun (4976-031; the sender had its 200 for the first two).
 #[tokio::test]
-async fn join_chunks_off_forwards_every_chunk() {
-    let mut cfg = config();
-    cfg.join_chunks = false;
-    let (_relay, metrics, mut alice, mut bob, to) = pair(cfg).await;
+async fn a_combined_chunk_refused_before_its_end_is_reported_whole() {
+    let (_relay, _metrics, mut alice, mut bob, to) = pair(config()).await;
     let body = message(4000);
     let sent = chunks(&mut alice, &to, &body, 1000);
-    send_together(&mut alice, &sent).await;
-    for s in &sent {
-        let f = bob_takes(&mut bob).await;
-        assert_eq!(range(&f), range(s), "as sent");
-        assert_eq!(f.flag, s.flag);
+    // Chunks 1 and 2 whole, then chunk 3's head and half its body: the combined chunk stays
+    // open while the relay waits for the rest.
+    let mut b = BytesMut::new();
+    sent[0].write(&mut b);
+    sent[1].write(&mut b);
+    let mut third = BytesMut::new();
+    sent[2].write(&mut third);
+    let cut = third.len() - 500;
+    b.extend_from_slice(&third[..cut]);
+    alice.write_raw(&b).await;
+    let head = match within(3000, bob.r.next()).await.expect("Bob's stream") {
+        Ok(Ok(msrp::Event::Head { head, .. })) => head,
+        other => panic!("Bob expected a head first: {other:?}"),
+    };
+    assert_eq!(head.byte_range().map(|r| (r.start, r.end)), Some((1, None)));
+    let refused = msrp::report::response(&head, StatusCode::TOO_LARGE, None, &bob.uri);
+    bob.send(&bodiless(refused)).await;
+    expect_oks(&mut alice, &sent[..2]).await;
+    let report = alice.expect().await;
+    assert_eq!(
+        report.head.method(),
+        Some(&Method::Report),
+        "{:?}",
+        report.head
+    );
+    assert_eq!(
+        report.head.byte_range(),
+        Some(br(1, Some(3000), Some(4000)))
+    );
+}
+
+/// Failure-Report `no` on the chunks: combined all the same, and nothing is answered or
+/// reported (4976-028: no hop-by-hop 200 then).
+#[tokio::test]
+async fn chunks_asking_no_reports_are_combined_silently() {
+    let (_relay, metrics, mut alice, mut bob, to) = pair(config()).await;
+    let body = message(3000);
+    let mut sent = chunks(&mut alice, &to, &body, 1000);
+    for f in &mut sent {
+        f.head.push(Header::FailureReport(FailureReport::No));
     }
-    expect_oks(&mut alice, &sent).await;
-    assert_eq!(metrics.joined.get(), 0);
+    send_together(&mut alice, &sent).await;
+    let f = bob.expect().await;
+    assert_eq!(
+        (range(&f).start, range(&f).end, octets(&f)),
+        (1, None, 3000)
+    );
+    assert_eq!(f.flag, Flag::Last);
+    assert!(f.body.as_ref() == Some(&body));
+    assert!(
+        alice.nothing_within(300).await.is_none(),
+        "no 200 and no REPORT"
+    );
+    assert_eq!(metrics.joined.get(), 2);
+}
+
+/// No combining with `join_chunks = false`, nor without a bound (`rechunk_size` 0), nor when
+/// a combined chunk could not be interrupted for replies (`rechunk_for_replies = false`,
+/// 4975-027/028): every chunk goes on as it came, with its Byte-Range.
+#[tokio::test]
+async fn chunks_are_not_combined_when_configured_off() {
+    let configs: [fn(&mut RelayConfig); 3] = [
+        |c| c.join_chunks = false,
+        |c| c.rechunk_size = 0,
+        |c| c.rechunk_for_replies = false,
+    ];
+    for set in configs {
+        let mut cfg = config();
+        set(&mut cfg);
+        let (_relay, metrics, mut alice, mut bob, to) = pair(cfg).await;
+        let body = message(4000);
+        let sent = chunks(&mut alice, &to, &body, 1000);
+        send_together(&mut alice, &sent).await;
+        for s in &sent {
+            let f = bob_takes(&mut bob).await;
+            assert_eq!(range(&f), range(s), "as sent");
+            assert_eq!(f.flag, s.flag);
+        }
+        expect_oks(&mut alice, &sent).await;
+        assert_eq!(metrics.joined.get(), 0);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

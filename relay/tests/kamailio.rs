@@ -522,13 +522,13 @@ fn localhost_v4() -> Ipv4Addr {
     })
 }
 
-/// msrpd as `localhost` (Use-Path hosts are names, 4976-016) listening on [`localhost_v4`],
-/// users alice and bob, AUTH over TCP allowed (loopback test), a short SEND timer
-/// ([`MSRPD_TIMER`]), and `tls` if given.
 /// msrpd's `rechunk_size` in these tests: 8 KiB bodies make frames well below the 11 238 bytes
 /// Kamailio relays.
 const KAMAILIO_PIECE: usize = 8 * 1024;
 
+/// msrpd as `localhost` (Use-Path hosts are names, 4976-016) listening on [`localhost_v4`],
+/// users alice and bob, AUTH over TCP allowed (loopback test), a short SEND timer
+/// ([`MSRPD_TIMER`]), and `tls` if given.
 async fn start_msrpd(tls: Option<TlsConfig>) -> Msrpd {
     let mut cfg = RelayConfig::new("localhost", "localhost")
         .with_user("alice", "wonderland")
