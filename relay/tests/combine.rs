@@ -107,6 +107,25 @@ async fn expect_oks(alice: &mut Client, sent: &[Frame]) {
     }
 }
 
+/// Alice's next frame: a failure REPORT for the message of `chunk` with `range` and `status`
+/// (RFC 4976 §6.4.1, 4976-031).
+async fn expect_report(alice: &mut Client, chunk: &Frame, range: ByteRange, status: StatusCode) {
+    let report = alice.expect().await;
+    assert_eq!(
+        report.head.method(),
+        Some(&Method::Report),
+        "{:?}",
+        report.head
+    );
+    assert_eq!(report.head.message_id(), chunk.head.message_id());
+    assert_eq!(report.head.byte_range(), Some(range));
+    let got = report.head.find(|h| match h {
+        Header::Status(s) => Some(s.code),
+        _ => None,
+    });
+    assert_eq!(got, Some(status));
+}
+
 /// Bob's next frame, a SEND, answered 200 (RFC 4976 §6.4.1).
 async fn bob_takes(bob: &mut Client) -> Frame {
     let f = bob.expect().await;
@@ -123,6 +142,11 @@ fn br(start: u64, end: Option<u64>, total: Option<u64>) -> ByteRange {
 
 fn range(f: &Frame) -> ByteRange {
     f.head.byte_range().expect("Byte-Range")
+}
+
+/// Range-start, range-end and body octets of a chunk.
+fn shape(f: &Frame) -> (u64, Option<u64>, usize) {
+    (range(f).start, range(f).end, octets(f))
 }
 
 fn octets(f: &Frame) -> usize {
@@ -180,15 +204,9 @@ async fn combined_chunks_stay_within_rechunk_size() {
     send_together(&mut alice, &sent).await;
     let first = bob_takes(&mut bob).await;
     let second = bob_takes(&mut bob).await;
-    assert_eq!(
-        (range(&first).start, range(&first).end, octets(&first)),
-        (1, None, 4000)
-    );
+    assert_eq!(shape(&first), (1, None, 4000));
     assert_eq!(first.flag, Flag::More);
-    assert_eq!(
-        (range(&second).start, range(&second).end, octets(&second)),
-        (4001, None, 4000)
-    );
+    assert_eq!(shape(&second), (4001, None, 4000));
     assert_eq!(second.flag, Flag::Last);
     assert_ne!(first.head.tid, second.head.tid);
     let mut got = BytesMut::new();
@@ -285,34 +303,18 @@ async fn a_combined_chunk_that_fails_is_reported_whole() {
     let sent = chunks(&mut alice, &to, &body, 1000);
     send_together(&mut alice, &sent[..3]).await;
     let f = bob.expect().await;
-    assert_eq!(
-        (range(&f).start, range(&f).end, octets(&f)),
-        (1, None, 3000)
-    );
+    assert_eq!(shape(&f), (1, None, 3000));
     assert_eq!(f.flag, Flag::More);
     let refused = msrp::report::response(&f.head, StatusCode::TOO_LARGE, None, &bob.uri);
     bob.send(&bodiless(refused)).await;
     expect_oks(&mut alice, &sent[..3]).await;
-    let report = alice.expect().await;
-    assert_eq!(
-        report.head.method(),
-        Some(&Method::Report),
-        "{:?}",
-        report.head
-    );
-    assert_eq!(report.head.message_id(), sent[0].head.message_id());
-    assert_eq!(
-        report.head.byte_range(),
-        Some(br(1, Some(3000), Some(4000)))
-    );
-    let status = report
-        .head
-        .find(|h| match h {
-            Header::Status(s) => Some(s.code),
-            _ => None,
-        })
-        .expect("Status");
-    assert_eq!(status, StatusCode::TOO_LARGE);
+    expect_report(
+        &mut alice,
+        &sent[0],
+        br(1, Some(3000), Some(4000)),
+        StatusCode::TOO_LARGE,
+    )
+    .await;
     assert_eq!(metrics.joined.get(), 2);
 }
 
@@ -342,17 +344,13 @@ async fn a_combined_chunk_refused_before_its_end_is_reported_whole() {
     let refused = msrp::report::response(&head, StatusCode::TOO_LARGE, None, &bob.uri);
     bob.send(&bodiless(refused)).await;
     expect_oks(&mut alice, &sent[..2]).await;
-    let report = alice.expect().await;
-    assert_eq!(
-        report.head.method(),
-        Some(&Method::Report),
-        "{:?}",
-        report.head
-    );
-    assert_eq!(
-        report.head.byte_range(),
-        Some(br(1, Some(3000), Some(4000)))
-    );
+    expect_report(
+        &mut alice,
+        &sent[0],
+        br(1, Some(3000), Some(4000)),
+        StatusCode::TOO_LARGE,
+    )
+    .await;
 }
 
 /// Failure-Report `no` on the chunks: combined all the same, and nothing is answered or
@@ -367,10 +365,7 @@ async fn chunks_asking_no_reports_are_combined_silently() {
     }
     send_together(&mut alice, &sent).await;
     let f = bob.expect().await;
-    assert_eq!(
-        (range(&f).start, range(&f).end, octets(&f)),
-        (1, None, 3000)
-    );
+    assert_eq!(shape(&f), (1, None, 3000));
     assert_eq!(f.flag, Flag::Last);
     assert!(f.body.as_ref() == Some(&body));
     assert!(
