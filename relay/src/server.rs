@@ -2041,7 +2041,10 @@ impl Conn {
     }
 
     /// Queues a bodiless response of the relay's own on this connection's control lane.
-    async fn answer(&self, head: &Head) -> Result<(), Stop> {
+    async fn answer(&mut self, head: &Head) -> Result<(), Stop> {
+        // After the responses collected before it: answers leave in the order their requests
+        // were read.
+        self.flush_control().await;
         if let Some(s) = head.status() {
             self.shared.metrics.response_sent(s.as_u16());
         }

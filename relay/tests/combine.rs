@@ -353,6 +353,41 @@ async fn a_combined_chunk_refused_before_its_end_is_reported_whole() {
     .await;
 }
 
+/// A chunk whose next frame cannot be decoded (answered 400, RFC 4975 §10, 4975-065) goes on
+/// whole with `+`, as it came, and the next chunk after that is forwarded as usual.
+#[tokio::test]
+async fn a_chunk_followed_by_a_broken_frame_ends_as_it_came() {
+    let (_relay, metrics, mut alice, mut bob, to) = pair(config()).await;
+    let body = message(2000);
+    let sent = chunks(&mut alice, &to, &body, 1000);
+    let mut b = BytesMut::new();
+    sent[0].write(&mut b);
+    b.extend_from_slice(
+        format!(
+            "MSRP bad00001 SEND\r\nTo-Path: {}\r\nFrom-Path: {}\r\nByte-Range: 9-2/10\r\n\
+Content-Type: text/plain\r\n\r\nbad\r\n-------bad00001$\r\n",
+            to[0], alice.uri
+        )
+        .as_bytes(),
+    );
+    alice.write_raw(&b).await;
+    let first = bob_takes(&mut bob).await;
+    assert_eq!(shape(&first), (1, None, 1000));
+    assert_eq!(first.flag, Flag::More, "ended as it came");
+    expect_oks(&mut alice, &sent[..1]).await;
+    let bad = alice.expect().await;
+    assert_eq!(
+        (bad.head.tid.as_str(), bad.head.status()),
+        ("bad00001", Some(StatusCode::BAD_REQUEST))
+    );
+    alice.send(&sent[1]).await;
+    let second = bob_takes(&mut bob).await;
+    assert_eq!(range(&second), range(&sent[1]));
+    assert_eq!(second.flag, Flag::Last);
+    expect_oks(&mut alice, &sent[1..]).await;
+    assert_eq!(metrics.joined.get(), 0);
+}
+
 /// Failure-Report `no` on the chunks: combined all the same, and nothing is answered or
 /// reported (4976-028: no hop-by-hop 200 then).
 #[tokio::test]
