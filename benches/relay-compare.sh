@@ -19,7 +19,9 @@
 # msgs/s, open loop) for latency at the same offered load. Every client pair AUTHs with HTTP
 # Digest (RFC 4976 §5.1) and uses the one-relay To-Path (Bob's Use-Path, Bob's URI), which
 # Kamailio relays without connecting to itself. Relay CPU is utime + stime of the relay's
-# process(es) from /proc over the run (Kamailio: the main process and all its children).
+# process(es) from /proc over the run (Kamailio: the main process and all its children), in
+# 10 ms ticks, and the same time from the scheduler's clock ("sched": /proc/PID/task/*/schedstat,
+# nanoseconds), which does not round a third of a second of CPU to a few percent.
 #
 # Environment: ROUNDS (3), SCALE (1.0, multiplies message counts), WINDOW (256 messages
 # outstanding per pair), RATE (20000), MAX_SECONDS (30 per run), KAMAILIO (kamailio),
@@ -173,34 +175,40 @@ med() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 
 echo
-echo "==> medians over $ROUNDS round(s); MB = 10^6 octets; CPU = relay utime+stime; raw lines: $OUT/results"
-printf '%-22s %-8s %5s %10s %9s %9s %9s %8s %12s %10s\n' \
-    load relay ok msgs/s MB/s p50_us p99_us cpu_s msgs/cpu_s MB/cpu_s
+echo "==> medians over $ROUNDS round(s); MB = 10^6 octets; CPU = relay utime+stime (10 ms ticks);"
+echo "    sched = the same CPU time from the scheduler's clock (schedstat, ns); raw lines: $OUT/results"
+printf '%-22s %-8s %5s %10s %9s %9s %9s %8s %12s %10s %8s %12s\n' \
+    load relay ok msgs/s MB/s p50_us p99_us cpu_s msgs/cpu_s MB/cpu_s sched_s msgs/sched_s
 RELAYS=(msrpd)
 [ "$HAVE_KAM" = 1 ] && RELAYS+=(kamailio)
 for entry in "${LOADS[@]}"; do
     name=${entry%%|*}
     for relay in "${RELAYS[@]}"; do
         ok=$(grep -cF "load=${name// /_} rc=0 relay=$relay " "$OUT/results" || true)
-        printf '%-22s %-8s %5s %10s %9s %9s %9s %8s %12s %10s\n' "$name" "$relay" "$ok/$ROUNDS" \
+        printf '%-22s %-8s %5s %10s %9s %9s %9s %8s %12s %10s %8s %12s\n' "$name" "$relay" \
+            "$ok/$ROUNDS" \
             "$(med "$relay" "$name" msgs_per_s)" "$(med "$relay" "$name" mb_per_s)" \
             "$(med "$relay" "$name" p50_us)" "$(med "$relay" "$name" p99_us)" \
             "$(med "$relay" "$name" relay_cpu_s)" "$(med "$relay" "$name" msgs_per_cpu_s)" \
-            "$(med "$relay" "$name" mb_per_cpu_s)"
+            "$(med "$relay" "$name" mb_per_cpu_s)" "$(med "$relay" "$name" relay_sched_s)" \
+            "$(med "$relay" "$name" msgs_per_sched_s)"
     done
 done
 
 if [ "$HAVE_KAM" = 1 ]; then
     echo
     echo "==> ratios msrpd / Kamailio (p99: Kamailio / msrpd); '-' where a side has no successful run"
-    printf '%-22s %10s %9s %12s %10s %9s\n' load msgs/s MB/s msgs/cpu_s MB/cpu_s p99
+    printf '%-22s %10s %9s %12s %10s %14s %12s %9s\n' load msgs/s MB/s msgs/cpu_s MB/cpu_s \
+        msgs/sched_s MB/sched_s p99
     for entry in "${LOADS[@]}"; do
         name=${entry%%|*}
-        printf '%-22s %10s %9s %12s %10s %9s\n' "$name" \
+        printf '%-22s %10s %9s %12s %10s %14s %12s %9s\n' "$name" \
             "$(ratio "$(med msrpd "$name" msgs_per_s)" "$(med kamailio "$name" msgs_per_s)")" \
             "$(ratio "$(med msrpd "$name" mb_per_s)" "$(med kamailio "$name" mb_per_s)")" \
             "$(ratio "$(med msrpd "$name" msgs_per_cpu_s)" "$(med kamailio "$name" msgs_per_cpu_s)")" \
             "$(ratio "$(med msrpd "$name" mb_per_cpu_s)" "$(med kamailio "$name" mb_per_cpu_s)")" \
+            "$(ratio "$(med msrpd "$name" msgs_per_sched_s)" "$(med kamailio "$name" msgs_per_sched_s)")" \
+            "$(ratio "$(med msrpd "$name" mb_per_sched_s)" "$(med kamailio "$name" mb_per_sched_s)")" \
             "$(ratio "$(med kamailio "$name" p99_us)" "$(med msrpd "$name" p99_us)")"
         if [ "$(grep -cF "load=${name// /_} rc=0 relay=kamailio " "$OUT/results" || true)" = 0 ]; then
             why=$(grep -F "load=${name// /_} " "$OUT/results" | grep -F "relay=kamailio " | field first_error | head -n 1)
