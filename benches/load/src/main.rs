@@ -643,17 +643,22 @@ fn schedstat_ns(line: &str) -> Option<u64> {
 }
 
 /// Nanoseconds on a CPU of every thread of `pid` (`/proc/PID/task/*/schedstat`); `None` if the
-/// task list cannot be read (no such process, or no schedstat on this kernel).
+/// task list cannot be read (no such process) or a schedstat line is not what this expects. A
+/// thread that ends between the listing and its read is left out (its time is gone with it).
 fn cpu_ns(pid: u32) -> Option<u64> {
     let mut total = 0;
+    let mut seen = false;
     for e in std::fs::read_dir(format!("/proc/{pid}/task"))
         .ok()?
         .flatten()
     {
-        let line = std::fs::read_to_string(e.path().join("schedstat")).ok()?;
+        let Ok(line) = std::fs::read_to_string(e.path().join("schedstat")) else {
+            continue;
+        };
         total += schedstat_ns(&line)?;
+        seen = true;
     }
-    Some(total)
+    seen.then_some(total)
 }
 
 /// Total nanoseconds on a CPU of `pids`; `None` if any cannot be read.
