@@ -16,6 +16,7 @@ use crate::error::{DecodeError, ErrorKind};
 use crate::head::{
     Flag, Head, Method, StartLine, block_is_plain_ascii, parse_head, split_start_line,
 };
+use crate::head_cache::HeadCache;
 use crate::header::PathCache;
 use crate::ident::Ident;
 use crate::status::StatusCode;
@@ -57,6 +58,11 @@ pub struct DecoderConfig {
     /// or ends in another flag is decoded as usual. [`DecoderConfig::skip_success_responses`]
     /// takes precedence. Default `false`.
     pub brief_success_responses: bool,
+    /// Parse a SEND's header block that repeats the previous SEND's but for its transaction
+    /// id, Message-ID and Byte-Range values by parsing those three alone (`crate::head_cache`):
+    /// the head is the one a full parse gives, and costs about a third as much. A connection
+    /// whose SENDs do not repeat pays a copy of the block now and then. Default `true`.
+    pub reuse_heads: bool,
 }
 
 impl Default for DecoderConfig {
@@ -67,6 +73,7 @@ impl Default for DecoderConfig {
             strict: false,
             skip_success_responses: false,
             brief_success_responses: false,
+            reuse_heads: true,
         }
     }
 }
@@ -220,6 +227,8 @@ pub struct Decoder {
     /// The last frame's To-Path and From-Path, parsed: the next frame of the session repeats
     /// them.
     paths: PathCache,
+    /// The last SEND's block and head ([`DecoderConfig::reuse_heads`]).
+    heads: HeadCache,
 }
 
 impl Default for Decoder {
@@ -239,6 +248,7 @@ impl Decoder {
             line_ends: Vec::with_capacity(16),
             arena: Arena::default(),
             paths: PathCache::default(),
+            heads: HeadCache::default(),
         }
     }
 
@@ -543,15 +553,35 @@ impl Decoder {
         // never pins a 64 KiB read buffer.
         self.state = State::head();
         let has_body = end_line.is_none();
-        let result = match std::str::from_utf8(&buf[..hdr_end]) {
-            Err(_) => Err(ErrorKind::NotUtf8),
-            Ok(text) => parse_head(
-                &mut Block::new(text, &mut self.arena),
+        let block = &buf[..hdr_end];
+        let reused = if self.cfg.reuse_heads {
+            self.heads.reuse(
+                block,
                 &self.line_ends,
-                t1 - t0,
+                (t0, t1),
                 self.cfg.strict,
-                &mut self.paths,
-            ),
+                &mut self.arena,
+            )
+        } else {
+            None
+        };
+        let result = match reused {
+            Some(head) => Ok(head),
+            None => match std::str::from_utf8(block) {
+                Err(_) => Err(ErrorKind::NotUtf8),
+                Ok(text) => parse_head(
+                    &mut Block::new(text, &mut self.arena),
+                    &self.line_ends,
+                    t1 - t0,
+                    self.cfg.strict,
+                    &mut self.paths,
+                )
+                .inspect(|head| {
+                    if self.cfg.reuse_heads {
+                        self.heads.offer(block, &self.line_ends, t1, head);
+                    }
+                }),
+            },
         };
         let outcome = result.and_then(|head| match &end_line {
             Some(Err(k)) => Err(k.clone()),
@@ -716,6 +746,72 @@ mod tests {
             before,
             "the new path's block was copied"
         );
+    }
+
+    /// `DecoderConfig::reuse_heads`: a session's SENDs after the first are served from the
+    /// kept head (tests/decoder.rs `repeated_heads_decode_as_parsed_in_full` checks that they
+    /// decode as parsed in full); a SEND that differs elsewhere is parsed and kept; on a
+    /// connection whose SENDs never repeat, one block in eight is kept.
+    #[test]
+    fn repeated_sends_reuse_the_kept_head() {
+        let send = |tid: &str, to: &str, id: &str| {
+            format!(
+                "MSRP {tid} SEND\r\nTo-Path: {to}\r\nFrom-Path: msrp://a.example.com:7777/aaa;tcp\r\n\
+                 Message-ID: {id}\r\nByte-Range: 1-2/2\r\nContent-Type: text/plain\r\n\r\nhi\r\n-------{tid}$\r\n"
+            )
+        };
+        let b = "msrp://b.example.com:7777/bbb;tcp";
+        let run = |dec: &mut Decoder, text: &str| {
+            let mut buf = BytesMut::from(text.as_bytes());
+            let mut ids = Vec::new();
+            while let Some(ev) = dec.decode(&mut buf).expect("decodes") {
+                if let Event::Head { head, .. } = ev {
+                    ids.push((head.tid, head.message_id().copied()));
+                }
+            }
+            ids
+        };
+        let mut dec = Decoder::default();
+        let ids = run(
+            &mut dec,
+            &(send("tid00001", b, "msg00001")
+                + &send("tid00002", b, "msg00002")
+                + &send("tid00003", b, "msg00003")),
+        );
+        assert_eq!(dec.heads.hits, 2);
+        let want: Vec<(Ident, Option<Ident>)> = [1, 2, 3]
+            .map(|i| {
+                let tid = format!("tid0000{i}").parse().unwrap();
+                (tid, Some(format!("msg0000{i}").parse().unwrap()))
+            })
+            .into();
+        assert_eq!(ids, want);
+        // Another session's SEND is parsed, and kept since the last one was repeated.
+        run(
+            &mut dec,
+            &send("tid00004", "msrp://c.example.com:1/c;tcp", "msg00004"),
+        );
+        assert_eq!(dec.heads.hits, 0);
+        run(
+            &mut dec,
+            &send("tid00005", "msrp://c.example.com:1/c;tcp", "msg00005"),
+        );
+        assert_eq!(dec.heads.hits, 1);
+
+        // SENDs that never repeat: one kept in eight; without the option, none.
+        let mut dec = Decoder::default();
+        let mut off = Decoder::new(DecoderConfig {
+            reuse_heads: false,
+            ..DecoderConfig::default()
+        });
+        for i in 0..20 {
+            let to = format!("msrp://c{i}.example.com:1/c;tcp");
+            let frame = send(&format!("tid{i:05}"), &to, "msg00001");
+            assert_eq!(run(&mut dec, &frame), run(&mut off, &frame));
+            let kept = dec.heads.kept_to();
+            assert_eq!(kept.as_deref() == Some(&to[..]), i % 8 == 0, "frame {i}");
+        }
+        assert!(off.heads.kept_to().is_none());
     }
 
     #[test]

@@ -495,9 +495,29 @@ pub(crate) fn block_is_plain_ascii(s: &[u8], lines: usize) -> bool {
 
 /// Header-line characters (RFC 4975 §9 `hval = *(HTAB / %x20-7E / UTF8-NONASCII)`): anything
 /// but control characters, which includes NUL, bare CR and bare LF.
-fn has_control(s: &[u8]) -> bool {
+pub(crate) fn has_control(s: &[u8]) -> bool {
     s.iter()
         .fold(false, |a, &b| a | ((b < 0x20) & (b != b'\t')) | (b == 0x7f))
+}
+
+/// A header's value: what follows its colon (`raw`), without the white space around it, or
+/// in strict mode exactly one SP after the colon and no more (4975-006).
+#[inline(always)]
+pub(crate) fn header_value(raw: &str, strict: bool) -> Result<&str, ErrorKind> {
+    if strict {
+        let v = raw.strip_prefix(' ').ok_or(ErrorKind::HeaderLine)?;
+        if v.starts_with([' ', '\t']) {
+            return Err(ErrorKind::HeaderLine);
+        }
+        Ok(v)
+    } else {
+        let b = raw.as_bytes();
+        let ws = |c: &u8| *c == b' ' || *c == b'\t';
+        let from = b.iter().position(|c| !ws(c)).unwrap_or(b.len());
+        let to = b.iter().rposition(|c| !ws(c)).map_or(from, |p| p + 1);
+        // Both ends are at ASCII octets, hence char boundaries.
+        Ok(raw.get(from..to).unwrap_or_default())
+    }
 }
 
 /// Parses a complete header block: the start line and header lines, each ending in CRLF, without
@@ -574,21 +594,7 @@ pub(crate) fn parse_head(
         if name.is_empty() {
             return Err(ErrorKind::HeaderLine);
         }
-        let raw = &line[colon + 1..];
-        let value = if strict {
-            let v = raw.strip_prefix(' ').ok_or(ErrorKind::HeaderLine)?;
-            if v.starts_with([' ', '\t']) {
-                return Err(ErrorKind::HeaderLine);
-            }
-            v
-        } else {
-            let b = raw.as_bytes();
-            let ws = |c: &u8| *c == b' ' || *c == b'\t';
-            let from = b.iter().position(|c| !ws(c)).unwrap_or(b.len());
-            let to = b.iter().rposition(|c| !ws(c)).map_or(from, |p| p + 1);
-            // Both ends are at ASCII octets, hence char boundaries.
-            raw.get(from..to).unwrap_or_default()
-        };
+        let value = header_value(&line[colon + 1..], strict)?;
         if let Some(from) = path {
             // Found by the fast path above: the path comes first and is in place.
             paths

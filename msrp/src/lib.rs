@@ -70,6 +70,7 @@ pub mod encode;
 pub mod error;
 pub mod frame;
 pub mod head;
+mod head_cache;
 pub mod header;
 pub mod ident;
 pub mod reassembly;

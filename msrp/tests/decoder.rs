@@ -911,3 +911,312 @@ fn brief_success_responses_stand_for_their_frames() {
     // Skipping checks no header: every bodiless 2xx with a good end-line goes (nine).
     assert_eq!(skipped.outs.len(), 5);
 }
+
+/// One SEND (or REPORT) of the sequences below: its header lines picked from a few spellings
+/// each, good and bad.
+#[allow(clippy::too_many_arguments)]
+fn repeat_frame(
+    tid: &str,
+    report: bool,
+    to: &[u8],
+    msg_name: &[u8],
+    msg: &[u8],
+    range: &[u8],
+    extra: Option<&[u8]>,
+    body: Option<&[u8]>,
+) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(
+        format!("MSRP {tid} {}\r\n", if report { "REPORT" } else { "SEND" }).as_bytes(),
+    );
+    for line in [
+        &[b"To-Path: ", to].concat()[..],
+        FROM.trim_end().as_bytes(),
+        &[msg_name, b":", msg].concat(),
+        &[b"Byte-Range:", range].concat(),
+    ] {
+        f.extend_from_slice(line);
+        f.extend_from_slice(b"\r\n");
+    }
+    if let Some(x) = extra {
+        f.extend_from_slice(x);
+        f.extend_from_slice(b"\r\n");
+    }
+    match body {
+        Some(b) => {
+            f.extend_from_slice(b"Content-Type: text/plain\r\n\r\n");
+            f.extend_from_slice(b);
+            f.extend_from_slice(format!("\r\n-------{tid}$\r\n").as_bytes());
+        }
+        None => f.extend_from_slice(format!("-------{tid}$\r\n").as_bytes()),
+    }
+    f
+}
+
+/// `DecoderConfig::reuse_heads` (4975-005, 4975-035/036): a SEND whose block repeats the last
+/// one but for its tid, Message-ID and Byte-Range decodes exactly as a full parse decodes it,
+/// good or bad, whatever else changes between frames and wherever the reads cut them.
+#[test]
+fn repeated_heads_decode_as_parsed_in_full() {
+    let to = b"msrp://b.example.com:2/t;tcp".as_slice();
+    let frames: Vec<Vec<u8>> = vec![
+        repeat_frame(
+            "t0000001",
+            false,
+            to,
+            b"Message-ID",
+            b" msg00001",
+            b" 1-2/2",
+            None,
+            Some(b"hi"),
+        ),
+        // Repeats with new values, then values that do not parse (recoverable 400s).
+        repeat_frame(
+            "t0000002",
+            false,
+            to,
+            b"Message-ID",
+            b" msg00022",
+            b" 1-5/9",
+            None,
+            Some(b"hello"),
+        ),
+        repeat_frame(
+            "t0000003",
+            false,
+            to,
+            b"Message-ID",
+            b" bad id!",
+            b" 1-2/2",
+            None,
+            Some(b"hi"),
+        ),
+        repeat_frame(
+            "t0000004",
+            false,
+            to,
+            b"Message-ID",
+            b" msg00004",
+            b" 5-1/2",
+            None,
+            Some(b"hi"),
+        ),
+        repeat_frame(
+            "t0000005",
+            false,
+            to,
+            b"Message-ID",
+            b" msg00005",
+            b" x",
+            None,
+            Some(b"hi"),
+        ),
+        repeat_frame(
+            "t0000006",
+            false,
+            to,
+            b"Message-ID",
+            b" msg\xff6",
+            b" 1-2/2",
+            None,
+            Some(b"hi"),
+        ),
+        repeat_frame(
+            "t0000007",
+            false,
+            to,
+            b"Message-ID",
+            b" msg\x017",
+            b" 1-2/2",
+            None,
+            Some(b"hi"),
+        ),
+        repeat_frame(
+            "t0000008",
+            false,
+            to,
+            b"Message-ID",
+            b"",
+            b" 1-2/2",
+            None,
+            Some(b"hi"),
+        ),
+        // White space around the value (trimmed when lenient, refused when strict).
+        repeat_frame(
+            "t0000009",
+            false,
+            to,
+            b"Message-ID",
+            b"  msg00009 ",
+            b"\t1-2/2",
+            None,
+            Some(b"hi"),
+        ),
+        // The name in another case, then back; an unknown extra header; no Content-Type.
+        repeat_frame(
+            "t0000010",
+            false,
+            to,
+            b"message-id",
+            b" msg00010",
+            b" 1-2/2",
+            None,
+            Some(b"hi"),
+        ),
+        repeat_frame(
+            "t0000011",
+            false,
+            to,
+            b"Message-ID",
+            b" msg00011",
+            b" 1-2/2",
+            None,
+            Some(b"hi"),
+        ),
+        repeat_frame(
+            "t0000012",
+            false,
+            to,
+            b"Message-ID",
+            b" msg00012",
+            b" 1-2/2",
+            Some(b"X-A: 1"),
+            Some(b"hi"),
+        ),
+        repeat_frame(
+            "t0000013",
+            false,
+            to,
+            b"Message-ID",
+            b" msg00013",
+            b" 1-2/2",
+            Some(b"X-A: 2"),
+            Some(b"hi"),
+        ),
+        repeat_frame(
+            "t0000014",
+            false,
+            to,
+            b"Message-ID",
+            b" msg00014",
+            b" 1-2/2",
+            None,
+            None,
+        ),
+        repeat_frame(
+            "t0000015",
+            false,
+            to,
+            b"Message-ID",
+            b" msg00015",
+            b" 1-2/2",
+            None,
+            Some(b""),
+        ),
+        // Another To-Path, a bad one, a REPORT with the same lines, then the first again.
+        repeat_frame(
+            "t0000016",
+            false,
+            b"msrp://c.example.com:3/u;tcp",
+            b"Message-ID",
+            b" msg00016",
+            b" 1-2/2",
+            None,
+            Some(b"hi"),
+        ),
+        repeat_frame(
+            "t0000017",
+            false,
+            b"msrp:/broken",
+            b"Message-ID",
+            b" msg00017",
+            b" 1-2/2",
+            None,
+            Some(b"hi"),
+        ),
+        repeat_frame(
+            "t0000018",
+            true,
+            to,
+            b"Message-ID",
+            b" msg00018",
+            b" 1-2/2",
+            Some(b"Status: 000 200 OK"),
+            None,
+        ),
+        repeat_frame(
+            "t0000019",
+            false,
+            to,
+            b"Message-ID",
+            b" msg00019",
+            b" 1-2/2",
+            None,
+            Some(b"hi"),
+        ),
+        repeat_frame(
+            "t0000020",
+            false,
+            to,
+            b"Message-ID",
+            b" msg00020",
+            b" 3-4/4",
+            None,
+            Some(b"hi"),
+        ),
+    ];
+    let input = frames.concat();
+    for strict in [false, true] {
+        let full = DecoderConfig {
+            strict,
+            reuse_heads: false,
+            ..DecoderConfig::default()
+        };
+        let reuse = DecoderConfig {
+            reuse_heads: true,
+            ..full.clone()
+        };
+        let want = run_whole(&full, &input);
+        let got = assert_split_invariant(&reuse, &input);
+        assert_eq!(got, want, "strict: {strict}");
+        let frames_ok = want
+            .outs
+            .iter()
+            .filter(|o| matches!(o, Out::Frame { .. }))
+            .count();
+        assert!(frames_ok >= 10, "{want:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The same as `repeated_heads_decode_as_parsed_in_full`, on generated sequences.
+    #[test]
+    fn generated_repeats_decode_as_parsed_in_full(
+        strict in any::<bool>(),
+        picks in proptest::collection::vec((0usize..4, 0usize..2, 0usize..7, 0usize..7, 0usize..3, 0usize..3, any::<bool>()), 1..12),
+    ) {
+        let tos: [&[u8]; 4] = [
+            b"msrp://b.example.com:2/t;tcp",
+            b"msrp://b.example.com:2/t;tcp",
+            b"msrp://r.example.com:9/x;tcp msrp://b.example.com:2/t;tcp",
+            b"msrp:/broken",
+        ];
+        let names: [&[u8]; 2] = [b"Message-ID", b"MESSAGE-ID"];
+        let msgs: [&[u8]; 7] = [b" msg00001", b" msg00002", b" abcdefgh", b" a b", b"", b" msg\xc3\xa9", b"  msg3 "];
+        let ranges: [&[u8]; 7] = [b" 1-2/2", b" 1-*/*", b" 3-4/10", b" 1-2/1", b" 0-1/2", b" 1-2/2 ", b"\x7f"];
+        let extras: [Option<&[u8]>; 3] = [None, Some(b"Failure-Report: no"), Some(b"Failure-Report: maybe")];
+        let bodies: [Option<&[u8]>; 3] = [Some(b"hi"), None, Some(b"")];
+        let input: Vec<u8> = picks
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &(t, n, m, r, x, b, report))| {
+                repeat_frame(&format!("g{i:07}"), report && i % 3 == 2, tos[t], names[n], msgs[m], ranges[r], extras[x], bodies[b])
+            })
+            .collect();
+        let full = DecoderConfig { strict, reuse_heads: false, ..DecoderConfig::default() };
+        let reuse = DecoderConfig { reuse_heads: true, ..full.clone() };
+        prop_assert_eq!(run_whole(&reuse, &input), run_whole(&full, &input));
+    }
+}

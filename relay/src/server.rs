@@ -1615,7 +1615,9 @@ impl Conn {
             let core = &mut *core;
             let first = head.to_path().first();
             let table = table_for(&core.use_paths, core.use_paths_tls.as_ref(), first);
-            core.router.on_request(head, self.id, table, Instant::now())
+            // The time of the read that brought the head: no clock read per frame (a
+            // Use-Path that expires after it was read still carried it, RFC 4976 §6.3).
+            core.router.on_request(head, self.id, table, self.read_at)
         };
         for action in actions {
             if let Action::Discard { reason } = &action {

@@ -4,7 +4,8 @@
 //!
 //! 1. [`msrp::Decoder`] must never panic, whether the bytes arrive in one read or split into reads
 //!    at positions derived from the input (resumability, convention 2), and both ways must give the
-//!    same events (body pieces merged per frame) and the same errors.
+//!    same events (body pieces merged per frame) and the same errors, with
+//!    [`msrp::DecoderConfig::reuse_heads`] on and off.
 //! 2. [`msrp::FrameDecoder`] must never panic, and every frame it returns, written back with
 //!    [`msrp::Frame::write`] (i.e. `encode::frame`), must decode again to an equal head, body and
 //!    end-line flag, consuming exactly what was written.
@@ -47,7 +48,7 @@ impl Splits {
 }
 
 /// Config derived from the input: strict or lenient white space, 2xx responses skipped, read
-/// briefly or decoded, and a small or default head limit so that `HeadTooLarge` is reachable
+/// briefly or decoded, heads reused or parsed in full, and a small or default head limit so that `HeadTooLarge` is reachable
 /// with short inputs.
 fn config(splits: &mut Splits) -> DecoderConfig {
     let r = splits.next();
@@ -55,6 +56,7 @@ fn config(splits: &mut Splits) -> DecoderConfig {
         strict: r & 1 == 1,
         skip_success_responses: r & 4 == 4,
         brief_success_responses: r & 16 == 16,
+        reuse_heads: r & 32 == 0,
         max_head: if r & 2 == 2 {
             64 + (r >> 8) as usize % 512
         } else {
@@ -161,6 +163,7 @@ fn round_trip(frame: &Frame, strict: bool) {
         strict,
         skip_success_responses: false,
         brief_success_responses: false,
+        reuse_heads: true,
     };
     let mut again = FrameDecoder::new(cfg, u64::MAX);
     match again.decode(&mut wire) {
@@ -222,6 +225,18 @@ fuzz_target!(|data: &[u8]| {
         head_of(&whole[sw..]),
         head_of(&split[ss..]),
         "split reads changed an unfinished frame's head"
+    );
+
+    // Heads served from the decoder's kept head (`DecoderConfig::reuse_heads`) are the heads a
+    // full parse gives, and the errors the same.
+    let flipped = DecoderConfig {
+        reuse_heads: !cfg.reuse_heads,
+        ..cfg.clone()
+    };
+    assert_eq!(
+        whole,
+        events(&flipped, data, None),
+        "reusing heads changed the decoded frames"
     );
 
     frames(&cfg, data);

@@ -1,0 +1,173 @@
+//! The last SEND's header block and its parsed [`Head`], which the next SEND of the same
+//! session repeats but for its transaction id, Message-ID and Byte-Range (RFC 4975 §7.1: a
+//! session's requests carry the same To-Path and From-Path, §7.1.1 Message-ID and Byte-Range
+//! tell the chunks apart).
+//!
+//! When the next block has the same lines as the cached one, octet for octet, except the start
+//! line's transaction id and the values of Message-ID and Byte-Range, its head is the cached
+//! head with those three values parsed anew, by the same code [`crate::head::parse_head`]
+//! uses. This is exact: `parse_head` reads a block line by line, and what it makes of a line,
+//! including the errors, depends only on that line and its position, so equal lines in equal
+//! positions give equal headers, and the three values are parsed as it parses them. A line
+//! that differs anywhere else, or a new value that does not parse, leaves the block to
+//! `parse_head`, which says what is wrong with it. The decoder checks the rest of a frame
+//! (the start line's syntax, line ends, size, a body without Content-Type) either way.
+//!
+//! A connection whose SENDs do not repeat (a relay link carrying many sessions) would copy
+//! every block for nothing: after a kept block that no frame repeated, only every
+//! [`RETRY_EVERY`]-th block is kept.
+
+use crate::block::{Arena, Block};
+use crate::head::{Head, has_control, header_value};
+use crate::header::Header;
+use crate::ident::Ident;
+
+/// Longest block kept, in octets (a SEND's block is a few hundred).
+const MAX_BLOCK: usize = 2048;
+
+/// Most header lines of a block kept (one bit each in a `u64`).
+const MAX_LINES: usize = 64;
+
+/// After a kept block that no frame repeated, one block in this many is kept.
+const RETRY_EVERY: u32 = 8;
+
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub(crate) struct HeadCache {
+    /// The kept block, start line to its last header line's CRLF.
+    block: Vec<u8>,
+    /// The offset of each line's LF in `block`.
+    line_ends: Vec<u32>,
+    /// Where the transaction id ends in `block`.
+    tid_end: usize,
+    /// The block's head; `None` until a block is kept.
+    head: Option<Head>,
+    /// Bit `i` set: header `i` (line `i + 1`) is a Message-ID or a Byte-Range, whose value may
+    /// differ.
+    varies: u64,
+    /// Frames that repeated the kept block.
+    pub(crate) hits: u32,
+    /// Blocks not kept since the last one that was.
+    passed: u32,
+}
+
+impl HeadCache {
+    /// The head of the block `block` (lines ending at `line_ends`, transaction id at
+    /// `block[t0..t1]`, checked by the decoder) when it repeats the kept one as the module
+    /// documentation says; `None` when it does not: parse it in full.
+    pub(crate) fn reuse(
+        &mut self,
+        block: &[u8],
+        line_ends: &[u32],
+        (t0, t1): (usize, usize),
+        strict: bool,
+        arena: &mut Arena,
+    ) -> Option<Head> {
+        let kept = self.head.as_ref()?;
+        let n = line_ends.len();
+        if n != self.line_ends.len() {
+            return None;
+        }
+        // The start line after the transaction id: the method.
+        let eol = *line_ends.first()? as usize;
+        if block.get(t1..=eol)? != self.block.get(self.tid_end..=self.line_ends[0] as usize)? {
+            return None;
+        }
+        // Which header lines differ; only those whose values may.
+        let mut differ = 0u64;
+        for i in 1..n {
+            let line = block.get(line_ends[i - 1] as usize + 1..=line_ends[i] as usize)?;
+            let was = self
+                .block
+                .get(self.line_ends[i - 1] as usize + 1..=self.line_ends[i] as usize)?;
+            if line != was {
+                differ |= 1 << (i - 1);
+            }
+        }
+        if differ & !self.varies != 0 {
+            return None;
+        }
+        let mut head = kept.clone();
+        head.tid = Ident::from_checked(std::str::from_utf8(block.get(t0..t1)?).ok()?);
+        while differ != 0 {
+            let i = differ.trailing_zeros() as usize;
+            differ &= differ - 1;
+            // Without its CRLF.
+            let line = block.get(line_ends[i] as usize + 1..line_ends[i + 1] as usize - 1)?;
+            let was = self
+                .block
+                .get(self.line_ends[i] as usize + 1..self.line_ends[i + 1] as usize - 1)?;
+            // The same name, spelled the same.
+            let colon = memchr::memchr(b':', was)?;
+            if line.get(..=colon)? != &was[..=colon] || has_control(line) {
+                return None;
+            }
+            let text = std::str::from_utf8(line).ok()?;
+            let value = header_value(&text[colon + 1..], strict).ok()?;
+            let mut parsed = None;
+            Header::parse_in(
+                &mut Block::new(text, arena),
+                &text[..colon],
+                value,
+                &mut parsed,
+            )
+            .ok()?;
+            let slot = head.headers.get_mut(i)?;
+            match (parsed?, &*slot) {
+                (h @ Header::MessageId(_), Header::MessageId(_))
+                | (h @ Header::ByteRange(_), Header::ByteRange(_)) => *slot = h,
+                _ => return None,
+            }
+        }
+        self.hits = self.hits.saturating_add(1);
+        Some(head)
+    }
+
+    /// Offers the block `block` (lines ending at `line_ends`, transaction id ending at `t1`)
+    /// that [`crate::head::parse_head`] parsed into `head`; kept when it is a SEND's, not too
+    /// large, and the retry rule of the module documentation allows.
+    pub(crate) fn offer(&mut self, block: &[u8], line_ends: &[u32], t1: usize, head: &Head) {
+        if !head.is_send()
+            || block.len() > MAX_BLOCK
+            || line_ends.len() > MAX_LINES
+            || head.headers.len() + 1 != line_ends.len()
+        {
+            return;
+        }
+        if self.head.is_some() && self.hits == 0 {
+            self.passed += 1;
+            if self.passed < RETRY_EVERY {
+                return;
+            }
+        }
+        self.passed = 0;
+        self.hits = 0;
+        self.block.clear();
+        self.block.extend_from_slice(block);
+        self.line_ends.clear();
+        self.line_ends.extend_from_slice(line_ends);
+        self.tid_end = t1;
+        self.varies = head
+            .headers
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| matches!(h, Header::MessageId(_) | Header::ByteRange(_)))
+            .fold(0, |m, (i, _)| m | 1 << i);
+        self.head = Some(head.clone());
+    }
+}
+
+#[cfg(test)]
+impl HeadCache {
+    /// The kept head's To-Path, as text (tests).
+    pub(crate) fn kept_to(&self) -> Option<String> {
+        let h = self.head.as_ref()?;
+        Some(
+            h.to_path()
+                .iter()
+                .map(crate::MsrpUri::as_str)
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
+    }
+}
