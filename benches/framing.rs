@@ -117,6 +117,9 @@ fn drain(dec: &mut Decoder, buf: &mut BytesMut, frames: &mut usize, body: &mut u
                 black_box(r);
                 *frames += 1;
             }
+            Ok(Some(Event::RepeatedSend(r))) => {
+                black_box(r);
+            }
             Ok(None) => return,
             Err(e) => panic!("bench input failed to decode: {e}"),
         }

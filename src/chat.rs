@@ -829,8 +829,9 @@ where
                     return Ok(Some((h, body.take().map(BytesMut::freeze), flag)));
                 }
             }
-            // Never produced: this decoder does not set `brief_success_responses`.
-            Some(Ok(Ok(Event::BriefSuccess(_)))) => {}
+            // Never produced: this decoder sets neither `brief_success_responses` nor
+            // `repeated_sends`.
+            Some(Ok(Ok(Event::BriefSuccess(_) | Event::RepeatedSend(_)))) => {}
         }
     }
 }

@@ -99,8 +99,9 @@ pub(crate) async fn run<S>(
                 }
                 None => continue,
             },
-            // Never produced: this decoder does not set `brief_success_responses`.
-            Event::BriefSuccess(_) => continue,
+            // Never produced: this decoder sets neither `brief_success_responses` nor
+            // `repeated_sends`.
+            Event::BriefSuccess(_) | Event::RepeatedSend(_) => continue,
         };
         let lane = match role {
             Role::Relay => &mut relay,
@@ -180,8 +181,9 @@ where
                     msrp::encode::end(&tid, flag, body, &mut out);
                 }
             }
-            // Never produced: this decoder does not set `brief_success_responses`.
-            Event::BriefSuccess(_) => continue,
+            // Never produced: this decoder sets neither `brief_success_responses` nor
+            // `repeated_sends`.
+            Event::BriefSuccess(_) | Event::RepeatedSend(_) => continue,
         }
         let Some(w) = held.as_mut() else { continue };
         if w.write_all(&out).await.is_err() {

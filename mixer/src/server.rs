@@ -931,10 +931,11 @@ impl Conn {
 
     /// `false`: close the connection.
     async fn on_event(&mut self, ev: Event) -> bool {
-        match ev {
+        // `repeated_sends` is not set; were it, the same.
+        match ev.with_head() {
             // Responses to the copies are dropped (7701-023); the decoder skips the bodiless
             // 2xx ones without an event, so this one only comes if it is configured to.
-            Event::BriefSuccess(_) => {
+            Event::BriefSuccess(_) | Event::RepeatedSend(_) => {
                 self.current = None;
                 true
             }

@@ -16,7 +16,8 @@ use crate::error::{DecodeError, ErrorKind};
 use crate::head::{
     Flag, Head, Method, StartLine, block_is_plain_ascii, parse_head, split_start_line,
 };
-use crate::head_cache::HeadCache;
+pub use crate::head_cache::RepeatedSend;
+use crate::head_cache::{HeadCache, patched};
 use crate::header::PathCache;
 use crate::ident::Ident;
 use crate::status::StatusCode;
@@ -63,6 +64,13 @@ pub struct DecoderConfig {
     /// the head is the one a full parse gives, and costs about a third as much. A connection
     /// whose SENDs do not repeat pays a copy of the block now and then. Default `true`.
     pub reuse_heads: bool,
+    /// With [`DecoderConfig::reuse_heads`], hand out such a SEND as [`Event::RepeatedSend`]:
+    /// its transaction id, its Message-ID and Byte-Range, and the repeated SEND's head,
+    /// shared, so that no head is built. For a node that does the same with every SEND of a
+    /// session and can do it from those values: an RFC 4976 relay forwarding a session's
+    /// chunks (it rewrites the same paths each time, RFC 4976 §6.4.1).
+    /// [`RepeatedSend::head`] builds the head when it is needed. Default `false`.
+    pub repeated_sends: bool,
 }
 
 impl Default for DecoderConfig {
@@ -74,6 +82,7 @@ impl Default for DecoderConfig {
             skip_success_responses: false,
             brief_success_responses: false,
             reuse_heads: true,
+            repeated_sends: false,
         }
     }
 }
@@ -96,6 +105,24 @@ pub enum Event {
     /// A whole bodiless 2xx response, its header block not parsed
     /// ([`DecoderConfig::brief_success_responses`]). No [`Event::End`] follows.
     BriefSuccess(BriefSuccess),
+    /// A SEND's header block that repeats the last SEND's but for its transaction id,
+    /// Message-ID and Byte-Range ([`DecoderConfig::repeated_sends`]): stands for an
+    /// [`Event::Head`] of [`RepeatedSend::head`], and its body and end-line follow the same way.
+    RepeatedSend(RepeatedSend),
+}
+
+impl Event {
+    /// An [`Event::RepeatedSend`] as the [`Event::Head`] it stands for; any other event as it
+    /// is. For a reader that takes the repeats' heads alike.
+    pub fn with_head(self) -> Event {
+        match self {
+            Event::RepeatedSend(r) => Event::Head {
+                head: r.head(),
+                body: r.body,
+            },
+            ev => ev,
+        }
+    }
 }
 
 /// A bodiless 2xx response read with [`DecoderConfig::brief_success_responses`]: what an RFC
@@ -198,6 +225,23 @@ impl State {
             tid: None,
             skip: false,
             brief: false,
+        }
+    }
+}
+
+/// A header block read: parsed, or a repeat of the last SEND's ([`DecoderConfig::repeated_sends`]).
+enum Parsed {
+    Head(Head),
+    Repeat(RepeatedSend),
+}
+
+impl Parsed {
+    /// The head, or for a repeat the head it repeats (the same but for the tid, Message-ID
+    /// and Byte-Range values).
+    fn head(&self) -> &Head {
+        match self {
+            Parsed::Head(h) => h,
+            Parsed::Repeat(r) => r.template(),
         }
     }
 }
@@ -554,8 +598,8 @@ impl Decoder {
         self.state = State::head();
         let has_body = end_line.is_none();
         let block = &buf[..hdr_end];
-        let reused = if self.cfg.reuse_heads {
-            self.heads.reuse(
+        let repeat = if self.cfg.reuse_heads {
+            self.heads.repeat(
                 block,
                 &self.line_ends,
                 (t0, t1),
@@ -565,9 +609,13 @@ impl Decoder {
         } else {
             None
         };
-        let result = match reused {
-            Some(head) => Ok(head),
-            None => match std::str::from_utf8(block) {
+        let kept = self.heads.kept();
+        let result = match (repeat, kept) {
+            (Some(r), Some(kept)) if self.cfg.repeated_sends => {
+                Ok(Parsed::Repeat(r.event(kept.clone(), has_body)))
+            }
+            (Some(r), Some(kept)) => Ok(Parsed::Head(patched(kept, r))),
+            _ => match std::str::from_utf8(block) {
                 Err(_) => Err(ErrorKind::NotUtf8),
                 Ok(text) => parse_head(
                     &mut Block::new(text, &mut self.arena),
@@ -580,19 +628,23 @@ impl Decoder {
                     if self.cfg.reuse_heads {
                         self.heads.offer(block, &self.line_ends, t1, head);
                     }
-                }),
+                })
+                .map(Parsed::Head),
             },
         };
-        let outcome = result.and_then(|head| match &end_line {
+        let outcome = result.and_then(|parsed| match &end_line {
             Some(Err(k)) => Err(k.clone()),
-            _ if has_body && head.content_type().is_none() => {
+            _ if has_body && parsed.head().content_type().is_none() => {
                 Err(ErrorKind::BodyWithoutContentType)
             }
-            _ => Ok(head),
+            _ => Ok(parsed),
         });
         match outcome {
-            Ok(head) => {
-                let tid = head.tid;
+            Ok(parsed) => {
+                let (tid, head) = match &parsed {
+                    Parsed::Head(h) => (h.tid, h),
+                    Parsed::Repeat(r) => (r.tid, &**r.template()),
+                };
                 self.state = match end_line {
                     Some(Ok(flag)) => State::End(flag),
                     _ => {
@@ -610,9 +662,12 @@ impl Decoder {
                     }
                 };
                 buf.advance(end);
-                Ok(Some(Event::Head {
-                    head,
-                    body: has_body,
+                Ok(Some(match parsed {
+                    Parsed::Head(head) => Event::Head {
+                        head,
+                        body: has_body,
+                    },
+                    Parsed::Repeat(r) => Event::RepeatedSend(r),
                 }))
             }
             Err(kind) => {

@@ -4,6 +4,7 @@ use bytes::BytesMut;
 use memchr::memmem;
 
 use crate::head::{Flag, Head};
+use crate::ident::Ident;
 use crate::status::StatusCode;
 use crate::uri::MsrpUri;
 
@@ -45,7 +46,26 @@ pub fn send_response(
     let (true, Some(back)) = (req.is_send(), req.from_path().first()) else {
         return false;
     };
-    let tid = req.tid.as_bytes();
+    let message_id = if with_message_id {
+        req.message_id()
+    } else {
+        None
+    };
+    send_response_of(&req.tid, back, message_id, status, local, out);
+    true
+}
+
+/// [`send_response`] from the parts it takes of the SEND: its transaction id `tid`, the first
+/// URI of its From-Path `back`, and the Message-ID to copy, if any.
+pub fn send_response_of(
+    tid: &str,
+    back: &MsrpUri,
+    message_id: Option<&Ident>,
+    status: StatusCode,
+    local: &MsrpUri,
+    out: &mut BytesMut,
+) {
+    let tid = tid.as_bytes();
     out.extend_from_slice(b"MSRP ");
     out.extend_from_slice(tid);
     out.extend_from_slice(b" ");
@@ -58,14 +78,13 @@ pub fn send_response(
     out.extend_from_slice(back.as_str().as_bytes());
     out.extend_from_slice(b"\r\nFrom-Path: ");
     out.extend_from_slice(local.as_str().as_bytes());
-    if let (true, Some(m)) = (with_message_id, req.message_id()) {
+    if let Some(m) = message_id {
         out.extend_from_slice(b"\r\nMessage-ID: ");
         out.extend_from_slice(m.as_bytes());
     }
     out.extend_from_slice(b"\r\n-------");
     out.extend_from_slice(tid);
     out.extend_from_slice(b"$\r\n");
-    true
 }
 
 /// Writes a whole frame. `body: None` writes a frame without a body section; `Some(b"")` one with

@@ -71,6 +71,11 @@ impl FrameDecoder {
                     self.skipping = false;
                     self.current = Some((head, None, body.then(Bytes::new)));
                 }
+                Event::RepeatedSend(r) => {
+                    // Only with `DecoderConfig::repeated_sends`: the head it stands for.
+                    self.skipping = false;
+                    self.current = Some((r.head(), None, r.body.then(Bytes::new)));
+                }
                 Event::Body(piece) => {
                     if self.skipping {
                         continue;

@@ -17,7 +17,10 @@
 //! every block for nothing: after a kept block that no frame repeated, only every
 //! [`RETRY_EVERY`]-th block is kept.
 
+use std::sync::Arc;
+
 use crate::block::{Arena, Block};
+use crate::byte_range::ByteRange;
 use crate::head::{Head, has_control, header_value};
 use crate::header::Header;
 use crate::ident::Ident;
@@ -31,6 +34,104 @@ const MAX_LINES: usize = 64;
 /// After a kept block that no frame repeated, one block in this many is kept.
 const RETRY_EVERY: u32 = 8;
 
+/// A SEND whose header block repeats the last SEND's but for its transaction id, Message-ID
+/// and Byte-Range, read with [`crate::DecoderConfig::repeated_sends`]: those values, and the
+/// last SEND's head, shared. Its body (if [`RepeatedSend::body`]) and end-line follow as for
+/// an [`crate::Event::Head`]. [`RepeatedSend::head`] is the head a full parse gives.
+///
+/// Small (it is moved with every event a reader passes on): the values, not headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepeatedSend {
+    /// The transaction id.
+    pub tid: Ident,
+    /// Whether the frame has a body section.
+    pub body: bool,
+    /// The head of the SEND it repeats (with that SEND's values).
+    template: Arc<Head>,
+    /// This frame's Message-ID (the first, as [`Head::message_id`]).
+    message_id: Option<Ident>,
+    /// This frame's Byte-Range (the first, as [`Head::byte_range`]).
+    byte_range: Option<ByteRange>,
+}
+
+impl RepeatedSend {
+    /// The head of the SEND this frame repeats, as it came (its transaction id, Message-ID and
+    /// Byte-Range are that frame's): the same allocation for every frame that repeats it, so
+    /// [`Arc::ptr_eq`] tells that two frames repeat the same SEND.
+    pub fn template(&self) -> &Arc<Head> {
+        &self.template
+    }
+
+    /// Message-ID ([`Head::message_id`] of [`RepeatedSend::head`]).
+    pub fn message_id(&self) -> Option<&Ident> {
+        self.message_id.as_ref()
+    }
+
+    /// Byte-Range ([`Head::byte_range`] of [`RepeatedSend::head`]).
+    pub fn byte_range(&self) -> Option<ByteRange> {
+        self.byte_range
+    }
+
+    /// The head, as the decoder would have given it without
+    /// [`crate::DecoderConfig::repeated_sends`]: a copy of the template's, with this frame's
+    /// values.
+    pub fn head(&self) -> Head {
+        patched(
+            &self.template,
+            Repeat {
+                tid: self.tid,
+                message_id: self.message_id,
+                byte_range: self.byte_range,
+            },
+        )
+    }
+}
+
+/// What a block that repeats the kept one has of its own: its transaction id, and the values
+/// of its first Message-ID and Byte-Range (the kept head's where its lines are the same).
+#[derive(Debug)]
+pub(crate) struct Repeat {
+    pub(crate) tid: Ident,
+    pub(crate) message_id: Option<Ident>,
+    pub(crate) byte_range: Option<ByteRange>,
+}
+
+impl Repeat {
+    /// The [`RepeatedSend`] of a frame with this repeat of `template`.
+    pub(crate) fn event(self, template: Arc<Head>, body: bool) -> RepeatedSend {
+        RepeatedSend {
+            tid: self.tid,
+            body,
+            template,
+            message_id: self.message_id,
+            byte_range: self.byte_range,
+        }
+    }
+}
+
+/// `template` with the values of `r`: its first Message-ID and Byte-Range headers hold them.
+pub(crate) fn patched(template: &Head, r: Repeat) -> Head {
+    let mut head = template.clone();
+    head.tid = r.tid;
+    let (mut m, mut b) = (r.message_id, r.byte_range);
+    for h in &mut head.headers {
+        match h {
+            Header::MessageId(v) => {
+                if let Some(new) = m.take() {
+                    *v = new;
+                }
+            }
+            Header::ByteRange(v) => {
+                if let Some(new) = b.take() {
+                    *v = new;
+                }
+            }
+            _ => {}
+        }
+    }
+    head
+}
+
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub(crate) struct HeadCache {
@@ -41,9 +142,9 @@ pub(crate) struct HeadCache {
     /// Where the transaction id ends in `block`.
     tid_end: usize,
     /// The block's head; `None` until a block is kept.
-    head: Option<Head>,
-    /// Bit `i` set: header `i` (line `i + 1`) is a Message-ID or a Byte-Range, whose value may
-    /// differ.
+    head: Option<Arc<Head>>,
+    /// Bit `i` set: header `i` (line `i + 1`) is the first Message-ID or the first
+    /// Byte-Range, whose value may differ.
     varies: u64,
     /// Frames that repeated the kept block.
     pub(crate) hits: u32,
@@ -52,17 +153,18 @@ pub(crate) struct HeadCache {
 }
 
 impl HeadCache {
-    /// The head of the block `block` (lines ending at `line_ends`, transaction id at
-    /// `block[t0..t1]`, checked by the decoder) when it repeats the kept one as the module
-    /// documentation says; `None` when it does not: parse it in full.
-    pub(crate) fn reuse(
+    /// What makes the block `block` (lines ending at `line_ends`, transaction id at
+    /// `block[t0..t1]`, checked by the decoder) differ from the kept one, when it repeats it as
+    /// the module documentation says: its transaction id and its headers that differ, parsed;
+    /// `None` when it does not: parse it in full.
+    pub(crate) fn repeat(
         &mut self,
         block: &[u8],
         line_ends: &[u32],
         (t0, t1): (usize, usize),
         strict: bool,
         arena: &mut Arena,
-    ) -> Option<Head> {
+    ) -> Option<Repeat> {
         let kept = self.head.as_ref()?;
         let n = line_ends.len();
         if n != self.line_ends.len() {
@@ -87,8 +189,12 @@ impl HeadCache {
         if differ & !self.varies != 0 {
             return None;
         }
-        let mut head = kept.clone();
-        head.tid = Ident::from_checked(std::str::from_utf8(block.get(t0..t1)?).ok()?);
+        let tid = Ident::from_checked(std::str::from_utf8(block.get(t0..t1)?).ok()?);
+        let mut repeat = Repeat {
+            tid,
+            message_id: kept.message_id().copied(),
+            byte_range: kept.byte_range(),
+        };
         while differ != 0 {
             let i = differ.trailing_zeros() as usize;
             differ &= differ - 1;
@@ -112,15 +218,19 @@ impl HeadCache {
                 &mut parsed,
             )
             .ok()?;
-            let slot = head.headers.get_mut(i)?;
-            match (parsed?, &*slot) {
-                (h @ Header::MessageId(_), Header::MessageId(_))
-                | (h @ Header::ByteRange(_), Header::ByteRange(_)) => *slot = h,
+            match (parsed?, kept.headers.get(i)?) {
+                (Header::MessageId(v), Header::MessageId(_)) => repeat.message_id = Some(v),
+                (Header::ByteRange(v), Header::ByteRange(_)) => repeat.byte_range = Some(v),
                 _ => return None,
             }
         }
         self.hits = self.hits.saturating_add(1);
-        Some(head)
+        Some(repeat)
+    }
+
+    /// The kept head ([`HeadCache::repeat`] found a block that repeats it).
+    pub(crate) fn kept(&self) -> Option<&Arc<Head>> {
+        self.head.as_ref()
     }
 
     /// Offers the block `block` (lines ending at `line_ends`, transaction id ending at `t1`)
@@ -147,13 +257,13 @@ impl HeadCache {
         self.line_ends.clear();
         self.line_ends.extend_from_slice(line_ends);
         self.tid_end = t1;
-        self.varies = head
-            .headers
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| matches!(h, Header::MessageId(_) | Header::ByteRange(_)))
-            .fold(0, |m, (i, _)| m | 1 << i);
-        self.head = Some(head.clone());
+        // The first Message-ID and the first Byte-Range: the values a head is read by
+        // (`Head::message_id`, `Head::byte_range`); a block whose other such lines differ is
+        // parsed in full.
+        let first = |f: fn(&Header) -> bool| head.headers.iter().position(f).map_or(0, |i| 1 << i);
+        self.varies = first(|h| matches!(h, Header::MessageId(_)))
+            | first(|h| matches!(h, Header::ByteRange(_)));
+        self.head = Some(Arc::new(head.clone()));
     }
 }
 

@@ -54,8 +54,8 @@
 //!                 got = Some(m.body);
 //!             }
 //!         }
-//!         // Only with `DecoderConfig::brief_success_responses`.
-//!         Event::BriefSuccess(_) => {}
+//!         // Only with `DecoderConfig::brief_success_responses` or `repeated_sends`.
+//!         Event::BriefSuccess(_) | Event::RepeatedSend(_) => {}
 //!     }
 //! }
 //! assert_eq!(got, Some(body));
@@ -92,7 +92,7 @@ macro_rules! path {
 
 pub use byte_range::ByteRange;
 pub use bytestring::ByteString;
-pub use decoder::{BriefSuccess, Decoder, DecoderConfig, Event};
+pub use decoder::{BriefSuccess, Decoder, DecoderConfig, Event, RepeatedSend};
 pub use error::{DecodeError, ErrorKind};
 pub use frame::{Frame, FrameDecoder};
 pub use head::{Flag, Head, Method, StartLine};

@@ -134,6 +134,7 @@ fn deliver(stream: &[u8], reads: &[usize]) -> (Vec<msrp::reassembly::Message>, R
                     }
                 }
                 Event::BriefSuccess(r) => panic!("not configured: {r:?}"),
+                Event::RepeatedSend(r) => panic!("not configured: {r:?}"),
             }
         }
     }
@@ -290,6 +291,7 @@ fn rechunk(upstream: &[u8], reads: &[usize], chunk_size: usize) -> Vec<Vec<u8>> 
             poll(&mut s, &mut out);
         }
         Event::BriefSuccess(r) => panic!("not configured: {r:?}"),
+        Event::RepeatedSend(r) => panic!("not configured: {r:?}"),
     });
     poll(&mut s, &mut out);
     assert!(s.is_empty());
@@ -404,6 +406,7 @@ fn cut_through(
             encode::end(&o.tid, flag, true, &mut out);
         }
         Event::BriefSuccess(r) => panic!("not configured: {r:?}"),
+        Event::RepeatedSend(r) => panic!("not configured: {r:?}"),
     });
     (out.to_vec(), cuts)
 }

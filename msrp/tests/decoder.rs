@@ -955,7 +955,8 @@ fn repeat_frame(
 
 /// `DecoderConfig::reuse_heads` (4975-005, 4975-035/036): a SEND whose block repeats the last
 /// one but for its tid, Message-ID and Byte-Range decodes exactly as a full parse decodes it,
-/// good or bad, whatever else changes between frames and wherever the reads cut them.
+/// good or bad, whatever else changes between frames and wherever the reads cut them; with
+/// `repeated_sends`, the `Event::RepeatedSend` stands for that head.
 #[test]
 fn repeated_heads_decode_as_parsed_in_full() {
     let to = b"msrp://b.example.com:2/t;tcp".as_slice();
@@ -1176,9 +1177,15 @@ fn repeated_heads_decode_as_parsed_in_full() {
             reuse_heads: true,
             ..full.clone()
         };
+        let brief = DecoderConfig {
+            repeated_sends: true,
+            ..reuse.clone()
+        };
         let want = run_whole(&full, &input);
         let got = assert_split_invariant(&reuse, &input);
         assert_eq!(got, want, "strict: {strict}");
+        let got = assert_split_invariant(&brief, &input);
+        assert_eq!(got, want, "repeated_sends, strict: {strict}");
         let frames_ok = want
             .outs
             .iter()
@@ -1217,6 +1224,9 @@ proptest! {
             .collect();
         let full = DecoderConfig { strict, reuse_heads: false, ..DecoderConfig::default() };
         let reuse = DecoderConfig { reuse_heads: true, ..full.clone() };
-        prop_assert_eq!(run_whole(&reuse, &input), run_whole(&full, &input));
+        let brief = DecoderConfig { repeated_sends: true, ..reuse.clone() };
+        let want = run_whole(&full, &input);
+        prop_assert_eq!(run_whole(&reuse, &input), want.clone());
+        prop_assert_eq!(run_whole(&brief, &input), want);
     }
 }

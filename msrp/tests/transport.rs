@@ -113,6 +113,7 @@ async fn next_frame<R: AsyncRead + Unpin>(r: &mut EventReader<R>) -> Option<Fram
                 });
             }
             Ok(Ok(Event::BriefSuccess(r))) => panic!("not configured: {r:?}"),
+            Ok(Ok(Event::RepeatedSend(r))) => panic!("not configured: {r:?}"),
             Ok(Err(e)) => panic!("unexpected recoverable error {e}"),
             Err(e) => panic!("unexpected stream error {e}"),
         }
@@ -270,6 +271,7 @@ async fn large_body_streams_with_a_bounded_read_buffer() {
                         ends += 1;
                     }
                     Event::BriefSuccess(r) => panic!("not configured: {r:?}"),
+                    Event::RepeatedSend(r) => panic!("not configured: {r:?}"),
                 }
                 let cap = r.read_buffer().capacity();
                 assert!(cap <= bound, "read buffer capacity {cap} > {bound}");

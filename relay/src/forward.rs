@@ -103,7 +103,7 @@ use msrp::encode;
 use msrp::report::{self, relay_owed};
 use msrp::{
     BriefSuccess, ByteRange, FailureReport, Head, Header, IdGenerator, Ident, Method, MsrpUri,
-    Path, StartLine, StatusCode, Transactions,
+    Path, RepeatedSend, StartLine, StatusCode, Transactions,
 };
 
 use crate::ConnId;
@@ -518,6 +518,80 @@ impl Router {
                 frame: self.answers.split().freeze(),
             }
         })
+    }
+
+    /// [`Router::on_request`] for a SEND that repeats the head `r.template()`
+    /// ([`msrp::DecoderConfig::repeated_sends`]) and that `from` forwarded last to the client
+    /// on `to` (`Conn::forward_repeat`), without building its head: when the first To-Path URI
+    /// still routes it to the client on `to` (RFC 4976 §6.4, 4976-025/043), the transaction
+    /// is kept as `on_request` keeps it and the result is our transaction id on the outgoing
+    /// hop (4976-027) and the hop-by-hop 200 when one is owed (4976-028/029). `None`, and
+    /// nothing changed, when the route differs: the caller takes the head's way.
+    pub fn on_repeated_send(
+        &mut self,
+        r: &RepeatedSend,
+        from: ConnId,
+        to: ConnId,
+        use_paths: &UsePaths,
+        now: Instant,
+    ) -> Option<(Ident, Option<Action>)> {
+        let head = &**r.template();
+        let (Some(first), Some(back), true) = (
+            head.to_path().first(),
+            head.from_path().first(),
+            head.to_path().len() >= 2 && head.is_send(),
+        ) else {
+            return None;
+        };
+        match use_paths.route(first, from, now) {
+            Ok(route) if route.direction == Direction::ToClient { conn: to } => {}
+            _ => return None,
+        }
+        let failure_report = head.failure_report();
+        let answer = relay_owed(head, StatusCode::OK).response.map(|status| {
+            make_room(&mut self.answers, ANSWER_ROOM);
+            encode::send_response_of(
+                &r.tid,
+                back,
+                r.message_id(),
+                status,
+                first,
+                &mut self.answers,
+            );
+            Action::Answer {
+                to: from,
+                status,
+                frame: self.answers.split().freeze(),
+            }
+        });
+        let out_tid = self.pending.new_tid(&mut self.ids);
+        if failure_report != FailureReport::No {
+            let origin = self.paths.share(head.from_path());
+            let front = self.paths.share(std::slice::from_ref(first));
+            let range = r.byte_range().unwrap_or(ByteRange {
+                start: 1,
+                end: None,
+                total: None,
+            });
+            self.pending.insert_unsent(
+                out_tid,
+                Pending {
+                    in_conn: Some(from),
+                    in_tid: r.tid,
+                    from_client: false,
+                    out_conn: Some(to),
+                    origin,
+                    front,
+                    sent: false,
+                    send: Some(SendInfo {
+                        message_id: r.message_id().cloned(),
+                        range,
+                        failure_report,
+                    }),
+                },
+            );
+        }
+        Some((out_tid, answer))
     }
 
     /// A request the relay accepted from the previous hop but cannot forward: answered with

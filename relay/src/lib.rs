@@ -7,6 +7,7 @@
 //! | [`use_path`] | the Use-Path URIs the relay has issued, bound to the AUTH's connection (§6.3) |
 //! | [`forward`] | forwarding requests by To-Path and routing responses back, SEND hop by hop with its 30 s timer and failure REPORTs (§6.4) |
 //! | [`config`] | [`config::RelayConfig`]: listen address, host name, users, limits |
+//! | `template` | the forwarded header block of a session's SEND with holes for tid, Message-ID and Byte-Range |
 //! | [`server`] | [`server::Relay`]: the relay over TCP and TLS (tokio), one reader task per connection |
 //! | [`metrics`] | [`metrics::Metrics`]: the relay's Prometheus counters, gauges and latency histogram |
 //! | [`tls`] | loading the `msrps` certificate, key and roots into rustls (RFC 4975 §14, RFC 4976 §9.2) |
@@ -24,6 +25,7 @@ pub mod forward;
 pub mod metrics;
 mod path_pool;
 pub mod server;
+mod template;
 pub mod tls;
 pub mod use_path;
 

@@ -13,6 +13,7 @@
 //! | `msrp_relay_bytes_forwarded_total` | counter | `method` | body octets of those frames, as queued for the next hop |
 //! | `msrp_relay_rechunked_total` | counter | — | further pieces a forwarded chunk was split into (4976-033): a chunk sent as 3 pieces adds 2 |
 //! | `msrp_relay_joined_total` | counter | — | incoming SEND chunks carried on in the outgoing chunk of the one before them (4976-033): three chunks of a message sent on as one add 2 |
+//! | `msrp_relay_repeated_total` | counter | — | incoming SEND chunks forwarded from their session's template: they repeated the chunk before them but for tid, Message-ID and Byte-Range, and their block was written by filling in those values (`Conn::forward_repeat`); a session's third chunk on is counted |
 //! | `msrp_relay_responses_sent_total` | counter | `status` | responses the relay itself sent (hop-by-hop 200s, 401/403/423/200 to AUTH, 400/413 to frames it could not read, 481, 408); routed responses are forwarded frames, not these |
 //! | `msrp_relay_reports_sent_total` | counter | `status` | REPORTs the relay itself sent: failure REPORTs (4976-030/031/037) |
 //! | `msrp_relay_forward_latency_seconds` | histogram | — | from the read that brought a request's head to its rewritten head queued for the next hop (a SEND: before its body; other requests: with their body) |
@@ -55,6 +56,8 @@ pub struct Metrics {
     pub rechunked: IntCounter,
     /// Incoming SEND chunks carried on in the outgoing chunk before them (4976-033).
     pub joined: IntCounter,
+    /// Incoming SEND chunks forwarded from their session's template (`crate::template`).
+    pub repeated: IntCounter,
     /// Responses the relay sent, by `status` (three digits).
     pub responses_sent: IntCounterVec,
     /// REPORTs the relay sent, by `status` (three digits).
@@ -143,6 +146,10 @@ impl Metrics {
                 "msrp_relay_joined_total",
                 "Incoming SEND chunks carried on in the outgoing chunk before them (RFC 4976 6.4.1).",
             )?,
+            repeated: IntCounter::new(
+                "msrp_relay_repeated_total",
+                "Incoming SEND chunks forwarded from their session's template.",
+            )?,
             responses_sent: counters(
                 "msrp_relay_responses_sent_total",
                 "Responses the relay itself sent, by status.",
@@ -174,7 +181,7 @@ impl Metrics {
             registry,
             hot: Hot::default(),
         };
-        let all: [Box<dyn Collector>; 13] = [
+        let all: [Box<dyn Collector>; 14] = [
             Box::new(m.connections_open.clone()),
             Box::new(m.connections_accepted.clone()),
             Box::new(m.connections_shed.clone()),
@@ -183,6 +190,7 @@ impl Metrics {
             Box::new(m.bytes_forwarded.clone()),
             Box::new(m.rechunked.clone()),
             Box::new(m.joined.clone()),
+            Box::new(m.repeated.clone()),
             Box::new(m.responses_sent.clone()),
             Box::new(m.reports_sent.clone()),
             Box::new(m.forward_latency.clone()),

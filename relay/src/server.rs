@@ -124,6 +124,23 @@
 //!   sent, the octets it carried ([`Router::chunk_sent`]).
 //! - Chunks with different Message-IDs are never combined (4976-033 MUST NOT).
 //!
+//! # Repeated chunks
+//!
+//! A session's chunks have the same To-Path, From-Path and other headers (RFC 4975 §7.1), so
+//! the relay rewrites each the same way. The decoder tells a SEND whose header block repeats
+//! the previous SEND's but for its transaction id, Message-ID and Byte-Range
+//! ([`DecoderConfig::repeated_sends`]: [`Event::RepeatedSend`], with those values and the
+//! previous head, shared). When such a chunk goes to a client in one piece (not cut, not
+//! combined), the reader keeps the block it wrote, with holes for the three values
+//! (`relay/src/template.rs`); the session's next chunks are forwarded by filling them in
+//! (`Conn::forward_repeat`), after the same checks as any request: the first To-Path URI is
+//! still a Use-Path URI for that client's connection (4976-025, [`Router::on_repeated_send`]),
+//! the hop-by-hop 200 is owed as usual (4976-028), and the transaction is kept for its
+//! failure REPORT (4976-030/031). A chunk for which anything differs takes the usual way with
+//! the head the event stands for ([`msrp::RepeatedSend::head`]); what leaves the relay is the
+//! same either way (tests/repeat.rs, and the template's unit test). Counted in
+//! `msrp_relay_repeated_total`.
+//!
 //! # Limits
 //!
 //! First request within [`RelayConfig::first_request_timeout`] (4976-023), idle timeout
@@ -137,6 +154,7 @@
 //! authenticator forget it, and whatever the router owes others on its account is sent. A
 //! forwarded frame cut short by its source ends with `#` on the target (RFC 4975 §7.1).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
@@ -151,7 +169,7 @@ use msrp::transport::{
 };
 use msrp::{
     ByteRange, DecodeError, DecoderConfig, Event, Flag, Head, Header, Ident, Method, MsrpUri,
-    StatusCode,
+    RepeatedSend, StatusCode,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -165,6 +183,7 @@ use crate::block::make_room;
 use crate::config::{RelayConfig, TlsConfig};
 use crate::forward::{self, Action, DiscardReason, Hop, Router};
 use crate::metrics::Metrics;
+use crate::template::Template;
 use crate::tls::{self, TlsError};
 use crate::use_path::{AddrError, Limits, RelayAddr, RouteError, UsePaths};
 
@@ -469,6 +488,8 @@ impl Shared {
             // The next hop's 200s to forwarded SENDs, one per chunk, are read without parsing
             // their heads (Router::on_brief_success).
             brief_success_responses: true,
+            // A session's chunks after the first are forwarded from the reader's `Template`.
+            repeated_sends: true,
             ..DecoderConfig::default()
         }
     }
@@ -706,6 +727,7 @@ where
         read_at: Instant::now(),
         batch: DataBatch::default(),
         last_hop: None,
+        template: None,
         control: ControlBatch::default(),
         unread: 0,
     };
@@ -883,7 +905,7 @@ async fn send_data(shared: &Shared, peer: &Peer, item: Outgoing) -> Result<(), C
 /// Adds the header block of the next piece of a re-chunked SEND (4976-033) to `batch`: the
 /// forwarded head with the piece's transaction id and Byte-Range `start-*/total`.
 fn open_piece(batch: &mut DataBatch, s: &mut Streaming) {
-    let mut h = s.head.clone();
+    let mut h = s.head.head().into_owned();
     h.tid = s.tid;
     h.set_byte_range(ByteRange {
         start: s.start,
@@ -1075,8 +1097,44 @@ async fn resolve(shared: &Arc<Shared>, hop: &Hop) -> io::Result<(ConnId, Peer)> 
 /// than 2048 octets (4975-028) and not to send smaller ones except a message's last (4975-030).
 const MIN_PIECE: u64 = 2048;
 
+/// How a SEND chunk is streamed on ([`Conn::plan`], 4976-033).
+struct Plan {
+    /// Its length as its Byte-Range declares it (range-end known).
+    declared: Option<u64>,
+    /// It may be split ([`Streaming::cuttable`]).
+    cuttable: bool,
+    /// It may be combined with the next ([`Streaming::joinable`]).
+    joinable: bool,
+}
+
 /// Octets of an end-line besides its transaction id: `\r\n-------`, the flag, `\r\n`.
 const END_LINE: u64 = 12;
+
+/// The head a [`Streaming`] chunk was forwarded with.
+enum Forwarded {
+    /// Rewritten by [`Router::on_request`].
+    Head(Head),
+    /// Written from the reader's [`Template`] (`Conn::forward_repeat`): the chunk repeats it
+    /// with its own values, and its forwarded head, rarely needed (a chunk forwarded so is
+    /// neither cut nor combined), is built on demand.
+    Repeat(RepeatedSend),
+}
+
+impl Forwarded {
+    /// The forwarded head (its transaction id is the incoming one for a repeat: every use
+    /// sets its own).
+    fn head(&self) -> Cow<'_, Head> {
+        match self {
+            Forwarded::Head(h) => Cow::Borrowed(h),
+            Forwarded::Repeat(r) => {
+                let mut h = r.head();
+                // The template was forwarded with one URI of ours (`Template::new`).
+                h.shift_paths(1);
+                Cow::Owned(h)
+            }
+        }
+    }
+}
 
 /// A SEND chunk being streamed onto `peer`'s data lane (through the reader's [`DataBatch`],
 /// which holds the lane's lock while the chunk is open there), as one piece or several (see "Re-chunking" in the module documentation).
@@ -1085,7 +1143,7 @@ struct Streaming {
     to: ConnId,
     peer: Peer,
     /// The forwarded head: the template of every piece's head.
-    head: Head,
+    head: Forwarded,
     /// The transaction id of the current piece (the forwarded head's for the first one).
     tid: Ident,
     /// The incoming chunk has a body section.
@@ -1172,6 +1230,9 @@ struct Conn {
     batch: DataBatch,
     /// The connection this reader last forwarded to ([`Conn::resolve`]).
     last_hop: Option<(ConnId, Peer)>,
+    /// The block this reader last forwarded for a SEND to a client, with holes for the values
+    /// that change from chunk to chunk ([`Conn::forward_repeat`]).
+    template: Option<Template>,
     /// What this reader answers on its own connection, not queued yet.
     control: ControlBatch,
     /// Octets read and not decoded yet when the event being handled was decoded: after a
@@ -1396,6 +1457,7 @@ impl Conn {
     async fn on_event(&mut self, ev: Event) -> Result<(), Stop> {
         match ev {
             Event::Head { head, body } => self.on_head(head, body).await,
+            Event::RepeatedSend(r) => self.on_repeat(r).await,
             Event::BriefSuccess(r) => {
                 self.end_held().await;
                 self.release().await;
@@ -1560,7 +1622,7 @@ impl Conn {
             self.batch.end(&s.tid, flag, s.body);
         } else {
             // RFC 4975 §7.1.1 (4975-031): a chunk of 0 octets, range `start-(start-1)/total`.
-            let mut h = s.head.clone();
+            let mut h = s.head.head().into_owned();
             h.tid = s.tid;
             h.set_byte_range(ByteRange {
                 start: s.start,
@@ -1580,6 +1642,16 @@ impl Conn {
     }
 
     async fn on_head(&mut self, head: Head, body: bool) -> Result<(), Stop> {
+        self.on_head_keyed(head, body, None).await
+    }
+
+    /// [`Conn::on_head`] for a head that repeated `key` ([`Conn::forward`]).
+    async fn on_head_keyed(
+        &mut self,
+        head: Head,
+        body: bool,
+        key: Option<Arc<Head>>,
+    ) -> Result<(), Stop> {
         if matches!(&self.current, Current::Stream(s) if s.held) {
             if body && self.join(&head) {
                 return Ok(());
@@ -1624,7 +1696,9 @@ impl Conn {
                 self.shared.metrics.discarded(reason);
             }
             match action {
-                Action::Forward { to, head, .. } => self.forward(to, head, body, since).await?,
+                Action::Forward { to, head, .. } => {
+                    self.forward(to, head, body, since, key.clone()).await?
+                }
                 Action::Discard {
                     reason: DiscardReason::Route(RouteError::Foreign),
                 } if !self.established => {
@@ -1645,12 +1719,17 @@ impl Conn {
     /// says), anything else collected for its control lane. A next hop that cannot be reached
     /// fails the transaction (a failure REPORT or an error response, [`Router::fail`]), and the
     /// body is skipped. `since`: when the head was read.
+    ///
+    /// `key`: the decoder's head that this SEND repeated ([`Event::RepeatedSend`]), if it did;
+    /// when the chunk goes to a client in one piece, the reader's [`Template`] is made from
+    /// it, so that the session's next chunks are forwarded by `Conn::forward_repeat`.
     async fn forward(
         &mut self,
         hop: Hop,
         mut head: Head,
         body: bool,
         since: Instant,
+        key: Option<Arc<Head>>,
     ) -> Result<(), Stop> {
         let (conn, peer) = match self.resolve(&hop).await {
             Ok(found) => found,
@@ -1685,30 +1764,19 @@ impl Conn {
             };
             return Ok(());
         }
-        // 4976-033: may this chunk be split? Not when its Byte-Range says it is short.
-        let cfg = &self.shared.cfg;
         let range = head.byte_range();
-        let declared = range.and_then(|r| r.end.map(|e| (e + 1).saturating_sub(r.start)));
-        let cuttable = body
-            && match declared {
-                Some(n) => {
-                    (cfg.rechunk_size > 0 && n > cfg.rechunk_size as u64)
-                        || (cfg.rechunk_for_replies && n > MIN_PIECE)
-                }
-                None => cfg.rechunk_size > 0 || cfg.rechunk_for_replies,
-            };
-        // A chunk shorter than a piece, with more of its message to follow and the next frame
-        // already arriving behind it, may have that frame carried on in it ("Combining"); then
-        // it may be split as well (4975-027/028).
-        let joinable = cfg.join_chunks
-            && cfg.rechunk_for_replies
-            && body
-            && declared.is_some_and(|n| {
-                n < cfg.rechunk_size as u64
-                    && self.unread as u64 > n.saturating_add(END_LINE + head.tid.len() as u64)
-            })
-            && range.is_some_and(|r| r.total.is_none_or(|t| r.end.is_some_and(|e| e < t)));
-        let cuttable = cuttable || joinable;
+        let Plan {
+            declared,
+            cuttable,
+            joinable,
+        } = self.plan(range, body, head.tid.len());
+        if let (Some(key), Hop::Conn(to), false, true) = (key, &hop, cuttable, body) {
+            // One URI of ours led the To-Path (not a hairpin): what `Router::on_repeated_send`
+            // checks the next chunks against.
+            if head.from_path().len() == key.from_path().len() + 1 {
+                self.template = Template::new(key, *to, &head);
+            }
+        }
         let start = range.map_or(1, |r| r.start);
         let total = range.and_then(|r| r.total);
         if cuttable {
@@ -1736,7 +1804,7 @@ impl Conn {
         self.current = Current::Stream(Streaming {
             to: conn,
             peer,
-            head,
+            head: Forwarded::Head(head),
             tid,
             body,
             open: true,
@@ -1747,6 +1815,135 @@ impl Conn {
             declared,
             cuttable,
             joinable,
+            held: false,
+        });
+        if self.batch.len >= BATCH_BYTES {
+            self.flush_data().await;
+        }
+        Ok(())
+    }
+
+    /// 4976-033: how a SEND chunk with Byte-Range `range` and a body section (`body`) is
+    /// streamed on, `tid_len` the length of its outgoing transaction id.
+    fn plan(&self, range: Option<ByteRange>, body: bool, tid_len: usize) -> Plan {
+        let cfg = &self.shared.cfg;
+        let declared = range.and_then(|r| r.end.map(|e| (e + 1).saturating_sub(r.start)));
+        // May it be split? Not when its Byte-Range says it is short.
+        let cuttable = body
+            && match declared {
+                Some(n) => {
+                    (cfg.rechunk_size > 0 && n > cfg.rechunk_size as u64)
+                        || (cfg.rechunk_for_replies && n > MIN_PIECE)
+                }
+                None => cfg.rechunk_size > 0 || cfg.rechunk_for_replies,
+            };
+        // A chunk shorter than a piece, with more of its message to follow and the next frame
+        // already arriving behind it, may have that frame carried on in it ("Combining"); then
+        // it may be split as well (4975-027/028).
+        let joinable = cfg.join_chunks
+            && cfg.rechunk_for_replies
+            && body
+            && declared.is_some_and(|n| {
+                n < cfg.rechunk_size as u64
+                    && self.unread as u64 > n.saturating_add(END_LINE + tid_len as u64)
+            })
+            && range.is_some_and(|r| r.total.is_none_or(|t| r.end.is_some_and(|e| e < t)));
+        Plan {
+            declared,
+            cuttable: cuttable || joinable,
+            joinable,
+        }
+    }
+
+    /// A SEND that repeats the last one the decoder parsed ([`Event::RepeatedSend`]): forwarded
+    /// from the reader's [`Template`] when it is that head's (`Conn::forward_repeat`), else
+    /// the usual way with the head it stands for.
+    async fn on_repeat(&mut self, r: RepeatedSend) -> Result<(), Stop> {
+        match self.forward_repeat(r).await {
+            Ok(()) => Ok(()),
+            Err(r) => {
+                let key = Some(r.template().clone());
+                self.on_head_keyed(r.head(), r.body, key).await
+            }
+        }
+    }
+
+    /// What [`Conn::on_head`] and [`Conn::forward`] do with the head `r` stands for, done
+    /// from the reader's [`Template`] without the head (see [`crate::template`]): when `r`
+    /// repeats the template's head, goes in one piece (not cut, not combined, 4976-033) and
+    /// its first To-Path URI still routes it to the template's client
+    /// ([`Router::on_repeated_send`]). The block written is the one `forward` writes, the
+    /// transaction is kept and the 200 owed as `on_head` keeps and owes them. `Err(r)`, and
+    /// nothing done, otherwise.
+    async fn forward_repeat(&mut self, r: RepeatedSend) -> Result<(), RepeatedSend> {
+        let Some(to) = self.template.as_ref().and_then(|t| t.target_of(&r)) else {
+            return Err(r);
+        };
+        if matches!(&self.current, Current::Stream(s) if s.held) {
+            // "Combining" reads the head.
+            return Err(r);
+        }
+        // Our transaction ids are all this long (`IdGenerator`).
+        let range = r.byte_range();
+        let plan = self.plan(range, true, msrp::ident::GENERATED_LEN);
+        if plan.cuttable {
+            return Err(r);
+        }
+        let Ok((conn, peer)) = self.resolve(&Hop::Conn(to)).await else {
+            return Err(r);
+        };
+        let routed = {
+            let mut core = self.shared.core();
+            let core = &mut *core;
+            let first = r.template().to_path().first();
+            let table = table_for(&core.use_paths, core.use_paths_tls.as_ref(), first);
+            core.router
+                .on_repeated_send(&r, self.id, to, table, self.read_at)
+        };
+        let Some((tid, answer)) = routed else {
+            return Err(r);
+        };
+        // What `on_head` does before it routes.
+        self.release().await;
+        self.owed.clear();
+        let from = r.template().from_path().first();
+        if self.last_from.as_ref() != from {
+            self.last_from = from.cloned();
+        }
+        self.owed.extend(answer);
+        self.established = true;
+        // What `forward` does with a SEND that goes in one piece.
+        if self.batch.to.as_ref().is_some_and(|(c, _)| *c != conn) {
+            self.flush_data().await;
+        }
+        if self.batch.to.is_none() {
+            self.batch.to = Some((conn, peer.clone()));
+        }
+        if let Some(t) = &self.template {
+            let b = &mut self.batch;
+            let before = b.buf.len();
+            make_room(&mut b.buf, t.len_hint());
+            t.write(&r, &tid, &mut b.buf);
+            b.len += b.buf.len() - before;
+            b.mark = Some(true);
+        }
+        self.batch.heads.push(self.read_at);
+        self.batch.streaming = true;
+        self.shared.metrics.repeated.inc();
+        self.current = Current::Stream(Streaming {
+            to: conn,
+            peer,
+            start: range.map_or(1, |r| r.start),
+            total: range.and_then(|r| r.total),
+            head: Forwarded::Repeat(r),
+            tid,
+            body: true,
+            open: true,
+            octets: 0,
+            forwarded: 0,
+            declared: plan.declared,
+            cuttable: false,
+            joinable: false,
             held: false,
         });
         if self.batch.len >= BATCH_BYTES {
@@ -1772,14 +1969,16 @@ impl Conn {
         let Some(declared) = range.end.map(|e| (e + 1).saturating_sub(range.start)) else {
             return false;
         };
+        let forwarded = s.head.head();
         if s.octets + declared > self.shared.cfg.rechunk_size as u64
             || s.peer.queue.is_closed()
-            || !forward::continues(&s.head, at, head)
+            || !forward::continues(&forwarded, at, head)
         {
             return false;
         }
         // The relay's URIs leading the To-Path (two for a hairpin), as `continues` matched them.
-        let ours = s.head.from_path().len() - head.from_path().len();
+        let ours = forwarded.from_path().len() - head.from_path().len();
+        drop(forwarded);
         let answer = {
             let mut core = self.shared.core();
             let core = &mut *core;

@@ -686,6 +686,7 @@ impl Client {
                         });
                     }
                     Some(Ok(Ok(Event::BriefSuccess(r)))) => panic!("not configured: {r:?}"),
+                    Some(Ok(Ok(Event::RepeatedSend(r)))) => panic!("not configured: {r:?}"),
                     Some(Ok(Err(e))) => panic!("client got an undecodable frame: {e}"),
                 }
             }

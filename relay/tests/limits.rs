@@ -208,6 +208,7 @@ async fn read_big(
                 w.write_all(&b).await.expect("bob writes");
             }
             Event::BriefSuccess(r) => panic!("not configured: {r:?}"),
+            Event::RepeatedSend(r) => panic!("not configured: {r:?}"),
         }
     }
     assert_eq!(got.octets, BIG);
@@ -941,6 +942,7 @@ async fn reply_is_not_held_up_behind_an_open_large_chunk() {
                 Event::End(flag) if std::mem::take(&mut in_send) => Seen::End(flag),
                 Event::End(_) => continue,
                 Event::BriefSuccess(r) => panic!("not configured: {r:?}"),
+                Event::RepeatedSend(r) => panic!("not configured: {r:?}"),
             };
             if tx.send(seen).is_err() {
                 break;

@@ -108,6 +108,7 @@ async fn bob_reader(
             }
             Event::Head { head, .. } => response = Some(head),
             Event::BriefSuccess(r) => panic!("not configured: {r:?}"),
+            Event::RepeatedSend(r) => panic!("not configured: {r:?}"),
             Event::Body(piece) => {
                 if let Some((_, cursor, octets)) = current.as_mut() {
                     *octets += piece.len() as u64;

@@ -289,6 +289,7 @@ impl Client {
                         });
                     }
                     Ok(Ok(Event::BriefSuccess(r))) => panic!("not configured: {r:?}"),
+                    Ok(Ok(Event::RepeatedSend(r))) => panic!("not configured: {r:?}"),
                     Ok(Err(e)) => panic!("client got an undecodable frame: {e}"),
                     Err(e) => panic!("client stream error: {e}"),
                 }

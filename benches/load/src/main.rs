@@ -203,6 +203,9 @@ impl Client {
                     Some(Ok(Ok(Event::BriefSuccess(r)))) => {
                         return Err(format!("not configured: {r:?}"));
                     }
+                    Some(Ok(Ok(Event::RepeatedSend(r)))) => {
+                        return Err(format!("not configured: {r:?}"));
+                    }
                     Some(Ok(Ok(Event::Head { head, body }))) => {
                         current = Some((head, body.then(BytesMut::new)));
                     }
@@ -519,7 +522,7 @@ async fn bob_read(
             }
             Some(Ok(Err(e))) => run.error(format!("Bob got an undecodable frame: {e}")),
             // Not configured on Bob's decoder.
-            Some(Ok(Ok(Event::BriefSuccess(_)))) => {}
+            Some(Ok(Ok(Event::BriefSuccess(_) | Event::RepeatedSend(_)))) => {}
             Some(Ok(Ok(Event::Head { head, .. }))) => {
                 if head.is_send() {
                     let seq = head

@@ -400,6 +400,7 @@ pub async fn read_frame<R: tokio::io::AsyncRead + Unpin>(r: &mut EventReader<R>)
                 });
             }
             Ok(Ok(Event::BriefSuccess(r))) => panic!("not configured: {r:?}"),
+            Ok(Ok(Event::RepeatedSend(r))) => panic!("not configured: {r:?}"),
             Ok(Err(e)) => panic!("the mixer sent a malformed frame: {e:?}"),
             Err(e) => panic!("stream: {e:?}"),
         }

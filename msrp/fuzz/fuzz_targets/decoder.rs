@@ -57,6 +57,7 @@ fn config(splits: &mut Splits) -> DecoderConfig {
         skip_success_responses: r & 4 == 4,
         brief_success_responses: r & 16 == 16,
         reuse_heads: r & 32 == 0,
+        repeated_sends: r & 64 == 64,
         max_head: if r & 2 == 2 {
             64 + (r >> 8) as usize % 512
         } else {
@@ -72,6 +73,11 @@ fn drain(dec: &mut Decoder, buf: &mut BytesMut, out: &mut Vec<Seen>) -> bool {
         match dec.decode(buf) {
             Ok(None) => return true,
             Ok(Some(Event::Head { head, body })) => out.push(Seen::Head(head, body)),
+            Ok(Some(Event::RepeatedSend(r))) => {
+                assert_eq!(r.message_id(), r.head().message_id());
+                assert_eq!(r.byte_range(), r.head().byte_range());
+                out.push(Seen::Head(r.head(), r.body))
+            }
             Ok(Some(Event::Body(piece))) => {
                 assert!(!piece.is_empty(), "empty Body event");
                 match out.last_mut() {
@@ -164,6 +170,7 @@ fn round_trip(frame: &Frame, strict: bool) {
         skip_success_responses: false,
         brief_success_responses: false,
         reuse_heads: true,
+        repeated_sends: false,
     };
     let mut again = FrameDecoder::new(cfg, u64::MAX);
     match again.decode(&mut wire) {
@@ -231,6 +238,7 @@ fuzz_target!(|data: &[u8]| {
     // full parse gives, and the errors the same.
     let flipped = DecoderConfig {
         reuse_heads: !cfg.reuse_heads,
+        repeated_sends: !cfg.repeated_sends,
         ..cfg.clone()
     };
     assert_eq!(

@@ -466,6 +466,7 @@ From-Path: msrp://a.example.com:12763/kjhd37s2s20w2a;tcp\r\nContent-Type: applic
                 }
                 Ok(Some(Ok(Event::Head { .. }))) => {}
                 Ok(Some(Ok(Event::BriefSuccess(r)))) => panic!("not configured: {r:?}"),
+                Ok(Some(Ok(Event::RepeatedSend(r)))) => panic!("not configured: {r:?}"),
                 Ok(Some(Err(e))) | Err(CodecError::Decode(e)) => panic!("{e}"),
                 Err(e) => panic!("{e}"),
                 Ok(None) => {

@@ -254,6 +254,7 @@ pub async fn read_frame(r: &mut EventReader<OwnedReadHalf>) -> Option<Frame> {
                 });
             }
             Ok(Ok(Event::BriefSuccess(r))) => panic!("not configured: {r:?}"),
+            Ok(Ok(Event::RepeatedSend(r))) => panic!("not configured: {r:?}"),
             Ok(Err(e)) => panic!("client got an undecodable frame: {e}"),
             Err(e) => panic!("client stream error: {e}"),
         }
