@@ -248,6 +248,11 @@ struct Pending {
     send: Option<SendInfo>,
 }
 
+/// The paths [`Router::on_repeated_send`] keeps for the transactions of a session's repeated
+/// chunks, shared with its pool: opaque to the caller, who keeps them for the next chunk.
+#[derive(Debug, Clone)]
+pub struct RepeatPaths((SharedPath, SharedPath));
+
 /// The relay's forwarding core (RFC 4976 §6.4). See the [module documentation](self).
 pub struct Router {
     local: MsrpUri,
@@ -527,6 +532,10 @@ impl Router {
     /// is kept as `on_request` keeps it and the result is our transaction id on the outgoing
     /// hop (4976-027) and the hop-by-hop 200 when one is owed (4976-028/029). `None`, and
     /// nothing changed, when the route differs: the caller takes the head's way.
+    ///
+    /// `paths`: where the caller keeps the paths such a transaction holds (the From-Path as
+    /// received, and our URI), the same for every chunk that repeats `r.template()`: shared
+    /// from the router's pool on the first call, reused after.
     pub fn on_repeated_send(
         &mut self,
         r: &RepeatedSend,
@@ -534,6 +543,7 @@ impl Router {
         to: ConnId,
         use_paths: &UsePaths,
         now: Instant,
+        paths: &mut Option<RepeatPaths>,
     ) -> Option<(Ident, Option<Action>)> {
         let head = &**r.template();
         let (Some(first), Some(back), true) = (
@@ -566,8 +576,15 @@ impl Router {
         });
         let out_tid = self.pending.new_tid(&mut self.ids);
         if failure_report != FailureReport::No {
-            let origin = self.paths.share(head.from_path());
-            let front = self.paths.share(std::slice::from_ref(first));
+            let (origin, front) = paths
+                .get_or_insert_with(|| {
+                    RepeatPaths((
+                        self.paths.share(head.from_path()),
+                        self.paths.share(std::slice::from_ref(first)),
+                    ))
+                })
+                .0
+                .clone();
             let range = r.byte_range().unwrap_or(ByteRange {
                 start: 1,
                 end: None,

@@ -1892,13 +1892,16 @@ impl Conn {
         let Ok((conn, peer)) = self.resolve(&Hop::Conn(to)).await else {
             return Err(r);
         };
-        let routed = {
-            let mut core = self.shared.core();
-            let core = &mut *core;
-            let first = r.template().to_path().first();
-            let table = table_for(&core.use_paths, core.use_paths_tls.as_ref(), first);
-            core.router
-                .on_repeated_send(&r, self.id, to, table, self.read_at)
+        let routed = match self.template.as_mut() {
+            Some(t) => {
+                let mut core = self.shared.core();
+                let core = &mut *core;
+                let first = r.template().to_path().first();
+                let table = table_for(&core.use_paths, core.use_paths_tls.as_ref(), first);
+                core.router
+                    .on_repeated_send(&r, self.id, to, table, self.read_at, &mut t.paths)
+            }
+            None => None,
         };
         let Some((tid, answer)) = routed else {
             return Err(r);
