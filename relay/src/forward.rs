@@ -248,10 +248,33 @@ struct Pending {
     send: Option<SendInfo>,
 }
 
-/// The paths [`Router::on_repeated_send`] keeps for the transactions of a session's repeated
-/// chunks, shared with its pool: opaque to the caller, who keeps them for the next chunk.
-#[derive(Debug, Clone)]
-pub struct RepeatPaths((SharedPath, SharedPath));
+/// What [`Router::on_repeated_send`] works out once for a session's repeated chunks and the
+/// caller keeps for the next chunk (opaque to it): the paths their transactions hold, shared
+/// with the router's pool, and their hop-by-hop 200 but for its tid and Message-ID.
+#[derive(Debug, Clone, Default)]
+pub struct RepeatState {
+    /// The From-Path as received and our URI ([`Pending::origin`], [`Pending::front`]).
+    paths: Option<(SharedPath, SharedPath)>,
+    /// The 200 owed to each chunk (4976-028/029), if one is, and what its frame has between
+    /// the tid and the Message-ID: the start line's rest, To-Path and From-Path, as
+    /// [`encode::send_response_of`] writes them.
+    answer: Option<Option<(StatusCode, Bytes)>>,
+}
+
+/// Writes the response to the SEND `tid` whose frame has `mid` between `MSRP tid` and the
+/// Message-ID ([`RepeatState::answer`]): what [`encode::send_response_of`] writes.
+fn write_answer(mid: &[u8], tid: &str, message_id: Option<&Ident>, out: &mut BytesMut) {
+    out.extend_from_slice(b"MSRP ");
+    out.extend_from_slice(tid.as_bytes());
+    out.extend_from_slice(mid);
+    if let Some(m) = message_id {
+        out.extend_from_slice(b"\r\nMessage-ID: ");
+        out.extend_from_slice(m.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n-------");
+    out.extend_from_slice(tid.as_bytes());
+    out.extend_from_slice(b"$\r\n");
+}
 
 /// The relay's forwarding core (RFC 4976 §6.4). See the [module documentation](self).
 pub struct Router {
@@ -533,9 +556,8 @@ impl Router {
     /// hop (4976-027) and the hop-by-hop 200 when one is owed (4976-028/029). `None`, and
     /// nothing changed, when the route differs: the caller takes the head's way.
     ///
-    /// `paths`: where the caller keeps the paths such a transaction holds (the From-Path as
-    /// received, and our URI), the same for every chunk that repeats `r.template()`: shared
-    /// from the router's pool on the first call, reused after.
+    /// `state`: what the caller keeps for the chunks that repeat `r.template()` (a default one
+    /// for the first): the paths their transactions hold and their 200 but for its values.
     pub fn on_repeated_send(
         &mut self,
         r: &RepeatedSend,
@@ -543,7 +565,7 @@ impl Router {
         to: ConnId,
         use_paths: &UsePaths,
         now: Instant,
-        paths: &mut Option<RepeatPaths>,
+        state: &mut RepeatState,
     ) -> Option<(Ident, Option<Action>)> {
         let head = &**r.template();
         let (Some(first), Some(back), true) = (
@@ -558,32 +580,35 @@ impl Router {
             _ => return None,
         }
         let failure_report = head.failure_report();
-        let answer = relay_owed(head, StatusCode::OK).response.map(|status| {
+        let owed = state.answer.get_or_insert_with(|| {
+            let status = relay_owed(head, StatusCode::OK).response?;
+            // The frame for a tid of four octets and no Message-ID, without what surrounds
+            // the part that does not change.
+            let mut frame = BytesMut::new();
+            encode::send_response_of("tidx", back, None, status, first, &mut frame);
+            let tail = b"\r\n-------tidx$\r\n".len();
+            let mid = frame.get(b"MSRP tidx".len()..frame.len() - tail)?;
+            Some((status, Bytes::copy_from_slice(mid)))
+        });
+        let answer = owed.as_ref().map(|(status, mid)| {
             make_room(&mut self.answers, ANSWER_ROOM);
-            encode::send_response_of(
-                &r.tid,
-                back,
-                r.message_id(),
-                status,
-                first,
-                &mut self.answers,
-            );
+            write_answer(mid, &r.tid, r.message_id(), &mut self.answers);
             Action::Answer {
                 to: from,
-                status,
+                status: *status,
                 frame: self.answers.split().freeze(),
             }
         });
         let out_tid = self.pending.new_tid(&mut self.ids);
         if failure_report != FailureReport::No {
-            let (origin, front) = paths
+            let (origin, front) = state
+                .paths
                 .get_or_insert_with(|| {
-                    RepeatPaths((
+                    (
                         self.paths.share(head.from_path()),
                         self.paths.share(std::slice::from_ref(first)),
-                    ))
+                    )
                 })
-                .0
                 .clone();
             let range = r.byte_range().unwrap_or(ByteRange {
                 start: 1,
@@ -898,5 +923,32 @@ impl Router {
             None => Hop::Uri(Box::new(p.origin.first()?.clone())),
         };
         Some(Action::Send { to, head })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 4976-028/029: the 200 written from a session's [`RepeatState`] is the one
+    /// [`encode::send_response_of`] writes, with and without a Message-ID, for tids of any
+    /// length.
+    #[test]
+    fn repeat_answers_are_the_usual_answers() {
+        let back: MsrpUri = "msrp://alice.example.com:7/a;tcp".parse().unwrap();
+        let first: MsrpUri = "msrp://relay.example.net:2855/u1;tcp".parse().unwrap();
+        let mut frame = BytesMut::new();
+        encode::send_response_of("tidx", &back, None, StatusCode::OK, &first, &mut frame);
+        let mid = &frame[b"MSRP tidx".len()..frame.len() - b"\r\n-------tidx$\r\n".len()];
+        for (tid, m) in [
+            ("abcd", None),
+            ("t0123456789abcdefghijklmnopqrstu", Some("msg00001")),
+        ] {
+            let m: Option<Ident> = m.map(|m| m.parse().unwrap());
+            let (mut want, mut got) = (BytesMut::new(), BytesMut::new());
+            encode::send_response_of(tid, &back, m.as_ref(), StatusCode::OK, &first, &mut want);
+            write_answer(mid, tid, m.as_ref(), &mut got);
+            assert_eq!(got, want);
+        }
     }
 }

@@ -1899,7 +1899,7 @@ impl Conn {
                 let first = r.template().to_path().first();
                 let table = table_for(&core.use_paths, core.use_paths_tls.as_ref(), first);
                 core.router
-                    .on_repeated_send(&r, self.id, to, table, self.read_at, &mut t.paths)
+                    .on_repeated_send(&r, self.id, to, table, self.read_at, &mut t.state)
             }
             None => None,
         };

@@ -15,7 +15,7 @@ use bytes::BytesMut;
 use msrp::{Head, Header, RepeatedSend};
 
 use crate::ConnId;
-use crate::forward::RepeatPaths;
+use crate::forward::RepeatState;
 
 /// A value [`Template::write`] fills in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +39,8 @@ pub(crate) struct Template {
     text: BytesMut,
     /// Where each hole goes in `text`, in order.
     holes: Vec<(usize, Hole)>,
-    /// The paths the chunks' transactions hold ([`crate::forward::Router::on_repeated_send`]).
-    pub(crate) paths: Option<RepeatPaths>,
+    /// What the router keeps for the chunks ([`crate::forward::Router::on_repeated_send`]).
+    pub(crate) state: RepeatState,
 }
 
 impl Template {
@@ -79,7 +79,7 @@ impl Template {
             to,
             text,
             holes,
-            paths: None,
+            state: RepeatState::default(),
         })
     }
 

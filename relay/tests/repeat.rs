@@ -10,7 +10,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use common::*;
-use msrp::{ByteRange, ByteString, FailureReport, Head, Header, Method, MsrpUri, Path, StatusCode};
+use msrp::{
+    ByteRange, ByteString, FailureReport, Head, Header, Method, MsrpUri, Path, StartLine,
+    StatusCode,
+};
 use msrp_relay::metrics::Metrics;
 use msrp_relay::server::Relay;
 
@@ -92,8 +95,15 @@ async fn a_sessions_chunks_reach_the_peer_as_rewritten() {
         assert_eq!(got.body.as_ref(), Some(&body));
         assert_ne!(got.head.tid, head.tid);
         let ok = alice.expect().await;
-        assert_eq!(ok.head.status(), Some(StatusCode::OK));
+        assert_eq!(
+            ok.head.start,
+            StartLine::Response {
+                status: StatusCode::OK,
+                comment: Some(ByteString::from_static("OK"))
+            }
+        );
         assert_eq!(ok.head.tid, head.tid);
+        assert_eq!(ok.head.headers.len(), 3, "To-Path, From-Path, Message-ID");
         assert_eq!(ok.head.message_id(), head.message_id(), "RFC 4976 §3");
         assert_eq!(strs(ok.head.to_path()), [alice.uri.as_str()]);
         assert_eq!(strs(ok.head.from_path()), [ub.as_str()]);
