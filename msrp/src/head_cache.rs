@@ -143,9 +143,10 @@ pub(crate) struct HeadCache {
     tid_end: usize,
     /// The block's head; `None` until a block is kept.
     head: Option<Arc<Head>>,
-    /// Bit `i` set: header `i` (line `i + 1`) is the first Message-ID or the first
-    /// Byte-Range, whose value may differ.
-    varies: u64,
+    /// The headers whose values may differ, in order: the first Message-ID and the first
+    /// Byte-Range (header `i` is line `i + 1`); `n_varies` of them.
+    varies: [usize; 2],
+    n_varies: usize,
     /// Frames that repeated the kept block.
     pub(crate) hits: u32,
     /// Blocks not kept since the last one that was.
@@ -175,18 +176,26 @@ impl HeadCache {
         if block.get(t1..=eol)? != self.block.get(self.tid_end..=self.line_ends[0] as usize)? {
             return None;
         }
-        // Which header lines differ; only those whose values may.
+        // The octets between the lines whose values may differ must not, CRLFs included (so
+        // the lines there are the same lines); of those lines, which differ.
+        let (mut at, mut was_at) = (eol + 1, self.line_ends[0] as usize + 1);
         let mut differ = 0u64;
-        for i in 1..n {
-            let line = block.get(line_ends[i - 1] as usize + 1..=line_ends[i] as usize)?;
-            let was = self
-                .block
-                .get(self.line_ends[i - 1] as usize + 1..=self.line_ends[i] as usize)?;
-            if line != was {
-                differ |= 1 << (i - 1);
+        for &i in &self.varies[..self.n_varies] {
+            // Header i is line i + 1: from after line i's LF to its own LF.
+            let (from, to) = (line_ends[i] as usize + 1, line_ends[i + 1] as usize + 1);
+            let (was_from, was_to) = (
+                self.line_ends[i] as usize + 1,
+                self.line_ends[i + 1] as usize + 1,
+            );
+            if block.get(at..from)? != self.block.get(was_at..was_from)? {
+                return None;
             }
+            if block.get(from..to)? != self.block.get(was_from..was_to)? {
+                differ |= 1 << i;
+            }
+            (at, was_at) = (to, was_to);
         }
-        if differ & !self.varies != 0 {
+        if block.get(at..)? != self.block.get(was_at..)? {
             return None;
         }
         let tid = Ident::from_checked(std::str::from_utf8(block.get(t0..t1)?).ok()?);
@@ -260,9 +269,17 @@ impl HeadCache {
         // The first Message-ID and the first Byte-Range: the values a head is read by
         // (`Head::message_id`, `Head::byte_range`); a block whose other such lines differ is
         // parsed in full.
-        let first = |f: fn(&Header) -> bool| head.headers.iter().position(f).map_or(0, |i| 1 << i);
-        self.varies = first(|h| matches!(h, Header::MessageId(_)))
-            | first(|h| matches!(h, Header::ByteRange(_)));
+        let first = |f: fn(&Header) -> bool| head.headers.iter().position(f);
+        let mut varies = [
+            first(|h| matches!(h, Header::MessageId(_))),
+            first(|h| matches!(h, Header::ByteRange(_))),
+        ];
+        varies.sort_unstable_by_key(|i| i.unwrap_or(usize::MAX));
+        self.n_varies = 0;
+        for i in varies.into_iter().flatten() {
+            self.varies[self.n_varies] = i;
+            self.n_varies += 1;
+        }
         self.head = Some(Arc::new(head.clone()));
     }
 }
