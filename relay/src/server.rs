@@ -1293,7 +1293,10 @@ impl Conn {
                     Ok(Err(e)) => self.on_decode_error(e).await,
                     Ok(Ok(ev)) => {
                         self.unread = reader.read_buffer().len();
-                        self.on_event(ev).await
+                        match self.on_event_now(ev) {
+                            None => Ok(()),
+                            Some(ev) => self.on_event(ev).await,
+                        }
                     }
                 };
                 if let Err(Stop::Close) = step {
@@ -1451,6 +1454,59 @@ impl Conn {
         };
         if !actions.is_empty() {
             tokio::spawn(deliver(self.shared.clone(), actions, false));
+        }
+    }
+
+    /// What [`Conn::on_event`] does with the body piece or the end-line of a chunk streamed in
+    /// one piece (neither cut nor combined) when none of it waits for anything: the piece or
+    /// end-line goes into the [`DataBatch`] and the 200 owed into the [`ControlBatch`], neither
+    /// of them full. Most events of a session's small chunks are these; handled here, they
+    /// skip `on_event`'s future. `Some(ev)`, and nothing done, for anything else.
+    fn on_event_now(&mut self, ev: Event) -> Option<Event> {
+        let Current::Stream(s) = &mut self.current else {
+            return Some(ev);
+        };
+        if s.cuttable || !s.open {
+            return Some(ev);
+        }
+        match ev {
+            Event::Body(piece) if self.batch.len + piece.len() < BATCH_BYTES => {
+                let n = piece.len() as u64;
+                self.batch.body(piece);
+                s.octets += n;
+                s.forwarded += n;
+                None
+            }
+            Event::End(flag) => {
+                // What `end_stream` and `pay_owed` add, if they go in without a flush.
+                let answers: Option<usize> = self
+                    .owed
+                    .iter()
+                    .map(|a| match a {
+                        Action::Answer { to, frame, .. } if *to == self.id => Some(frame.len()),
+                        _ => None,
+                    })
+                    .sum();
+                let fits = answers
+                    .is_some_and(|n| self.control.buf.len() + n < BATCH_BYTES)
+                    && self.batch.len + s.tid.len() + (END_LINE as usize) < BATCH_BYTES;
+                if !fits {
+                    return Some(Event::End(flag));
+                }
+                self.batch.end(&s.tid, flag, s.body);
+                self.batch.sent.push((s.tid, s.octets));
+                self.batch.streaming = false;
+                self.current = Current::Idle;
+                for a in self.owed.drain(..) {
+                    if let Action::Answer { status, frame, .. } = a {
+                        make_room(&mut self.control.buf, frame.len());
+                        self.control.buf.extend_from_slice(&frame);
+                        self.control.statuses.push(status.as_u16());
+                    }
+                }
+                None
+            }
+            ev => Some(ev),
         }
     }
 
