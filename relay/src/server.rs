@@ -1457,12 +1457,17 @@ impl Conn {
         }
     }
 
-    /// What [`Conn::on_event`] does with the body piece or the end-line of a chunk streamed in
-    /// one piece (neither cut nor combined) when none of it waits for anything: the piece or
-    /// end-line goes into the [`DataBatch`] and the 200 owed into the [`ControlBatch`], neither
-    /// of them full. Most events of a session's small chunks are these; handled here, they
-    /// skip `on_event`'s future. `Some(ev)`, and nothing done, for anything else.
+    /// What [`Conn::on_event`] does with a repeated SEND ([`Conn::forward_repeat_now`]), and
+    /// with the body piece or the end-line of a chunk streamed in one piece (neither cut nor
+    /// combined), when none of it waits for anything: the piece or end-line goes into the
+    /// [`DataBatch`] and the 200 owed into the [`ControlBatch`], neither of them full. Most
+    /// events of a session's small chunks are these; handled here, they skip `on_event`'s
+    /// future. `Some(ev)`, and nothing done, for anything else.
     fn on_event_now(&mut self, ev: Event) -> Option<Event> {
+        let ev = match ev {
+            Event::RepeatedSend(r) => return self.forward_repeat_now(r).map(Event::RepeatedSend),
+            ev => ev,
+        };
         let Current::Stream(s) = &mut self.current else {
             return Some(ev);
         };
@@ -1487,8 +1492,7 @@ impl Conn {
                         _ => None,
                     })
                     .sum();
-                let fits = answers
-                    .is_some_and(|n| self.control.buf.len() + n < BATCH_BYTES)
+                let fits = answers.is_some_and(|n| self.control.buf.len() + n < BATCH_BYTES)
                     && self.batch.len + s.tid.len() + (END_LINE as usize) < BATCH_BYTES;
                 if !fits {
                     return Some(Event::End(flag));
@@ -1948,22 +1952,78 @@ impl Conn {
         let Ok((conn, peer)) = self.resolve(&Hop::Conn(to)).await else {
             return Err(r);
         };
-        let routed = match self.template.as_mut() {
-            Some(t) => {
-                let mut core = self.shared.core();
-                let core = &mut *core;
-                let first = r.template().to_path().first();
-                let table = table_for(&core.use_paths, core.use_paths_tls.as_ref(), first);
-                core.router
-                    .on_repeated_send(&r, self.id, to, table, self.read_at, &mut t.state)
-            }
-            None => None,
-        };
-        let Some((tid, answer)) = routed else {
+        let Some((tid, answer)) = self.route_repeat(&r, to) else {
             return Err(r);
         };
         // What `on_head` does before it routes.
         self.release().await;
+        // What `forward` does with a SEND that goes in one piece: the batch goes to one target.
+        if self.batch.to.as_ref().is_some_and(|(c, _)| *c != conn) {
+            self.flush_data().await;
+        }
+        self.begin_repeat(r, conn, peer, tid, answer, plan.declared);
+        if self.batch.len >= BATCH_BYTES {
+            self.flush_data().await;
+        }
+        Ok(())
+    }
+
+    /// [`Conn::forward_repeat`] when it waits for nothing (the usual case for a session's
+    /// next chunk): the target is the one forwarded to last, no lane lock is held, and the
+    /// batch has room. `Some(r)`, and nothing done, otherwise.
+    fn forward_repeat_now(&mut self, r: RepeatedSend) -> Option<RepeatedSend> {
+        let Some((to, hint)) = self
+            .template
+            .as_ref()
+            .and_then(|t| Some((t.target_of(&r)?, t.len_hint())))
+        else {
+            return Some(r);
+        };
+        let Some((conn, peer)) = self.last_hop.clone() else {
+            return Some(r);
+        };
+        let plan = self.plan(r.byte_range(), true, msrp::ident::GENERATED_LEN);
+        if conn != to
+            || peer.queue.is_closed()
+            || plan.cuttable
+            || !matches!(self.current, Current::Idle | Current::Discard)
+            || self.batch.guard.is_some()
+            || self.batch.to.as_ref().is_some_and(|(c, _)| *c != conn)
+            || self.batch.len + hint >= BATCH_BYTES
+        {
+            return Some(r);
+        }
+        let Some((tid, answer)) = self.route_repeat(&r, to) else {
+            return Some(r);
+        };
+        self.begin_repeat(r, conn, peer, tid, answer, plan.declared);
+        None
+    }
+
+    /// The router's part of [`Conn::forward_repeat`] ([`Router::on_repeated_send`]) for `r`
+    /// going to the client on `to`: our transaction id and the 200 owed, or `None` (nothing
+    /// changed).
+    fn route_repeat(&mut self, r: &RepeatedSend, to: ConnId) -> Option<(Ident, Option<Action>)> {
+        let t = self.template.as_mut()?;
+        let mut core = self.shared.core();
+        let core = &mut *core;
+        let first = r.template().to_path().first();
+        let table = table_for(&core.use_paths, core.use_paths_tls.as_ref(), first);
+        core.router
+            .on_repeated_send(r, self.id, to, table, self.read_at, &mut t.state)
+    }
+
+    /// The rest of [`Conn::forward_repeat`], once routed as `tid` and the batch may take the
+    /// chunk for `conn`: what `on_head` and `forward` do with a SEND that goes in one piece.
+    fn begin_repeat(
+        &mut self,
+        r: RepeatedSend,
+        conn: ConnId,
+        peer: Peer,
+        tid: Ident,
+        answer: Option<Action>,
+        declared: Option<u64>,
+    ) {
         self.owed.clear();
         let from = r.template().from_path().first();
         if self.last_from.as_ref() != from {
@@ -1971,10 +2031,6 @@ impl Conn {
         }
         self.owed.extend(answer);
         self.established = true;
-        // What `forward` does with a SEND that goes in one piece.
-        if self.batch.to.as_ref().is_some_and(|(c, _)| *c != conn) {
-            self.flush_data().await;
-        }
         if self.batch.to.is_none() {
             self.batch.to = Some((conn, peer.clone()));
         }
@@ -1989,6 +2045,7 @@ impl Conn {
         self.batch.heads.push(self.read_at);
         self.batch.streaming = true;
         self.shared.metrics.repeated.inc();
+        let range = r.byte_range();
         self.current = Current::Stream(Streaming {
             to: conn,
             peer,
@@ -2000,15 +2057,11 @@ impl Conn {
             open: true,
             octets: 0,
             forwarded: 0,
-            declared: plan.declared,
+            declared,
             cuttable: false,
             joinable: false,
             held: false,
         });
-        if self.batch.len >= BATCH_BYTES {
-            self.flush_data().await;
-        }
-        Ok(())
     }
 
     /// Carries the chunk whose head is `head` on in the held piece (see "Combining" in the
