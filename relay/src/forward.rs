@@ -330,6 +330,49 @@ pub fn for_authenticator(head: &Head, use_paths: &UsePaths) -> bool {
 /// Use-Path URI is valid, 4976-025), owes the same answers, and a failure REPORT for the
 /// combined chunk covers its octets with the same headers. URIs compare as RFC 4975 §6.1 says.
 pub fn continues(forwarded: &Head, at: u64, next: &Head) -> bool {
+    same_but_values(
+        forwarded,
+        next,
+        |f, r| r.start == at && r.total == f.total,
+        true,
+    ) && next.message_id().is_some()
+}
+
+/// [`continues`] in two parts for a chunk that comes as a [`RepeatedSend`] of a head `key`
+/// (so that its head need not be built): this part holds for every repeat of `key` or for
+/// none, and is checked once per held chunk; [`continues_repeat`] is the part left for each
+/// repeat. Holds when `key` has one Message-ID and one Byte-Range header (a repeat has its
+/// own values for exactly those, [`msrp::DecoderConfig::repeated_sends`]) and `continues`
+/// holds for `key` but for their values: its paths and every other header.
+pub fn repeats_continue(forwarded: &Head, key: &Head) -> bool {
+    let count = |is: fn(&Header) -> bool| key.headers.iter().filter(|h| is(h)).count();
+    count(|h| matches!(h, Header::MessageId(_))) == 1
+        && count(|h| matches!(h, Header::ByteRange(_))) == 1
+        && same_but_values(forwarded, key, |_, _| true, false)
+}
+
+/// [`continues`]`(forwarded, at, &r.head())` for a repeat `r` of a head for which
+/// [`repeats_continue`]`(forwarded, r.template())` holds: the values it has of its own are the
+/// next ones of `forwarded`'s message (the same Message-ID, a Byte-Range starting at `at` with
+/// the same total).
+pub fn continues_repeat(forwarded: &Head, at: u64, r: &RepeatedSend) -> bool {
+    match (r.message_id(), r.byte_range(), forwarded.byte_range()) {
+        (Some(m), Some(range), Some(f)) => {
+            range.start == at && range.total == f.total && forwarded.message_id() == Some(m)
+        }
+        _ => false,
+    }
+}
+
+/// What [`continues`] checks but the Message-ID (when not `message_id`) and the Byte-Range
+/// values (`range(forwarded's, next's)` for each pair of Byte-Range headers), which `next`
+/// must have.
+fn same_but_values(
+    forwarded: &Head,
+    next: &Head,
+    range: impl Fn(&ByteRange, &ByteRange) -> bool,
+    message_id: bool,
+) -> bool {
     if !next.is_send() || next.headers.len() != forwarded.headers.len() {
         return false;
     }
@@ -357,11 +400,12 @@ pub fn continues(forwarded: &Head, at: u64, next: &Head) -> bool {
             }
             (Header::ByteRange(f), Header::ByteRange(r)) => {
                 ranged = true;
-                r.start == at && r.total == f.total
+                range(f, r)
             }
+            (Header::MessageId(_), Header::MessageId(_)) if !message_id => true,
             (a, b) => a == b,
         });
-    same && ranged && next.message_id().is_some()
+    same && ranged
 }
 
 /// Room enough for one [`Action::Answer`] with long URIs; less left in the block starts a new
@@ -548,6 +592,38 @@ impl Router {
         })
     }
 
+    /// [`Router::answer_send`] for a SEND that repeats the head `r.template()`, without
+    /// building its head: the frame is written from what `state` keeps for the repeats of
+    /// that head (see [`Router::on_repeated_send`]).
+    pub fn answer_repeat(
+        &mut self,
+        r: &RepeatedSend,
+        from: ConnId,
+        state: &mut RepeatState,
+    ) -> Option<Action> {
+        let owed = state.answer.get_or_insert_with(|| {
+            let head = &**r.template();
+            let status = relay_owed(head, StatusCode::OK).response?;
+            let (first, back) = (head.to_path().first()?, head.from_path().first()?);
+            // The frame for a tid of four octets and no Message-ID, without what surrounds
+            // the part that does not change.
+            let mut frame = BytesMut::new();
+            encode::send_response_of("tidx", back, None, status, first, &mut frame);
+            let tail = b"\r\n-------tidx$\r\n".len();
+            let mid = frame.get(b"MSRP tidx".len()..frame.len() - tail)?;
+            Some((status, Bytes::copy_from_slice(mid)))
+        });
+        owed.as_ref().map(|(status, mid)| {
+            make_room(&mut self.answers, ANSWER_ROOM);
+            write_answer(mid, &r.tid, r.message_id(), &mut self.answers);
+            Action::Answer {
+                to: from,
+                status: *status,
+                frame: self.answers.split().freeze(),
+            }
+        })
+    }
+
     /// [`Router::on_request`] for a SEND that repeats the head `r.template()`
     /// ([`msrp::DecoderConfig::repeated_sends`]) and that `from` forwarded last to the client
     /// on `to` (`Conn::forward_repeat`), without building its head: when the first To-Path URI
@@ -568,10 +644,9 @@ impl Router {
         state: &mut RepeatState,
     ) -> Option<(Ident, Option<Action>)> {
         let head = &**r.template();
-        let (Some(first), Some(back), true) = (
+        let (Some(first), true) = (
             head.to_path().first(),
-            head.from_path().first(),
-            head.to_path().len() >= 2 && head.is_send(),
+            !head.from_path().is_empty() && head.to_path().len() >= 2 && head.is_send(),
         ) else {
             return None;
         };
@@ -580,25 +655,7 @@ impl Router {
             _ => return None,
         }
         let failure_report = head.failure_report();
-        let owed = state.answer.get_or_insert_with(|| {
-            let status = relay_owed(head, StatusCode::OK).response?;
-            // The frame for a tid of four octets and no Message-ID, without what surrounds
-            // the part that does not change.
-            let mut frame = BytesMut::new();
-            encode::send_response_of("tidx", back, None, status, first, &mut frame);
-            let tail = b"\r\n-------tidx$\r\n".len();
-            let mid = frame.get(b"MSRP tidx".len()..frame.len() - tail)?;
-            Some((status, Bytes::copy_from_slice(mid)))
-        });
-        let answer = owed.as_ref().map(|(status, mid)| {
-            make_room(&mut self.answers, ANSWER_ROOM);
-            write_answer(mid, &r.tid, r.message_id(), &mut self.answers);
-            Action::Answer {
-                to: from,
-                status: *status,
-                frame: self.answers.split().freeze(),
-            }
-        });
+        let answer = self.answer_repeat(r, from, state);
         let out_tid = self.pending.new_tid(&mut self.ids);
         if failure_report != FailureReport::No {
             let (origin, front) = state

@@ -181,7 +181,7 @@ use crate::ConnId;
 use crate::auth::{self, AuthDecision, Authenticator, ConfigError};
 use crate::block::make_room;
 use crate::config::{RelayConfig, TlsConfig};
-use crate::forward::{self, Action, DiscardReason, Hop, Router};
+use crate::forward::{self, Action, DiscardReason, Hop, RepeatState, Router};
 use crate::metrics::Metrics;
 use crate::template::Template;
 use crate::tls::{self, TlsError};
@@ -728,6 +728,7 @@ where
         batch: DataBatch::default(),
         last_hop: None,
         template: None,
+        join_answers: None,
         control: ControlBatch::default(),
         unread: 0,
     };
@@ -1170,6 +1171,11 @@ struct Streaming {
     /// its Byte-Range says more follows, and more than its body and end-line was read already.
     /// Its head went out with range-end `*`.
     joinable: bool,
+    /// The head the incoming chunk repeated ([`Event::RepeatedSend`]), when the chunk is
+    /// joinable and the next chunks may come as repeats of it that continue it
+    /// ([`forward::repeats_continue`]): [`Conn::join_repeat`] checks those without building
+    /// their heads.
+    repeats: Option<Arc<Head>>,
     /// The incoming chunk ended with `+` and the current piece is still open: the next frame
     /// already read decides whether it carries the piece on ([`Conn::join`]) or the piece ends
     /// with `+` ([`Conn::end_held`]). Never held while the reader waits for input.
@@ -1233,6 +1239,9 @@ struct Conn {
     /// The block this reader last forwarded for a SEND to a client, with holes for the values
     /// that change from chunk to chunk ([`Conn::forward_repeat`]).
     template: Option<Template>,
+    /// What [`Conn::join_repeat`] keeps for the chunks that repeat a head: the 200 owed to
+    /// each, but for its values ([`Router::answer_repeat`]).
+    join_answers: Option<(Arc<Head>, RepeatState)>,
     /// What this reader answers on its own connection, not queued yet.
     control: ControlBatch,
     /// Octets read and not decoded yet when the event being handled was decoded: after a
@@ -1465,7 +1474,13 @@ impl Conn {
     /// future. `Some(ev)`, and nothing done, for anything else.
     fn on_event_now(&mut self, ev: Event) -> Option<Event> {
         let ev = match ev {
-            Event::RepeatedSend(r) => return self.forward_repeat_now(r).map(Event::RepeatedSend),
+            Event::RepeatedSend(r) => {
+                // Combining: a held chunk is only ever followed by an event already read.
+                if matches!(&self.current, Current::Stream(s) if s.held) {
+                    return (!self.join_repeat(&r)).then_some(Event::RepeatedSend(r));
+                }
+                return self.forward_repeat_now(r).map(Event::RepeatedSend);
+            }
             ev => ev,
         };
         let Current::Stream(s) = &mut self.current else {
@@ -1830,6 +1845,10 @@ impl Conn {
             cuttable,
             joinable,
         } = self.plan(range, body, head.tid.len());
+        let repeats = match &key {
+            Some(k) if joinable && forward::repeats_continue(&head, k) => Some(k.clone()),
+            _ => None,
+        };
         if let (Some(key), Hop::Conn(to), false, true) = (key, &hop, cuttable, body) {
             // One URI of ours led the To-Path (not a hairpin): what `Router::on_repeated_send`
             // checks the next chunks against.
@@ -1875,6 +1894,7 @@ impl Conn {
             declared,
             cuttable,
             joinable,
+            repeats,
             held: false,
         });
         if self.batch.len >= BATCH_BYTES {
@@ -2060,6 +2080,7 @@ impl Conn {
             declared,
             cuttable: false,
             joinable: false,
+            repeats: None,
             held: false,
         });
     }
@@ -2095,11 +2116,11 @@ impl Conn {
             let mut core = self.shared.core();
             let core = &mut *core;
             let table = table_for(&core.use_paths, core.use_paths_tls.as_ref(), Some(first));
-            let now = Instant::now();
-            // 4976-025: each is still valid for this connection, as `Router::on_request` checks.
+            // 4976-025: each is still valid for this connection, as `Router::on_request` checks
+            // (at the time of the read that brought the head).
             if head.to_path()[..ours]
                 .iter()
-                .any(|u| table.route(u, self.id, now).is_err())
+                .any(|u| table.route(u, self.id, self.read_at).is_err())
             {
                 return false;
             }
@@ -2112,6 +2133,68 @@ impl Conn {
         s.forwarded = 0;
         s.declared = Some(declared);
         // Counted as forwarded (and its latency observed) when the batch is queued.
+        self.batch.heads.push(self.read_at);
+        self.shared.metrics.joined.inc();
+        true
+    }
+
+    /// [`Conn::join`] for a chunk that comes as a repeat of the head the held chunk repeated
+    /// ([`Streaming::repeats`]): the same checks ([`forward::continues_repeat`]) and the same
+    /// 200 ([`Router::answer_repeat`]), without building its head. `false`, and nothing
+    /// changed, when it repeats another head or does not continue the held chunk (then `join`
+    /// decides with the head).
+    fn join_repeat(&mut self, r: &RepeatedSend) -> bool {
+        let Current::Stream(s) = &mut self.current else {
+            return false;
+        };
+        let (Some(key), Forwarded::Head(forwarded), Some(range), true) =
+            (&s.repeats, &s.head, r.byte_range(), r.body)
+        else {
+            return false;
+        };
+        // It must fit: its declared length, added to the piece, within `rechunk_size`.
+        let Some(declared) = range.end.map(|e| (e + 1).saturating_sub(range.start)) else {
+            return false;
+        };
+        if !Arc::ptr_eq(key, r.template())
+            || s.octets + declared > self.shared.cfg.rechunk_size as u64
+            || s.peer.queue.is_closed()
+            || !forward::continues_repeat(forwarded, s.start + s.octets, r)
+        {
+            return false;
+        }
+        // The relay's URIs leading the To-Path, as `repeats_continue` matched them.
+        let ours = forwarded.from_path().len() - key.from_path().len();
+        if !self
+            .join_answers
+            .as_ref()
+            .is_some_and(|(k, _)| Arc::ptr_eq(k, key))
+        {
+            self.join_answers = Some((key.clone(), RepeatState::default()));
+        }
+        let Some((_, state)) = self.join_answers.as_mut() else {
+            return false;
+        };
+        let answer = {
+            let mut core = self.shared.core();
+            let core = &mut *core;
+            let to = key.to_path();
+            let table = table_for(&core.use_paths, core.use_paths_tls.as_ref(), to.first());
+            // 4976-025, as in `join`.
+            if to[..ours]
+                .iter()
+                .any(|u| table.route(u, self.id, self.read_at).is_err())
+            {
+                return false;
+            }
+            core.router.joined(&s.tid, range.end);
+            core.router.answer_repeat(r, self.id, state)
+        };
+        self.owed.clear();
+        self.owed.extend(answer);
+        s.held = false;
+        s.forwarded = 0;
+        s.declared = Some(declared);
         self.batch.heads.push(self.read_at);
         self.shared.metrics.joined.inc();
         true

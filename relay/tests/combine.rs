@@ -543,3 +543,96 @@ fn continues_compares_the_paths_before_the_rewrite_through_two_relays() {
         &incoming(&[R1], "t2t2", 1001, 2000)
     ));
 }
+
+/// `heads` as the decoder reads them one after the other with repeated heads reported as
+/// such (what the relay's reader does): each frame's repeat of an earlier head, if it is one.
+fn as_repeats(heads: &[Head]) -> Vec<Option<msrp::RepeatedSend>> {
+    let mut decoder = msrp::Decoder::new(msrp::DecoderConfig {
+        repeated_sends: true,
+        ..Default::default()
+    });
+    let mut buf = BytesMut::new();
+    for h in heads {
+        msrp::encode::frame(h, Some(b"x"), Flag::More, &mut buf);
+    }
+    let mut out = Vec::new();
+    while let Some(ev) = decoder.decode(&mut buf).expect("decodes") {
+        match ev {
+            msrp::Event::Head { .. } => out.push(None),
+            msrp::Event::RepeatedSend(r) => out.push(Some(r)),
+            _ => {}
+        }
+    }
+    assert_eq!(out.len(), heads.len());
+    out
+}
+
+/// 4976-033: for a chunk that comes as a repeat of the head the held chunk repeated, the
+/// relay's check without the head (`repeats_continue` once, `continues_repeat` per chunk) says
+/// what `continues` says of its head: the next chunk, a gap, a repeat, another total, another
+/// Message-ID; through one relay and two; and never for a head with two Byte-Ranges.
+#[test]
+fn continues_for_repeats_says_what_continues_says() {
+    let with_mid = |mut h: Head, mid: &str| {
+        for x in &mut h.headers {
+            if let Header::MessageId(m) = x {
+                *m = Ident::new(mid).expect("mid");
+            }
+        }
+        h
+    };
+    let with_total = |mut h: Head, total: u64| {
+        let r = h.byte_range().expect("Byte-Range");
+        h.set_byte_range(br(r.start, r.end, Some(total)));
+        h
+    };
+    let mut checked = (0, 0);
+    for relays in [&[R1][..], &[R1, R2][..]] {
+        // The key: an earlier message's chunk; the held chunk repeats it with its own values.
+        let key = with_mid(incoming(relays, "t0t0", 1, 500), "m0m0m0");
+        let held = incoming(relays, "t1t1", 1, 1000);
+        let fwd = forwarded(held.clone(), relays.len());
+        let nexts = [
+            incoming(relays, "t2t2", 1001, 2000),
+            incoming(relays, "t2t2", 1002, 2000),
+            incoming(relays, "t2t2", 1, 1000),
+            with_total(incoming(relays, "t2t2", 1001, 2000), 4000),
+            with_mid(incoming(relays, "t2t2", 1001, 2000), "m2m2m2"),
+            incoming(relays, "t2t2", 1001, 3000),
+        ];
+        let mut heads = vec![key, held];
+        heads.extend(nexts.iter().cloned());
+        let repeats = as_repeats(&heads);
+        let template = repeats[1]
+            .as_ref()
+            .expect("the held chunk repeats the key")
+            .template();
+        assert!(forward::repeats_continue(&fwd, template));
+        for (next, r) in nexts.iter().zip(&repeats[2..]) {
+            let r = r.as_ref().expect("a repeat");
+            assert!(Arc::ptr_eq(r.template(), template));
+            assert_eq!(&r.head(), next);
+            let want = forward::continues(&fwd, 1001, next);
+            assert_eq!(forward::continues_repeat(&fwd, 1001, r), want, "{next:?}");
+            checked.0 += 1;
+            checked.1 += usize::from(want);
+        }
+    }
+    assert_eq!(checked, (12, 4), "every case checked, some continuing");
+
+    // A key with a second Byte-Range: `continues` compares both with the next octet, which a
+    // repeat's own values (the first only) cannot say; no repeat of it is joined without its head.
+    let two = |h: Head| h.with(Header::ByteRange(br(1, Some(1000), Some(3000))));
+    let fwd = forwarded(two(incoming(&[R1], "t1t1", 1, 1000)), 1);
+    assert!(!forward::repeats_continue(
+        &fwd,
+        &two(incoming(&[R1], "t0t0", 1, 500))
+    ));
+    // Nor a key of another sender.
+    let fwd = forwarded(incoming(&[R1], "t1t1", 1, 1000), 1);
+    let mut other = incoming(&[R1], "t0t0", 1, 500);
+    if let Some(p) = other.from_path_mut() {
+        p[0] = u("msrp://mallory.example:7003/m1;tcp");
+    }
+    assert!(!forward::repeats_continue(&fwd, &other));
+}
