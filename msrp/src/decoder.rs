@@ -490,6 +490,18 @@ impl Decoder {
                 let success = rest.first() == Some(&b'2');
                 *skip = success && self.cfg.skip_success_responses;
                 *brief = success && self.cfg.brief_success_responses;
+                // A block that may repeat the kept SEND's: its header lines found by
+                // comparison, not by a scan per line (the next line is then the blank line or
+                // the end-line, read below as after a scan).
+                if self.cfg.reuse_heads && !success {
+                    match self
+                        .heads
+                        .match_lines(buf, off + t.len(), nl, &mut self.line_ends)
+                    {
+                        Some(end) if end <= self.cfg.max_head => *scanned = end,
+                        _ => self.line_ends.truncate(1),
+                    }
+                }
                 continue;
             };
             if line.is_empty() {

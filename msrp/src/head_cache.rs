@@ -198,7 +198,10 @@ impl HeadCache {
         if block.get(at..)? != self.block.get(was_at..)? {
             return None;
         }
-        let tid = Ident::from_checked(std::str::from_utf8(block.get(t0..t1)?).ok()?);
+        // One UTF-8 check for the block, not one per value taken from it (a frame whose
+        // block is not UTF-8 is parsed in full).
+        let text = std::str::from_utf8(block).ok()?;
+        let tid = Ident::from_checked(text.get(t0..t1)?);
         let mut repeat = Repeat {
             tid,
             message_id: kept.message_id().copied(),
@@ -208,21 +211,20 @@ impl HeadCache {
             let i = differ.trailing_zeros() as usize;
             differ &= differ - 1;
             // Without its CRLF.
-            let line = block.get(line_ends[i] as usize + 1..line_ends[i + 1] as usize - 1)?;
+            let line = text.get(line_ends[i] as usize + 1..line_ends[i + 1] as usize - 1)?;
             let was = self
                 .block
                 .get(self.line_ends[i] as usize + 1..self.line_ends[i + 1] as usize - 1)?;
             // The same name, spelled the same.
             let colon = memchr::memchr(b':', was)?;
-            if line.get(..=colon)? != &was[..=colon] || has_control(line) {
+            if line.as_bytes().get(..=colon)? != &was[..=colon] || has_control(line.as_bytes()) {
                 return None;
             }
-            let text = std::str::from_utf8(line).ok()?;
-            let value = header_value(&text[colon + 1..], strict).ok()?;
+            let value = header_value(line.get(colon + 1..)?, strict).ok()?;
             let mut parsed = None;
             Header::parse_in(
-                &mut Block::new(text, arena),
-                &text[..colon],
+                &mut Block::new(line, arena),
+                line.get(..colon)?,
                 value,
                 &mut parsed,
             )
@@ -235,6 +237,64 @@ impl HeadCache {
         }
         self.hits = self.hits.saturating_add(1);
         Some(repeat)
+    }
+
+    /// The header lines of a block in `buf` that may repeat the kept one, found by comparing
+    /// it with the kept block instead of scanning it line by line: its start line ends at
+    /// `nl` (the LF), its transaction id at `t1`. When the rest of the start line and the
+    /// octets between the lines whose values may differ ([`HeadCache::repeat`]) are the kept
+    /// block's, and each such line ends with CRLF, is not empty and does not begin an
+    /// end-line, pushes the LF offset of every header line onto `line_ends` (which holds the
+    /// start line's) exactly as the decoder's scan would, and returns where the header lines
+    /// end. `None` otherwise (or when `buf` does not hold them all yet), `line_ends` then
+    /// possibly longer: the caller truncates it and scans.
+    ///
+    /// Only where the lines are is taken from the comparison; [`HeadCache::repeat`] then
+    /// decides on the block as on a scanned one.
+    pub(crate) fn match_lines(
+        &self,
+        buf: &[u8],
+        t1: usize,
+        nl: usize,
+        line_ends: &mut Vec<u32>,
+    ) -> Option<usize> {
+        self.head.as_ref()?;
+        let kept_nl = *self.line_ends.first()? as usize;
+        if buf.get(t1..=nl)? != self.block.get(self.tid_end..=kept_nl)? {
+            return None;
+        }
+        // `at` in `buf` is where `was_at` is in the kept block; `next` is the next line index.
+        let (mut at, mut was_at, mut next) = (nl + 1, kept_nl + 1, 1);
+        let shifted = |was: u32, at: usize, was_at: usize| (was as usize - was_at + at) as u32;
+        for &i in &self.varies[..self.n_varies] {
+            // Header i is line i + 1: from after line i's LF to its own LF.
+            let (was_from, was_to) = (
+                self.line_ends[i] as usize + 1,
+                self.line_ends[i + 1] as usize + 1,
+            );
+            let from = at + (was_from - was_at);
+            if buf.get(at..from)? != self.block.get(was_at..was_from)? {
+                return None;
+            }
+            for &was in self.line_ends.get(next..=i)? {
+                line_ends.push(shifted(was, at, was_at));
+            }
+            let line = buf.get(from..)?;
+            let lf = memchr::memchr(b'\n', line)?;
+            if lf < 2 || line[lf - 1] != b'\r' || line.starts_with(b"-------") {
+                return None;
+            }
+            line_ends.push(u32::try_from(from + lf).ok()?);
+            (at, was_at, next) = (from + lf + 1, was_to, i + 2);
+        }
+        let end = at + (self.block.len() - was_at);
+        if buf.get(at..end)? != self.block.get(was_at..)? {
+            return None;
+        }
+        for &was in self.line_ends.get(next..)? {
+            line_ends.push(shifted(was, at, was_at));
+        }
+        Some(end)
     }
 
     /// The kept head ([`HeadCache::repeat`] found a block that repeats it).

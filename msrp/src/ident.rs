@@ -197,7 +197,12 @@ pub const GENERATED_LEN: usize = 16;
 /// RFC 4976 §6.3 need (4976-018), and a buffer is all that is needed to make it cheap.
 #[derive(Debug)]
 pub struct IdGenerator {
-    pool: Box<[u8]>,
+    /// Random octets as fetched.
+    raw: Box<[u8]>,
+    /// Alphanumerics made of `raw` (see [`IdGenerator::next_id`]), checked as text once per
+    /// fill: an id is a slice of it, copied, with no per-id UTF-8 check.
+    chars: String,
+    /// Characters of `chars` given out.
     used: usize,
 }
 
@@ -214,8 +219,9 @@ impl IdGenerator {
     /// A generator whose pool is filled on first use.
     pub fn new() -> Self {
         IdGenerator {
-            pool: vec![0; POOL].into_boxed_slice(),
-            used: POOL,
+            raw: vec![0; POOL].into_boxed_slice(),
+            chars: String::with_capacity(POOL),
+            used: 0,
         }
     }
 
@@ -223,28 +229,41 @@ impl IdGenerator {
     /// Message-ID and URI session-id).
     ///
     /// Each random octet below 248 gives one character (a table: 248 = 4 × 62, so every
-    /// alphanumeric is equally likely); the others are skipped. The pool is refilled only
-    /// between octets, never in the middle of the loop's table lookups.
+    /// alphanumeric is equally likely); the others are skipped. The characters are made a
+    /// pool at a time, and an id is the next [`GENERATED_LEN`] of them.
     pub fn next_id(&mut self) -> Ident {
-        let mut out = [0u8; GENERATED_LEN];
-        let mut n = 0;
-        while n < GENERATED_LEN {
-            if self.used == self.pool.len() {
-                // getrandom only fails where the platform has no entropy source at all; there
-                // is no sound way to go on generating ids without one.
-                getrandom::fill(&mut self.pool).expect("the OS random source failed");
-                self.used = 0;
-            }
-            let take = (GENERATED_LEN - n).min(self.pool.len() - self.used);
-            for &b in &self.pool[self.used..self.used + take] {
-                let c = ALNUM_OF[usize::from(b)];
-                out[n] = c;
-                n += usize::from(c != 0);
-            }
-            self.used += take;
+        while self.chars.len() - self.used < GENERATED_LEN {
+            self.refill();
         }
-        // Alphanumerics are ASCII, hence UTF-8, and GENERATED_LEN of them an ident.
-        Ident::from_checked(std::str::from_utf8(&out).unwrap_or_default())
+        let id = self
+            .chars
+            .get(self.used..self.used + GENERATED_LEN)
+            .unwrap_or_default();
+        self.used += GENERATED_LEN;
+        // GENERATED_LEN alphanumerics are an ident.
+        Ident::from_checked(id)
+    }
+
+    /// Fetches a pool of random octets and makes the characters of the ones below 248 the
+    /// pool of characters (what was left of the last one, fewer than an id, is dropped).
+    fn refill(&mut self) {
+        // getrandom only fails where the platform has no entropy source at all; there is no
+        // sound way to go on generating ids without one.
+        getrandom::fill(&mut self.raw).expect("the OS random source failed");
+        let mut text = std::mem::take(&mut self.chars).into_bytes();
+        text.resize(POOL, 0);
+        // Every octet's character is written at `n` (at most the octet's own index, so within
+        // the pool); only those of the octets kept advance `n`.
+        let mut n = 0;
+        for &b in self.raw.iter() {
+            let c = ALNUM_OF[usize::from(b)];
+            text[n] = c;
+            n += usize::from(c != 0);
+        }
+        text.truncate(n);
+        // Alphanumerics are ASCII, hence UTF-8 (the check runs once per pool).
+        self.chars = String::from_utf8(text).expect("alphanumerics are UTF-8");
+        self.used = 0;
     }
 
     /// A fresh id that `taken` does not reject: used for transaction ids, which must not collide

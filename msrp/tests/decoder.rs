@@ -1165,6 +1165,64 @@ fn repeated_heads_decode_as_parsed_in_full() {
             None,
             Some(b"hi"),
         ),
+        // Where the Message-ID line was, an end-line (a bodiless SEND without it), then a
+        // blank line (a SEND whose body follows the paths): neither is a header line.
+        [
+            &b"MSRP t0000021 SEND\r\nTo-Path: "[..],
+            to,
+            b"\r\n",
+            FROM.trim_end().as_bytes(),
+            b"\r\n-------t0000021$\r\n",
+        ]
+        .concat(),
+        [
+            &b"MSRP t0000022 SEND\r\nTo-Path: "[..],
+            to,
+            b"\r\n",
+            FROM.trim_end().as_bytes(),
+            b"\r\n\r\nhi\r\n-------t0000022$\r\n",
+        ]
+        .concat(),
+        repeat_frame(
+            "t0000023",
+            false,
+            to,
+            b"Message-ID",
+            b" msg00023",
+            b" 1-2/2",
+            None,
+            Some(b"hi"),
+        ),
+        // A bodiless SEND whose last header is its Byte-Range, then one with an end-line
+        // where that Byte-Range was.
+        repeat_frame(
+            "t0000024",
+            false,
+            to,
+            b"Message-ID",
+            b" msg00024",
+            b" 1-2/2",
+            None,
+            None,
+        ),
+        [
+            &b"MSRP t0000025 SEND\r\nTo-Path: "[..],
+            to,
+            b"\r\n",
+            FROM.trim_end().as_bytes(),
+            b"\r\nMessage-ID: msg00025\r\n-------t0000025$\r\n",
+        ]
+        .concat(),
+        repeat_frame(
+            "t0000026",
+            false,
+            to,
+            b"Message-ID",
+            b" msg00026",
+            b" 1-2/2",
+            None,
+            None,
+        ),
     ];
     let input = frames.concat();
     for strict in [false, true] {
