@@ -493,6 +493,7 @@ impl Decoder {
                 // A block that may repeat the kept SEND's: its header lines found by
                 // comparison, not by a scan per line (the next line is then the blank line or
                 // the end-line, read below as after a scan).
+                self.heads.matched = None;
                 if self.cfg.reuse_heads && !success {
                     match self
                         .heads

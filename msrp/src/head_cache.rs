@@ -149,6 +149,10 @@ pub(crate) struct HeadCache {
     n_varies: usize,
     /// Frames that repeated the kept block.
     pub(crate) hits: u32,
+    /// The block being read matched the kept one ([`HeadCache::match_lines`]): which of its
+    /// lines whose values may differ do. Cleared by the decoder at every start line, taken by
+    /// [`HeadCache::repeat`], which then does not compare the block again.
+    pub(crate) matched: Option<u64>,
     /// Blocks not kept since the last one that was.
     passed: u32,
 }
@@ -168,36 +172,16 @@ impl HeadCache {
     ) -> Option<Repeat> {
         let kept = self.head.as_ref()?;
         let n = line_ends.len();
+        let matched = self.matched.take();
         if n != self.line_ends.len() {
             return None;
         }
-        // The start line after the transaction id: the method.
-        let eol = *line_ends.first()? as usize;
-        if block.get(t1..=eol)? != self.block.get(self.tid_end..=self.line_ends[0] as usize)? {
-            return None;
-        }
-        // The octets between the lines whose values may differ must not, CRLFs included (so
-        // the lines there are the same lines); of those lines, which differ.
-        let (mut at, mut was_at) = (eol + 1, self.line_ends[0] as usize + 1);
-        let mut differ = 0u64;
-        for &i in &self.varies[..self.n_varies] {
-            // Header i is line i + 1: from after line i's LF to its own LF.
-            let (from, to) = (line_ends[i] as usize + 1, line_ends[i + 1] as usize + 1);
-            let (was_from, was_to) = (
-                self.line_ends[i] as usize + 1,
-                self.line_ends[i + 1] as usize + 1,
-            );
-            if block.get(at..from)? != self.block.get(was_at..was_from)? {
-                return None;
-            }
-            if block.get(from..to)? != self.block.get(was_from..was_to)? {
-                differ |= 1 << i;
-            }
-            (at, was_at) = (to, was_to);
-        }
-        if block.get(at..)? != self.block.get(was_at..)? {
-            return None;
-        }
+        let mut differ = match matched {
+            // The same lines as the kept block's up to the last of its lines, so the block
+            // (which ends there) is the kept block but for the lines in `d`.
+            Some(d) => d,
+            None => self.compare(block, line_ends, t1)?,
+        };
         // One UTF-8 check for the block, not one per value taken from it (a frame whose
         // block is not UTF-8 is parsed in full).
         let text = std::str::from_utf8(block).ok()?;
@@ -239,6 +223,40 @@ impl HeadCache {
         Some(repeat)
     }
 
+    /// Which lines whose values may differ do, when the block `block` (lines ending at
+    /// `line_ends`, as many as the kept block's; transaction id ending at `t1`) is the kept
+    /// one but for its transaction id and those lines; `None` when it is not.
+    fn compare(&self, block: &[u8], line_ends: &[u32], t1: usize) -> Option<u64> {
+        // The start line after the transaction id: the method.
+        let eol = *line_ends.first()? as usize;
+        if block.get(t1..=eol)? != self.block.get(self.tid_end..=self.line_ends[0] as usize)? {
+            return None;
+        }
+        // The octets between the lines whose values may differ must not, CRLFs included (so
+        // the lines there are the same lines); of those lines, which differ.
+        let (mut at, mut was_at) = (eol + 1, self.line_ends[0] as usize + 1);
+        let mut differ = 0u64;
+        for &i in &self.varies[..self.n_varies] {
+            // Header i is line i + 1: from after line i's LF to its own LF.
+            let (from, to) = (line_ends[i] as usize + 1, line_ends[i + 1] as usize + 1);
+            let (was_from, was_to) = (
+                self.line_ends[i] as usize + 1,
+                self.line_ends[i + 1] as usize + 1,
+            );
+            if block.get(at..from)? != self.block.get(was_at..was_from)? {
+                return None;
+            }
+            if block.get(from..to)? != self.block.get(was_from..was_to)? {
+                differ |= 1 << i;
+            }
+            (at, was_at) = (to, was_to);
+        }
+        if block.get(at..)? != self.block.get(was_at..)? {
+            return None;
+        }
+        Some(differ)
+    }
+
     /// The header lines of a block in `buf` that may repeat the kept one, found by comparing
     /// it with the kept block instead of scanning it line by line: its start line ends at
     /// `nl` (the LF), its transaction id at `t1`. When the rest of the start line and the
@@ -249,10 +267,10 @@ impl HeadCache {
     /// end. `None` otherwise (or when `buf` does not hold them all yet), `line_ends` then
     /// possibly longer: the caller truncates it and scans.
     ///
-    /// Only where the lines are is taken from the comparison; [`HeadCache::repeat`] then
-    /// decides on the block as on a scanned one.
+    /// What the comparison found is kept for [`HeadCache::repeat`] ([`HeadCache::matched`]),
+    /// which decides on the block without comparing it again when it ends there.
     pub(crate) fn match_lines(
-        &self,
+        &mut self,
         buf: &[u8],
         t1: usize,
         nl: usize,
@@ -265,6 +283,7 @@ impl HeadCache {
         }
         // `at` in `buf` is where `was_at` is in the kept block; `next` is the next line index.
         let (mut at, mut was_at, mut next) = (nl + 1, kept_nl + 1, 1);
+        let mut differ = 0u64;
         let shifted = |was: u32, at: usize, was_at: usize| (was as usize - was_at + at) as u32;
         for &i in &self.varies[..self.n_varies] {
             // Header i is line i + 1: from after line i's LF to its own LF.
@@ -285,6 +304,9 @@ impl HeadCache {
                 return None;
             }
             line_ends.push(u32::try_from(from + lf).ok()?);
+            if buf.get(from..=from + lf)? != self.block.get(was_from..was_to)? {
+                differ |= 1 << i;
+            }
             (at, was_at, next) = (from + lf + 1, was_to, i + 2);
         }
         let end = at + (self.block.len() - was_at);
@@ -294,6 +316,7 @@ impl HeadCache {
         for &was in self.line_ends.get(next..)? {
             line_ends.push(shifted(was, at, was_at));
         }
+        self.matched = Some(differ);
         Some(end)
     }
 
