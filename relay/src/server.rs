@@ -2054,7 +2054,7 @@ impl Conn {
         if self.batch.to.is_none() {
             self.batch.to = Some((conn, peer.clone()));
         }
-        if let Some(t) = &self.template {
+        if let Some(t) = &mut self.template {
             let b = &mut self.batch;
             let before = b.buf.len();
             make_room(&mut b.buf, t.len_hint());

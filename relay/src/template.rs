@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use msrp::{Head, Header, RepeatedSend};
+use msrp::{ByteRange, Head, Header, RepeatedSend};
 
 use crate::ConnId;
 use crate::forward::RepeatState;
@@ -41,6 +41,9 @@ pub(crate) struct Template {
     holes: Vec<(usize, Hole)>,
     /// What the router keeps for the chunks ([`crate::forward::Router::on_repeated_send`]).
     pub(crate) state: RepeatState,
+    /// The last Byte-Range written and its text: the chunks of a session of one-chunk
+    /// messages of one size all have the same.
+    range: Option<(ByteRange, BytesMut)>,
 }
 
 impl Template {
@@ -80,6 +83,7 @@ impl Template {
             text,
             holes,
             state: RepeatState::default(),
+            range: None,
         })
     }
 
@@ -91,7 +95,7 @@ impl Template {
     /// Appends the header block forwarded for `r` (which repeats this template's key) with
     /// transaction id `tid`, and the blank line that opens its body section. (A repeat has the
     /// template's first Message-ID and Byte-Range, with its own values: `HeadCache`.)
-    pub(crate) fn write(&self, r: &RepeatedSend, tid: &str, out: &mut BytesMut) {
+    pub(crate) fn write(&mut self, r: &RepeatedSend, tid: &str, out: &mut BytesMut) {
         let mut at = 0;
         for &(hole, what) in &self.holes {
             out.extend_from_slice(&self.text[at..hole]);
@@ -105,7 +109,15 @@ impl Template {
                 }
                 Hole::ByteRange => {
                     if let Some(b) = r.byte_range() {
-                        b.write_to(out);
+                        match &mut self.range {
+                            Some((last, text)) if *last == b => out.extend_from_slice(text),
+                            slot => {
+                                let mut text = BytesMut::new();
+                                b.write_to(&mut text);
+                                out.extend_from_slice(&text);
+                                *slot = Some((b, text));
+                            }
+                        }
                     }
                 }
             }
@@ -178,13 +190,14 @@ mod tests {
             }
             // The first frame is parsed in full and kept; the next two repeat it.
             assert_eq!(repeats.len(), 2, "{extra:?}");
-            let template = Template::new(repeats[0].template().clone(), ConnId(7), &{
+            let mut template = Template::new(repeats[0].template().clone(), ConnId(7), &{
                 let mut h = repeats[0].head();
                 assert!(h.shift_paths(1));
                 h
             })
             .expect("a SEND");
-            for (k, r) in repeats.iter().enumerate() {
+            // Each chunk after itself and after the other (the last Byte-Range text is kept).
+            for (k, r) in [0, 0, 1, 1, 0].map(|i| &repeats[i]).into_iter().enumerate() {
                 assert_eq!(template.target_of(r), Some(ConnId(7)));
                 let tid = format!("out{k:05}");
                 let mut out = BytesMut::new();
