@@ -109,7 +109,7 @@ use msrp::{
 use crate::ConnId;
 use crate::block::make_room;
 use crate::path_pool::{PathPool, SharedPath};
-use crate::use_path::{Direction, RouteError, UsePaths};
+use crate::use_path::{Direction, RouteError, RouteMemo, UsePaths};
 
 /// RFC 4976 §6.4.1 (4976-030): a forwarded SEND fails when no response came 30 seconds after
 /// its last octet was sent.
@@ -259,6 +259,8 @@ pub struct RepeatState {
     /// the tid and the Message-ID: the start line's rest, To-Path and From-Path, as
     /// [`encode::send_response_of`] writes them.
     answer: Option<Option<(StatusCode, Bytes)>>,
+    /// The route of their first To-Path URI ([`UsePaths::route_memo`]).
+    route: Option<RouteMemo>,
 }
 
 /// Writes the response to the SEND `tid` whose frame has `mid` between `MSRP tid` and the
@@ -650,8 +652,10 @@ impl Router {
         ) else {
             return None;
         };
-        match use_paths.route(first, from, now) {
-            Ok(route) if route.direction == Direction::ToClient { conn: to } => {}
+        // 4976-025: still valid for this connection; found from what the state keeps while
+        // the table's grants are unchanged (the template's first To-Path URI is always this).
+        match use_paths.route_memo(first, from, now, &mut state.route) {
+            Ok(direction) if direction == Direction::ToClient { conn: to } => {}
             _ => return None,
         }
         let failure_report = head.failure_report();

@@ -213,6 +213,18 @@ pub struct UsePaths {
     /// URIs on the relay's authority that belong to another service in the same process
     /// ([`UsePaths::set_elsewhere`]).
     elsewhere: Option<Elsewhere>,
+    /// Counts the changes to issued grants (dropped, or their lifetime changed): a
+    /// [`RouteMemo`] taken before one is not used.
+    generation: u64,
+}
+
+/// What [`UsePaths::route_memo`] keeps of a route found for one URI: the grant's connection
+/// and lifetime, while no grant of the table has been dropped or refreshed since.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteMemo {
+    generation: u64,
+    conn: ConnId,
+    expires_at: Instant,
 }
 
 /// Tells URIs of a co-located service from the relay's own ([`UsePaths::set_elsewhere`]).
@@ -272,6 +284,7 @@ impl UsePaths {
             by_conn: HashMap::default(),
             by_expiry: BTreeSet::new(),
             elsewhere: None,
+            generation: 0,
         })
     }
 
@@ -361,6 +374,7 @@ impl UsePaths {
         self.by_expiry.remove(&(g.expires_at, key.clone()));
         self.by_expiry.insert((new_at, key));
         g.expires_at = new_at;
+        self.generation += 1;
         true
     }
 
@@ -454,6 +468,40 @@ impl UsePaths {
         }
     }
 
+    /// [`UsePaths::route`] for requests whose first To-Path URI is always `uri` (a session's
+    /// chunks), with what `memo` keeps of the last route found for it: while no grant has been
+    /// dropped or refreshed since and its lifetime has not passed at `now`, the grant is the
+    /// same and the route is found without a look-up. The direction, as `route` gives it; an
+    /// error clears `memo`. The caller keeps one `memo` per URI and table.
+    pub fn route_memo(
+        &self,
+        uri: &MsrpUri,
+        from_conn: ConnId,
+        now: Instant,
+        memo: &mut Option<RouteMemo>,
+    ) -> Result<Direction, RouteError> {
+        let (conn, expires_at) = match *memo {
+            Some(m) if m.generation == self.generation && now < m.expires_at => {
+                (m.conn, m.expires_at)
+            }
+            _ => {
+                *memo = None;
+                let grant = self.route(uri, from_conn, now)?.grant;
+                (grant.conn, grant.expires_at)
+            }
+        };
+        *memo = Some(RouteMemo {
+            generation: self.generation,
+            conn,
+            expires_at,
+        });
+        Ok(if conn == from_conn {
+            Direction::FromClient
+        } else {
+            Direction::ToClient { conn }
+        })
+    }
+
     /// Invalidates every URI bound to `conn`, which has closed (RFC 4976 §6.3, 4976-019): a client
     /// that reconnects must AUTH again. Returns the URIs dropped (expired ones included), in no
     /// particular order.
@@ -461,6 +509,7 @@ impl UsePaths {
         let Some(keys) = self.by_conn.remove(&conn) else {
             return Vec::new();
         };
+        self.generation += 1;
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             if let Some(g) = self.grants.remove(&key) {
@@ -491,6 +540,9 @@ impl UsePaths {
                 }
                 n += 1;
             }
+        }
+        if n > 0 {
+            self.generation += 1;
         }
         n
     }
@@ -530,6 +582,59 @@ mod tests {
             limits,
         )
         .unwrap()
+    }
+
+    /// 4976-019/025/038: a route found from a [`RouteMemo`] is the one [`UsePaths::route`]
+    /// finds, while the grant lives, after it is refreshed shorter, once it expired (by time,
+    /// and dropped), after its connection closed, and from either end.
+    #[test]
+    fn memo_routes_as_route_does() {
+        let mut t = table(Limits::default());
+        let now = Instant::now();
+        let (a, b) = (ConnId(1), ConnId(2));
+        let ua = t.issue(a, "alice", Duration::from_secs(60), now).unwrap();
+        let ub = t.issue(b, "bob", Duration::from_secs(60), now).unwrap();
+        let mut memo = None;
+        let same = |t: &UsePaths, memo: &mut Option<RouteMemo>, from, at| {
+            let want = t.route(&ub, from, at).map(|r| r.direction);
+            let got = t.route_memo(&ub, from, at, memo);
+            assert_eq!(got, want, "from {from:?}");
+            got.is_ok()
+        };
+        assert!(same(&t, &mut memo, a, now));
+        assert!(memo.is_some());
+        assert!(same(&t, &mut memo, a, now + Duration::from_secs(30)));
+        assert!(same(&t, &mut memo, b, now));
+        // Refreshed shorter: the memo is not trusted past the new lifetime.
+        assert!(t.refresh(&ub, b, Duration::from_secs(10), now));
+        assert!(same(&t, &mut memo, a, now + Duration::from_secs(5)));
+        assert!(!same(&t, &mut memo, a, now + Duration::from_secs(20)));
+        assert!(memo.is_none());
+        // Expired and dropped.
+        assert!(t.refresh(&ub, b, Duration::from_secs(60), now));
+        assert!(same(&t, &mut memo, a, now));
+        assert_eq!(t.expire(now + Duration::from_secs(61)), 2);
+        assert!(!same(&t, &mut memo, a, now));
+        // Closed.
+        let ub2 = t.issue(b, "bob", Duration::from_secs(60), now).unwrap();
+        let mut memo2 = None;
+        assert!(t.route_memo(&ub2, a, now, &mut memo2).is_ok());
+        t.close(b);
+        assert_eq!(
+            t.route_memo(&ub2, a, now, &mut memo2),
+            t.route(&ub2, a, now).map(|r| r.direction)
+        );
+        assert!(memo2.is_none());
+        // Another grant's close leaves the memo right either way.
+        let ub3 = t.issue(b, "bob", Duration::from_secs(60), now).unwrap();
+        let mut memo3 = None;
+        assert!(t.route_memo(&ub3, a, now, &mut memo3).is_ok());
+        t.close(a);
+        assert_eq!(
+            t.route_memo(&ub3, a, now, &mut memo3),
+            t.route(&ub3, a, now).map(|r| r.direction)
+        );
+        let _ = ua;
     }
 
     /// The three indexes describe the same set of grants.
