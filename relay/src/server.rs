@@ -1474,6 +1474,20 @@ impl Conn {
     /// future. `Some(ev)`, and nothing done, for anything else.
     fn on_event_now(&mut self, ev: Event) -> Option<Event> {
         let ev = match ev {
+            // A next hop's 200 for a SEND forwarded there, when nothing is held or due to be
+            // flushed first: what `on_event` does, without entering its future.
+            Event::BriefSuccess(r)
+                if !matches!(&self.current, Current::Stream(s) if s.held)
+                    && (self.batch.guard.is_none() || self.batch.streaming) =>
+            {
+                self.current = Current::Idle;
+                self.owed.clear();
+                if self.shared.core().router.on_brief_success(&r, self.id) {
+                    return None;
+                }
+                // The slow path (`on_brief_success` changed nothing): `on_event`'s.
+                return Some(Event::BriefSuccess(r));
+            }
             Event::RepeatedSend(r) => {
                 // Combining: a held chunk is only ever followed by an event already read.
                 if matches!(&self.current, Current::Stream(s) if s.held) {
