@@ -12,6 +12,7 @@ use bytestring::ByteString;
 use memchr::memmem;
 
 use crate::block::{Arena, Block};
+use crate::brief_cache::BriefCache;
 use crate::error::{DecodeError, ErrorKind};
 use crate::head::{
     Flag, Head, Method, StartLine, block_is_plain_ascii, parse_head, split_start_line,
@@ -165,6 +166,28 @@ pub struct BriefSuccess {
 }
 
 impl BriefSuccess {
+    /// A brief response made by [`crate::brief_cache`].
+    pub(crate) fn new(
+        tid: Ident,
+        status: StatusCode,
+        frame: Bytes,
+        first_to: (u16, u16),
+        strict: bool,
+    ) -> BriefSuccess {
+        BriefSuccess {
+            tid,
+            status,
+            frame,
+            first_to,
+            strict,
+        }
+    }
+
+    /// Where the first To-Path URI lies in the frame.
+    pub(crate) fn first_to_at(&self) -> (usize, usize) {
+        (usize::from(self.first_to.0), usize::from(self.first_to.1))
+    }
+
     /// The frame as it was read, start line to end-line.
     pub fn frame(&self) -> &Bytes {
         &self.frame
@@ -232,7 +255,7 @@ enum State {
 
 /// The transaction id at `buf[t0..t1]`, which [`split_start_line`] has checked is an `ident`
 /// (ASCII), for the frames whose block did not parse into a [`Head`].
-fn tid_at(buf: &[u8], t0: usize, t1: usize) -> Ident {
+pub(crate) fn tid_at(buf: &[u8], t0: usize, t1: usize) -> Ident {
     Ident::from_checked(
         buf.get(t0..t1)
             .and_then(|t| std::str::from_utf8(t).ok())
@@ -295,6 +318,8 @@ pub struct Decoder {
     paths: PathCache,
     /// The last SEND's block and head ([`DecoderConfig::reuse_heads`]).
     heads: HeadCache,
+    /// The last brief 2xx response ([`DecoderConfig::brief_success_responses`]).
+    briefs: BriefCache,
 }
 
 impl Default for Decoder {
@@ -315,6 +340,7 @@ impl Decoder {
             arena: Arena::default(),
             paths: PathCache::default(),
             heads: HeadCache::default(),
+            briefs: BriefCache::default(),
         }
     }
 
@@ -507,21 +533,27 @@ impl Decoder {
                 self.line_ends.clear();
                 self.line_ends.push(nl as u32);
                 let off = line_start + 5;
-                *tid = Some((off, off + t.len()));
+                let t1 = off + t.len();
+                *tid = Some((off, t1));
                 // A start line's tail is a method (capitals) or a status code (digits): a
                 // leading '2' is a 2xx status.
                 let success = rest.first() == Some(&b'2');
                 *skip = success && self.cfg.skip_success_responses;
                 *brief = success && self.cfg.brief_success_responses;
+                // A 2xx that repeats the last brief one but for its tid: read without a scan.
+                if *brief && !*skip {
+                    let (max, strict) = (self.cfg.max_head, self.cfg.strict);
+                    if let Some(ev) = self.briefs.brief(buf, (off, t1), max, strict) {
+                        self.state = State::head();
+                        return Ok(Step::Done(Some(ev)));
+                    }
+                }
                 // A block that may repeat the kept SEND's: its header lines found by
                 // comparison, not by a scan per line (the next line is then the blank line or
                 // the end-line, read below as after a scan).
                 self.heads.matched = None;
                 if self.cfg.reuse_heads && !success {
-                    match self
-                        .heads
-                        .match_lines(buf, off + t.len(), nl, &mut self.line_ends)
-                    {
+                    match self.heads.match_lines(buf, t1, nl, &mut self.line_ends) {
                         Some(end) if end <= self.cfg.max_head => *scanned = end,
                         _ => self.line_ends.truncate(1),
                     }
@@ -548,6 +580,9 @@ impl Decoder {
                 }
                 if *brief && outcome == Ok(Flag::Last) {
                     if let Some(ev) = self.brief(buf, line_start, nl + 1, (t0, t1)) {
+                        if let Event::BriefSuccess(b) = &ev {
+                            self.briefs.keep(b, t1, line_start);
+                        }
                         self.state = State::head();
                         return Ok(Step::Done(Some(ev)));
                     }

@@ -64,6 +64,7 @@
 #![warn(missing_docs)]
 
 mod block;
+mod brief_cache;
 pub mod byte_range;
 pub mod decoder;
 pub mod encode;

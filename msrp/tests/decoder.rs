@@ -801,6 +801,78 @@ fn skipped_success_responses_leave_no_event_and_lose_nothing() {
     assert_eq!(body_of(&kept.outs[4]), b"second");
 }
 
+/// `DecoderConfig::brief_success_responses` on responses that repeat the last brief one but
+/// for their tid (a next hop's answers to a session's SENDs, read without a scan): each comes
+/// as the frame a full decoding gives, with its own tid, status and first To-Path URI, and
+/// what differs from the kept one after the tid (another end-line flag or tid, a body section,
+/// another status or URI, a bare LF) decodes as without the option, wherever the reads cut.
+#[test]
+fn repeated_brief_responses_decode_as_scanned_ones() {
+    let to = "To-Path: msrp://relay.example.com:2855/r1;tcp\r\n";
+    let ok = |tid: &str, status: &str, end: &str| {
+        format!("MSRP {tid} {status}\r\n{to}{FROM}-------{end}\r\n")
+    };
+    let input = [
+        ok("ok000001", "200 OK", "ok000001$"),
+        ok("ok000002", "200 OK", "ok000002$"),
+        ok("okay0003longer", "200 OK", "okay0003longer$"),
+        ok("ok000004", "200 OK", "ok000004+"),
+        ok("ok000005", "200 OK", "ok00000X$"),
+        format!("MSRP ok000006 200 OK\r\n{to}{FROM}Content-Type: text/plain\r\n\r\nodd\r\n-------ok000006$\r\n"),
+        ok("ok000007", "200 OK", "ok000007$"),
+        ok("ok000008", "202 OK", "ok000008$"),
+        ok("ok000009", "200 OK", "ok000009$"),
+        response("ok000010", "200 OK", "ok000010$"),
+        ok("ok000011", "200 OK", "ok000011$"),
+        ok("ok000012", "200 OK", "ok000012$"),
+        format!("MSRP ok000013 200 OK\r\n{to}{FROM}-------ok000013$\n"),
+    ]
+    .concat();
+    for strict in [false, true] {
+        let plain = DecoderConfig {
+            strict,
+            ..DecoderConfig::default()
+        };
+        let brief = DecoderConfig {
+            brief_success_responses: true,
+            ..plain.clone()
+        };
+        let all = assert_split_invariant(&plain, input.as_bytes());
+        let got = assert_split_invariant(&brief, input.as_bytes());
+        let unbriefed: Vec<Out> = got.outs.iter().cloned().map(Out::unbriefed).collect();
+        assert_eq!(unbriefed, all.outs, "the same frames, in order");
+        assert!(got.fatal, "the bare LF at the end: {got:?}");
+        let briefs: Vec<(String, u16, String)> = got
+            .outs
+            .iter()
+            .filter_map(|o| match o {
+                Out::Brief {
+                    head,
+                    status,
+                    first_to,
+                } => Some((head.tid.to_string(), status.as_u16(), first_to.clone())),
+                _ => None,
+            })
+            .collect();
+        let relay = "msrp://relay.example.com:2855/r1;tcp";
+        let want: Vec<(String, u16, String)> = [
+            ("ok000001", 200, relay),
+            ("ok000002", 200, relay),
+            ("okay0003longer", 200, relay),
+            ("ok000007", 200, relay),
+            ("ok000008", 202, relay),
+            ("ok000009", 200, relay),
+            ("ok000010", 200, "msrp://b.example.com:2/t;tcp"),
+            ("ok000011", 200, relay),
+            ("ok000012", 200, relay),
+        ]
+        .into_iter()
+        .map(|(t, s, u)| (t.to_owned(), s, u.to_owned()))
+        .collect();
+        assert_eq!(briefs, want, "strict: {strict}");
+    }
+}
+
 /// `DecoderConfig::brief_success_responses`: a bodiless 2xx ending in `$`, with To-Path first
 /// and no control character, comes as one `Event::BriefSuccess` holding its tid, status and
 /// first To-Path URI, and its frame parses to the head the decoder would have given; every
