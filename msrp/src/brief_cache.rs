@@ -11,7 +11,7 @@
 
 use bytes::BytesMut;
 
-use crate::decoder::{BriefSuccess, Event, tid_at};
+use crate::decoder::{BriefSuccess, DASHES, Event, tid_at};
 use crate::status::StatusCode;
 
 /// See the module documentation.
@@ -62,14 +62,14 @@ impl BriefCache {
             return None;
         }
         let tid = buf.get(t0..t1)?;
-        let end = hdr_end + b"-------".len() + tid.len() + b"$\r\n".len();
+        let end = hdr_end + DASHES.len() + tid.len() + b"$\r\n".len();
         if end > max_head {
             return None;
         }
         let line = buf.get(hdr_end..end)?;
-        let (dashes, rest) = line.split_at(b"-------".len());
+        let (dashes, rest) = line.split_at(DASHES.len());
         let (end_tid, flag) = rest.split_at(tid.len());
-        if dashes != b"-------" || end_tid != tid || flag != b"$\r\n" {
+        if dashes != DASHES || end_tid != tid || flag != b"$\r\n" {
             return None;
         }
         let first_to = (

@@ -47,7 +47,9 @@ fn find_body_end(finder: &memmem::Finder<'_>, hay: &[u8]) -> Option<usize> {
     }
     finder.find(hay.get(from..)?).map(|p| p + from)
 }
-const DASHES: &[u8] = b"-------";
+/// What begins an end-line (RFC 4975 §9 `end-line = "-------" transact-id continuation-flag
+/// CRLF`).
+pub(crate) const DASHES: &[u8] = b"-------";
 
 /// Decoder limits and leniency.
 #[derive(Debug, Clone)]
@@ -806,6 +808,8 @@ fn end_line_flag(tail: &[u8]) -> Option<Flag> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::{Header, StatusCode};
 
     /// `find_body_end` finds what the `memmem` finder finds, on bodies with no CR, with
     /// CRLFs (past the CR probes), with end-lines cut at the end, and on generated octets of
@@ -841,8 +845,6 @@ mod tests {
             assert_eq!(find_body_end(&finder, hay), finder.find(hay), "{hay:?}");
         }
     }
-    use super::*;
-    use crate::{Header, StatusCode};
 
     const TO_FROM: &str = "To-Path: msrp://b.example.com:7777/bbb;tcp\r\n\
                            From-Path: msrp://a.example.com:7777/aaa;tcp\r\n";

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use crate::block::{Arena, Block};
 use crate::byte_range::ByteRange;
+use crate::decoder::DASHES;
 use crate::head::{Head, has_control, header_value};
 use crate::header::Header;
 use crate::ident::Ident;
@@ -300,7 +301,7 @@ impl HeadCache {
             }
             let line = buf.get(from..)?;
             let lf = memchr::memchr(b'\n', line)?;
-            if lf < 2 || line[lf - 1] != b'\r' || line.starts_with(b"-------") {
+            if lf < 2 || line[lf - 1] != b'\r' || line.starts_with(DASHES) {
                 return None;
             }
             line_ends.push(u32::try_from(from + lf).ok()?);

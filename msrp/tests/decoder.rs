@@ -801,6 +801,20 @@ fn skipped_success_responses_leave_no_event_and_lose_nothing() {
     assert_eq!(body_of(&kept.outs[4]), b"second");
 }
 
+/// The tid, status and first To-Path URI of each brief response in `outs`.
+fn briefs_of(outs: &[Out]) -> Vec<(String, u16, String)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Out::Brief {
+                head,
+                status,
+                first_to,
+            } => Some((head.tid.to_string(), status.as_u16(), first_to.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
 /// `DecoderConfig::brief_success_responses` on responses that repeat the last brief one but
 /// for their tid (a next hop's answers to a session's SENDs, read without a scan): each comes
 /// as the frame a full decoding gives, with its own tid, status and first To-Path URI, and
@@ -842,18 +856,7 @@ fn repeated_brief_responses_decode_as_scanned_ones() {
         let unbriefed: Vec<Out> = got.outs.iter().cloned().map(Out::unbriefed).collect();
         assert_eq!(unbriefed, all.outs, "the same frames, in order");
         assert!(got.fatal, "the bare LF at the end: {got:?}");
-        let briefs: Vec<(String, u16, String)> = got
-            .outs
-            .iter()
-            .filter_map(|o| match o {
-                Out::Brief {
-                    head,
-                    status,
-                    first_to,
-                } => Some((head.tid.to_string(), status.as_u16(), first_to.clone())),
-                _ => None,
-            })
-            .collect();
+        let briefs = briefs_of(&got.outs);
         let relay = "msrp://relay.example.com:2855/r1;tcp";
         let want: Vec<(String, u16, String)> = [
             ("ok000001", 200, relay),
@@ -914,18 +917,7 @@ fn brief_success_responses_stand_for_their_frames() {
     assert!(matches!(all.outs[12], Out::Error { .. }), "{all:?}");
     let unbriefed: Vec<Out> = got.outs.iter().cloned().map(Out::unbriefed).collect();
     assert_eq!(unbriefed, all.outs, "the same frames, in order");
-    let briefs: Vec<(String, u16, String)> = got
-        .outs
-        .iter()
-        .filter_map(|o| match o {
-            Out::Brief {
-                head,
-                status,
-                first_to,
-            } => Some((head.tid.to_string(), status.as_u16(), first_to.clone())),
-            _ => None,
-        })
-        .collect();
+    let briefs = briefs_of(&got.outs);
     assert_eq!(
         briefs,
         [

@@ -402,6 +402,13 @@ fn table_for<'a>(
     }
 }
 
+/// 4976-025: each of the relay's URIs leading a To-Path (`ours`) is still a valid Use-Path URI
+/// for connection `id` at `at` (the time of the read that brought the head), as
+/// [`Router::on_request`] checks before it forwards; combining checks it for every chunk.
+fn still_valid(table: &UsePaths, ours: &[MsrpUri], id: ConnId, at: Instant) -> bool {
+    ours.iter().all(|u| table.route(u, id, at).is_ok())
+}
+
 struct Shared {
     cfg: RelayConfig,
     /// `msrp://host:port;tcp`: the relay's own URI, for answers to frames without a usable head.
@@ -1921,7 +1928,7 @@ impl Conn {
     /// streamed on, `tid_len` the length of its outgoing transaction id.
     fn plan(&self, range: Option<ByteRange>, body: bool, tid_len: usize) -> Plan {
         let cfg = &self.shared.cfg;
-        let declared = range.and_then(|r| r.end.map(|e| (e + 1).saturating_sub(r.start)));
+        let declared = range.and_then(|r| r.declared_len());
         // May it be split? Not when its Byte-Range says it is short.
         let cuttable = body
             && match declared {
@@ -2113,11 +2120,11 @@ impl Conn {
             return false;
         };
         // It must fit: its declared length, added to the piece, within `rechunk_size`.
-        let Some(declared) = range.end.map(|e| (e + 1).saturating_sub(range.start)) else {
+        let Some(declared) = range.declared_len() else {
             return false;
         };
         let forwarded = s.head.head();
-        if s.octets + declared > self.shared.cfg.rechunk_size as u64
+        if s.octets.saturating_add(declared) > self.shared.cfg.rechunk_size as u64
             || s.peer.queue.is_closed()
             || !forward::continues(&forwarded, at, head)
         {
@@ -2130,26 +2137,29 @@ impl Conn {
             let mut core = self.shared.core();
             let core = &mut *core;
             let table = table_for(&core.use_paths, core.use_paths_tls.as_ref(), Some(first));
-            // 4976-025: each is still valid for this connection, as `Router::on_request` checks
-            // (at the time of the read that brought the head).
-            if head.to_path()[..ours]
-                .iter()
-                .any(|u| table.route(u, self.id, self.read_at).is_err())
-            {
+            if !still_valid(table, &head.to_path()[..ours], self.id, self.read_at) {
                 return false;
             }
             core.router.joined(&s.tid, range.end);
             core.router.answer_send(head, self.id)
         };
+        self.carry_on(answer, declared);
+        true
+    }
+
+    /// What [`Conn::join`] and [`Conn::join_repeat`] do once a chunk of `declared` octets is
+    /// carried on in the held piece: `answer` is owed at its end-line, and the piece streams on.
+    fn carry_on(&mut self, answer: Option<Action>, declared: u64) {
         self.owed.clear();
         self.owed.extend(answer);
-        s.held = false;
-        s.forwarded = 0;
-        s.declared = Some(declared);
+        if let Current::Stream(s) = &mut self.current {
+            s.held = false;
+            s.forwarded = 0;
+            s.declared = Some(declared);
+        }
         // Counted as forwarded (and its latency observed) when the batch is queued.
         self.batch.heads.push(self.read_at);
         self.shared.metrics.joined.inc();
-        true
     }
 
     /// [`Conn::join`] for a chunk that comes as a repeat of the head the held chunk repeated
@@ -2167,11 +2177,11 @@ impl Conn {
             return false;
         };
         // It must fit: its declared length, added to the piece, within `rechunk_size`.
-        let Some(declared) = range.end.map(|e| (e + 1).saturating_sub(range.start)) else {
+        let Some(declared) = range.declared_len() else {
             return false;
         };
         if !Arc::ptr_eq(key, r.template())
-            || s.octets + declared > self.shared.cfg.rechunk_size as u64
+            || s.octets.saturating_add(declared) > self.shared.cfg.rechunk_size as u64
             || s.peer.queue.is_closed()
             || !forward::continues_repeat(forwarded, s.start + s.octets, r)
         {
@@ -2194,23 +2204,13 @@ impl Conn {
             let core = &mut *core;
             let to = key.to_path();
             let table = table_for(&core.use_paths, core.use_paths_tls.as_ref(), to.first());
-            // 4976-025, as in `join`.
-            if to[..ours]
-                .iter()
-                .any(|u| table.route(u, self.id, self.read_at).is_err())
-            {
+            if !still_valid(table, &to[..ours], self.id, self.read_at) {
                 return false;
             }
             core.router.joined(&s.tid, range.end);
             core.router.answer_repeat(r, self.id, state)
         };
-        self.owed.clear();
-        self.owed.extend(answer);
-        s.held = false;
-        s.forwarded = 0;
-        s.declared = Some(declared);
-        self.batch.heads.push(self.read_at);
-        self.shared.metrics.joined.inc();
+        self.carry_on(answer, declared);
         true
     }
 

@@ -41,9 +41,9 @@ pub(crate) struct Template {
     holes: Vec<(usize, Hole)>,
     /// What the router keeps for the chunks ([`crate::forward::Router::on_repeated_send`]).
     pub(crate) state: RepeatState,
-    /// The last Byte-Range written and its text: the chunks of a session of one-chunk
-    /// messages of one size all have the same.
-    range: Option<(ByteRange, BytesMut)>,
+    /// The last Byte-Range written and its text (the chunks of a session of one-chunk
+    /// messages of one size all have the same), in a buffer kept for the next one.
+    range: (Option<ByteRange>, BytesMut),
 }
 
 impl Template {
@@ -83,7 +83,7 @@ impl Template {
             text,
             holes,
             state: RepeatState::default(),
-            range: None,
+            range: (None, BytesMut::new()),
         })
     }
 
@@ -109,15 +109,13 @@ impl Template {
                 }
                 Hole::ByteRange => {
                     if let Some(b) = r.byte_range() {
-                        match &mut self.range {
-                            Some((last, text)) if *last == b => out.extend_from_slice(text),
-                            slot => {
-                                let mut text = BytesMut::new();
-                                b.write_to(&mut text);
-                                out.extend_from_slice(&text);
-                                *slot = Some((b, text));
-                            }
+                        let (last, text) = &mut self.range;
+                        if *last != Some(b) {
+                            text.clear();
+                            b.write_to(text);
+                            *last = Some(b);
                         }
+                        out.extend_from_slice(text);
                     }
                 }
             }

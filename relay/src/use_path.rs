@@ -592,49 +592,44 @@ mod tests {
         let mut t = table(Limits::default());
         let now = Instant::now();
         let (a, b) = (ConnId(1), ConnId(2));
-        let ua = t.issue(a, "alice", Duration::from_secs(60), now).unwrap();
+        // Alice's grant, on `a`: closing `a` drops a grant that is not the memo's.
+        let _ua = t.issue(a, "alice", Duration::from_secs(60), now).unwrap();
         let ub = t.issue(b, "bob", Duration::from_secs(60), now).unwrap();
-        let mut memo = None;
-        let same = |t: &UsePaths, memo: &mut Option<RouteMemo>, from, at| {
-            let want = t.route(&ub, from, at).map(|r| r.direction);
-            let got = t.route_memo(&ub, from, at, memo);
-            assert_eq!(got, want, "from {from:?}");
+        let same = |t: &UsePaths, uri: &MsrpUri, memo: &mut Option<RouteMemo>, from, at| {
+            let want = t.route(uri, from, at).map(|r| r.direction);
+            let got = t.route_memo(uri, from, at, memo);
+            assert_eq!(got, want, "{uri} from {from:?}");
             got.is_ok()
         };
-        assert!(same(&t, &mut memo, a, now));
+        let mut memo = None;
+        assert!(same(&t, &ub, &mut memo, a, now));
         assert!(memo.is_some());
-        assert!(same(&t, &mut memo, a, now + Duration::from_secs(30)));
-        assert!(same(&t, &mut memo, b, now));
+        assert!(same(&t, &ub, &mut memo, a, now + Duration::from_secs(30)));
+        assert!(same(&t, &ub, &mut memo, b, now));
         // Refreshed shorter: the memo is not trusted past the new lifetime.
         assert!(t.refresh(&ub, b, Duration::from_secs(10), now));
-        assert!(same(&t, &mut memo, a, now + Duration::from_secs(5)));
-        assert!(!same(&t, &mut memo, a, now + Duration::from_secs(20)));
+        assert!(same(&t, &ub, &mut memo, a, now + Duration::from_secs(5)));
+        assert!(!same(&t, &ub, &mut memo, a, now + Duration::from_secs(20)));
         assert!(memo.is_none());
         // Expired and dropped.
         assert!(t.refresh(&ub, b, Duration::from_secs(60), now));
-        assert!(same(&t, &mut memo, a, now));
+        assert!(same(&t, &ub, &mut memo, a, now));
         assert_eq!(t.expire(now + Duration::from_secs(61)), 2);
-        assert!(!same(&t, &mut memo, a, now));
+        assert!(!same(&t, &ub, &mut memo, a, now));
         // Closed.
         let ub2 = t.issue(b, "bob", Duration::from_secs(60), now).unwrap();
-        let mut memo2 = None;
-        assert!(t.route_memo(&ub2, a, now, &mut memo2).is_ok());
+        let mut memo = None;
+        assert!(same(&t, &ub2, &mut memo, a, now));
         t.close(b);
-        assert_eq!(
-            t.route_memo(&ub2, a, now, &mut memo2),
-            t.route(&ub2, a, now).map(|r| r.direction)
-        );
-        assert!(memo2.is_none());
-        // Another grant's close leaves the memo right either way.
+        assert!(!same(&t, &ub2, &mut memo, a, now));
+        assert!(memo.is_none());
+        // Another grant's close leaves the memo right.
+        let _ua = t.issue(a, "alice", Duration::from_secs(60), now).unwrap();
         let ub3 = t.issue(b, "bob", Duration::from_secs(60), now).unwrap();
-        let mut memo3 = None;
-        assert!(t.route_memo(&ub3, a, now, &mut memo3).is_ok());
+        let mut memo = None;
+        assert!(same(&t, &ub3, &mut memo, a, now));
         t.close(a);
-        assert_eq!(
-            t.route_memo(&ub3, a, now, &mut memo3),
-            t.route(&ub3, a, now).map(|r| r.direction)
-        );
-        let _ = ua;
+        assert!(same(&t, &ub3, &mut memo, b, now));
     }
 
     /// The three indexes describe the same set of grants.
