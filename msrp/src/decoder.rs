@@ -17,8 +17,8 @@ use crate::error::{DecodeError, ErrorKind};
 use crate::head::{
     Flag, Head, Method, StartLine, block_is_plain_ascii, parse_head, split_start_line,
 };
-pub use crate::head_cache::RepeatedSend;
 use crate::head_cache::{HeadCache, patched};
+pub use crate::head_cache::{RepeatedSend, Tail};
 use crate::header::PathCache;
 use crate::ident::Ident;
 use crate::status::StatusCode;
@@ -96,6 +96,15 @@ pub struct DecoderConfig {
     /// chunks (it rewrites the same paths each time, RFC 4976 §6.4.1).
     /// [`RepeatedSend::head`] builds the head when it is needed. Default `false`.
     pub repeated_sends: bool,
+    /// With [`DecoderConfig::repeated_sends`], read the body and end-line of a repeated SEND
+    /// with its header block when they are already in the buffer, so that
+    /// [`Decoder::take_tail`] hands them over at once after the [`Event::RepeatedSend`]: one
+    /// event for the whole frame instead of three. For a node that handles a session's short
+    /// chunks as they come (an RFC 4976 relay forwarding them, RFC 4976 §6.4.1). A tail not
+    /// taken comes as the [`Event::Body`] and [`Event::End`] it stands for, so the events are
+    /// the same as without this. A body that begins with `-` or holds a `CRLF -------` that
+    /// is not its end-line is read the usual way. Default `false`.
+    pub whole_repeats: bool,
 }
 
 impl Default for DecoderConfig {
@@ -108,6 +117,7 @@ impl Default for DecoderConfig {
             brief_success_responses: false,
             reuse_heads: true,
             repeated_sends: false,
+            whole_repeats: false,
         }
     }
 }
@@ -253,6 +263,10 @@ enum State {
     },
     /// A bodiless head was returned; its end-line comes next.
     End(Flag),
+    /// A repeated SEND was returned with its body and end-line read
+    /// ([`DecoderConfig::whole_repeats`]): they come next, or are taken
+    /// ([`Decoder::take_tail`]).
+    Tail(Tail),
 }
 
 /// The transaction id at `buf[t0..t1]`, which [`split_start_line`] has checked is an `ident`
@@ -363,6 +377,19 @@ impl Decoder {
         )
     }
 
+    /// The body and end-line of the [`Event::RepeatedSend`] just returned, when they were read
+    /// with it ([`DecoderConfig::whole_repeats`]): taken, they do not come as events. `None`
+    /// at any other time (they then come as [`Event::Body`] and [`Event::End`] events).
+    pub fn take_tail(&mut self) -> Option<Tail> {
+        if !matches!(self.state, State::Tail(_)) {
+            return None;
+        }
+        match std::mem::replace(&mut self.state, State::head()) {
+            State::Tail(t) => Some(t),
+            _ => None,
+        }
+    }
+
     /// Decodes the next event from `buf`, consuming what it returns. `Ok(None)` means more bytes
     /// are needed. After an error with [`DecodeError::can_continue`], call again: the rest of the
     /// bad frame is skipped silently. An error can come after the frame's [`Event::Head`] and
@@ -373,6 +400,15 @@ impl Decoder {
             match &mut self.state {
                 State::End(flag) => {
                     let flag = *flag;
+                    self.state = State::head();
+                    return Ok(Some(Event::End(flag)));
+                }
+                State::Tail(t) => {
+                    if !t.body.is_empty() {
+                        t.octets -= t.body.len();
+                        return Ok(Some(Event::Body(std::mem::take(&mut t.body))));
+                    }
+                    let flag = t.flag;
                     self.state = State::head();
                     return Ok(Some(Event::End(flag)));
                 }
@@ -740,7 +776,12 @@ impl Decoder {
                         head,
                         body: has_body,
                     },
-                    Parsed::Repeat(r) => Event::RepeatedSend(r),
+                    Parsed::Repeat(r) => {
+                        if self.cfg.whole_repeats && has_body {
+                            self.read_tail(buf);
+                        }
+                        Event::RepeatedSend(r)
+                    }
                 }))
             }
             Err(kind) => {
@@ -776,6 +817,43 @@ impl Decoder {
                 Err(err)
             }
         }
+    }
+
+    /// Reads the body and end-line of the SEND whose body begins `buf`
+    /// ([`DecoderConfig::whole_repeats`]) when both are there: taken off `buf` into
+    /// [`State::Tail`]. They are what the body state of [`Decoder::decode`] hands out, found by
+    /// the same search. Nothing is read when they are not there whole, or when the body begins
+    /// with `-` (it may be an empty body's end-line without its CRLF, which `decode` reads
+    /// leniently) or holds a `CRLF -------` that is not its end-line (`decode` reads past it).
+    fn read_tail(&mut self, buf: &mut BytesMut) -> Option<()> {
+        let State::Body {
+            tid,
+            limit: None,
+            discard: false,
+            ..
+        } = &self.state
+        else {
+            return None;
+        };
+        if buf.first() == Some(&b'-') {
+            return None;
+        }
+        let t = tid.as_bytes();
+        let p = find_body_end(&self.finder, buf)?;
+        let need = p + BODY_END.len() + t.len() + 3;
+        let line = buf.get(p + BODY_END.len()..need)?;
+        if &line[..t.len()] != t {
+            return None;
+        }
+        let flag = end_line_flag(&line[t.len()..])?;
+        let body = buf.split_to(p).freeze();
+        buf.advance(need - p);
+        self.state = State::Tail(Tail {
+            body,
+            flag,
+            octets: need,
+        });
+        Some(())
     }
 
     fn fatal(&self, kind: ErrorKind, buf: &BytesMut) -> DecodeError {

@@ -38,7 +38,8 @@ const RETRY_EVERY: u32 = 8;
 /// A SEND whose header block repeats the last SEND's but for its transaction id, Message-ID
 /// and Byte-Range, read with [`crate::DecoderConfig::repeated_sends`]: those values, and the
 /// last SEND's head, shared. Its body (if [`RepeatedSend::body`]) and end-line follow as for
-/// an [`crate::Event::Head`]. [`RepeatedSend::head`] is the head a full parse gives.
+/// an [`crate::Event::Head`] (or are taken at once: [`crate::Decoder::take_tail`]).
+/// [`RepeatedSend::head`] is the head a full parse gives.
 ///
 /// Small (it is moved with every event a reader passes on): the values, not headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +87,21 @@ impl RepeatedSend {
             },
         )
     }
+}
+
+/// The body and end-line of a [`RepeatedSend`] that were in the read buffer with its header
+/// block ([`crate::DecoderConfig::whole_repeats`], [`crate::Decoder::take_tail`]): what
+/// comes as an [`crate::Event::Body`] (none for an empty body) and an [`crate::Event::End`]
+/// when it is not taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tail {
+    /// The whole body (a slice of the read buffer, as an [`crate::Event::Body`]); may be empty.
+    pub body: bytes::Bytes,
+    /// The end-line's flag (RFC 4975 §7.1).
+    pub flag: crate::head::Flag,
+    /// Octets of input the body and end-line took (the body, the CRLF before the end-line and
+    /// the end-line with its CRLF).
+    pub octets: usize,
 }
 
 /// What a block that repeats the kept one has of its own: its transaction id, and the values

@@ -93,7 +93,7 @@ macro_rules! path {
 
 pub use byte_range::ByteRange;
 pub use bytestring::ByteString;
-pub use decoder::{BriefSuccess, Decoder, DecoderConfig, Event, RepeatedSend};
+pub use decoder::{BriefSuccess, Decoder, DecoderConfig, Event, RepeatedSend, Tail};
 pub use error::{DecodeError, ErrorKind};
 pub use frame::{Frame, FrameDecoder};
 pub use head::{Flag, Head, Method, StartLine};

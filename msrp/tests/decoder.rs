@@ -4,11 +4,11 @@
 mod common;
 
 use bytes::{Bytes, BytesMut};
-use common::{Out, assert_split_invariant, run_whole};
+use common::{Out, assert_split_invariant, run_cuts, run_whole};
 use msrp::header::HeaderError;
 use msrp::{
-    ByteRange, ByteString, DecoderConfig, ErrorKind, Flag, Frame, Head, Header, Method, MsrpUri,
-    StatusCode,
+    ByteRange, ByteString, Decoder, DecoderConfig, ErrorKind, Event, Flag, Frame, Head, Header,
+    Method, MsrpUri, StatusCode,
 };
 use proptest::prelude::*;
 
@@ -348,10 +348,7 @@ fn control_bodies_are_limited_to_10240() {
     );
     for read in [1000, 4096] {
         let cuts: Vec<usize> = (read..input.len()).step_by(read).collect();
-        assert_eq!(
-            common::run_cuts(&DecoderConfig::default(), &input, &cuts),
-            run
-        );
+        assert_eq!(run_cuts(&DecoderConfig::default(), &input, &cuts), run);
     }
     // At exactly the limit it passes; a SEND is not limited.
     let ok = format!(
@@ -604,7 +601,7 @@ proptest! {
         let bytes = f.to_bytes();
         let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
         cuts.sort_unstable();
-        let run = common::run_cuts(&DecoderConfig::default(), &bytes, &cuts);
+        let run = run_cuts(&DecoderConfig::default(), &bytes, &cuts);
         prop_assert!(run.idle && run.left == 0, "{:?}", run);
         prop_assert_eq!(run.outs.len(), 1);
         let Out::Frame { head, body, flag } = &run.outs[0] else { panic!("{:?}", run.outs) };
@@ -630,7 +627,7 @@ proptest! {
         let cfg = DecoderConfig { max_head: 256, ..DecoderConfig::default() };
         let whole = run_whole(&cfg, &data);
         let c = cut.index(data.len() + 1);
-        prop_assert_eq!(common::run_cuts(&cfg, &data, &[c]), whole);
+        prop_assert_eq!(run_cuts(&cfg, &data, &[c]), whole);
     }
 
     /// Frame-like noise: a valid frame with one byte replaced.
@@ -641,7 +638,7 @@ proptest! {
         bytes[i] = b;
         let whole = run_whole(&DecoderConfig::default(), &bytes);
         let every: Vec<usize> = (1..bytes.len()).step_by(97).collect();
-        prop_assert_eq!(common::run_cuts(&DecoderConfig::default(), &bytes, &every), whole);
+        prop_assert_eq!(run_cuts(&DecoderConfig::default(), &bytes, &every), whole);
     }
 }
 
@@ -1287,6 +1284,79 @@ fn repeated_heads_decode_as_parsed_in_full() {
             None,
             None,
         ),
+        // Bodies that the whole-frame reading (`whole_repeats`) leaves to the body state,
+        // after a frame that the next ones repeat: one that begins with dashes, one that holds
+        // a `CRLF -------` of another tid, an empty body whose end-line follows the blank line
+        // without a CRLF of its own (lenient); then chunks that end in `+` and `#`.
+        repeat_frame(
+            "t0000027",
+            false,
+            to,
+            b"Message-ID",
+            b" msg00027",
+            b" 1-2/2",
+            None,
+            Some(b"hi"),
+        ),
+        repeat_frame(
+            "t0000028",
+            false,
+            to,
+            b"Message-ID",
+            b" msg00028",
+            b" 1-2/2",
+            None,
+            Some(b"--"),
+        ),
+        repeat_frame(
+            "t0000029",
+            false,
+            to,
+            b"Message-ID",
+            b" msg00029",
+            b" 1-2/2",
+            None,
+            Some(b"a\r\n-------t0000099$\r\nb"),
+        ),
+        [
+            &b"MSRP t0000030 SEND\r\nTo-Path: "[..],
+            to,
+            b"\r\n",
+            FROM.trim_end().as_bytes(),
+            b"\r\nMessage-ID: msg00030\r\nByte-Range: 1-2/2\r\n",
+            b"Content-Type: text/plain\r\n\r\n-------t0000030$\r\n",
+        ]
+        .concat(),
+        {
+            let mut f = repeat_frame(
+                "t0000031",
+                false,
+                to,
+                b"Message-ID",
+                b" msg00031",
+                b" 1-2/4",
+                None,
+                Some(b"hi"),
+            );
+            let n = f.len();
+            f[n - 3] = b'+';
+            f
+        },
+        {
+            let mut f = repeat_frame(
+                "t0000032",
+                false,
+                to,
+                b"Message-ID",
+                b" msg00031",
+                b" 3-4/4",
+                None,
+                Some(b"hi"),
+            );
+            let n = f.len();
+            f[n - 3] = b'#';
+            f
+        },
     ];
     let input = frames.concat();
     for strict in [false, true] {
@@ -1308,12 +1378,55 @@ fn repeated_heads_decode_as_parsed_in_full() {
         assert_eq!(got, want, "strict: {strict}");
         let got = assert_split_invariant(&brief, &input);
         assert_eq!(got, want, "repeated_sends, strict: {strict}");
+        let whole = DecoderConfig {
+            whole_repeats: true,
+            ..brief.clone()
+        };
+        let got = assert_split_invariant(&whole, &input);
+        assert_eq!(got, want, "whole_repeats, strict: {strict}");
+        // Read at once, the repeats with plain bodies come whole, and no other frame does.
+        let repeats = repeats_of(&whole, &input);
+        let tails: Vec<&str> = repeats
+            .iter()
+            .filter(|(_, t)| *t)
+            .map(|(tid, _)| tid.as_str())
+            .collect();
+        let mut expect = vec!["t0000002", "t0000009", "t0000023", "t0000031", "t0000032"];
+        if strict {
+            // White space around values is refused.
+            expect.retain(|t| *t != "t0000009");
+        }
+        assert_eq!(tails, expect, "strict: {strict}");
+        for tid in ["t0000028", "t0000029", "t0000030"] {
+            assert!(
+                repeats.contains(&(tid.to_owned(), false)),
+                "{tid}: {repeats:?}"
+            );
+        }
         let frames_ok = want
             .outs
             .iter()
             .filter(|o| matches!(o, Out::Frame { .. }))
             .count();
         assert!(frames_ok >= 10, "{want:?}");
+    }
+}
+
+/// The transaction id of each [`Event::RepeatedSend`] that `input`, read at once, gives, and
+/// whether its tail came with it (`DecoderConfig::whole_repeats`).
+fn repeats_of(cfg: &DecoderConfig, input: &[u8]) -> Vec<(String, bool)> {
+    let mut dec = Decoder::new(cfg.clone());
+    let mut buf = BytesMut::from(input);
+    let mut repeats = Vec::new();
+    loop {
+        match dec.decode(&mut buf) {
+            Ok(None) => return repeats,
+            Ok(Some(Event::RepeatedSend(r))) => {
+                repeats.push((r.tid.to_string(), dec.take_tail().is_some()));
+            }
+            Ok(Some(_)) => {}
+            Err(e) => assert!(e.can_continue(), "{e:?}"),
+        }
     }
 }
 
@@ -1325,6 +1438,7 @@ proptest! {
     fn generated_repeats_decode_as_parsed_in_full(
         strict in any::<bool>(),
         picks in proptest::collection::vec((0usize..4, 0usize..2, 0usize..7, 0usize..7, 0usize..3, 0usize..3, any::<bool>()), 1..12),
+        cut in any::<usize>(),
     ) {
         let tos: [&[u8]; 4] = [
             b"msrp://b.example.com:2/t;tcp",
@@ -1347,8 +1461,13 @@ proptest! {
         let full = DecoderConfig { strict, reuse_heads: false, ..DecoderConfig::default() };
         let reuse = DecoderConfig { reuse_heads: true, ..full.clone() };
         let brief = DecoderConfig { repeated_sends: true, ..reuse.clone() };
+        let whole = DecoderConfig { whole_repeats: true, ..brief.clone() };
         let want = run_whole(&full, &input);
         prop_assert_eq!(run_whole(&reuse, &input), want.clone());
-        prop_assert_eq!(run_whole(&brief, &input), want);
+        prop_assert_eq!(run_whole(&brief, &input), want.clone());
+        prop_assert_eq!(run_whole(&whole, &input), want.clone());
+        // Read in two parts, cut anywhere: the frame cut comes as events, the others whole.
+        let cut = cut % (input.len() + 1);
+        prop_assert_eq!(run_cuts(&whole, &input, &[cut]), want);
     }
 }

@@ -169,7 +169,7 @@ use msrp::transport::{
 };
 use msrp::{
     ByteRange, DecodeError, DecoderConfig, Event, Flag, Head, Header, Ident, Method, MsrpUri,
-    RepeatedSend, StatusCode,
+    RepeatedSend, StatusCode, Tail,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -495,8 +495,10 @@ impl Shared {
             // The next hop's 200s to forwarded SENDs, one per chunk, are read without parsing
             // their heads (Router::on_brief_success).
             brief_success_responses: true,
-            // A session's chunks after the first are forwarded from the reader's `Template`.
+            // A session's chunks after the first are forwarded from the reader's `Template`,
+            // a short one with its body and end-line at once (`Conn::on_event_now`).
             repeated_sends: true,
+            whole_repeats: true,
             ..DecoderConfig::default()
         }
     }
@@ -738,6 +740,7 @@ where
         join_answers: None,
         control: ControlBatch::default(),
         unread: 0,
+        pending: None,
     };
     let span = tracing::debug_span!("relay_conn", id = id.0, transport = transport(secure));
     tokio::spawn(tracing::Instrument::instrument(
@@ -1254,6 +1257,10 @@ struct Conn {
     /// Octets read and not decoded yet when the event being handled was decoded: after a
     /// head, its body, its end-line and whatever follows.
     unread: usize,
+    /// The body and end-line read with the last repeated SEND
+    /// ([`msrp::DecoderConfig::whole_repeats`]) and not handled yet: the next events
+    /// ([`Conn::next_pending`]), before anything more is decoded.
+    pending: Option<Tail>,
 }
 
 /// Why the reader stops.
@@ -1301,14 +1308,19 @@ impl Conn {
         tokio::pin!(stopped, timer);
         loop {
             // Events already buffered are handled first, without waiting: what the `biased`
-            // select below does anyway, without polling its futures per event.
-            if let Some(item) = reader.next_buffered() {
+            // select below does anyway, without polling its futures per event. The rest of a
+            // repeated SEND read whole comes before them.
+            let next = match self.next_pending() {
+                Some(ev) => Some(Ok(Ok(ev))),
+                None => reader.next_buffered(),
+            };
+            if let Some(item) = next {
                 buffered = true;
                 let step = match item {
                     Err(_) => break,
                     Ok(Err(e)) => self.on_decode_error(e).await,
                     Ok(Ok(ev)) => {
-                        self.unread = reader.read_buffer().len();
+                        self.take_tail(&mut reader, &ev);
                         match self.on_event_now(ev) {
                             None => Ok(()),
                             Some(ev) => self.on_event(ev).await,
@@ -1417,7 +1429,7 @@ impl Conn {
                 None | Some(Err(_)) => break,
                 Some(Ok(Err(e))) => self.on_decode_error(e).await,
                 Some(Ok(Ok(ev))) => {
-                    self.unread = reader.read_buffer().len();
+                    self.take_tail(&mut reader, &ev);
                     self.on_event(ev).await
                 }
             };
@@ -1473,14 +1485,42 @@ impl Conn {
         }
     }
 
+    /// Before `ev` is handled: the body and end-line of a repeated SEND read with it become
+    /// [`Conn::pending`] ([`EventReader::take_tail`]), and [`Conn::unread`] counts them with
+    /// the read buffer, as if they were still to be decoded (what [`Conn::plan`] asks: is
+    /// the next frame arriving already?).
+    fn take_tail<R: AsyncRead + Unpin>(&mut self, reader: &mut EventReader<R>, ev: &Event) {
+        if matches!(ev, Event::RepeatedSend(_)) {
+            // A tail is pending only while its SEND is handled: `run` hands it on first.
+            debug_assert!(self.pending.is_none(), "a tail is still pending");
+            self.pending = reader.take_tail();
+        }
+        self.unread = reader.read_buffer().len() + self.pending.as_ref().map_or(0, |t| t.octets);
+    }
+
+    /// The next event of the tail of the last repeated SEND ([`Conn::pending`]): its body
+    /// (unless empty), then its end-line; `None` when none is pending.
+    fn next_pending(&mut self) -> Option<Event> {
+        let t = self.pending.as_mut()?;
+        if !t.body.is_empty() {
+            let body = std::mem::take(&mut t.body);
+            t.octets -= body.len();
+            return Some(Event::Body(body));
+        }
+        let flag = t.flag;
+        self.pending = None;
+        Some(Event::End(flag))
+    }
+
     /// What [`Conn::on_event`] does with a repeated SEND ([`Conn::forward_repeat_now`]), and
     /// with the body piece or the end-line of a chunk streamed in one piece (neither cut nor
     /// combined), when none of it waits for anything: the piece or end-line goes into the
     /// [`DataBatch`] and the 200 owed into the [`ControlBatch`], neither of them full. Most
-    /// events of a session's small chunks are these; handled here, they skip `on_event`'s
-    /// future. `Some(ev)`, and nothing done, for anything else.
+    /// events of a session's small chunks are these, and a repeated SEND read whole is all
+    /// three; handled here, they skip `on_event`'s future. `Some(ev)`, and nothing done, for
+    /// anything else; what is left of a tail is [`Conn::pending`].
     fn on_event_now(&mut self, ev: Event) -> Option<Event> {
-        let ev = match ev {
+        match ev {
             // A next hop's 200 for a SEND forwarded there, when nothing is held or due to be
             // flushed first: what `on_event` does, without entering its future.
             Event::BriefSuccess(r)
@@ -1493,61 +1533,98 @@ impl Conn {
                     return None;
                 }
                 // The slow path (`on_brief_success` changed nothing): `on_event`'s.
-                return Some(Event::BriefSuccess(r));
+                Some(Event::BriefSuccess(r))
             }
             Event::RepeatedSend(r) => {
                 // Combining: a held chunk is only ever followed by an event already read.
                 if matches!(&self.current, Current::Stream(s) if s.held) {
                     return (!self.join_repeat(&r)).then_some(Event::RepeatedSend(r));
                 }
-                return self.forward_repeat_now(r).map(Event::RepeatedSend);
-            }
-            ev => ev,
-        };
-        let Current::Stream(s) = &mut self.current else {
-            return Some(ev);
-        };
-        if s.cuttable || !s.open {
-            return Some(ev);
-        }
-        match ev {
-            Event::Body(piece) if self.batch.len + piece.len() < BATCH_BYTES => {
-                let n = piece.len() as u64;
-                self.batch.body(piece);
-                s.octets += n;
-                s.forwarded += n;
-                None
-            }
-            Event::End(flag) => {
-                // What `end_stream` and `pay_owed` add, if they go in without a flush.
-                let answers: Option<usize> = self
-                    .owed
-                    .iter()
-                    .map(|a| match a {
-                        Action::Answer { to, frame, .. } if *to == self.id => Some(frame.len()),
-                        _ => None,
-                    })
-                    .sum();
-                let fits = answers.is_some_and(|n| self.control.buf.len() + n < BATCH_BYTES)
-                    && self.batch.len + s.tid.len() + (END_LINE as usize) < BATCH_BYTES;
-                if !fits {
-                    return Some(Event::End(flag));
+                if let Some(r) = self.forward_repeat_now(r) {
+                    return Some(Event::RepeatedSend(r));
                 }
-                self.batch.end(&s.tid, flag, s.body);
-                self.batch.sent.push((s.tid, s.octets));
-                self.batch.streaming = false;
-                self.current = Current::Idle;
-                for a in self.owed.drain(..) {
-                    if let Action::Answer { status, frame, .. } = a {
-                        make_room(&mut self.control.buf, frame.len());
-                        self.control.buf.extend_from_slice(&frame);
-                        self.control.statuses.push(status.as_u16());
-                    }
+                // Its body and end-line, if read with it, go on at once.
+                if let Some(t) = self.pending.take() {
+                    self.tail_now(t);
                 }
                 None
             }
+            Event::Body(piece) => self.body_now(piece).map(Event::Body),
+            Event::End(flag) => (!self.end_now(flag)).then_some(Event::End(flag)),
             ev => Some(ev),
         }
+    }
+
+    /// The tail of a repeated SEND just forwarded by [`Conn::on_event_now`]: its body and
+    /// end-line as [`Conn::body_now`] and [`Conn::end_now`] take them; what they leave is
+    /// [`Conn::pending`].
+    fn tail_now(&mut self, mut t: Tail) {
+        if !t.body.is_empty() {
+            let n = t.body.len();
+            if let Some(body) = self.body_now(std::mem::take(&mut t.body)) {
+                t.body = body;
+                self.pending = Some(t);
+                return;
+            }
+            t.octets -= n;
+        }
+        if !self.end_now(t.flag) {
+            self.pending = Some(t);
+        }
+    }
+
+    /// A body piece of the chunk streamed in one piece, into the [`DataBatch`] when it has
+    /// room; the piece back when it is not handled here.
+    fn body_now(&mut self, piece: bytes::Bytes) -> Option<bytes::Bytes> {
+        let Current::Stream(s) = &mut self.current else {
+            return Some(piece);
+        };
+        if s.cuttable || !s.open || self.batch.len + piece.len() >= BATCH_BYTES {
+            return Some(piece);
+        }
+        let n = piece.len() as u64;
+        self.batch.body(piece);
+        s.octets += n;
+        s.forwarded += n;
+        None
+    }
+
+    /// The end-line of the chunk streamed in one piece, into the [`DataBatch`], and the 200
+    /// owed into the [`ControlBatch`], when both have room; `false` when it is not handled
+    /// here.
+    fn end_now(&mut self, flag: Flag) -> bool {
+        let Current::Stream(s) = &mut self.current else {
+            return false;
+        };
+        if s.cuttable || !s.open {
+            return false;
+        }
+        // What `end_stream` and `pay_owed` add, if they go in without a flush.
+        let answers: Option<usize> = self
+            .owed
+            .iter()
+            .map(|a| match a {
+                Action::Answer { to, frame, .. } if *to == self.id => Some(frame.len()),
+                _ => None,
+            })
+            .sum();
+        let fits = answers.is_some_and(|n| self.control.buf.len() + n < BATCH_BYTES)
+            && self.batch.len + s.tid.len() + (END_LINE as usize) < BATCH_BYTES;
+        if !fits {
+            return false;
+        }
+        self.batch.end(&s.tid, flag, s.body);
+        self.batch.sent.push((s.tid, s.octets));
+        self.batch.streaming = false;
+        self.current = Current::Idle;
+        for a in self.owed.drain(..) {
+            if let Action::Answer { status, frame, .. } = a {
+                make_room(&mut self.control.buf, frame.len());
+                self.control.buf.extend_from_slice(&frame);
+                self.control.statuses.push(status.as_u16());
+            }
+        }
+        true
     }
 
     async fn on_event(&mut self, ev: Event) -> Result<(), Stop> {

@@ -5,7 +5,7 @@
 //! 1. [`msrp::Decoder`] must never panic, whether the bytes arrive in one read or split into reads
 //!    at positions derived from the input (resumability, convention 2), and both ways must give the
 //!    same events (body pieces merged per frame) and the same errors, with
-//!    [`msrp::DecoderConfig::reuse_heads`] on and off.
+//!    [`msrp::DecoderConfig::reuse_heads`], `repeated_sends` and `whole_repeats` on and off.
 //! 2. [`msrp::FrameDecoder`] must never panic, and every frame it returns, written back with
 //!    [`msrp::Frame::write`] (i.e. `encode::frame`), must decode again to an equal head, body and
 //!    end-line flag, consuming exactly what was written.
@@ -58,6 +58,7 @@ fn config(splits: &mut Splits) -> DecoderConfig {
         brief_success_responses: r & 16 == 16,
         reuse_heads: r & 32 == 0,
         repeated_sends: r & 64 == 64,
+        whole_repeats: r & 128 == 128,
         max_head: if r & 2 == 2 {
             64 + (r >> 8) as usize % 512
         } else {
@@ -76,7 +77,17 @@ fn drain(dec: &mut Decoder, buf: &mut BytesMut, out: &mut Vec<Seen>) -> bool {
             Ok(Some(Event::RepeatedSend(r))) => {
                 assert_eq!(r.message_id(), r.head().message_id());
                 assert_eq!(r.byte_range(), r.head().byte_range());
-                out.push(Seen::Head(r.head(), r.body))
+                out.push(Seen::Head(r.head(), r.body));
+                // A tail (`DecoderConfig::whole_repeats`), taken for every other frame, is the
+                // Body and End that follow (the others' come as those events).
+                if let Some(t) = (out.len() % 2 == 0).then(|| dec.take_tail()).flatten() {
+                    assert!(r.body);
+                    assert_eq!(t.octets, t.body.len() + 12 + r.tid.len());
+                    if !t.body.is_empty() {
+                        out.push(Seen::Body(t.body.to_vec()));
+                    }
+                    out.push(Seen::End(t.flag));
+                }
             }
             Ok(Some(Event::Body(piece))) => {
                 assert!(!piece.is_empty(), "empty Body event");
@@ -171,6 +182,7 @@ fn round_trip(frame: &Frame, strict: bool) {
         brief_success_responses: false,
         reuse_heads: true,
         repeated_sends: false,
+        whole_repeats: false,
     };
     let mut again = FrameDecoder::new(cfg, u64::MAX);
     match again.decode(&mut wire) {
@@ -239,6 +251,7 @@ fuzz_target!(|data: &[u8]| {
     let flipped = DecoderConfig {
         reuse_heads: !cfg.reuse_heads,
         repeated_sends: !cfg.repeated_sends,
+        whole_repeats: !cfg.whole_repeats,
         ..cfg.clone()
     };
     assert_eq!(

@@ -145,6 +145,11 @@ impl MsrpCodec {
         self.decoder.is_idle()
     }
 
+    /// [`Decoder::take_tail`].
+    pub fn take_tail(&mut self) -> Option<crate::decoder::Tail> {
+        self.decoder.take_tail()
+    }
+
     /// Makes room for the next read (see the module documentation).
     fn prepare_read(&mut self, src: &mut BytesMut) {
         let spare = src.capacity() - src.len();
@@ -325,6 +330,12 @@ impl<R: AsyncRead + Unpin> EventReader<R> {
     /// The codec.
     pub fn codec(&self) -> &MsrpCodec {
         &self.codec
+    }
+
+    /// The body and end-line of the [`Event::RepeatedSend`] just returned, when they were
+    /// read with it ([`crate::Decoder::take_tail`]).
+    pub fn take_tail(&mut self) -> Option<crate::decoder::Tail> {
+        self.codec.take_tail()
     }
 
     /// The underlying reader.

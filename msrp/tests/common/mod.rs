@@ -74,7 +74,21 @@ pub fn run_cuts(cfg: &DecoderConfig, input: &[u8], cuts: &[usize]) -> Run {
                     // The head it stands for (tests/decoder.rs compares it with a full parse).
                     assert!(cur.is_none(), "head inside a frame");
                     assert!(cfg.repeated_sends && cfg.reuse_heads, "not configured");
-                    cur = Some((r.head(), r.body.then(Vec::new)));
+                    // The body and end-line read with it (`whole_repeats`) are taken for every
+                    // other frame; the others' come as events.
+                    match (outs.len() % 2 == 0).then(|| dec.take_tail()).flatten() {
+                        // The body and end-line read with it: the frame is whole.
+                        Some(t) => {
+                            assert!(cfg.whole_repeats && r.body, "not configured");
+                            assert_eq!(t.octets, t.body.len() + 2 + 7 + r.tid.len() + 3);
+                            outs.push(Out::Frame {
+                                head: r.head(),
+                                body: Some(t.body.to_vec()),
+                                flag: t.flag,
+                            });
+                        }
+                        None => cur = Some((r.head(), r.body.then(Vec::new))),
+                    }
                 }
                 Ok(Some(Event::Body(b))) => {
                     assert!(!b.is_empty(), "empty body piece");
