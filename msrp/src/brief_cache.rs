@@ -11,7 +11,7 @@
 
 use bytes::BytesMut;
 
-use crate::decoder::{BriefSuccess, DASHES, Event, tid_at};
+use crate::decoder::{BriefSuccess, DASHES, Event};
 use crate::status::StatusCode;
 
 /// See the module documentation.
@@ -76,7 +76,7 @@ impl BriefCache {
             u16::try_from(t1 + self.first_to.0).ok()?,
             u16::try_from(t1 + self.first_to.1).ok()?,
         );
-        let tid = tid_at(buf, t0, t1);
+        let tid = (u16::try_from(t0).ok()?, u16::try_from(t1).ok()?);
         Some(Event::BriefSuccess(BriefSuccess::new(
             tid,
             status,

@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
 use hashbrown::HashTable;
@@ -146,8 +146,12 @@ impl<T> Default for Transactions<T> {
     }
 }
 
-fn hash(tid: &str) -> u64 {
-    FxBuildHasher.hash_one(tid)
+/// The hash of a transaction id, from its octets (so that an id read as octets,
+/// [`Transactions::settle_if`], is found as the same id held as text).
+fn hash(tid: &[u8]) -> u64 {
+    let mut h = FxBuildHasher.build_hasher();
+    h.write(tid);
+    h.finish()
 }
 
 /// The transaction in slot `i`, if the slot is taken.
@@ -234,7 +238,7 @@ impl<T> Transactions<T> {
     ) -> Option<Result<T, R>> {
         let entry = self
             .table
-            .find_entry(hash(tid), |&i| {
+            .find_entry(hash(tid.as_bytes()), |&i| {
                 slot_of(&self.slots, i).is_some_and(|s| s.tid == tid)
             })
             .ok()?;
@@ -251,16 +255,17 @@ impl<T> Transactions<T> {
     /// [`Transactions::complete_if`] for a caller that needs nothing of the data once `check`
     /// has read it: the transaction is dropped where it lies instead of moved out (a relay's
     /// data is a few hundred octets, and moving it cost a `memcpy` call each time it changed
-    /// hands). `Some(Ok(()))`: the transaction is over.
+    /// hands). The id is taken as octets, as a response's frame has them
+    /// ([`crate::BriefSuccess::tid_octets`]). `Some(Ok(()))`: the transaction is over.
     pub fn settle_if<R>(
         &mut self,
-        tid: &str,
+        tid: &[u8],
         check: impl FnOnce(&T) -> Result<(), R>,
     ) -> Option<Result<(), R>> {
         let entry = self
             .table
             .find_entry(hash(tid), |&i| {
-                slot_of(&self.slots, i).is_some_and(|s| s.tid == tid)
+                slot_of(&self.slots, i).is_some_and(|s| s.tid.as_bytes() == tid)
             })
             .ok()?;
         let i = *entry.get();
@@ -292,7 +297,7 @@ impl<T> Transactions<T> {
         }
         let (_, _, i) = self.queue.pop()?;
         let tid = slot_of(&self.slots, i)?.tid;
-        if let Ok(e) = self.table.find_entry(hash(&tid), |&j| j == i) {
+        if let Ok(e) = self.table.find_entry(hash(tid.as_bytes()), |&j| j == i) {
             e.remove();
         }
         let slot = self.release(i);
@@ -357,7 +362,7 @@ impl<T> Transactions<T> {
     /// The slot of `tid`.
     fn find(&self, tid: &str) -> Option<u32> {
         self.table
-            .find(hash(tid), |&i| {
+            .find(hash(tid.as_bytes()), |&i| {
                 slot_of(&self.slots, i).is_some_and(|s| s.tid == tid)
             })
             .copied()
@@ -374,7 +379,7 @@ impl<T> Transactions<T> {
             self.tidy();
             return old;
         }
-        let h = hash(&tid);
+        let h = hash(tid.as_bytes());
         let slot = Slot {
             tid,
             data,
@@ -394,8 +399,9 @@ impl<T> Transactions<T> {
             }
         };
         let slots = &self.slots;
-        self.table
-            .insert_unique(h, i, |&j| slot_of(slots, j).map_or(0, |s| hash(&s.tid)));
+        self.table.insert_unique(h, i, |&j| {
+            slot_of(slots, j).map_or(0, |s| hash(s.tid.as_bytes()))
+        });
         self.set_timer(i, deadline);
         self.tidy();
         None
@@ -591,17 +597,17 @@ mod tests {
         let mut t = Transactions::new(secs(30));
         t.insert(s("a786hjs2"), data.clone(), t0);
         t.insert_unsent(s("b786hjs2"), data.clone());
-        assert_eq!(t.settle_if("zzzz", |_| Ok::<(), ()>(())), None, "unknown");
-        assert_eq!(t.settle_if("a786hjs2", |_| Err(1)), Some(Err(1)));
+        assert_eq!(t.settle_if(b"zzzz", |_| Ok::<(), ()>(())), None, "unknown");
+        assert_eq!(t.settle_if(b"a786hjs2", |_| Err(1)), Some(Err(1)));
         assert!(t.contains("a786hjs2"), "refused: still outstanding");
         assert_eq!(t.deadline("a786hjs2"), Some(t0 + secs(30)));
         assert_eq!(std::rc::Rc::strong_count(&data), 3);
         check(&t);
-        assert_eq!(t.settle_if("a786hjs2", |_| Ok::<(), ()>(())), Some(Ok(())));
+        assert_eq!(t.settle_if(b"a786hjs2", |_| Ok::<(), ()>(())), Some(Ok(())));
         assert_eq!(std::rc::Rc::strong_count(&data), 2, "dropped");
         assert_eq!(t.next_deadline(), None, "its timer is gone");
         check(&t);
-        assert_eq!(t.settle_if("b786hjs2", |_| Ok::<(), ()>(())), Some(Ok(())));
+        assert_eq!(t.settle_if(b"b786hjs2", |_| Ok::<(), ()>(())), Some(Ok(())));
         assert_eq!(std::rc::Rc::strong_count(&data), 1);
         assert!(t.is_empty());
         check(&t);
@@ -938,7 +944,7 @@ mod tests {
                             }
                             Some(&(v, _, _)) => Some(Err(v)),
                         };
-                        let got = t.settle_if(&key, |&v| if v % 2 == 1 { Ok(()) } else { Err(v) });
+                        let got = t.settle_if(key.as_bytes(), |&v| if v % 2 == 1 { Ok(()) } else { Err(v) });
                         prop_assert_eq!(got, want);
                     }
                     Op::Poll(adv) => {

@@ -808,7 +808,7 @@ impl Router {
     /// request, a To-Path spelled otherwise, an unknown transaction): parse the head and call
     /// [`Router::on_response`], which decides as it always does.
     pub fn on_brief_success(&mut self, r: &BriefSuccess, from: ConnId) -> bool {
-        let checked = self.pending.settle_if(&r.tid, |p| {
+        let checked = self.pending.settle_if(r.tid_octets(), |p| {
             let quick = p.send.is_some()
                 && p.out_conn.is_none_or(|c| c == from)
                 && p.front

@@ -1143,7 +1143,7 @@ fn brief_success_responses_end_sends_and_leave_the_rest_to_the_head() {
     let ok = msrp::report::response(&out, StatusCode::OK, None, &w.gb);
     assert_eq!(ok.to_path()[0], w.ga, "to the previous hop only");
     let r = brief(&ok);
-    assert_eq!((r.tid, r.status), (tid, StatusCode::OK));
+    assert_eq!((r.tid(), r.status), (tid, StatusCode::OK));
     assert_eq!(w.ra.outstanding(), 1);
     assert!(!w.ra.on_brief_success(&r, STRANGER), "wrong connection");
     assert_eq!(w.ra.outstanding(), 1, "still outstanding");
@@ -1161,7 +1161,7 @@ fn brief_success_responses_end_sends_and_leave_the_rest_to_the_head() {
     let ok = msrp::report::response(&out, StatusCode::OK, None, &w.gb);
     let shouted = encode(&ok).replace("a.example.org", "A.EXAMPLE.ORG");
     let r = brief(&decode(&shouted));
-    assert_eq!(r.tid, tid);
+    assert_eq!(r.tid(), tid);
     assert!(!w.ra.on_brief_success(&r, A_TO_B));
     assert_eq!(w.ra.outstanding(), 1);
     assert_eq!(w.ra.on_response(r.head().unwrap(), A_TO_B), vec![]);

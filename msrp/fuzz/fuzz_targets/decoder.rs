@@ -102,7 +102,8 @@ fn drain(dec: &mut Decoder, buf: &mut BytesMut, out: &mut Vec<Seen>) -> bool {
                 // have failed.
                 match r.head() {
                     Ok(head) => {
-                        assert_eq!(head.tid, r.tid);
+                        assert_eq!(head.tid, r.tid());
+                        assert_eq!(r.tid_octets(), head.tid.as_bytes());
                         assert_eq!(head.status(), Some(r.status));
                         assert!(head.to_path().first().is_some());
                         out.push(Seen::Head(head, false));

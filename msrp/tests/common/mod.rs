@@ -105,7 +105,8 @@ pub fn run_cuts(cfg: &DecoderConfig, input: &[u8], cuts: &[usize]) -> Run {
                     assert!(cur.is_none(), "brief response inside a frame");
                     assert!(cfg.brief_success_responses, "not configured");
                     let head = r.head().expect("a brief response parses");
-                    assert_eq!(head.tid, r.tid);
+                    assert_eq!(head.tid, r.tid());
+                    assert_eq!(r.tid_octets(), head.tid.as_bytes());
                     assert_eq!(head.status(), Some(r.status));
                     outs.push(Out::Brief {
                         head,
