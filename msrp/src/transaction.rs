@@ -207,6 +207,22 @@ impl<T> Transactions<T> {
         self.touch(tid, now)
     }
 
+    /// [`Transactions::sent`], and `update` changes the transaction's data (what the caller
+    /// records of what was sent), with one lookup where a `get_mut` and a `sent` take two.
+    /// `false`, and `update` not called, when `tid` is not outstanding.
+    pub fn sent_with(&mut self, tid: &str, now: Instant, update: impl FnOnce(&mut T)) -> bool {
+        let Some(i) = self.find(tid) else {
+            return false;
+        };
+        if let Some(s) = self.slots.get_mut(i as usize).and_then(Option::as_mut) {
+            update(&mut s.data);
+        }
+        let deadline = now.checked_add(self.timeout);
+        self.set_timer(i, deadline);
+        self.tidy();
+        true
+    }
+
     /// Restarts the timer of `tid` so that it expires `timeout` after `now`. `false` when `tid`
     /// is not outstanding.
     pub fn touch(&mut self, tid: &str, now: Instant) -> bool {
@@ -859,6 +875,8 @@ mod tests {
         Insert(u8, u64),
         Unsent(u8),
         Touch(u8, u64),
+        /// `sent_with`, giving the transaction new data.
+        SentWith(u8, u64),
         Complete(u8),
         /// `complete_if` accepting only odd data.
         CompleteOdd(u8),
@@ -872,6 +890,7 @@ mod tests {
             (0u8..24, 0u64..200).prop_map(|(k, d)| Op::Insert(k, d)),
             (0u8..24).prop_map(Op::Unsent),
             (0u8..24, 0u64..200).prop_map(|(k, d)| Op::Touch(k, d)),
+            (0u8..24, 0u64..200).prop_map(|(k, d)| Op::SentWith(k, d)),
             (0u8..24).prop_map(Op::Complete),
             (0u8..24).prop_map(Op::CompleteOdd),
             (0u8..24).prop_map(Op::SettleOdd),
@@ -916,6 +935,15 @@ mod tests {
                             None => false,
                         };
                         prop_assert_eq!(t.touch(&key, now), known);
+                    }
+                    Op::SentWith(k, d) => {
+                        let key = format!("tid{k:02}");
+                        let now = t0 + secs(clock + d);
+                        let known = match model.get_mut(&key) {
+                            Some(e) => { *e = (data, Some(now + timeout), seq); true }
+                            None => false,
+                        };
+                        prop_assert_eq!(t.sent_with(&key, now, |v| *v = data), known);
                     }
                     Op::Complete(k) => {
                         let key = format!("tid{k:02}");

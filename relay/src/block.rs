@@ -1,28 +1,48 @@
-//! Output buffers grown a block at a time.
+//! Output buffers allocated a block at a time.
 //!
 //! The relay writes header blocks, end-lines and its own 200s into a buffer and freezes each
-//! frame's octets off it to queue them, while the buffer goes on. The buffer's allocation is
-//! then shared until the writer is done with those octets, so growing it by only what one frame
-//! needs made a new allocation (and a second one for `bytes`' shared header) for nearly every
-//! frame forwarded. Grown a block at a time, one allocation serves a few dozen frames.
+//! frame's octets (or a batch's) off it to queue them, while the buffer goes on. The buffer's
+//! allocation is then shared until the writer is done with those octets, so growing it by only
+//! what one frame needs made a new allocation (and a second one for `bytes`' shared header) for
+//! nearly every frame forwarded. A block at a time, one allocation serves a few dozen frames.
+//!
+//! A block that holds octets is never grown: growing copies what it holds (callgrind: copies in
+//! `reserve` and `realloc` were 5% of a relay's instructions with 200s collected a block at a
+//! time, and still 3% when a full block grew to a whole batch at once). A batch cuts the block
+//! off as a segment of what it queues instead ([`room_in_blocks`]).
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
-/// The least such a buffer grows by.
+/// The least a buffer's fresh block holds.
 pub(crate) const BLOCK: usize = 4096;
 
-/// What a buffer that already holds octets grows to at least: a whole batch
-/// (`BATCH_BYTES` in [`crate::server`]) and a frame's worth more.
-const GROWN: usize = 9 * BLOCK;
-
-/// Makes room in `buf` for `n` more octets: a [`BLOCK`] when it is empty, and when it holds
-/// octets already (it is collecting a batch of 200s or header blocks) room for a whole batch
-/// at once, so what it holds is copied once, not at every block (callgrind: copies in
-/// `reserve` and `realloc` were 5% of a relay's instructions with 200s collected a block at a
-/// time).
+/// Makes room in `buf` for `n` more octets: a fresh block of at least [`BLOCK`] octets when it
+/// has not the room. For a buffer whose octets are frozen off as they are written (it is
+/// empty when it runs out).
 pub(crate) fn make_room(buf: &mut BytesMut, n: usize) {
     if buf.capacity() - buf.len() < n {
-        let least = if buf.is_empty() { BLOCK } else { GROWN };
-        buf.reserve(n.max(least));
+        buf.reserve(n.max(BLOCK));
     }
+}
+
+/// Makes room in `buf` for `n` more octets without growing the block it holds: when it has not
+/// the room, what it holds is cut off and returned (the caller queues it as a segment before
+/// what follows), and a fresh block of at least `block` octets follows.
+///
+/// Inlined: the usual case, room, is one compare; a new block is out of line.
+#[inline]
+pub(crate) fn room_in_blocks(buf: &mut BytesMut, n: usize, block: usize) -> Option<Bytes> {
+    if buf.capacity() - buf.len() >= n {
+        return None;
+    }
+    new_block(buf, n, block)
+}
+
+/// The block-changing part of [`room_in_blocks`].
+#[cold]
+#[inline(never)]
+fn new_block(buf: &mut BytesMut, n: usize, block: usize) -> Option<Bytes> {
+    let cut = (!buf.is_empty()).then(|| buf.split().freeze());
+    buf.reserve(n.max(block));
+    cut
 }

@@ -748,14 +748,12 @@ impl Router {
     /// cover exactly those octets (range-end = range-start + `octets` - 1, 4975-053). `false`
     /// when `out_tid` is not outstanding.
     pub fn chunk_sent(&mut self, out_tid: &str, octets: u64, now: Instant) -> bool {
-        let Some(p) = self.pending.get_mut(out_tid) else {
-            return false;
-        };
-        p.sent = true;
-        if let Some(info) = &mut p.send {
-            info.range.end = info.range.start.saturating_add(octets).checked_sub(1);
-        }
-        self.pending.sent(out_tid, now)
+        self.pending.sent_with(out_tid, now, |p| {
+            p.sent = true;
+            if let Some(info) = &mut p.send {
+                info.range.end = info.range.start.saturating_add(octets).checked_sub(1);
+            }
+        })
     }
 
     /// The streaming layer split the SEND it forwards as `out_tid` and is about to send a further

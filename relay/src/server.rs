@@ -179,7 +179,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::ConnId;
 use crate::auth::{self, AuthDecision, Authenticator, ConfigError};
-use crate::block::make_room;
+use crate::block::{BLOCK, room_in_blocks};
 use crate::config::{RelayConfig, TlsConfig};
 use crate::forward::{self, Action, DiscardReason, Hop, RepeatState, Router};
 use crate::metrics::Metrics;
@@ -977,10 +977,18 @@ struct DataBatch {
 }
 
 impl DataBatch {
+    /// Makes room in `buf` for `n` more octets: a full block goes into `item` as a segment
+    /// ([`room_in_blocks`]), and the next one holds half a batch.
+    fn room(&mut self, n: usize) {
+        if let Some(cut) = room_in_blocks(&mut self.buf, n, BATCH_BYTES / 2) {
+            self.item.push(cut);
+        }
+    }
+
     /// Adds the header block of `head` (RFC 4975 §7.1); a frame is open after it.
     fn head(&mut self, head: &Head, body: bool) {
+        self.room(head.encoded_len_hint() + 2);
         let before = self.buf.len();
-        make_room(&mut self.buf, head.encoded_len_hint() + 2);
         msrp::encode::head(head, body, &mut self.buf);
         self.len += self.buf.len() - before;
         self.mark = Some(true);
@@ -990,7 +998,7 @@ impl DataBatch {
     fn body(&mut self, piece: bytes::Bytes) {
         let n = piece.len();
         if n < COPY_BELOW {
-            make_room(&mut self.buf, n);
+            self.room(n);
             self.buf.extend_from_slice(&piece);
         } else {
             if !self.buf.is_empty() {
@@ -1004,8 +1012,8 @@ impl DataBatch {
 
     /// Adds an end-line (RFC 4975 §7.1, 4975-010); the frame is closed after it.
     fn end(&mut self, tid: &str, flag: Flag, body: bool) {
+        self.room(tid.len() + 12);
         let before = self.buf.len();
-        make_room(&mut self.buf, tid.len() + 12);
         msrp::encode::end(tid, flag, body, &mut self.buf);
         self.len += self.buf.len() - before;
         self.mark = Some(false);
@@ -1037,6 +1045,10 @@ impl DataBatch {
 /// collected like a [`DataBatch`] and queued on the connection's control lane as one item.
 #[derive(Default)]
 struct ControlBatch {
+    /// Full blocks collected ([`room_in_blocks`]); `buf` follows them.
+    item: Outgoing,
+    /// Octets in `item`.
+    held: usize,
     buf: BytesMut,
     /// The status of each response collected (metrics, once queued).
     statuses: Vec<u16>,
@@ -1045,7 +1057,40 @@ struct ControlBatch {
 impl ControlBatch {
     /// Nothing is collected, but the buffer keeps a block ([`crate::block`]).
     fn idle_block(&self) -> bool {
-        self.buf.is_empty() && self.buf.capacity() != 0
+        self.len() == 0 && self.buf.capacity() != 0
+    }
+
+    /// Octets collected.
+    fn len(&self) -> usize {
+        self.held + self.buf.len()
+    }
+
+    /// Makes room in `buf` for `n` more octets, a full block going into `item`.
+    fn room(&mut self, n: usize) {
+        if let Some(cut) = room_in_blocks(&mut self.buf, n, BLOCK) {
+            self.held += cut.len();
+            self.item.push(cut);
+        }
+    }
+
+    /// Adds a whole response frame.
+    fn frame(&mut self, frame: &[u8], status: StatusCode) {
+        self.room(frame.len());
+        self.buf.extend_from_slice(frame);
+        self.statuses.push(status.as_u16());
+    }
+
+    /// Takes what is collected as one item (`None` when nothing is).
+    fn take(&mut self) -> Option<Outgoing> {
+        if self.len() == 0 {
+            return None;
+        }
+        let mut item = std::mem::take(&mut self.item);
+        if !self.buf.is_empty() {
+            item.push(self.buf.split().freeze());
+        }
+        self.held = 0;
+        Some(item.with_frame_open(false))
     }
 }
 
@@ -1608,7 +1653,7 @@ impl Conn {
                 _ => None,
             })
             .sum();
-        let fits = answers.is_some_and(|n| self.control.buf.len() + n < BATCH_BYTES)
+        let fits = answers.is_some_and(|n| self.control.len() + n < BATCH_BYTES)
             && self.batch.len + s.tid.len() + (END_LINE as usize) < BATCH_BYTES;
         if !fits {
             return false;
@@ -1619,9 +1664,7 @@ impl Conn {
         self.current = Current::Idle;
         for a in self.owed.drain(..) {
             if let Action::Answer { status, frame, .. } = a {
-                make_room(&mut self.control.buf, frame.len());
-                self.control.buf.extend_from_slice(&frame);
-                self.control.statuses.push(status.as_u16());
+                self.control.frame(&frame, status);
             }
         }
         true
@@ -2154,8 +2197,8 @@ impl Conn {
         }
         if let Some(t) = &mut self.template {
             let b = &mut self.batch;
+            b.room(t.len_hint());
             let before = b.buf.len();
-            make_room(&mut b.buf, t.len_hint());
             t.write(&r, &tid, &mut b.buf);
             b.len += b.buf.len() - before;
             b.mark = Some(true);
@@ -2384,10 +2427,9 @@ impl Conn {
 
     /// Queues the [`ControlBatch`] on this connection's control lane as one item.
     async fn flush_control(&mut self) {
-        if self.control.buf.is_empty() {
+        let Some(item) = self.control.take() else {
             return;
-        }
-        let item = Outgoing::from(self.control.buf.split().freeze()).with_frame_open(false);
+        };
         if send_control(&self.shared, &self.peer, item).await.is_ok() {
             for s in self.control.statuses.drain(..) {
                 self.shared.metrics.response_sent(s);
@@ -2406,10 +2448,8 @@ impl Conn {
             match a {
                 Action::Respond { to, head } if to == self.id => {
                     // A bodiless response (`$`), as `deliver` writes it.
-                    make_room(
-                        &mut self.control.buf,
-                        head.encoded_len_hint() + head.tid.len() + 10,
-                    );
+                    self.control
+                        .room(head.encoded_len_hint() + head.tid.len() + 10);
                     msrp::encode::head(&head, false, &mut self.control.buf);
                     msrp::encode::end(&head.tid, Flag::Last, false, &mut self.control.buf);
                     if let Some(s) = head.status() {
@@ -2417,15 +2457,13 @@ impl Conn {
                     }
                 }
                 Action::Answer { to, status, frame } if to == self.id => {
-                    make_room(&mut self.control.buf, frame.len());
-                    self.control.buf.extend_from_slice(&frame);
-                    self.control.statuses.push(status.as_u16());
+                    self.control.frame(&frame, status);
                 }
                 a => rest.push(a),
             }
         }
         self.owed = owed;
-        if self.control.buf.len() >= BATCH_BYTES {
+        if self.control.len() >= BATCH_BYTES {
             self.flush_control().await;
         }
         if !rest.is_empty() {
