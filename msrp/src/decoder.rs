@@ -752,7 +752,7 @@ impl Decoder {
                 )
                 .inspect(|head| {
                     if self.cfg.reuse_heads {
-                        self.heads.offer(block, &self.line_ends, t1, head);
+                        self.heads.offer(block, &self.line_ends, t1, head, has_body);
                     }
                 })
                 .map(Parsed::Head),

@@ -15,7 +15,10 @@
 //!
 //! A connection whose SENDs do not repeat (a relay link carrying many sessions) would copy
 //! every block for nothing: after a kept block that no frame repeated, only every
-//! [`RETRY_EVERY`]-th block is kept.
+//! [`RETRY_EVERY`]-th block is kept. A bodiless SEND's block is never kept: it binds a session
+//! (RFC 4975 §5.4) or keeps it alive, the chunks that follow have a body section and so a
+//! Content-Type line it lacks, and a chat room's idle participants (who sent nothing else)
+//! would each keep a head for nothing (about 900 octets, by `msrp-fanout`'s memory figure).
 
 use std::sync::Arc;
 
@@ -343,10 +346,19 @@ impl HeadCache {
     }
 
     /// Offers the block `block` (lines ending at `line_ends`, transaction id ending at `t1`)
-    /// that [`crate::head::parse_head`] parsed into `head`; kept when it is a SEND's, not too
-    /// large, and the retry rule of the module documentation allows.
-    pub(crate) fn offer(&mut self, block: &[u8], line_ends: &[u32], t1: usize, head: &Head) {
+    /// that [`crate::head::parse_head`] parsed into `head`, of a frame with a body section or
+    /// not (`body`); kept when it is a SEND's with a body, not too large, and the retry rule of
+    /// the module documentation allows.
+    pub(crate) fn offer(
+        &mut self,
+        block: &[u8],
+        line_ends: &[u32],
+        t1: usize,
+        head: &Head,
+        body: bool,
+    ) {
         if !head.is_send()
+            || !body
             || block.len() > MAX_BLOCK
             || line_ends.len() > MAX_LINES
             || head.headers.len() + 1 != line_ends.len()
