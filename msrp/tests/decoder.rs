@@ -1287,28 +1287,12 @@ fn repeated_heads_decode_as_parsed_in_full() {
     ];
     let input = frames.concat();
     for strict in [false, true] {
-        let full = DecoderConfig {
-            strict,
-            reuse_heads: false,
-            ..DecoderConfig::default()
-        };
-        let reuse = DecoderConfig {
-            reuse_heads: true,
-            ..full.clone()
-        };
-        let brief = DecoderConfig {
-            repeated_sends: true,
-            ..reuse.clone()
-        };
+        let [full, reuse, brief, whole] = repeat_configs(strict);
         let want = run_whole(&full, &input);
         let got = assert_split_invariant(&reuse, &input);
         assert_eq!(got, want, "strict: {strict}");
         let got = assert_split_invariant(&brief, &input);
         assert_eq!(got, want, "repeated_sends, strict: {strict}");
-        let whole = DecoderConfig {
-            whole_repeats: true,
-            ..brief.clone()
-        };
         let got = assert_split_invariant(&whole, &input);
         assert_eq!(got, want, "whole_repeats, strict: {strict}");
         let frames_ok = want
@@ -1326,51 +1310,31 @@ fn repeated_heads_decode_as_parsed_in_full() {
 #[test]
 fn whole_repeats_decode_as_parsed_in_full() {
     let to = b"msrp://b.example.com:2/t;tcp".as_slice();
+    // SEND `t{k}` of message `msg{m}`, ending in `flag`.
+    let frame = |k: u32, m: u32, range: &[u8], body: &[u8], flag: u8| {
+        let mut f = repeat_frame(
+            &format!("t{k:07}"),
+            false,
+            to,
+            b"Message-ID",
+            format!(" msg{m:05}").as_bytes(),
+            range,
+            None,
+            Some(body),
+        );
+        let n = f.len();
+        f[n - 3] = flag;
+        f
+    };
     let frames: Vec<Vec<u8>> = vec![
         // A frame that the next ones repeat, and a plain repeat.
-        repeat_frame(
-            "t0000026",
-            false,
-            to,
-            b"Message-ID",
-            b" msg00026",
-            b" 1-2/2",
-            None,
-            Some(b"hi"),
-        ),
-        repeat_frame(
-            "t0000027",
-            false,
-            to,
-            b"Message-ID",
-            b" msg00027",
-            b" 1-5/5",
-            None,
-            Some(b"hello"),
-        ),
+        frame(26, 26, b" 1-2/2", b"hi", b'$'),
+        frame(27, 27, b" 1-5/5", b"hello", b'$'),
         // Bodies left to the body state: one that begins with dashes, one that holds a
         // `CRLF -------` of another tid, an empty body whose end-line follows the blank line
         // without a CRLF of its own (lenient); then chunks that end in `+` and `#`.
-        repeat_frame(
-            "t0000028",
-            false,
-            to,
-            b"Message-ID",
-            b" msg00028",
-            b" 1-2/2",
-            None,
-            Some(b"--"),
-        ),
-        repeat_frame(
-            "t0000029",
-            false,
-            to,
-            b"Message-ID",
-            b" msg00029",
-            b" 1-2/2",
-            None,
-            Some(b"a\r\n-------t0000099$\r\nb"),
-        ),
+        frame(28, 28, b" 1-2/2", b"--", b'$'),
+        frame(29, 29, b" 1-2/2", b"a\r\n-------t0000099$\r\nb", b'$'),
         [
             &b"MSRP t0000030 SEND\r\nTo-Path: "[..],
             to,
@@ -1380,50 +1344,12 @@ fn whole_repeats_decode_as_parsed_in_full() {
             b"Content-Type: text/plain\r\n\r\n-------t0000030$\r\n",
         ]
         .concat(),
-        {
-            let mut f = repeat_frame(
-                "t0000031",
-                false,
-                to,
-                b"Message-ID",
-                b" msg00031",
-                b" 1-2/4",
-                None,
-                Some(b"hi"),
-            );
-            let n = f.len();
-            f[n - 3] = b'+';
-            f
-        },
-        {
-            let mut f = repeat_frame(
-                "t0000032",
-                false,
-                to,
-                b"Message-ID",
-                b" msg00031",
-                b" 3-4/4",
-                None,
-                Some(b"hi"),
-            );
-            let n = f.len();
-            f[n - 3] = b'#';
-            f
-        },
+        frame(31, 31, b" 1-2/4", b"hi", b'+'),
+        frame(32, 31, b" 3-4/4", b"hi", b'#'),
     ];
     let input = frames.concat();
     for strict in [false, true] {
-        let full = DecoderConfig {
-            strict,
-            reuse_heads: false,
-            ..DecoderConfig::default()
-        };
-        let whole = DecoderConfig {
-            reuse_heads: true,
-            repeated_sends: true,
-            whole_repeats: true,
-            ..full.clone()
-        };
+        let [full, _, _, whole] = repeat_configs(strict);
         let want = run_whole(&full, &input);
         assert_eq!(want.outs.len(), frames.len(), "{want:?}");
         let got = assert_split_invariant(&whole, &input);
@@ -1479,6 +1405,30 @@ fn bodiless_sends_are_not_kept_for_repeats() {
     );
 }
 
+/// What the repeat tests compare: every block parsed in full; heads reused (`reuse_heads`);
+/// repeats as [`Event::RepeatedSend`] (`repeated_sends`); and with their tails read whole
+/// (`whole_repeats`).
+fn repeat_configs(strict: bool) -> [DecoderConfig; 4] {
+    let full = DecoderConfig {
+        strict,
+        reuse_heads: false,
+        ..DecoderConfig::default()
+    };
+    let reuse = DecoderConfig {
+        reuse_heads: true,
+        ..full.clone()
+    };
+    let brief = DecoderConfig {
+        repeated_sends: true,
+        ..reuse.clone()
+    };
+    let whole = DecoderConfig {
+        whole_repeats: true,
+        ..brief.clone()
+    };
+    [full, reuse, brief, whole]
+}
+
 /// The transaction id of each [`Event::RepeatedSend`] that `input`, read at once, gives, and
 /// whether its tail came with it (`DecoderConfig::whole_repeats`).
 fn repeats_of(cfg: &DecoderConfig, input: &[u8]) -> Vec<(String, bool)> {
@@ -1525,10 +1475,7 @@ proptest! {
                 repeat_frame(&format!("g{i:07}"), report && i % 3 == 2, tos[t], names[n], msgs[m], ranges[r], extras[x], bodies[b])
             })
             .collect();
-        let full = DecoderConfig { strict, reuse_heads: false, ..DecoderConfig::default() };
-        let reuse = DecoderConfig { reuse_heads: true, ..full.clone() };
-        let brief = DecoderConfig { repeated_sends: true, ..reuse.clone() };
-        let whole = DecoderConfig { whole_repeats: true, ..brief.clone() };
+        let [full, reuse, brief, whole] = repeat_configs(strict);
         let want = run_whole(&full, &input);
         prop_assert_eq!(run_whole(&reuse, &input), want.clone());
         prop_assert_eq!(run_whole(&brief, &input), want.clone());
