@@ -208,8 +208,9 @@ impl Member {
 /// A chunk being received from a session.
 #[derive(Debug)]
 struct Receiving {
-    /// The sender's head of this chunk.
-    head: Head,
+    /// The sender's head of this chunk (shared with its message's [`Incoming::first`] when
+    /// it is the first chunk: one head per message, not a copy).
+    head: Arc<Head>,
     what: Receive,
 }
 
@@ -238,7 +239,7 @@ struct Incoming {
     /// The Message-ID of the copies.
     out_id: Ident,
     /// The sender's first chunk head (for REPORTs).
-    first: Head,
+    first: Arc<Head>,
     /// Octets waiting for the CPIM headers to complete (7701-017); `None` once decided.
     pending: Option<BytesMut>,
     /// The decision, once made.
@@ -264,7 +265,7 @@ struct Incoming {
 #[derive(Debug)]
 struct Finished {
     from: SessionKey,
-    first: Head,
+    first: Arc<Head>,
     /// Octets received.
     received: u64,
     total: Option<u64>,
@@ -532,6 +533,7 @@ impl Room {
 
     /// A SEND chunk's head.
     fn send_head(&mut self, session: SessionKey, head: Head, now: Instant, out: &mut Vec<Action>) {
+        let head = Arc::new(head);
         // 4975-018: a chunk whose octets would go past the room's limit ends the message, whatever
         // its declared total (`*` too): 413, and its recipients get `#`.
         let range = range_of(&head);
@@ -576,7 +578,7 @@ impl Room {
     fn admit(
         &mut self,
         session: SessionKey,
-        head: &Head,
+        head: &Arc<Head>,
         now: Instant,
     ) -> Result<OutId, StatusCode> {
         let Some(key) = head.message_id().cloned() else {
