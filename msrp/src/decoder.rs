@@ -422,13 +422,11 @@ impl Decoder {
                     return Ok(Some(Event::End(flag)));
                 }
                 State::Tail(t) => {
-                    if !t.body.is_empty() {
-                        t.octets -= t.body.len();
-                        return Ok(Some(Event::Body(std::mem::take(&mut t.body))));
+                    let (ev, last) = t.next_event();
+                    if last {
+                        self.state = State::head();
                     }
-                    let flag = t.flag;
-                    self.state = State::head();
-                    return Ok(Some(Event::End(flag)));
+                    return Ok(Some(ev));
                 }
                 State::Head { .. } => match self.decode_head(buf)? {
                     Step::Done(ev) => return Ok(ev),
@@ -482,15 +480,12 @@ impl Decoder {
                     let found =
                         find_body_end(&self.finder, &buf[*searched..]).map(|p| p + *searched);
                     let emit = match found {
-                        Some(p) => {
-                            let need = p + BODY_END.len() + t.len() + 3;
-                            if buf.len() < need {
+                        Some(p) => match end_line_at(buf, p, t) {
+                            EndAt::Short => {
                                 *searched = p;
                                 p
-                            } else if let Some(flag) = (&buf[p + BODY_END.len()..need - 3] == t)
-                                .then(|| end_line_flag(&buf[need - 3..need]))
-                                .flatten()
-                            {
+                            }
+                            EndAt::End { need, flag } => {
                                 if p == 0 {
                                     let discard = *discard;
                                     match self.end_frame(buf, need, flag, discard) {
@@ -502,12 +497,13 @@ impl Decoder {
                                 *searched = 0;
                                 *end_next = Some((need - p, flag));
                                 p
-                            } else {
+                            }
+                            EndAt::Other => {
                                 // `CRLF -------` inside the body, not our end-line: body data.
                                 *searched = p + 1;
                                 continue;
                             }
-                        }
+                        },
                         None => {
                             // The last 8 octets may begin an end-line; the rest is body.
                             let safe = buf.len().saturating_sub(BODY_END.len() - 1);
@@ -855,21 +851,13 @@ impl Decoder {
         if buf.first() == Some(&b'-') {
             return None;
         }
-        let t = tid.as_bytes();
         let p = find_body_end(&self.finder, buf)?;
-        let need = p + BODY_END.len() + t.len() + 3;
-        let line = buf.get(p + BODY_END.len()..need)?;
-        if &line[..t.len()] != t {
+        let EndAt::End { need, flag } = end_line_at(buf, p, tid.as_bytes()) else {
             return None;
-        }
-        let flag = end_line_flag(&line[t.len()..])?;
+        };
         let body = buf.split_to(p).freeze();
         buf.advance(need - p);
-        self.state = State::Tail(Tail {
-            body,
-            flag,
-            octets: need,
-        });
+        self.state = State::Tail(Tail::new(body, flag, need - p));
         Some(())
     }
 
@@ -894,6 +882,33 @@ impl StartLine {
 }
 
 /// The flag of an end-line's last three octets (`flag CRLF`), if they are one.
+/// What follows a [`BODY_END`] found at `p` in `buf`, in the body of the frame whose
+/// transaction id is `t`.
+enum EndAt {
+    /// Not all of what would be its end-line is read yet.
+    Short,
+    /// The frame's end-line (RFC 4975 §7.1: the tid, a flag, CRLF), ending at `need`.
+    End { need: usize, flag: Flag },
+    /// Body data: another tid, or no flag and CRLF after it.
+    Other,
+}
+
+/// See [`EndAt`]: how the body state of [`Decoder::decode`] and [`Decoder::read_tail`] tell
+/// the end-line from body data.
+fn end_line_at(buf: &[u8], p: usize, t: &[u8]) -> EndAt {
+    let need = p + BODY_END.len() + t.len() + 3;
+    let Some(line) = buf.get(p + BODY_END.len()..need) else {
+        return EndAt::Short;
+    };
+    match (&line[..t.len()] == t)
+        .then(|| end_line_flag(&line[t.len()..]))
+        .flatten()
+    {
+        Some(flag) => EndAt::End { need, flag },
+        None => EndAt::Other,
+    }
+}
+
 fn end_line_flag(tail: &[u8]) -> Option<Flag> {
     match tail {
         [f, b'\r', b'\n'] => Flag::from_byte(*f),

@@ -102,9 +102,30 @@ pub struct Tail {
     pub body: bytes::Bytes,
     /// The end-line's flag (RFC 4975 §7.1).
     pub flag: crate::head::Flag,
-    /// Octets of input the body and end-line took (the body, the CRLF before the end-line and
-    /// the end-line with its CRLF).
-    pub octets: usize,
+    /// Octets of input the end-line took, with the CRLF before it and its own.
+    end: usize,
+}
+
+impl Tail {
+    /// A tail of `body` and an end-line of `end` octets (CRLFs included) ending in `flag`.
+    pub(crate) fn new(body: bytes::Bytes, flag: crate::head::Flag, end: usize) -> Tail {
+        Tail { body, flag, end }
+    }
+
+    /// Octets of input what is left of it took: the body (unless taken), the CRLF before the
+    /// end-line, and the end-line with its CRLF.
+    pub fn octets(&self) -> usize {
+        self.body.len() + self.end
+    }
+
+    /// The next event it stands for, taken off it: its body (unless empty), then its end-line,
+    /// with `true` (nothing is left).
+    pub fn next_event(&mut self) -> (crate::Event, bool) {
+        if !self.body.is_empty() {
+            return (crate::Event::Body(std::mem::take(&mut self.body)), false);
+        }
+        (crate::Event::End(self.flag), true)
+    }
 }
 
 /// What a block that repeats the kept one has of its own: its transaction id, and the values

@@ -20,6 +20,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
 use hashbrown::HashTable;
+use hashbrown::hash_table::OccupiedEntry;
 use rustc_hash::FxBuildHasher;
 
 use crate::ident::{IdGenerator, Ident};
@@ -154,6 +155,19 @@ fn hash(tid: &[u8]) -> u64 {
     h.finish()
 }
 
+/// The table entry of transaction `tid`, for a caller that may remove it.
+fn entry_of<'a, T>(
+    table: &'a mut HashTable<u32>,
+    slots: &[Option<Slot<T>>],
+    tid: &[u8],
+) -> Option<OccupiedEntry<'a, u32>> {
+    table
+        .find_entry(hash(tid), |&i| {
+            slot_of(slots, i).is_some_and(|s| s.tid.as_bytes() == tid)
+        })
+        .ok()
+}
+
 /// The transaction in slot `i`, if the slot is taken.
 fn slot_of<T>(slots: &[Option<Slot<T>>], i: u32) -> Option<&Slot<T>> {
     slots.get(i as usize).and_then(Option::as_ref)
@@ -226,13 +240,7 @@ impl<T> Transactions<T> {
     /// Restarts the timer of `tid` so that it expires `timeout` after `now`. `false` when `tid`
     /// is not outstanding.
     pub fn touch(&mut self, tid: &str, now: Instant) -> bool {
-        let Some(i) = self.find(tid) else {
-            return false;
-        };
-        let deadline = now.checked_add(self.timeout);
-        self.set_timer(i, deadline);
-        self.tidy();
-        true
+        self.sent_with(tid, now, |_| {})
     }
 
     /// A response for `tid` arrived: the transaction is over and its data is returned. `None`
@@ -252,12 +260,7 @@ impl<T> Transactions<T> {
         tid: &str,
         check: impl FnOnce(&T) -> Result<(), R>,
     ) -> Option<Result<T, R>> {
-        let entry = self
-            .table
-            .find_entry(hash(tid.as_bytes()), |&i| {
-                slot_of(&self.slots, i).is_some_and(|s| s.tid == tid)
-            })
-            .ok()?;
+        let entry = entry_of(&mut self.table, &self.slots, tid.as_bytes())?;
         let i = *entry.get();
         if let Err(r) = check(&slot_of(&self.slots, i)?.data) {
             return Some(Err(r));
@@ -278,12 +281,7 @@ impl<T> Transactions<T> {
         tid: &[u8],
         check: impl FnOnce(&T) -> Result<(), R>,
     ) -> Option<Result<(), R>> {
-        let entry = self
-            .table
-            .find_entry(hash(tid), |&i| {
-                slot_of(&self.slots, i).is_some_and(|s| s.tid.as_bytes() == tid)
-            })
-            .ok()?;
+        let entry = entry_of(&mut self.table, &self.slots, tid)?;
         let i = *entry.get();
         let cell = self.slots.get_mut(i as usize)?;
         let slot = cell.as_ref()?;

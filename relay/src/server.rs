@@ -1540,21 +1540,17 @@ impl Conn {
             debug_assert!(self.pending.is_none(), "a tail is still pending");
             self.pending = reader.take_tail();
         }
-        self.unread = reader.read_buffer().len() + self.pending.as_ref().map_or(0, |t| t.octets);
+        self.unread = reader.read_buffer().len() + self.pending.as_ref().map_or(0, Tail::octets);
     }
 
     /// The next event of the tail of the last repeated SEND ([`Conn::pending`]): its body
     /// (unless empty), then its end-line; `None` when none is pending.
     fn next_pending(&mut self) -> Option<Event> {
-        let t = self.pending.as_mut()?;
-        if !t.body.is_empty() {
-            let body = std::mem::take(&mut t.body);
-            t.octets -= body.len();
-            return Some(Event::Body(body));
+        let (ev, last) = self.pending.as_mut()?.next_event();
+        if last {
+            self.pending = None;
         }
-        let flag = t.flag;
-        self.pending = None;
-        Some(Event::End(flag))
+        Some(ev)
     }
 
     /// What [`Conn::on_event`] does with a repeated SEND ([`Conn::forward_repeat_now`]), and
@@ -1605,13 +1601,11 @@ impl Conn {
     /// [`Conn::pending`].
     fn tail_now(&mut self, mut t: Tail) {
         if !t.body.is_empty() {
-            let n = t.body.len();
             if let Some(body) = self.body_now(std::mem::take(&mut t.body)) {
                 t.body = body;
                 self.pending = Some(t);
                 return;
             }
-            t.octets -= n;
         }
         if !self.end_now(t.flag) {
             self.pending = Some(t);

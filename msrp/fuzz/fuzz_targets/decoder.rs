@@ -82,7 +82,7 @@ fn drain(dec: &mut Decoder, buf: &mut BytesMut, out: &mut Vec<Seen>) -> bool {
                 // Body and End that follow (the others' come as those events).
                 if let Some(t) = (out.len() % 2 == 0).then(|| dec.take_tail()).flatten() {
                     assert!(r.body);
-                    assert_eq!(t.octets, t.body.len() + 12 + r.tid.len());
+                    assert_eq!(t.octets(), t.body.len() + 12 + r.tid.len());
                     if !t.body.is_empty() {
                         out.push(Seen::Body(t.body.to_vec()));
                     }

@@ -80,7 +80,7 @@ pub fn run_cuts(cfg: &DecoderConfig, input: &[u8], cuts: &[usize]) -> Run {
                         // The body and end-line read with it: the frame is whole.
                         Some(t) => {
                             assert!(cfg.whole_repeats && r.body, "not configured");
-                            assert_eq!(t.octets, t.body.len() + 2 + 7 + r.tid.len() + 3);
+                            assert_eq!(t.octets(), t.body.len() + 2 + 7 + r.tid.len() + 3);
                             outs.push(Out::Frame {
                                 head: r.head(),
                                 body: Some(t.body.to_vec()),
