@@ -1076,11 +1076,9 @@ impl Conn {
     }
 }
 
-/// One copy of the chunk being distributed.
-struct CopyOut {
-    to: SessionKey,
-    failed: bool,
-}
+/// Marks a copy that failed in [`OpenMsg::to`]: its recipient gets no more of the message.
+/// The room numbers sessions from 1 up; none is this.
+const FAILED: SessionKey = SessionKey::MAX;
 
 /// Body octets the room task holds back and joins before writing them as one frame, so a
 /// message that arrived in several short reads is not cut into tiny chunks.
@@ -1088,9 +1086,11 @@ const COALESCE: usize = 16 * 1024;
 
 /// A message whose chunk is being distributed.
 struct OpenMsg {
-    copies: Vec<CopyOut>,
-    /// `Message-ID: <the switch's id for the message>` CRLF, the same on every copy.
-    message_id: Bytes,
+    /// The recipients, copy `i` for `to[i]` (its transaction-id suffix is `i`); [`FAILED`]
+    /// for a copy that failed. The room's list, kept as it came (no copy per message).
+    to: Vec<SessionKey>,
+    /// The switch's Message-ID for the message, the same on every copy.
+    message_id: Ident,
     /// The octets not written yet (they go with `+` once [`COALESCE`] are held, or with the
     /// end-line's flag).
     held: Option<Bytes>,
@@ -1103,9 +1103,10 @@ struct OpenMsg {
 struct Output {
     conn: ConnId,
     queue: WriteQueue,
-    /// The `To-Path` and `From-Path` lines of every frame the switch sends on the session
-    /// (RFC 4975 §7.1.1): the participant's `a=path`, our session URI. Written once, at bind.
-    paths: Bytes,
+    /// What follows the transaction id in every copy the switch sends on the session: ` SEND`
+    /// CRLF, then the `To-Path` and `From-Path` lines (RFC 4975 §7.1.1: the participant's
+    /// `a=path`, our session URI). Written once, at bind.
+    lead: Bytes,
     /// The connection's [`Conn::queued_at`], stamped when something is queued for it.
     queued_at: Arc<AtomicU64>,
     /// Copies in a row it could not take.
@@ -1187,6 +1188,8 @@ struct Task {
     closed: bool,
     /// Each session's span (its id and participant), for the events logged about it.
     spans: IdMap<SessionKey, tracing::Span>,
+    /// What the copies of the frame being written share ([`Task::emit`]), kept between frames.
+    frame: BytesMut,
 }
 
 /// The task that owns a room. It takes a command (or a timer), then whatever further commands
@@ -1209,6 +1212,7 @@ async fn room_task(shared: Arc<Shared>, name: String, room: Room, mut rx: mpsc::
         sessions: 0,
         closed: false,
         spans: IdMap::default(),
+        frame: BytesMut::with_capacity(512),
     };
     let bind_timeout = t.shared.cfg.bind_timeout;
     let mut latencies = Vec::new();
@@ -1326,15 +1330,16 @@ impl Task {
                 let first = self.unbound.remove(&key).is_some() || !self.outputs.contains_key(&key);
                 if let (true, Some(terms)) = (first, self.room.terms(key)) {
                     let free = queue.capacity().saturating_sub(queue.queued_bytes());
-                    let mut paths = BytesMut::with_capacity(160);
-                    Header::ToPath(terms.peer_path.iter().cloned().collect()).write(&mut paths);
-                    Header::FromPath(msrp::path![terms.local.clone()]).write(&mut paths);
+                    let mut lead = BytesMut::with_capacity(160);
+                    lead.extend_from_slice(b" SEND\r\n");
+                    Header::ToPath(terms.peer_path.iter().cloned().collect()).write(&mut lead);
+                    Header::FromPath(msrp::path![terms.local.clone()]).write(&mut lead);
                     self.outputs.insert(
                         key,
                         Output {
                             conn,
                             queue,
-                            paths: paths.freeze(),
+                            lead: lead.freeze(),
                             queued_at,
                             failures: 0,
                             batch_hint: 0,
@@ -1495,6 +1500,10 @@ impl Task {
     /// (RFC 4975 §7.1): `MSRP tid SEND`, the recipient's path lines, the Message-ID,
     /// `Byte-Range: start-end/total` and `Content-Type: message/cpim` lines, the body and the
     /// end-line, into the recipient's [`Pending`] item (queued by [`Task::flush`]).
+    ///
+    /// What the copies share is written once into [`Task::frame`]; a copy is then five
+    /// appends: `MSRP` and the stem, its suffix, its session's [`Output::lead`], the shared
+    /// lines (with a short body and the end-line up to the stem), and its suffix with the flag.
     fn emit(&mut self, out: OutId, piece: Bytes, flag: Flag, stamp: u64) {
         let Some(m) = self.open.get_mut(&out) else {
             return;
@@ -1506,17 +1515,31 @@ impl Task {
             total: m.total,
         };
         m.start += n;
-        // What every copy of this frame shares, written once: the Message-ID, Byte-Range and
-        // Content-Type lines and the blank line, and the stem of the transaction ids.
-        let mut tail = BytesMut::with_capacity(128);
-        tail.extend_from_slice(&m.message_id);
-        Header::ByteRange(range).write(&mut tail);
-        tail.extend_from_slice(b"Content-Type: message/cpim\r\n\r\n");
+        let short = piece.len() < COPY_BODY_BELOW;
         let stem = tid_stem(&mut self.ids, &piece);
+        // `MSRP stem` | Message-ID, Byte-Range, Content-Type, blank line (and a short body and
+        // `CRLF ------- stem`) | (a long body's `CRLF ------- stem`).
+        let f = &mut self.frame;
+        f.clear();
+        f.extend_from_slice(b"MSRP ");
+        f.extend_from_slice(stem.as_bytes());
+        let lines_at = f.len();
+        f.extend_from_slice(b"Message-ID: ");
+        f.extend_from_slice(m.message_id.as_bytes());
+        f.extend_from_slice(b"\r\n");
+        Header::ByteRange(range).write(f);
+        f.extend_from_slice(b"Content-Type: message/cpim\r\n\r\n");
+        if short {
+            f.extend_from_slice(&piece);
+        }
+        let end_at = f.len();
+        f.extend_from_slice(b"\r\n-------");
+        f.extend_from_slice(stem.as_bytes());
+        let (lead, lines, end) = (&f[..lines_at], &f[lines_at..end_at], &f[end_at..]);
         let mut full = Vec::new();
-        for (i, c) in m.copies.iter_mut().enumerate().filter(|(_, c)| !c.failed) {
-            let Some(o) = self.outputs.get_mut(&c.to) else {
-                c.failed = true;
+        for (i, to) in m.to.iter_mut().enumerate().filter(|(_, c)| **c != FAILED) {
+            let Some(o) = self.outputs.get_mut(to) else {
+                *to = FAILED;
                 self.metrics
                     .delivery_failures
                     .with_label_values(&["gone"])
@@ -1525,16 +1548,15 @@ impl Task {
             };
             let p = o.pending.get_or_insert_with(Box::default);
             if p.len() == 0 && p.outs.is_empty() {
-                self.dirty.push(c.to);
+                self.dirty.push(*to);
             }
-            let short = piece.len() < COPY_BODY_BELOW;
+            // The copy's suffix, then its flag and CRLF: the end of its end-line.
             let (sfx, sfx_len) = suffix(i);
-            let tid = [stem.as_bytes(), &sfx[sfx.len() - sfx_len..]];
-            let need = 2 * (stem.len() + sfx_len)
-                + o.paths.len()
-                + tail.len()
-                + 32
-                + if short { piece.len() } else { 0 };
+            let mut close = [0u8; 14];
+            close[..sfx_len].copy_from_slice(&sfx[sfx.len() - sfx_len..]);
+            close[sfx_len..sfx_len + 3].copy_from_slice(&[flag.byte(), b'\r', b'\n']);
+            let close = &close[..sfx_len + 3];
+            let need = lead.len() + sfx_len + o.lead.len() + lines.len() + end.len() + close.len();
             if p.buf.capacity() - p.buf.len() < need {
                 // A fresh batch starts at the size of the last one (up to BATCH_BYTES and one
                 // copy more: the batch is queued once it holds BATCH_BYTES).
@@ -1552,23 +1574,19 @@ impl Task {
                 p.buf.reserve(need.max(hint).max(p.len()).max(4096));
             }
             let start = p.buf.len();
-            p.buf.extend_from_slice(b"MSRP ");
-            tid.iter().for_each(|t| p.buf.extend_from_slice(t));
-            p.buf.extend_from_slice(b" SEND\r\n");
-            p.buf.extend_from_slice(&o.paths);
-            p.buf.extend_from_slice(&tail);
-            if short {
-                p.buf.extend_from_slice(&piece);
-            } else {
+            p.buf.extend_from_slice(lead);
+            p.buf.extend_from_slice(&sfx[sfx.len() - sfx_len..]);
+            p.buf.extend_from_slice(&o.lead);
+            p.buf.extend_from_slice(lines);
+            if !short {
                 // A long body is not copied: what is written so far goes as one segment, the
                 // body as another.
                 p.buffered += p.buf.len() - start;
                 p.item.push(p.buf.split().freeze());
                 p.item.push(piece.clone());
             }
-            p.buf.extend_from_slice(b"\r\n-------");
-            tid.iter().for_each(|t| p.buf.extend_from_slice(t));
-            p.buf.extend_from_slice(&[flag.byte(), b'\r', b'\n']);
+            p.buf.extend_from_slice(end);
+            p.buf.extend_from_slice(close);
             // What went into `buf` for this copy: all of it, or the end-line after a split.
             p.buffered += p.buf.len() - if short { start } else { 0 };
             if p.outs.last() != Some(&out) {
@@ -1578,7 +1596,7 @@ impl Task {
                 p.wholes += 1;
             }
             if p.len() >= BATCH_BYTES {
-                full.push(c.to);
+                full.push(*to);
             }
         }
         for to in full {
@@ -1637,8 +1655,8 @@ impl Task {
                     o.failures >= self.shared.cfg.max_failed_copies || o.queue.is_closed();
                 for out in p.outs.drain(..) {
                     if let Some(m) = self.open.get_mut(&out) {
-                        for c in m.copies.iter_mut().filter(|c| c.to == to) {
-                            c.failed = true;
+                        for c in m.to.iter_mut().filter(|c| **c == to) {
+                            *c = FAILED;
                         }
                     }
                     self.room
@@ -1742,15 +1760,9 @@ fn in_session(spans: &IdMap<SessionKey, tracing::Span>, key: SessionKey, f: impl
 
 /// The state of a chunk's copies being written.
 fn open_msg(copies: Copies) -> OpenMsg {
-    let mut b = BytesMut::with_capacity(48);
-    Header::MessageId(copies.message_id).write(&mut b);
     OpenMsg {
-        copies: copies
-            .to
-            .into_iter()
-            .map(|to| CopyOut { to, failed: false })
-            .collect(),
-        message_id: b.freeze(),
+        to: copies.to,
+        message_id: copies.message_id,
         held: None,
         start: copies.range.start,
         total: copies.range.total,
