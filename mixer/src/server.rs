@@ -53,6 +53,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use msrp::encode;
 use msrp::transport::{EventReader, MsrpCodec, Outgoing, TrySendError, WriteQueue, WriterConfig};
 use msrp::{
     ByteRange, ByteString, DecodeError, DecoderConfig, Event, Flag, Head, Header, IdGenerator,
@@ -1118,6 +1119,17 @@ struct Output {
     /// Kept here rather than in a map of its own (a copy costs one lookup, not two), and boxed
     /// on its first copy: an idle participant carries a null pointer, not the whole state.
     pending: Option<Box<Pending>>,
+    /// Responses and REPORTs to the session in this batch, in order, queued as one item on its
+    /// control lane when the batch is ([`Task::flush_one`]): one item, not one per response.
+    /// Handed over whole (an idle session keeps no buffer).
+    control: BytesMut,
+}
+
+impl Output {
+    /// Nothing held for the session: it is not in [`Task::dirty`].
+    fn is_idle(&self) -> bool {
+        self.control.is_empty() && self.pending.as_ref().is_none_or(|p| p.is_idle())
+    }
 }
 
 /// Commands a room task handles before it writes the copies they produced: copies for one
@@ -1146,9 +1158,14 @@ struct Pending {
 }
 
 impl Pending {
-    /// Octets held.
+    /// Octets held on the data lane.
     fn len(&self) -> usize {
         self.item.len() + self.buf.len()
+    }
+
+    /// Nothing held for the data lane.
+    fn is_idle(&self) -> bool {
+        self.len() == 0 && self.outs.is_empty()
     }
 
     /// Everything held, as one item; `self` is left empty (its `outs` keeps its capacity for
@@ -1344,6 +1361,7 @@ impl Task {
                             failures: 0,
                             batch_hint: 0,
                             pending: None,
+                            control: BytesMut::new(),
                         },
                     );
                     self.room.bind(key, actions);
@@ -1411,32 +1429,33 @@ impl Task {
             for a in std::mem::take(&mut self.actions) {
                 match a {
                     Action::Respond { to, head } => {
-                        if let Some(o) = self.outputs.get(&to) {
-                            let item = Outgoing::chunk(&head, None, Flag::Last);
-                            if o.queue.try_send_control(item).is_ok() {
-                                o.queued_at.store(stamp, Ordering::Relaxed);
-                            }
+                        if let Some(p) = self.control_of(to) {
+                            encode::head(&head, false, p);
+                            encode::end(&head.tid, Flag::Last, false, p);
                         }
                     }
                     Action::Send { to, head, body } => {
-                        if let Some(o) = self.outputs.get(&to) {
-                            let item = Outgoing::chunk(&head, body, Flag::Last);
-                            // REPORTs (with or without the CPIM wrapper of a private message,
-                            // 7701-022) go on the control lane, so that a sender whose data
-                            // lane is full still gets them; history messages on the data lane.
-                            let report = head.method() == Some(&Method::Report);
-                            let sent = if report {
-                                o.queue.try_send_control(item)
-                            } else {
-                                o.queue.try_send(item)
-                            };
-                            if sent.is_ok() {
-                                o.queued_at.store(stamp, Ordering::Relaxed);
-                                if !report {
-                                    // A history message replayed to a session that just bound
-                                    // is a delivery like a fanned-out copy.
-                                    self.metrics.deliveries.inc();
+                        // REPORTs (with or without the CPIM wrapper of a private message,
+                        // 7701-022) go on the control lane, after the responses before them,
+                        // so that a sender whose data lane is full still gets them; history
+                        // messages on the data lane.
+                        if head.method() == Some(&Method::Report) {
+                            if let Some(p) = self.control_of(to) {
+                                encode::head(&head, body.is_some(), p);
+                                if let Some(b) = &body {
+                                    p.extend_from_slice(b);
                                 }
+                                encode::end(&head.tid, Flag::Last, body.is_some(), p);
+                            }
+                        } else if let Some(o) = self.outputs.get(&to) {
+                            if o.queue
+                                .try_send(Outgoing::chunk(&head, body, Flag::Last))
+                                .is_ok()
+                            {
+                                o.queued_at.store(stamp, Ordering::Relaxed);
+                                // A history message replayed to a session that just bound is
+                                // a delivery like a fanned-out copy.
+                                self.metrics.deliveries.inc();
                             }
                         }
                     }
@@ -1496,6 +1515,16 @@ impl Task {
         }
     }
 
+    /// The buffer of what goes on `to`'s control lane in this batch (`None`: the session has
+    /// no output); marks the session dirty.
+    fn control_of(&mut self, to: SessionKey) -> Option<&mut BytesMut> {
+        let o = self.outputs.get_mut(&to)?;
+        if o.is_idle() {
+            self.dirty.push(to);
+        }
+        Some(&mut o.control)
+    }
+
     /// Writes `piece` as one chunk for every live copy of message `out`, ended with `flag`
     /// (RFC 4975 §7.1): `MSRP tid SEND`, the recipient's path lines, the Message-ID,
     /// `Byte-Range: start-end/total` and `Content-Type: message/cpim` lines, the body and the
@@ -1546,10 +1575,10 @@ impl Task {
                     .inc();
                 continue;
             };
-            let p = o.pending.get_or_insert_with(Box::default);
-            if p.len() == 0 && p.outs.is_empty() {
+            if o.is_idle() {
                 self.dirty.push(*to);
             }
+            let p = o.pending.get_or_insert_with(Box::default);
             // The copy's suffix, then its flag and CRLF: the end of its end-line.
             let (sfx, sfx_len) = suffix(i);
             let mut close = [0u8; 14];
@@ -1624,6 +1653,14 @@ impl Task {
         let Some(o) = self.outputs.get_mut(&to) else {
             return;
         };
+        if !o.control.is_empty() {
+            // Responses and REPORTs: lost only with the connection, or when the control lane
+            // is full (a participant that reads nothing at all; it is dropped for its data).
+            let item = Outgoing::from(std::mem::take(&mut o.control).freeze());
+            if o.queue.try_send_control(item).is_ok() {
+                o.queued_at.store(stamp, Ordering::Relaxed);
+            }
+        }
         let Some(p) = o.pending.as_mut() else {
             return;
         };

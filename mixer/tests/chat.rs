@@ -636,6 +636,37 @@ async fn recipient_reports_are_not_forwarded() {
     }
 }
 
+/// RFC 4975 §7.1.3, §7.2: the switch answers a SEND before it reports on it: the sender reads the
+/// 200 and then the success REPORT, in that order (the room task queues both on the control
+/// lane at the end of its batch, in the order it decided them).
+#[tokio::test]
+async fn the_response_comes_before_the_success_report() {
+    let (h, addr) = start().await;
+    let mut alice = join(&h, addr, "lobby", "alice").await;
+    let mut bob = join(&h, addr, "lobby", "bob").await;
+    for i in 0..3 {
+        let body = cpim(
+            &user_uri("alice"),
+            &room_uri("lobby"),
+            &format!("report me {i}"),
+        );
+        let head = alice
+            .send_head()
+            .with(Header::ByteRange(ByteRange::whole(body.len() as u64)))
+            .with(Header::SuccessReport(true))
+            .with(Header::ContentType(ByteString::from_static("message/cpim")));
+        alice.write(&head, Some(&body), Flag::Last).await;
+        let first = alice.maybe(5000).await.expect("the response");
+        assert_eq!(first.head.tid, head.tid, "the 200 first: {first:?}");
+        assert_eq!(first.head.status(), Some(StatusCode::OK));
+        let second = alice.maybe(5000).await.expect("the REPORT");
+        assert_eq!(second.head.method(), Some(&Method::Report), "{second:?}");
+        assert_eq!(second.head.message_id(), head.message_id());
+        let copy = bob.message().await;
+        assert_eq!(copy.body.as_deref(), Some(&body[..]));
+    }
+}
+
 /// 7701-001: sessions of two rooms share one connection; each room's messages arrive on its
 /// own session.
 #[tokio::test]
