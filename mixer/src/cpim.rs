@@ -384,6 +384,17 @@ const fn is_ctl(b: u8) -> bool {
     b < 0x20 || b == 0x7f
 }
 
+/// The offset of the first CTL in `s`. Every header value is scanned: the test for one runs
+/// over the whole value without a branch per octet (the compiler vectorizes it), and the
+/// position is looked for only when there is one.
+fn find_ctl(s: &[u8]) -> Option<usize> {
+    if s.iter().fold(false, |any, &b| any | is_ctl(b)) {
+        s.iter().position(|&b| is_ctl(b))
+    } else {
+        None
+    }
+}
+
 const fn is_wsp(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
@@ -942,6 +953,9 @@ struct Layout {
     requires: Vec<RequireEntry>,
     mime: Vec<MimeEntry>,
     content_type: usize,
+    /// The length of the inner media type (`type/subtype`) at the start of the Content-Type
+    /// value, found when the value was checked.
+    media_type_len: usize,
     separator_missing: bool,
 }
 
@@ -1022,11 +1036,8 @@ fn scan_cpim_structure(
     if i < n && line[i] == b' ' {
         return Err((CpimError::ExtraSpace { at: base + i }, i));
     }
-    while i < n {
-        if is_ctl(line[i]) {
-            return Err((CpimError::ControlChar { at: base + i }, i));
-        }
-        i += 1;
+    if let Some(p) = find_ctl(&line[i..]) {
+        return Err((CpimError::ControlChar { at: base + i + p }, i + p));
     }
     if !complete {
         return Ok(None);
@@ -1140,7 +1151,12 @@ fn scan_cpim_line(
     base: usize,
 ) -> Result<Option<LineParts>, CpimError> {
     let structural = scan_cpim_structure(line, complete, base);
-    let utf8 = match std::str::from_utf8(line) {
+    // Most header lines are US-ASCII: a word-at-a-time check settles them.
+    let utf8 = match if line.is_ascii() {
+        Ok("")
+    } else {
+        std::str::from_utf8(line)
+    } {
         Ok(_) => None,
         Err(e) if e.error_len().is_none() && !complete => None,
         Err(e) => Some(e.valid_up_to()),
@@ -1396,9 +1412,10 @@ impl<'a> HeadParser<'a> {
             if self.content_type.is_some() {
                 return Err(CpimError::DuplicateContentType { at: p.line.s });
             }
-            if media_type_end(self.bytes(p.value)).is_none() {
+            let Some(len) = media_type_end(self.bytes(p.value)) else {
                 return Err(CpimError::InvalidContentType { at: p.line.s });
-            }
+            };
+            self.l.media_type_len = len;
             self.content_type = Some(self.l.mime.len());
         }
         self.l.mime.push(p);
@@ -1860,9 +1877,7 @@ impl Message {
     /// recipient's accept-wrapped-types, 7701-015).
     pub fn media_type(&self) -> &str {
         let ct = self.content_type();
-        media_type_end(ct.as_bytes())
-            .and_then(|n| ct.get(..n))
-            .unwrap_or(ct)
+        ct.get(..self.l.media_type_len).unwrap_or(ct)
     }
 }
 
