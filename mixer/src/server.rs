@@ -57,7 +57,7 @@ use msrp::encode;
 use msrp::transport::{EventReader, MsrpCodec, Outgoing, TrySendError, WriteQueue, WriterConfig};
 use msrp::{
     ByteRange, ByteString, DecodeError, DecoderConfig, Event, Flag, Head, Header, IdGenerator,
-    Ident, Method, MsrpUri, StatusCode,
+    Ident, Method, MsrpUri, StatusCode, Tail,
 };
 use msrp_sdp::Role;
 use tokio::net::{TcpListener, TcpStream};
@@ -89,6 +89,15 @@ enum Cmd {
     Head {
         key: SessionKey,
         head: Head,
+    },
+    /// A whole chunk: its head, its body (possibly empty) and its end-line's flag, read
+    /// together; `at` as for [`Cmd::Body`].
+    Whole {
+        key: SessionKey,
+        head: Head,
+        piece: Bytes,
+        flag: Flag,
+        at: Instant,
     },
     /// `at`: when the reader had the piece (fan-out latency).
     Body {
@@ -253,6 +262,10 @@ impl Shared {
             // cost a line scan, not a parsed head each (perf: about a fifth of the mixer's
             // time at 10 participants).
             skip_success_responses: true,
+            // A session's SENDs repeat their paths: the reader hands a repeated one over with
+            // its body and end-line when they came in the same read ([`Cmd::Whole`]).
+            repeated_sends: true,
+            whole_repeats: true,
             ..DecoderConfig::default()
         }
     }
@@ -800,6 +813,12 @@ async fn connect_out(
         .await;
 }
 
+/// Frames a connection reader hands to rooms from its read buffer before it lets the other
+/// tasks run (tokio's cooperative budget would stop it after 128 channel sends: with a whole
+/// frame in one command, [`Cmd::Whole`], that is 128 frames, and the room's copies of the first
+/// wait for all of them).
+const FRAMES_PER_TURN: usize = 32;
+
 /// The reader side of one connection.
 struct Conn {
     shared: Arc<Shared>,
@@ -835,6 +854,8 @@ impl Conn {
         let stopped = stop.wait_for(|s| *s);
         let timer = tokio::time::sleep_until((read_at + idle).into());
         tokio::pin!(stopped, timer);
+        // Frames handed to rooms since this task last let others run.
+        let mut frames = 0;
         loop {
             // Events already buffered are handled first, without waiting or polling the
             // other futures.
@@ -844,8 +865,17 @@ impl Conn {
                     Err(_) => break,
                     Ok(Err(e)) => self.on_decode_error(e).await,
                     Ok(Ok(ev)) => {
-                        if !self.on_event(ev).await {
+                        let frame = matches!(ev, Event::Head { .. } | Event::RepeatedSend(_));
+                        let tail = reader.take_tail();
+                        if !self.on_event(ev, tail).await {
                             break;
+                        }
+                        frames += usize::from(frame);
+                        if frames == FRAMES_PER_TURN {
+                            // The room runs on what it has been given (and its copies go
+                            // out) before more of a long burst is read.
+                            frames = 0;
+                            tokio::task::yield_now().await;
                         }
                     }
                 }
@@ -856,6 +886,8 @@ impl Conn {
                 read_at = Instant::now();
                 buffered = false;
             }
+            // It waits for input (or is about to read it): a turn of its own.
+            frames = 0;
             let queued_at =
                 self.shared.epoch + Duration::from_millis(self.queued_at.load(Ordering::Relaxed));
             let deadline = tokio::time::Instant::from_std(read_at.max(queued_at) + idle);
@@ -883,7 +915,8 @@ impl Conn {
                 None | Some(Err(_)) => break,
                 Some(Ok(Err(e))) => self.on_decode_error(e).await,
                 Some(Ok(Ok(ev))) => {
-                    if !self.on_event(ev).await {
+                    let tail = reader.take_tail();
+                    if !self.on_event(ev, tail).await {
                         break;
                     }
                 }
@@ -930,9 +963,10 @@ impl Conn {
         }
     }
 
-    /// `false`: close the connection.
-    async fn on_event(&mut self, ev: Event) -> bool {
-        // `repeated_sends` is not set; were it, the same.
+    /// `false`: close the connection. `tail`: the body and end-line of the SEND `ev` when the
+    /// decoder read them with its head ([`DecoderConfig::whole_repeats`]): the frame goes to
+    /// its room as one command.
+    async fn on_event(&mut self, ev: Event, tail: Option<Tail>) -> bool {
         match ev.with_head() {
             // Responses to the copies are dropped (7701-023); the decoder skips the bodiless
             // 2xx ones without an event, so this one only comes if it is configured to.
@@ -956,7 +990,18 @@ impl Conn {
                 }
                 match self.route(&head).await {
                     Ok((room, key)) => {
-                        if room.tx.send(Cmd::Head { key, head }).await.is_err() {
+                        let cmd = match tail {
+                            Some(t) => Cmd::Whole {
+                                key,
+                                head,
+                                piece: t.body,
+                                flag: t.flag,
+                                at: Instant::now(),
+                            },
+                            None => Cmd::Head { key, head },
+                        };
+                        let whole = matches!(cmd, Cmd::Whole { .. });
+                        if room.tx.send(cmd).await.is_err() || whole {
                             return true;
                         }
                         self.current = Some((room, key));
@@ -1372,6 +1417,21 @@ impl Task {
                 }
             }
             Some(Cmd::Head { key, head }) => self.room.request(key, head, now, actions),
+            Some(Cmd::Whole {
+                key,
+                head,
+                piece,
+                flag,
+                at,
+            }) => {
+                // As Head, Body (when there is one) and End would be.
+                self.room.request(key, head, now, actions);
+                if !piece.is_empty() {
+                    self.room.body(key, piece, now, actions);
+                }
+                self.room.end(key, flag, now, actions);
+                return Some(at);
+            }
             Some(Cmd::Body { key, piece, at }) => {
                 self.room.body(key, piece, now, actions);
                 return Some(at);

@@ -667,6 +667,51 @@ async fn the_response_comes_before_the_success_report() {
     }
 }
 
+/// RFC 7701 §6.1, RFC 4975 §7.2: a burst of whole messages written at once (each SEND repeats
+/// the last one's header block, so the reader hands each to the room as one command, and the
+/// burst is longer than the frames a reader hands over per turn) reaches every other participant
+/// intact and in order, and the sender gets every 200, in order.
+#[tokio::test]
+async fn a_burst_of_whole_messages_reaches_everyone_in_order() {
+    const MESSAGES: usize = 150;
+    let (h, addr) = start().await;
+    let mut alice = join(&h, addr, "lobby", "alice").await;
+    let mut bob = join(&h, addr, "lobby", "bob").await;
+    let mut carol = join(&h, addr, "lobby", "carol").await;
+    let mut wire = bytes::BytesMut::new();
+    let mut sent = Vec::new();
+    for i in 0..MESSAGES {
+        let body = cpim(
+            &user_uri("alice"),
+            &room_uri("lobby"),
+            &format!("burst {i:04}"),
+        );
+        let head = alice
+            .send_head()
+            .with(Header::ByteRange(ByteRange::whole(body.len() as u64)))
+            .with(Header::ContentType(ByteString::from_static("message/cpim")));
+        msrp::encode::frame(&head, Some(&body), Flag::Last, &mut wire);
+        sent.push((head, body));
+    }
+    alice.write_raw(&wire).await;
+    for (head, _) in &sent {
+        let r = alice.maybe(5000).await.expect("a response");
+        assert_eq!(r.head.tid, head.tid, "responses in order");
+        assert_eq!(r.head.status(), Some(StatusCode::OK));
+    }
+    for p in [&mut bob, &mut carol] {
+        for (_, body) in &sent {
+            let copy = p.message().await;
+            assert_eq!(
+                copy.body.as_deref(),
+                Some(&body[..]),
+                "copies intact, in order"
+            );
+            assert_eq!(copy.flag, Flag::Last);
+        }
+    }
+}
+
 /// 7701-001: sessions of two rooms share one connection; each room's messages arrive on its
 /// own session.
 #[tokio::test]

@@ -473,7 +473,7 @@ async fn binding_while_the_room_is_busy() {
             .send_chunk(&mid, 1, &body[..1000], total, Flag::More)
             .await;
         assert_eq!(s.status_of(&head).await, StatusCode::OK);
-        // The rest in one burst (a Head, a Body and an End command each).
+        // The rest in one burst (each chunk read whole goes to the room as one command).
         let mut burst = bytes::BytesMut::new();
         for (i, piece) in body[1000..].chunks(CHUNK).enumerate() {
             let start = 1001 + (i * CHUNK) as u64;
