@@ -59,6 +59,7 @@
 //! each, received whole, whether their total was declared or `*`) are kept and sent to a session
 //! when it binds, each as one chunk.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
@@ -596,11 +597,16 @@ impl Room {
                 return Err(StatusCode::TOO_LARGE);
             }
         }
-        if let Some(o) = self.by_key.get(&(session, key)) {
-            let inc = self.incoming.get_mut(o).expect("indexed");
-            inc.deadline = now + self.limits.chunk_timeout;
-            return Ok(*o);
-        }
+        // One lookup for a known message and a new one alike (the key is hashed once).
+        let slot = match self.by_key.entry((session, key)) {
+            Entry::Occupied(e) => {
+                let o = *e.get();
+                let inc = self.incoming.get_mut(&o).expect("indexed");
+                inc.deadline = now + self.limits.chunk_timeout;
+                return Ok(o);
+            }
+            Entry::Vacant(v) => v,
+        };
         // A new message starts with its first octet (the CPIM headers are there).
         if range.start != 1 {
             return Err(StatusCode::BAD_REQUEST);
@@ -633,7 +639,7 @@ impl Room {
                 deadline: now + self.limits.chunk_timeout,
             },
         );
-        self.by_key.insert((session, key), o);
+        slot.insert(o);
         Ok(o)
     }
 

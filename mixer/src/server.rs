@@ -1590,9 +1590,9 @@ impl Task {
     /// `Byte-Range: start-end/total` and `Content-Type: message/cpim` lines, the body and the
     /// end-line, into the recipient's [`Pending`] item (queued by [`Task::flush`]).
     ///
-    /// What the copies share is written once into [`Task::frame`]; a copy is then five
+    /// What the copies share is written once into [`Task::frame`]; a copy is then six
     /// appends: `MSRP` and the stem, its suffix, its session's [`Output::lead`], the shared
-    /// lines (with a short body and the end-line up to the stem), and its suffix with the flag.
+    /// lines (with a short body and the end-line up to the stem), its suffix, the flag and CRLF.
     fn emit(&mut self, out: OutId, piece: Bytes, flag: Flag, stamp: u64) {
         let Some(m) = self.open.get_mut(&out) else {
             return;
@@ -1639,13 +1639,11 @@ impl Task {
                 self.dirty.push(*to);
             }
             let p = o.pending.get_or_insert_with(Box::default);
-            // The copy's suffix, then its flag and CRLF: the end of its end-line.
+            // The copy's suffix, then (after `end`) the suffix again with its flag and CRLF.
             let (sfx, sfx_len) = suffix(i);
-            let mut close = [0u8; 14];
-            close[..sfx_len].copy_from_slice(&sfx[sfx.len() - sfx_len..]);
-            close[sfx_len..sfx_len + 3].copy_from_slice(&[flag.byte(), b'\r', b'\n']);
-            let close = &close[..sfx_len + 3];
-            let need = lead.len() + sfx_len + o.lead.len() + lines.len() + end.len() + close.len();
+            let sfx = &sfx[sfx.len() - sfx_len..];
+            let close = [flag.byte(), b'\r', b'\n'];
+            let need = lead.len() + 2 * sfx_len + o.lead.len() + lines.len() + end.len() + 3;
             if p.buf.capacity() - p.buf.len() < need {
                 // A fresh batch starts at the size of the last one (up to BATCH_BYTES and one
                 // copy more: the batch is queued once it holds BATCH_BYTES).
@@ -1664,7 +1662,7 @@ impl Task {
             }
             let start = p.buf.len();
             p.buf.extend_from_slice(lead);
-            p.buf.extend_from_slice(&sfx[sfx.len() - sfx_len..]);
+            p.buf.extend_from_slice(sfx);
             p.buf.extend_from_slice(&o.lead);
             p.buf.extend_from_slice(lines);
             if !short {
@@ -1675,7 +1673,8 @@ impl Task {
                 p.item.push(piece.clone());
             }
             p.buf.extend_from_slice(end);
-            p.buf.extend_from_slice(close);
+            p.buf.extend_from_slice(sfx);
+            p.buf.extend_from_slice(&close);
             // What went into `buf` for this copy: all of it, or the end-line after a split.
             p.buffered += p.buf.len() - if short { start } else { 0 };
             if p.outs.last() != Some(&out) {
