@@ -65,10 +65,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use msrp::report;
 use msrp::{
     ByteRange, ByteString, Flag, Head, Header, IdGenerator, Ident, Method, MsrpUri, StatusCode,
 };
+use msrp::{encode, report};
 
 use crate::config::{RoomPolicy, SwitchLimits};
 use crate::cpim;
@@ -115,7 +115,7 @@ pub enum Action {
         /// The session the request came from.
         to: SessionKey,
         /// The response.
-        head: Head,
+        response: Response,
     },
     /// Open one chunk per copy (queue each head; a SEND with a body follows).
     Open {
@@ -149,6 +149,70 @@ pub enum Action {
         body: Option<Bytes>,
     },
 }
+
+/// A transaction response the switch owes ([`Action::Respond`]): the request, the status and
+/// our session URI, from which the response is written (RFC 4975 §7.2: the request's
+/// transaction id, To-Path the first URI of its From-Path, From-Path ours, 4975-061/062); a SEND's
+/// is written without a head being built (`msrp::encode::send_response`). Two are equal when
+/// their heads are ([`Response::head`]).
+#[derive(Debug, Clone)]
+pub enum Response {
+    /// Owed for `req` (a response is owed: [`report::owed`]).
+    Owed {
+        /// The request answered.
+        req: Arc<Head>,
+        /// The status.
+        status: StatusCode,
+        /// Our URI on the session (the From-Path).
+        local: MsrpUri,
+    },
+    /// A response head as it is.
+    Head(Head),
+}
+
+impl Response {
+    /// The response's head.
+    pub fn head(&self) -> Head {
+        match self {
+            Response::Owed { req, status, local } => report::response(req, *status, None, local),
+            Response::Head(h) => h.clone(),
+        }
+    }
+
+    /// Its status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Response::Owed { status, .. } => *status,
+            Response::Head(h) => h.status().unwrap_or(StatusCode::OK),
+        }
+    }
+
+    /// Writes the response and its `$` end-line (a bodiless frame) at the end of `out`.
+    pub fn write(&self, out: &mut BytesMut) {
+        if let Response::Owed { req, status, local } = self {
+            if encode::send_response(req, *status, local, false, out) {
+                return;
+            }
+        }
+        let h = self.head();
+        encode::head(&h, false, out);
+        encode::end(&h.tid, Flag::Last, false, out);
+    }
+}
+
+impl From<Head> for Response {
+    fn from(h: Head) -> Response {
+        Response::Head(h)
+    }
+}
+
+impl PartialEq for Response {
+    fn eq(&self, other: &Response) -> bool {
+        self.head() == other.head()
+    }
+}
+
+impl Eq for Response {}
 
 /// Something the switch decided that sends nothing by itself: what the tokio layer counts
 /// ([`Room::take_notes`], `crate::metrics`).
@@ -503,10 +567,16 @@ impl Room {
             Some(Method::Nickname) => {
                 let status = self.nickname(session, &head);
                 self.note(Note::Nickname(status));
-                respond(out, session, &head, status, &local);
+                respond(out, session, &Arc::new(head), status, &local);
             }
             Some(Method::Report) => {}
-            _ => respond(out, session, &head, StatusCode::NOT_IMPLEMENTED, &local),
+            _ => respond(
+                out,
+                session,
+                &Arc::new(head),
+                StatusCode::NOT_IMPLEMENTED,
+                &local,
+            ),
         }
     }
 
@@ -1195,11 +1265,21 @@ fn report_wrapper(m: &cpim::Message) -> Option<Bytes> {
 
 /// Queues the response owed for `req` with `status` (RFC 4975 §7.2: none for Failure-Report
 /// `no` on success, 4975-046, and none for REPORTs).
-fn respond(out: &mut Vec<Action>, to: SessionKey, req: &Head, status: StatusCode, local: &MsrpUri) {
+fn respond(
+    out: &mut Vec<Action>,
+    to: SessionKey,
+    req: &Arc<Head>,
+    status: StatusCode,
+    local: &MsrpUri,
+) {
     if let Some(s) = report::owed(req, status).response {
         out.push(Action::Respond {
             to,
-            head: report::response(req, s, None, local),
+            response: Response::Owed {
+                req: req.clone(),
+                status: s,
+                local: local.clone(),
+            },
         });
     }
 }

@@ -1488,10 +1488,9 @@ impl Task {
         while !self.actions.is_empty() || !self.dropped.is_empty() {
             for a in std::mem::take(&mut self.actions) {
                 match a {
-                    Action::Respond { to, head } => {
+                    Action::Respond { to, response } => {
                         if let Some(p) = self.control_of(to) {
-                            encode::head(&head, false, p);
-                            encode::end(&head.tid, Flag::Last, false, p);
+                            response.write(p);
                         }
                     }
                     Action::Send { to, head, body } => {

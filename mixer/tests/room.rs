@@ -21,7 +21,9 @@ use msrp_mixer::config::{RoomPolicy, SwitchLimits};
 use msrp_mixer::cpim;
 use msrp_mixer::identity::UserUri;
 use msrp_mixer::join::{self, SessionTerms};
-use msrp_mixer::room::{Action, Copies, HISTORY_MAX_MESSAGE, JoinRefused, OutId, Room, SessionKey};
+use msrp_mixer::room::{
+    Action, Copies, HISTORY_MAX_MESSAGE, JoinRefused, OutId, Response, Room, SessionKey,
+};
 use msrp_sdp::Role;
 use msrp_sdp::attr::{AcceptTypes, AcceptWrappedTypes, FormatEntry};
 
@@ -246,12 +248,13 @@ fn public(from: &str, text: &str) -> Vec<u8> {
 fn response(k: SessionKey, t: &SessionTerms, req: &Head, status: StatusCode) -> Action {
     Action::Respond {
         to: k,
-        head: Head::response(
+        response: Head::response(
             status,
             req.tid,
             msrp::path![req.from_path()[0].clone()],
             msrp::path![t.local.clone()],
-        ),
+        )
+        .into(),
     }
 }
 
@@ -370,7 +373,7 @@ fn range(start: u64, end: Option<u64>, total: Option<u64>) -> ByteRange {
 fn statuses(acts: &[Action]) -> Vec<(SessionKey, u16)> {
     acts.iter()
         .filter_map(|a| match a {
-            Action::Respond { to, head } => Some((*to, head.status().unwrap().as_u16())),
+            Action::Respond { to, response } => Some((*to, response.status().as_u16())),
             _ => None,
         })
         .collect()
@@ -401,12 +404,13 @@ fn nickname(chat: &mut Chat, k: SessionKey, nick: &str) -> u16 {
     let head = nickname_head(chat, k, nick);
     let t = chat.terms(k);
     let acts = chat.request(k, head.clone());
-    let [Action::Respond { to, head: r }] = acts.as_slice() else {
+    let [Action::Respond { to, response: got }] = acts.as_slice() else {
         panic!("one response: {acts:?}");
     };
+    let r = got.head();
     let status = r.status().unwrap();
     assert_eq!(*to, k);
-    assert_eq!(*r, response(k, &t, &head, status).head_of());
+    assert_eq!(r, response(k, &t, &head, status).head_of());
     status.as_u16()
 }
 
@@ -417,7 +421,8 @@ trait HeadOf {
 impl HeadOf for Action {
     fn head_of(self) -> Head {
         match self {
-            Action::Respond { head, .. } | Action::Send { head, .. } => head,
+            Action::Respond { response, .. } => response.head(),
+            Action::Send { head, .. } => head,
             a => panic!("no head: {a:?}"),
         }
     }
@@ -1941,7 +1946,7 @@ fn rfc7701_s9_3_regular_message() {
             },
             Action::Respond {
                 to: a,
-                head: without_message_id(f2.head)
+                response: without_message_id(f2.head).into()
             },
         ]
     );
@@ -1997,7 +2002,7 @@ fn rfc7701_s9_4_private_message() {
             },
             Action::Respond {
                 to: a,
-                head: f2_fixed
+                response: f2_fixed.into()
             },
         ]
     );
@@ -2056,15 +2061,77 @@ fn rfc7701_s9_2_nickname() {
         Some("Nickname reserved or already in use")
     );
     *comment = Some(ByteString::from_static("Nickname Already In Use"));
-    assert_eq!(out, vec![Action::Respond { to: a, head: f2h }]);
+    assert_eq!(
+        out,
+        vec![Action::Respond {
+            to: a,
+            response: f2h.into()
+        }]
+    );
     out.clear();
     room.request(a, f3.head.clone(), now, &mut out);
     assert_eq!(
         out,
         vec![Action::Respond {
             to: a,
-            head: f4.head
+            response: f4.head.into()
         }]
     );
     assert_eq!(room.roster()[0].1.as_deref(), Some("Alice in Wonderland"));
+}
+
+/// RFC 4975 §7.2 (4975-061/062): a response the switch owes is written (`Response::write`, a
+/// SEND's without building its head) exactly as its head encodes: the request's tid, the reason
+/// phrase, To-Path the first From-Path URI (a relay's, here), From-Path our URI, the `$`
+/// end-line. For SENDs with several statuses, and for another method (written from its head).
+#[test]
+fn responses_are_written_as_their_heads() {
+    let local: MsrpUri = "msrp://mixer.example.com:2855/s1;tcp".parse().unwrap();
+    let relay: MsrpUri = "msrp://relay.example.com:2855/r1;tcp".parse().unwrap();
+    let alice: MsrpUri = "msrp://alice.example.com:7777/a1;tcp".parse().unwrap();
+    let send = Head::request(
+        Method::Send,
+        "tid0042".parse().unwrap(),
+        msrp::path![local.clone()],
+        msrp::path![relay.clone(), alice.clone()],
+    )
+    .with(Header::MessageId("mid42".parse().unwrap()))
+    .with(Header::ByteRange(ByteRange::whole(3)))
+    .with(Header::ContentType(ByteString::from_static("message/cpim")));
+    let nick = Head::request(
+        Method::Nickname,
+        "nick0042".parse().unwrap(),
+        msrp::path![local.clone()],
+        msrp::path![alice.clone()],
+    )
+    .with(Header::UseNickname(ByteString::from_static("Al")));
+    let cases = [
+        (&send, StatusCode::OK),
+        (&send, StatusCode::TOO_LARGE),
+        (&send, StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (&send, StatusCode::FORBIDDEN),
+        (&nick, StatusCode::BAD_NICKNAME),
+    ];
+    for (req, status) in cases {
+        let r = Response::Owed {
+            req: std::sync::Arc::new(req.clone()),
+            status,
+            local: local.clone(),
+        };
+        let head = r.head();
+        assert_eq!(head.tid, req.tid);
+        assert_eq!(head.status(), Some(status));
+        assert_eq!(head.to_path(), &[req.from_path()[0].clone()][..]);
+        assert_eq!(head.from_path(), &[local.clone()][..]);
+        let mut want = BytesMut::new();
+        msrp::encode::frame(&head, None, Flag::Last, &mut want);
+        let mut got = BytesMut::new();
+        r.write(&mut got);
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want),
+            "{status:?}"
+        );
+        assert_eq!(r, Response::from(head));
+    }
 }
