@@ -651,10 +651,8 @@ async fn the_response_comes_before_the_success_report() {
             &format!("report me {i}"),
         );
         let head = alice
-            .send_head()
-            .with(Header::ByteRange(ByteRange::whole(body.len() as u64)))
-            .with(Header::SuccessReport(true))
-            .with(Header::ContentType(ByteString::from_static("message/cpim")));
+            .whole_head("message/cpim", body.len())
+            .with(Header::SuccessReport(true));
         alice.write(&head, Some(&body), Flag::Last).await;
         let first = alice.maybe(5000).await.expect("the response");
         assert_eq!(first.head.tid, head.tid, "the 200 first: {first:?}");
@@ -686,10 +684,7 @@ async fn a_burst_of_whole_messages_reaches_everyone_in_order() {
             &room_uri("lobby"),
             &format!("burst {i:04}"),
         );
-        let head = alice
-            .send_head()
-            .with(Header::ByteRange(ByteRange::whole(body.len() as u64)))
-            .with(Header::ContentType(ByteString::from_static("message/cpim")));
+        let head = alice.whole_head("message/cpim", body.len());
         msrp::encode::frame(&head, Some(&body), Flag::Last, &mut wire);
         sent.push((head, body));
     }

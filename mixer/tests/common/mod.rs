@@ -245,12 +245,16 @@ impl Participant {
         assert_eq!(st, StatusCode::OK, "bind of {}", self.user);
     }
 
+    /// The head of a SEND of a whole body of `len` octets with Content-Type `ct` (not sent).
+    pub fn whole_head(&mut self, ct: &'static str, len: usize) -> Head {
+        self.send_head()
+            .with(Header::ByteRange(ByteRange::whole(len as u64)))
+            .with(Header::ContentType(ByteString::from_static(ct)))
+    }
+
     /// Sends `body` whole as one SEND with Content-Type `ct`; returns its head.
     pub async fn send_typed(&mut self, ct: &'static str, body: &[u8]) -> Head {
-        let head = self
-            .send_head()
-            .with(Header::ByteRange(ByteRange::whole(body.len() as u64)))
-            .with(Header::ContentType(ByteString::from_static(ct)));
+        let head = self.whole_head(ct, body.len());
         self.write(&head, Some(body), Flag::Last).await;
         head
     }
