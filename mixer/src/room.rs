@@ -66,7 +66,8 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use msrp::{
-    ByteRange, ByteString, Flag, Head, Header, IdGenerator, Ident, Method, MsrpUri, StatusCode,
+    ByteRange, ByteString, Flag, Head, Header, IdGenerator, Ident, Method, MsrpUri, RepeatedSend,
+    StatusCode,
 };
 use msrp::{encode, report};
 
@@ -150,6 +151,74 @@ pub enum Action {
     },
 }
 
+/// A request's head as the switch keeps it: parsed whole, or a SEND that repeats an earlier
+/// one's header block but for its transaction id, Message-ID and Byte-Range (the decoder's
+/// [`RepeatedSend`], `msrp::DecoderConfig::repeated_sends`), whose head is built only when
+/// something needs it whole (a REPORT about it, [`ReqHead::to_head`]). A session's chunks mostly
+/// repeat: no head is built and dropped per message.
+#[derive(Debug, Clone)]
+pub enum ReqHead {
+    /// A head parsed whole.
+    Whole(Arc<Head>),
+    /// A repeat (boxed: a session's [`Room`] state holds one while a chunk comes in).
+    Repeat(Box<RepeatedSend>),
+}
+
+impl ReqHead {
+    /// The transaction id.
+    pub fn tid(&self) -> &Ident {
+        match self {
+            ReqHead::Whole(h) => &h.tid,
+            ReqHead::Repeat(r) => &r.tid,
+        }
+    }
+
+    /// The Message-ID ([`Head::message_id`]).
+    pub fn message_id(&self) -> Option<&Ident> {
+        match self {
+            ReqHead::Whole(h) => h.message_id(),
+            ReqHead::Repeat(r) => r.message_id(),
+        }
+    }
+
+    /// The Byte-Range ([`Head::byte_range`]).
+    pub fn byte_range(&self) -> Option<ByteRange> {
+        match self {
+            ReqHead::Whole(h) => h.byte_range(),
+            ReqHead::Repeat(r) => r.byte_range(),
+        }
+    }
+
+    /// The head whose other lines this one has (method, paths, Content-Type, report headers):
+    /// itself, or the SEND it repeats. Not for the transaction id, Message-ID or Byte-Range.
+    pub fn shape(&self) -> &Head {
+        match self {
+            ReqHead::Whole(h) => h,
+            ReqHead::Repeat(r) => r.template(),
+        }
+    }
+
+    /// The head, whole.
+    pub fn to_head(&self) -> Head {
+        match self {
+            ReqHead::Whole(h) => Head::clone(h),
+            ReqHead::Repeat(r) => r.head(),
+        }
+    }
+}
+
+impl From<Head> for ReqHead {
+    fn from(h: Head) -> ReqHead {
+        ReqHead::Whole(Arc::new(h))
+    }
+}
+
+impl From<RepeatedSend> for ReqHead {
+    fn from(r: RepeatedSend) -> ReqHead {
+        ReqHead::Repeat(Box::new(r))
+    }
+}
+
 /// A transaction response the switch owes ([`Action::Respond`]): the request, the status and
 /// our session URI, from which the response is written (RFC 4975 §7.2: the request's
 /// transaction id, To-Path the first URI of its From-Path, From-Path ours, 4975-061/062); a SEND's
@@ -160,7 +229,7 @@ pub enum Response {
     /// Owed for `req` (a response is owed: [`report::owed`]).
     Owed {
         /// The request answered.
-        req: Arc<Head>,
+        req: ReqHead,
         /// The status.
         status: StatusCode,
         /// Our URI on the session (the From-Path).
@@ -174,7 +243,9 @@ impl Response {
     /// The response's head.
     pub fn head(&self) -> Head {
         match self {
-            Response::Owed { req, status, local } => report::response(req, *status, None, local),
+            Response::Owed { req, status, local } => {
+                report::response(&req.to_head(), *status, None, local)
+            }
             Response::Head(h) => h.clone(),
         }
     }
@@ -190,7 +261,9 @@ impl Response {
     /// Writes the response and its `$` end-line (a bodiless frame) at the end of `out`.
     pub fn write(&self, out: &mut BytesMut) {
         if let Response::Owed { req, status, local } = self {
-            if encode::send_response(req, *status, local, false, out) {
+            let shape = req.shape();
+            if let (true, Some(back)) = (shape.is_send(), shape.from_path().first()) {
+                encode::send_response_of(req.tid(), back, None, *status, local, out);
                 return;
             }
         }
@@ -275,7 +348,7 @@ impl Member {
 struct Receiving {
     /// The sender's head of this chunk (shared with its message's [`Incoming::first`] when
     /// it is the first chunk: one head per message, not a copy).
-    head: Arc<Head>,
+    head: ReqHead,
     what: Receive,
 }
 
@@ -304,7 +377,7 @@ struct Incoming {
     /// The Message-ID of the copies.
     out_id: Ident,
     /// The sender's first chunk head (for REPORTs).
-    first: Arc<Head>,
+    first: ReqHead,
     /// Octets waiting for the CPIM headers to complete (7701-017); `None` once decided.
     pending: Option<BytesMut>,
     /// The decision, once made.
@@ -330,7 +403,7 @@ struct Incoming {
 #[derive(Debug)]
 struct Finished {
     from: SessionKey,
-    first: Arc<Head>,
+    first: ReqHead,
     /// Octets received.
     received: u64,
     total: Option<u64>,
@@ -554,29 +627,24 @@ impl Room {
     pub fn request(
         &mut self,
         session: SessionKey,
-        head: Head,
+        head: impl Into<ReqHead>,
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        let head = head.into();
         let Some(m) = self.members.get(&session) else {
             return;
         };
         let local = m.terms.local.clone();
-        match head.method() {
+        match head.shape().method() {
             Some(Method::Send) => self.send_head(session, head, now, out),
             Some(Method::Nickname) => {
-                let status = self.nickname(session, &head);
+                let status = self.nickname(session, head.shape());
                 self.note(Note::Nickname(status));
-                respond(out, session, &Arc::new(head), status, &local);
+                respond(out, session, &head, status, &local);
             }
             Some(Method::Report) => {}
-            _ => respond(
-                out,
-                session,
-                &Arc::new(head),
-                StatusCode::NOT_IMPLEMENTED,
-                &local,
-            ),
+            _ => respond(out, session, &head, StatusCode::NOT_IMPLEMENTED, &local),
         }
     }
 
@@ -603,8 +671,13 @@ impl Room {
     }
 
     /// A SEND chunk's head.
-    fn send_head(&mut self, session: SessionKey, head: Head, now: Instant, out: &mut Vec<Action>) {
-        let head = Arc::new(head);
+    fn send_head(
+        &mut self,
+        session: SessionKey,
+        head: ReqHead,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         // 4975-018: a chunk whose octets would go past the room's limit ends the message, whatever
         // its declared total (`*` too): 413, and its recipients get `#`.
         let range = range_of(&head);
@@ -649,14 +722,14 @@ impl Room {
     fn admit(
         &mut self,
         session: SessionKey,
-        head: &Arc<Head>,
+        head: &ReqHead,
         now: Instant,
     ) -> Result<OutId, StatusCode> {
         let Some(key) = head.message_id().cloned() else {
             return Err(StatusCode::BAD_REQUEST);
         };
         let range = range_of(head);
-        if head.content_type().is_none() && range.total.unwrap_or(0) == 0 {
+        if head.shape().content_type().is_none() && range.total.unwrap_or(0) == 0 {
             // A bodiless (or empty) SEND: how a session binds its connection (RFC 4975 §5.4,
             // RFC 6135 §4.1); it carries no message and is answered 200.
             return Err(StatusCode::OK);
@@ -682,6 +755,7 @@ impl Room {
             return Err(StatusCode::BAD_REQUEST);
         }
         let is_cpim = head
+            .shape()
             .content_type()
             .is_some_and(|t| essence(t).eq_ignore_ascii_case("message/cpim"));
         if !is_cpim {
@@ -1016,7 +1090,7 @@ impl Room {
                 respond(out, session, &r.head, StatusCode::OK, &local);
                 let complete = flag == Flag::Last && inc.total.is_none_or(|t| inc.next > t)
                     || flag == Flag::Abort;
-                if flag == Flag::Last && report::success_report_owed(&inc.first) {
+                if flag == Flag::Last && report::success_report_owed(inc.first.shape()) {
                     let range = ByteRange {
                         start: 1,
                         end: Some(inc.next - 1),
@@ -1100,7 +1174,7 @@ impl Room {
         } else {
             return;
         };
-        if !report::failure_report_owed(first, status) {
+        if !report::failure_report_owed(first.shape(), status) {
             return;
         }
         let Some(sender) = self.members.get(&from) else {
@@ -1223,14 +1297,14 @@ fn facts(prefix: Bytes, max: usize) -> Result<Option<Facts>, StatusCode> {
 fn send_report(
     out: &mut Vec<Action>,
     to: SessionKey,
-    send: &Head,
+    send: &ReqHead,
     tid: Ident,
     status: StatusCode,
     range: ByteRange,
     wrapper: Option<&Bytes>,
     local: &MsrpUri,
 ) {
-    let Some(mut head) = report::report(send, tid, status, None, range, local) else {
+    let Some(mut head) = report::report(&send.to_head(), tid, status, None, range, local) else {
         return;
     };
     if wrapper.is_some() {
@@ -1268,11 +1342,11 @@ fn report_wrapper(m: &cpim::Message) -> Option<Bytes> {
 fn respond(
     out: &mut Vec<Action>,
     to: SessionKey,
-    req: &Arc<Head>,
+    req: &ReqHead,
     status: StatusCode,
     local: &MsrpUri,
 ) {
-    if let Some(s) = report::owed(req, status).response {
+    if let Some(s) = report::owed(req.shape(), status).response {
         out.push(Action::Respond {
             to,
             response: Response::Owed {
@@ -1300,7 +1374,7 @@ fn copy_head(terms: &SessionTerms, tid: Ident, message_id: Ident, range: ByteRan
 
 /// The Byte-Range of a SEND chunk: a SEND without one is a whole message in one chunk
 /// (4975-022), of a size known only at its end-line: `1-*/*`.
-fn range_of(head: &Head) -> ByteRange {
+fn range_of(head: &ReqHead) -> ByteRange {
     head.byte_range().unwrap_or(ByteRange {
         start: 1,
         end: None,

@@ -68,7 +68,7 @@ use crate::config::{MixerConfig, RoomPolicy};
 use crate::identity::UserUri;
 use crate::join::{self, JoinError, SessionTerms};
 use crate::metrics::{MessageKind, Metrics};
-use crate::room::{Action, Copies, IdMap, JoinRefused, Note, OutId, Room, SessionKey};
+use crate::room::{Action, Copies, IdMap, JoinRefused, Note, OutId, ReqHead, Room, SessionKey};
 
 /// Commands a room task takes, in order.
 enum Cmd {
@@ -88,13 +88,13 @@ enum Cmd {
     },
     Head {
         key: SessionKey,
-        head: Head,
+        head: ReqHead,
     },
     /// A whole chunk: its head, its body (possibly empty) and its end-line's flag, read
     /// together; `at` as for [`Cmd::Body`].
     Whole {
         key: SessionKey,
-        head: Head,
+        head: ReqHead,
         piece: Bytes,
         flag: Flag,
         at: Instant,
@@ -967,48 +967,23 @@ impl Conn {
     /// decoder read them with its head ([`DecoderConfig::whole_repeats`]): the frame goes to
     /// its room as one command.
     async fn on_event(&mut self, ev: Event, tail: Option<Tail>) -> bool {
-        match ev.with_head() {
+        let head = match ev {
             // Responses to the copies are dropped (7701-023); the decoder skips the bodiless
             // 2xx ones without an event, so this one only comes if it is configured to.
-            Event::BriefSuccess(_) | Event::RepeatedSend(_) => {
+            Event::BriefSuccess(_) => {
                 self.current = None;
-                true
+                return true;
             }
+            // A SEND that repeats the last one's header block: handed on as it is (the room
+            // builds its head only if it needs it whole).
+            Event::RepeatedSend(r) => ReqHead::from(r),
             Event::Head { head, .. } => {
-                self.current = None;
                 if head.status().is_some() {
                     // Responses to the copies: dropped (7701-023).
+                    self.current = None;
                     return true;
                 }
-                // Every request of a session has the same paths: compared, not copied, each time.
-                if let (Some(f), Some(t)) = (head.from_path().first(), head.to_path().first()) {
-                    if self.last.as_ref().is_none_or(|(lf, lt)| {
-                        lf.as_str() != f.as_str() || lt.as_str() != t.as_str()
-                    }) {
-                        self.last = Some((f.clone(), t.clone()));
-                    }
-                }
-                match self.route(&head).await {
-                    Ok((room, key)) => {
-                        let cmd = match tail {
-                            Some(t) => Cmd::Whole {
-                                key,
-                                head,
-                                piece: t.body,
-                                flag: t.flag,
-                                at: Instant::now(),
-                            },
-                            None => Cmd::Head { key, head },
-                        };
-                        let whole = matches!(cmd, Cmd::Whole { .. });
-                        if room.tx.send(cmd).await.is_err() || whole {
-                            return true;
-                        }
-                        self.current = Some((room, key));
-                    }
-                    Err(status) => self.answer(&head, status),
-                }
-                true
+                ReqHead::from(head)
             }
             Event::Body(piece) => {
                 if let Some((room, key)) = &self.current {
@@ -1022,16 +997,49 @@ impl Conn {
                         })
                         .await;
                 }
-                true
+                return true;
             }
             Event::End(flag) => {
                 if let Some((room, key)) = self.current.take() {
                     let at = Instant::now();
                     let _ = room.tx.send(Cmd::End { key, flag, at }).await;
                 }
-                true
+                return true;
+            }
+        };
+        self.current = None;
+        let shape = head.shape();
+        // Every request of a session has the same paths: compared, not copied, each time.
+        if let (Some(f), Some(t)) = (shape.from_path().first(), shape.to_path().first()) {
+            if self
+                .last
+                .as_ref()
+                .is_none_or(|(lf, lt)| lf.as_str() != f.as_str() || lt.as_str() != t.as_str())
+            {
+                self.last = Some((f.clone(), t.clone()));
             }
         }
+        match self.route(head.shape()).await {
+            Ok((room, key)) => {
+                let cmd = match tail {
+                    Some(t) => Cmd::Whole {
+                        key,
+                        head,
+                        piece: t.body,
+                        flag: t.flag,
+                        at: Instant::now(),
+                    },
+                    None => Cmd::Head { key, head },
+                };
+                let whole = matches!(cmd, Cmd::Whole { .. });
+                if room.tx.send(cmd).await.is_err() || whole {
+                    return true;
+                }
+                self.current = Some((room, key));
+            }
+            Err(status) => self.answer(&head.to_head(), status),
+        }
+        true
     }
 
     /// The session a request is for (RFC 4975 §7.3, 4975-063): its To-Path must be one URI of

@@ -22,7 +22,7 @@ use msrp_mixer::cpim;
 use msrp_mixer::identity::UserUri;
 use msrp_mixer::join::{self, SessionTerms};
 use msrp_mixer::room::{
-    Action, Copies, HISTORY_MAX_MESSAGE, JoinRefused, OutId, Response, Room, SessionKey,
+    Action, Copies, HISTORY_MAX_MESSAGE, JoinRefused, OutId, ReqHead, Response, Room, SessionKey,
 };
 use msrp_sdp::Role;
 use msrp_sdp::attr::{AcceptTypes, AcceptWrappedTypes, FormatEntry};
@@ -2089,15 +2089,18 @@ fn responses_are_written_as_their_heads() {
     let local: MsrpUri = "msrp://mixer.example.com:2855/s1;tcp".parse().unwrap();
     let relay: MsrpUri = "msrp://relay.example.com:2855/r1;tcp".parse().unwrap();
     let alice: MsrpUri = "msrp://alice.example.com:7777/a1;tcp".parse().unwrap();
-    let send = Head::request(
-        Method::Send,
-        "tid0042".parse().unwrap(),
-        msrp::path![local.clone()],
-        msrp::path![relay.clone(), alice.clone()],
-    )
-    .with(Header::MessageId("mid42".parse().unwrap()))
-    .with(Header::ByteRange(ByteRange::whole(3)))
-    .with(Header::ContentType(ByteString::from_static("message/cpim")));
+    let send_of = |tid: &str, mid: &str, len: u64| {
+        Head::request(
+            Method::Send,
+            tid.parse().unwrap(),
+            msrp::path![local.clone()],
+            msrp::path![relay.clone(), alice.clone()],
+        )
+        .with(Header::MessageId(mid.parse().unwrap()))
+        .with(Header::ByteRange(ByteRange::whole(len)))
+        .with(Header::ContentType(ByteString::from_static("message/cpim")))
+    };
+    let send = send_of("tid0042", "mid42", 3);
     let nick = Head::request(
         Method::Nickname,
         "nick0042".parse().unwrap(),
@@ -2112,12 +2115,42 @@ fn responses_are_written_as_their_heads() {
         (&send, StatusCode::FORBIDDEN),
         (&nick, StatusCode::BAD_NICKNAME),
     ];
+    // The same SEND read again with another tid, Message-ID and Byte-Range: the decoder hands
+    // it over as a repeat of the first (no head built), which the switch answers from.
+    let again = send_of("tid0043", "mid43", 4);
+    let mut wire = BytesMut::new();
+    msrp::encode::frame(&send, Some(b"abc"), Flag::Last, &mut wire);
+    msrp::encode::frame(&again, Some(b"abcd"), Flag::Last, &mut wire);
+    let mut dec = msrp::Decoder::new(DecoderConfig {
+        repeated_sends: true,
+        ..DecoderConfig::default()
+    });
+    let mut repeat = None;
+    while let Some(ev) = dec.decode(&mut wire).unwrap() {
+        if let msrp::Event::RepeatedSend(r) = ev {
+            repeat = Some(ReqHead::from(r));
+        }
+    }
+    let repeat = repeat.expect("the second SEND repeats the first");
+    assert_eq!(repeat.to_head(), again);
+    assert_eq!(repeat.tid(), &again.tid);
+    assert_eq!(repeat.message_id(), again.message_id());
+    assert_eq!(repeat.byte_range(), again.byte_range());
+    let cases = cases
+        .into_iter()
+        .map(|(req, status)| (ReqHead::from(req.clone()), status))
+        .chain([
+            (repeat.clone(), StatusCode::OK),
+            (repeat, StatusCode::TOO_LARGE),
+        ]);
     for (req, status) in cases {
         let r = Response::Owed {
-            req: std::sync::Arc::new(req.clone()),
+            req: req.clone(),
             status,
             local: local.clone(),
         };
+        let req = req.to_head();
+        let req = &req;
         let head = r.head();
         assert_eq!(head.tid, req.tid);
         assert_eq!(head.status(), Some(status));
