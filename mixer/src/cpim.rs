@@ -506,6 +506,14 @@ fn is_absolute_uri(s: &[u8]) -> bool {
     {
         return false;
     }
+    // Most URIs have no percent escape: every octet is then a URI character, tested without a
+    // branch per octet ('%' is not one, so a URI with an escape takes the loop below).
+    if rest
+        .iter()
+        .fold(true, |ok, &b| ok & URI_CHAR[usize::from(b)])
+    {
+        return true;
+    }
     let mut i = 0;
     while i < rest.len() {
         let b = rest[i];
