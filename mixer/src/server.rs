@@ -52,7 +52,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use msrp::encode;
 use msrp::transport::{EventReader, MsrpCodec, Outgoing, TrySendError, WriteQueue, WriterConfig};
 use msrp::{
@@ -1649,7 +1649,6 @@ impl Task {
             // The copy's suffix, then (after `end`) the suffix again with its flag and CRLF.
             let (sfx, sfx_len) = suffix(i);
             let sfx = &sfx[sfx.len() - sfx_len..];
-            let close = [flag.byte(), b'\r', b'\n'];
             let need = lead.len() + 2 * sfx_len + o.lead.len() + lines.len() + end.len() + 3;
             if p.buf.capacity() - p.buf.len() < need {
                 // A fresh batch starts at the size of the last one (up to BATCH_BYTES and one
@@ -1668,8 +1667,10 @@ impl Task {
                 p.buf.reserve(need.max(hint).max(p.len()).max(4096));
             }
             let start = p.buf.len();
+            // The suffix (one or two octets) and the end-line's last three go in octet by
+            // octet: a `memcpy` call for each would cost more than the copy.
             p.buf.extend_from_slice(lead);
-            p.buf.extend_from_slice(sfx);
+            sfx.iter().for_each(|&b| p.buf.put_u8(b));
             p.buf.extend_from_slice(&o.lead);
             p.buf.extend_from_slice(lines);
             if !short {
@@ -1680,8 +1681,10 @@ impl Task {
                 p.item.push(piece.clone());
             }
             p.buf.extend_from_slice(end);
-            p.buf.extend_from_slice(sfx);
-            p.buf.extend_from_slice(&close);
+            sfx.iter().for_each(|&b| p.buf.put_u8(b));
+            [flag.byte(), b'\r', b'\n']
+                .iter()
+                .for_each(|&b| p.buf.put_u8(b));
             // What went into `buf` for this copy: all of it, or the end-line after a split.
             p.buffered += p.buf.len() - if short { start } else { 0 };
             if p.outs.last() != Some(&out) {
