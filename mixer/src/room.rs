@@ -160,8 +160,9 @@ pub enum Action {
 pub enum ReqHead {
     /// A head parsed whole.
     Whole(Arc<Head>),
-    /// A repeat (boxed: a session's [`Room`] state holds one while a chunk comes in).
-    Repeat(Box<RepeatedSend>),
+    /// A repeat (behind a pointer: a session's [`Room`] state holds one while a chunk comes
+    /// in, and its response and its message's REPORT data share it).
+    Repeat(Arc<RepeatedSend>),
 }
 
 impl ReqHead {
@@ -215,7 +216,7 @@ impl From<Head> for ReqHead {
 
 impl From<RepeatedSend> for ReqHead {
     fn from(r: RepeatedSend) -> ReqHead {
-        ReqHead::Repeat(Box::new(r))
+        ReqHead::Repeat(Arc::new(r))
     }
 }
 
