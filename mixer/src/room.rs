@@ -268,9 +268,7 @@ impl Response {
                 return;
             }
         }
-        let h = self.head();
-        encode::head(&h, false, out);
-        encode::end(&h.tid, Flag::Last, false, out);
+        encode::frame(&self.head(), None, Flag::Last, out);
     }
 }
 

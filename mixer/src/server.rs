@@ -1508,11 +1508,7 @@ impl Task {
                         // messages on the data lane.
                         if head.method() == Some(&Method::Report) {
                             if let Some(p) = self.control_of(to) {
-                                encode::head(&head, body.is_some(), p);
-                                if let Some(b) = &body {
-                                    p.extend_from_slice(b);
-                                }
-                                encode::end(&head.tid, Flag::Last, body.is_some(), p);
+                                encode::frame(&head, body.as_deref(), Flag::Last, p);
                             }
                         } else if let Some(o) = self.outputs.get(&to) {
                             if o.queue
@@ -1620,9 +1616,7 @@ impl Task {
         f.extend_from_slice(b"MSRP ");
         f.extend_from_slice(stem.as_bytes());
         let lines_at = f.len();
-        f.extend_from_slice(b"Message-ID: ");
-        f.extend_from_slice(m.message_id.as_bytes());
-        f.extend_from_slice(b"\r\n");
+        Header::MessageId(m.message_id).write(f);
         Header::ByteRange(range).write(f);
         f.extend_from_slice(b"Content-Type: message/cpim\r\n\r\n");
         if short {
