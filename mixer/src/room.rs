@@ -921,9 +921,35 @@ impl Room {
         self.last_type.clone()
     }
 
-    /// Decides where message `o` goes, from its CPIM headers (see the module documentation).
-    /// `sender` is the sending member's own `participant` value (see [`UserUri::same`]).
+    /// Decides where message `o` goes, from its CPIM headers ([`Room::route`]), and keeps the
+    /// decision in its [`Incoming`].
     fn decide(&mut self, o: OutId, sender: &UserUri, facts: &Facts) -> Result<(), StatusCode> {
+        let total = self.incoming[&o].total;
+        let route = self.route(sender, facts, total)?;
+        let keep = self.keeps(&route, total);
+        self.note(route.note());
+        let inc = self.incoming.get_mut(&o).expect("incoming");
+        // A message of unknown total (`1-*/*`) is kept too: `forward` stops keeping it once it
+        // grows past HISTORY_MAX_MESSAGE.
+        inc.keep = keep.then(BytesMut::new);
+        if route.kind == Kind::Private {
+            inc.wrapper = report_wrapper(&facts.message);
+        }
+        inc.kind = Some(route.kind);
+        inc.recipients = route.recipients;
+        inc.inner = route.inner;
+        Ok(())
+    }
+
+    /// Where a message of `total` octets (`None`: not declared) goes, from its CPIM headers (see
+    /// the module documentation). `sender` is the sending member's own `participant` value (see
+    /// [`UserUri::same`]).
+    fn route(
+        &mut self,
+        sender: &UserUri,
+        facts: &Facts,
+        total: Option<u64>,
+    ) -> Result<Route, StatusCode> {
         let m = &facts.message;
         // 7701-011: exactly one To.
         let Some(to) = m.single_to() else {
@@ -934,7 +960,6 @@ impl Room {
             return Err(StatusCode::FORBIDDEN);
         }
         let inner = self.intern_type(m.media_type());
-        let total = self.incoming[&o].total;
         let fits = |t: &SessionTerms| match (t.max_size, total) {
             (Some(max), Some(n)) => n <= max,
             _ => true,
@@ -1001,26 +1026,19 @@ impl Room {
             }
             (Kind::Private, r)
         };
-        let inc = self.incoming.get_mut(&o).expect("incoming");
-        // A message of unknown total (`1-*/*`) is kept too: `forward` stops keeping it once it
-        // grows past HISTORY_MAX_MESSAGE.
-        inc.keep = (kind == Kind::Public
+        Ok(Route {
+            kind,
+            recipients,
+            inner,
+        })
+    }
+
+    /// Whether a message routed as `route`, of `total` octets, is one the history keeps (public,
+    /// history on, not declared larger than [`HISTORY_MAX_MESSAGE`]).
+    fn keeps(&self, route: &Route, total: Option<u64>) -> bool {
+        route.kind == Kind::Public
             && self.policy.history > 0
-            && inc.total.is_none_or(|t| t <= HISTORY_MAX_MESSAGE))
-        .then(BytesMut::new);
-        if kind == Kind::Private {
-            inc.wrapper = report_wrapper(&facts.message);
-        }
-        let note = Note::Accepted {
-            private: kind == Kind::Private,
-            is_composing: inner.eq_ignore_ascii_case("application/im-iscomposing+xml"),
-            recipients: recipients.len(),
-        };
-        inc.kind = Some(kind);
-        inc.recipients = recipients;
-        inc.inner = inner;
-        self.note(note);
-        Ok(())
+            && total.is_none_or(|t| t <= HISTORY_MAX_MESSAGE)
     }
 
     /// Records a decision for [`Room::take_notes`].
@@ -1144,6 +1162,156 @@ impl Room {
         }
     }
 
+    /// A SEND chunk read whole: its head, its body (`piece`, possibly empty) and its end-line's
+    /// `flag` at once. Does what [`Room::request`], [`Room::body`] (when `piece` is not empty)
+    /// and [`Room::end`] in turn do, with the same actions; a whole message in one chunk
+    /// (`1-n/n` or without a total, `$`, `message/cpim` whose CPIM headers route it, no message
+    /// of the same session and Message-ID open) is switched in one step, without the state that
+    /// carries a message from one chunk to the next (most chat messages are such): `true` then,
+    /// `false` when the chunk went through the steps one by one.
+    pub fn whole(
+        &mut self,
+        session: SessionKey,
+        head: impl Into<ReqHead>,
+        piece: Bytes,
+        flag: Flag,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        let head = head.into();
+        if self.switch_whole(session, &head, &piece, flag, out) {
+            return true;
+        }
+        self.request(session, head, now, out);
+        if !piece.is_empty() {
+            self.body(session, piece, now, out);
+        }
+        self.end(session, flag, now, out);
+        false
+    }
+
+    /// [`Room::whole`] for a whole message that its CPIM headers route: its actions, `true`;
+    /// `false` and nothing done for any other chunk (the steps one by one handle it).
+    fn switch_whole(
+        &mut self,
+        session: SessionKey,
+        head: &ReqHead,
+        piece: &Bytes,
+        flag: Flag,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        let n = piece.len() as u64;
+        if flag != Flag::Last || n == 0 || n > self.policy.max_message_size {
+            return false;
+        }
+        let Some(m) = self.members.get(&session) else {
+            return false;
+        };
+        if m.receiving.is_some() {
+            return false;
+        }
+        let shape = head.shape();
+        let range = range_of(head);
+        let is_cpim = || {
+            shape
+                .content_type()
+                .is_some_and(|t| essence(t).eq_ignore_ascii_case("message/cpim"))
+        };
+        if shape.method() != Some(&Method::Send)
+            || range.start != 1
+            || range.end.is_some_and(|e| e != n)
+            || range.total.is_some_and(|t| t != n)
+            || !is_cpim()
+        {
+            return false;
+        }
+        let Some(key) = head.message_id() else {
+            return false;
+        };
+        // A chunk of a message this session has open continues it (the steps one by one).
+        if !self.by_key.is_empty() && self.by_key.contains_key(&(session, *key)) {
+            return false;
+        }
+        let Ok(Some(facts)) = facts(piece.clone(), self.limits.max_cpim_head) else {
+            return false;
+        };
+        let (participant, local) = (m.participant.clone(), m.terms.local.clone());
+        let Ok(route) = self.route(&participant, &facts, range.total) else {
+            return false;
+        };
+        // As `decide`, `body` (open, forward) and `end` would do it, in their order.
+        let keep = self.keeps(&route, range.total) && n <= HISTORY_MAX_MESSAGE;
+        self.note(route.note());
+        let wrapper = match route.kind {
+            Kind::Private => report_wrapper(&facts.message),
+            Kind::Public => None,
+        };
+        let o = OutId(self.next_out);
+        self.next_out += 1;
+        let received = !route.recipients.is_empty();
+        out.push(Action::Open {
+            out: o,
+            copies: Copies {
+                to: route.recipients,
+                message_id: self.ids.next_id(),
+                range: ByteRange { start: 1, ..range },
+            },
+        });
+        if received {
+            out.push(Action::Body {
+                out: o,
+                piece: piece.clone(),
+            });
+        }
+        out.push(Action::End { out: o, flag });
+        respond(out, session, head, StatusCode::OK, &local);
+        if report::success_report_owed(shape) {
+            let whole = ByteRange {
+                start: 1,
+                end: Some(n),
+                total: Some(n),
+            };
+            let tid = self.ids.next_id();
+            send_report(
+                out,
+                session,
+                head,
+                tid,
+                StatusCode::OK,
+                whole,
+                wrapper.as_ref(),
+                &local,
+            );
+        }
+        if keep {
+            // Copied: `piece` may share a large read buffer the history would hold on to.
+            self.history.push_back(Kept {
+                from: participant,
+                inner: route.inner,
+                body: Bytes::copy_from_slice(piece),
+            });
+            while self.history.len() > self.policy.history {
+                self.history.pop_front();
+            }
+        }
+        if received {
+            if self.finished.len() == FINISHED_KEPT {
+                self.finished.pop_front();
+            }
+            self.finished.push_back((
+                o,
+                Finished {
+                    from: session,
+                    first: head.clone(),
+                    received: n,
+                    total: range.total,
+                    wrapper,
+                },
+            ));
+        }
+        true
+    }
+
     /// A copy of message `o` could not be delivered to `session` (its queue stayed full, or it
     /// left): it gets no more of the message, and the sender gets a failure REPORT with
     /// `status` when its Failure-Report asks for one (RFC 4975 §7.1.2). A private message's
@@ -1253,6 +1421,29 @@ struct Facts {
     /// needed (copied out, they were four allocations per message), and it is the REPORT
     /// wrapper of a private message (7701-022).
     message: cpim::Message,
+}
+
+/// Where a message goes ([`Room::route`]).
+#[derive(Debug)]
+struct Route {
+    kind: Kind,
+    /// The sessions that get a copy.
+    recipients: Vec<SessionKey>,
+    /// The wrapped type (the room's shared value, [`Room::intern_type`]).
+    inner: Arc<str>,
+}
+
+impl Route {
+    /// The note of the decision (for metrics).
+    fn note(&self) -> Note {
+        Note::Accepted {
+            private: self.kind == Kind::Private,
+            is_composing: self
+                .inner
+                .eq_ignore_ascii_case("application/im-iscomposing+xml"),
+            recipients: self.recipients.len(),
+        }
+    }
 }
 
 /// The status a CPIM error refuses a message with: 415 when it is not CPIM at all (7701-009),

@@ -1433,11 +1433,7 @@ impl Task {
                 at,
             }) => {
                 // As Head, Body (when there is one) and End would be.
-                self.room.request(key, head, now, actions);
-                if !piece.is_empty() {
-                    self.room.body(key, piece, now, actions);
-                }
-                self.room.end(key, flag, now, actions);
+                let _ = self.room.whole(key, head, piece, flag, now, actions);
                 return Some(at);
             }
             Some(Cmd::Body { key, piece, at }) => {

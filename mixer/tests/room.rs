@@ -1822,6 +1822,287 @@ fn terms_from_an_sdp_offer() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A chunk read whole (Room::whole)
+// ---------------------------------------------------------------------------------------------
+
+/// `acts` ([`norm`]ed) with what the switch draws at random (the copies' Message-ID, the
+/// transaction id of a REPORT or history copy and a history copy's Message-ID) set to one value:
+/// two rooms' actions compare equal when they differ only in those.
+fn drawn_out(acts: Vec<Action>) -> Vec<Action> {
+    let x: Ident = "xxxx".parse().unwrap();
+    let mut acts = norm(acts);
+    for a in &mut acts {
+        match a {
+            Action::Open { copies, .. } => copies.message_id = x,
+            Action::Send { head, .. } => {
+                head.tid = x;
+                if head.method() == Some(&Method::Send) {
+                    for h in &mut head.headers {
+                        if let Header::MessageId(m) = h {
+                            *m = x;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    acts
+}
+
+/// Two rooms given the same joins and chunks: `steps` gets each chunk as head, body and
+/// end-line ([`Room::request`], [`Room::body`], [`Room::end`]), `whole` in one call
+/// ([`Room::whole`]).
+struct Twin {
+    steps: Chat,
+    whole: Chat,
+}
+
+impl Twin {
+    fn new(policy: RoomPolicy) -> Twin {
+        Twin {
+            steps: Chat::with(policy.clone(), &["admin"]),
+            whole: Chat::with(policy, &["admin"]),
+        }
+    }
+
+    fn join_with(&mut self, who: &str, t: SessionTerms, bind: bool) -> SessionKey {
+        let k = self.steps.join_with(who, t.clone());
+        assert_eq!(self.whole.join_with(who, t), k);
+        if bind {
+            let (a, b) = (self.steps.bind(k), self.whole.bind(k));
+            assert_eq!(drawn_out(a), drawn_out(b), "history on binding {who}");
+        }
+        k
+    }
+
+    fn member(&mut self, who: &str, wrapped: &[&str]) -> SessionKey {
+        let t = terms(self.steps.next, wrapped);
+        self.steps.next += 1;
+        self.join_with(who, t, true)
+    }
+
+    fn nickname(&mut self, k: SessionKey, nick: &str) {
+        let head = nickname_head(&mut self.steps, k, nick);
+        let a = self.steps.request(k, head.clone());
+        assert_eq!(a, self.whole.request(k, head));
+    }
+
+    /// A SEND chunk from `k` with Message-ID `mid`, `range`, Content-Type `ct` (none: a
+    /// bodiless SEND) and `extra` headers, its body and `flag`, to both rooms: asserts the same
+    /// actions and notes from both, and that `whole` switched it in one step or not as
+    /// `one_step` says; the actions.
+    #[allow(clippy::too_many_arguments)]
+    fn chunk(
+        &mut self,
+        k: SessionKey,
+        mid: &str,
+        range: ByteRange,
+        ct: Option<&str>,
+        extra: &[Header],
+        body: &[u8],
+        flag: Flag,
+        one_step: bool,
+    ) -> Vec<Action> {
+        let mut head = self.steps.send_head(k, mid, range);
+        head.headers
+            .retain(|h| !matches!(h, Header::ContentType(_)));
+        if let Some(ct) = ct {
+            head.push(Header::ContentType(ByteString::from(ct)));
+        }
+        for h in extra {
+            head.push(h.clone());
+        }
+        let a = self.steps.chunk(k, head.clone(), body, flag);
+        let mut b = Vec::new();
+        let w = &mut self.whole;
+        let switched = w
+            .room
+            .whole(k, head, Bytes::copy_from_slice(body), flag, w.now, &mut b);
+        assert_eq!(switched, one_step, "switched in one step: {mid}");
+        assert_eq!(drawn_out(a.clone()), drawn_out(b), "the actions for {mid}");
+        let notes = |c: &mut Chat| c.room.take_notes().collect::<Vec<_>>();
+        assert_eq!(
+            notes(&mut self.steps),
+            notes(&mut self.whole),
+            "notes: {mid}"
+        );
+        a
+    }
+
+    /// A whole `message/cpim` message `body` from `k` (`1-n/n`, `$`).
+    fn send(&mut self, k: SessionKey, mid: &str, body: &[u8], one_step: bool) -> Vec<Action> {
+        let r = whole(body.len());
+        let ct = Some("message/cpim");
+        self.chunk(k, mid, r, ct, &[], body, Flag::Last, one_step)
+    }
+}
+
+/// A chunk read whole does what its head, body and end-line one by one do (same actions, same
+/// notes, same state after: history, REPORTs about copies that failed later), for every kind of
+/// chunk: whole messages switched in one step (public, private by URI and by nickname, with
+/// Success-Report and Failure-Report `no`, without Byte-Range, `1-*/n`, too large for one
+/// recipient's max-size, isComposing, too large for history) and every other chunk (refused:
+/// 403, 404, 415, 428, 413, 400; bodiless; a chunk of an open message; `+` and `#` flags).
+#[test]
+fn a_chunk_read_whole_is_switched_as_its_steps_are() {
+    // 10 messages of history: the 12 public messages kept overflow it.
+    let mut twin = Twin::new(RoomPolicy {
+        history: 10,
+        max_message_size: 200_000,
+        ..RoomPolicy::default()
+    });
+    let alice = twin.member(ALICE, &["text/plain"]);
+    let bob = twin.member(BOB, &["*"]);
+    let carol = twin.member(CAROL, &["text/plain", "application/im-iscomposing+xml"]);
+    let mut t = terms(50, &["*"]);
+    t.max_size = Some(400);
+    let erin = twin.join_with(ERIN, t, true);
+    let mut t = terms(51, &["*"]);
+    t.private_messages = false;
+    let dave = twin.join_with(DAVE, t, true);
+    let _frank_unbound = twin.join_with(FRANK, terms(52, &["*"]), false);
+    twin.nickname(bob, "bobby");
+
+    let hello = public(ALICE, "Hello everybody");
+    let acts = twin.send(alice, "m1", &hello, true);
+    assert_eq!(open_at(&acts, 0).1.to, vec![bob, carol, erin, dave]);
+    let report = [Header::SuccessReport(true)];
+    let cpim_type = Some("message/cpim");
+    let w = whole(hello.len());
+    let acts = twin.chunk(alice, "m2", w, cpim_type, &report, &hello, Flag::Last, true);
+    assert!(matches!(acts.last(), Some(Action::Send { .. })), "{acts:?}");
+    let no = [Header::FailureReport(msrp::FailureReport::No)];
+    twin.chunk(alice, "m3", w, cpim_type, &no, &hello, Flag::Last, true);
+    let unknown = range(1, None, None);
+    twin.chunk(
+        bob,
+        "m4",
+        unknown,
+        cpim_type,
+        &[],
+        &public(BOB, "hi"),
+        Flag::Last,
+        true,
+    );
+    let r = range(1, None, Some(hello.len() as u64));
+    twin.chunk(alice, "m5", r, cpim_type, &[], &hello, Flag::Last, true);
+    let long = public(ALICE, &"x".repeat(600));
+    let acts = twin.send(alice, "m6", &long, true);
+    assert_eq!(open_at(&acts, 0).1.to, vec![bob, carol, dave], "not erin");
+    let composing = cpim(ALICE, ROOM, "application/im-iscomposing+xml", "<x/>");
+    twin.send(alice, "m7", &composing, true);
+    let over_history = public(ALICE, &"y".repeat(HISTORY_MAX_MESSAGE as usize + 10));
+    twin.send(alice, "m8", &over_history, true);
+    let big = &over_history;
+    twin.chunk(alice, "m9", unknown, cpim_type, &[], big, Flag::Last, true);
+
+    // Private messages, with a REPORT wrapper (7701-022).
+    let to_bob = cpim(ALICE, BOB, "text/plain", "psst");
+    let acts = twin.chunk(
+        alice,
+        "p1",
+        whole(to_bob.len()),
+        cpim_type,
+        &report,
+        &to_bob,
+        Flag::Last,
+        true,
+    );
+    assert_eq!(open_at(&acts, 0).1.to, vec![bob]);
+    let to_nick = cpim(ALICE, "sip:bobby@chat.example.com", "text/plain", "psst");
+    twin.send(alice, "p2", &to_nick, true);
+    twin.send(
+        alice,
+        "p3",
+        &cpim(ALICE, "sip:nobody@x.example.com", "text/plain", "?"),
+        false,
+    );
+    twin.send(alice, "p4", &cpim(ALICE, DAVE, "text/plain", "?"), false);
+
+    // Refused, bodiless, and not whole messages.
+    twin.send(alice, "r1", &public(BOB, "I am Bob"), false);
+    let two_to = format!(
+        "From: <{ALICE}>\r\nTo: <{ROOM}>\r\nTo: <{BOB}>\r\n\r\nContent-Type: text/plain\r\n\r\nhi"
+    );
+    twin.send(alice, "r2", two_to.as_bytes(), false);
+    twin.chunk(
+        alice,
+        "r3",
+        w,
+        Some("text/plain"),
+        &[],
+        &hello,
+        Flag::Last,
+        false,
+    );
+    twin.send(
+        alice,
+        "r4",
+        b"From: <sip:alice@atlanta.example.com>\r\nTo: <sip:room",
+        false,
+    );
+    twin.send(alice, "r5", &public(ALICE, &"z".repeat(200_000)), false);
+    twin.chunk(
+        alice,
+        "r6",
+        range(1, Some(0), Some(0)),
+        None,
+        &[],
+        b"",
+        Flag::Last,
+        false,
+    );
+    let part = &hello[..40];
+    let first = range(1, Some(40), Some(hello.len() as u64));
+    twin.chunk(alice, "c1", first, cpim_type, &[], part, Flag::More, false);
+    // The same Message-ID again, as a whole message: the open message's next chunk.
+    let rest = range(41, Some(hello.len() as u64), Some(hello.len() as u64));
+    twin.chunk(
+        alice,
+        "c1",
+        rest,
+        cpim_type,
+        &[],
+        &hello[40..],
+        Flag::Last,
+        false,
+    );
+    twin.chunk(alice, "c2", w, cpim_type, &[], &hello, Flag::Abort, false);
+    twin.chunk(
+        alice,
+        "c3",
+        range(1, Some(10), Some(10)),
+        cpim_type,
+        &[],
+        &hello,
+        Flag::Last,
+        false,
+    );
+    let ten = range(1, Some(10), None);
+    twin.chunk(alice, "c4", ten, cpim_type, &[], &hello, Flag::Last, false);
+    // A whole message with the Message-ID of a message the session has open: a chunk of it.
+    twin.chunk(alice, "c5", first, cpim_type, &[], part, Flag::More, false);
+    twin.chunk(alice, "c5", w, cpim_type, &[], &hello, Flag::Last, false);
+
+    // After: a failed copy of the last message switched in one step is reported the same way,
+    // and a session binding now gets the same history.
+    let mut t = terms(60, &["*"]);
+    t.max_size = None;
+    let acts = twin.chunk(alice, "f1", w, cpim_type, &report, &hello, Flag::Last, true);
+    let o = open_at(&acts, 0).0;
+    let failed = |c: &mut Chat| c.copy_failed(o, bob, StatusCode::TIMEOUT);
+    let (a, b) = (failed(&mut twin.steps), failed(&mut twin.whole));
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(drawn_out(a), drawn_out(b));
+    let gina = twin.join_with("sip:gina@example.com", t, true);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    twin.steps.room.leave(gina, &mut a);
+    twin.whole.room.leave(gina, &mut b);
+    assert_eq!(drawn_out(a), drawn_out(b));
+}
+
+// ---------------------------------------------------------------------------------------------
 // RFC 7701 §9.2–§9.4 vectors
 // ---------------------------------------------------------------------------------------------
 
