@@ -49,7 +49,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -1866,8 +1866,15 @@ fn open_msg(copies: Copies) -> OpenMsg {
 }
 
 /// A transaction-id stem for one frame's copies whose end-line cannot occur in `body` (4975-011):
-/// no copy's id (the stem and a suffix) can then appear after `-------` in it.
+/// no copy's id (the stem and a suffix) can then appear after `-------` in it. A body without
+/// seven dashes in a row (most) takes any stem: it is searched once, with a searcher built once
+/// (building one per frame cost more than the search, perf: 2% of the mixer's instructions).
 fn tid_stem(ids: &mut IdGenerator, body: &[u8]) -> Ident {
+    static DASHES: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(b"-------"));
+    if DASHES.find(body).is_none() {
+        return ids.next_id();
+    }
     let mut pat = [b'-'; 7 + msrp::ident::IDENT_MAX];
     loop {
         let t = ids.next_id();
