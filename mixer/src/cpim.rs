@@ -1887,6 +1887,15 @@ impl Message {
         let ct = self.content_type();
         ct.get(..self.l.media_type_len).unwrap_or(ct)
     }
+
+    /// [`Message::media_type`]'s octets, without the UTF-8 check a `&str` costs (to compare
+    /// with a type at hand).
+    pub fn media_type_bytes(&self) -> &[u8] {
+        self.l.mime.get(self.l.content_type).map_or(&[], |m| {
+            let v = &self.raw[m.value.s..m.value.e];
+            v.get(..self.l.media_type_len).unwrap_or(v)
+        })
+    }
 }
 
 /// One CPIM message header, borrowed from its [`Message`]: the original octets plus the

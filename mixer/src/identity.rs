@@ -34,8 +34,9 @@ impl UserUri {
     /// one): what the switch asks of every message's CPIM `From` and `To`.
     pub fn is(&self, uri: &str) -> bool {
         // Most clients write the URI in the comparable form already (angle brackets aside):
-        // then it is this user without taking either apart.
-        if strip_brackets(uri) == &*self.0 {
+        // then it is this user without taking either apart. Octets equal as they are (CPIM
+        // URIs come without brackets) need no trimming either.
+        if uri == &*self.0 || strip_brackets(uri) == &*self.0 {
             return true;
         }
         match (parts(uri), parts(&self.0)) {

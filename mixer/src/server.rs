@@ -737,7 +737,7 @@ where
         id,
         queue: queue.clone(),
         queued_at: queued_at.clone(),
-        seen: HashMap::new(),
+        seen: IdMap::default(),
         current: None,
         last: None,
     };
@@ -830,7 +830,10 @@ struct Conn {
     queued_at: Arc<AtomicU64>,
     /// Sessions this connection has carried, by session-id (bound here), with their
     /// [`SessionRef::alive`] flags.
-    seen: HashMap<ByteString, (Arc<RoomRef>, SessionKey, Arc<AtomicBool>)>,
+    ///
+    /// Hashed with FxHash, not SipHash (a lookup per frame): a peer cannot choose its keys,
+    /// which are session-ids the mixer drew at random (only those are put in).
+    seen: IdMap<ByteString, (Arc<RoomRef>, SessionKey, Arc<AtomicBool>)>,
     /// Where the frame being read goes: its room and session, or nowhere (`None`).
     current: Option<(Arc<RoomRef>, SessionKey)>,
     /// The first From-Path URI and the To-Path URI of the last request read: where to answer a

@@ -358,6 +358,7 @@ fn rfc3862_s5_1_body() {
         );
         assert_eq!(m.content_type(), "text/xml; charset=utf-8");
         assert_eq!(m.media_type(), "text/xml");
+        assert_eq!(m.media_type_bytes(), b"text/xml");
         assert_eq!(
             m.mime_header("content-id").unwrap().value(),
             b"<1234567890@foo.com>"
@@ -653,6 +654,7 @@ fn rfc5438_imdn_vectors() {
 
     // A folded Content-type (legal in the MIME part).
     let m = parse(&read("rfc5438-s8.3-aggregated-imdn.frag.cpim"), &LENIENT).unwrap();
+    assert_eq!(m.media_type_bytes(), m.media_type().as_bytes());
     assert_eq!(m.media_type(), "multipart/mixed");
     assert!(m.content_type().contains("\r\n"));
     assert!(m.body().starts_with(b"--imdn-boundary\r\n"));
@@ -1707,6 +1709,7 @@ proptest! {
             }
             prop_assert_eq!(&m.body()[..], &body[..]);
             prop_assert_eq!(m.media_type(), "application/octet-stream");
+            prop_assert_eq!(m.media_type_bytes(), m.media_type().as_bytes());
         }
         // The whole message split at a random point parses the same way.
         let cut = body.len() / 2 + (out.len() - body.len());
