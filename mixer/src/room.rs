@@ -441,6 +441,8 @@ pub struct Room {
     notes: Vec<Note>,
     /// The wrapped type of the last message switched ([`Room::intern_type`]).
     last_type: Arc<str>,
+    /// The CPIM parser's header lists, reused from message to message.
+    cpim_space: cpim::ParseSpace,
 }
 
 /// Notes a room keeps when nobody takes them.
@@ -472,6 +474,7 @@ impl Room {
             ids: IdGenerator::new(),
             notes: Vec::new(),
             last_type: Arc::from(""),
+            cpim_space: cpim::ParseSpace::default(),
         })
     }
 
@@ -828,7 +831,7 @@ impl Room {
             let verdict = if buf.is_empty() {
                 // The piece alone, parsed once: its header section is complete (most messages),
                 // or it is kept until the section is.
-                match facts(piece.clone(), max) {
+                match facts(piece.clone(), max, &mut self.cpim_space) {
                     Ok(None) => {
                         buf.extend_from_slice(&piece);
                         return;
@@ -845,7 +848,7 @@ impl Room {
                     Ok(None) => return,
                     Ok(Some(_)) => {
                         let prefix = inc.pending.take().unwrap_or_default().freeze();
-                        match facts(prefix.clone(), max) {
+                        match facts(prefix.clone(), max, &mut self.cpim_space) {
                             Ok(Some(f)) => Ok((f, prefix)),
                             Ok(None) => Err(StatusCode::BAD_REQUEST),
                             Err(status) => Err(status),
@@ -857,7 +860,9 @@ impl Room {
             match verdict {
                 Ok((facts, prefix)) => {
                     let participant = self.members[&session].participant.clone();
-                    match self.decide(o, &participant, &facts) {
+                    let decided = self.decide(o, &participant, &facts);
+                    facts.message.recycle(&mut self.cpim_space);
+                    match decided {
                         Ok(()) => {
                             let range = self.members[&session]
                                 .receiving
@@ -1225,7 +1230,8 @@ impl Room {
         if !self.by_key.is_empty() && self.by_key.contains_key(&(session, *key)) {
             return false;
         }
-        let Ok(Some(facts)) = facts(piece.clone(), self.limits.max_cpim_head) else {
+        let max = self.limits.max_cpim_head;
+        let Ok(Some(facts)) = facts(piece.clone(), max, &mut self.cpim_space) else {
             return false;
         };
         let (participant, local) = (m.participant.clone(), m.terms.local.clone());
@@ -1239,6 +1245,7 @@ impl Room {
             Kind::Private => report_wrapper(&facts.message),
             Kind::Public => None,
         };
+        facts.message.recycle(&mut self.cpim_space);
         let o = OutId(self.next_out);
         self.next_out += 1;
         let received = !route.recipients.is_empty();
@@ -1464,10 +1471,15 @@ fn head_len(prefix: &[u8], max: usize) -> Result<Option<usize>, StatusCode> {
 
 /// The CPIM facts of a message whose first octets are `prefix` (shared, not copied), once its
 /// header section is complete (`Ok(None)` before, 7701-017); the status to refuse the message
-/// with when it cannot be CPIM ([`cpim_status`]).
-fn facts(prefix: Bytes, max: usize) -> Result<Option<Facts>, StatusCode> {
+/// with when it cannot be CPIM ([`cpim_status`]). The parse uses `space`'s lists.
+fn facts(
+    prefix: Bytes,
+    max: usize,
+    space: &mut cpim::ParseSpace,
+) -> Result<Option<Facts>, StatusCode> {
     let opts = cpim_options(max);
-    let Some((m, _)) = cpim::Message::parse_prefix(prefix, &opts).map_err(cpim_status)? else {
+    let parsed = cpim::Message::parse_prefix_in(prefix, &opts, space).map_err(cpim_status)?;
+    let Some((m, _)) = parsed else {
         return Ok(None);
     };
     Ok(Some(Facts { message: m }))

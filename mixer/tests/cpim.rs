@@ -20,7 +20,7 @@ use bytes::{Bytes, BytesMut};
 use msrp::{DecoderConfig, FrameDecoder};
 use msrp_mixer::cpim::{
     Address, BuildError, Builder, CpimError, DEFAULT_MAX_HEAD_BYTES, DEFAULT_NAMESPACE, DateTime,
-    ErrorClass, Message, NsDecl, ParseOptions, QName, Section, escape, head_len,
+    ErrorClass, Message, NsDecl, ParseOptions, ParseSpace, QName, Section, escape, head_len,
     is_cpim_content_type, unescape,
 };
 use proptest::prelude::*;
@@ -136,9 +136,25 @@ fn at(hay: &[u8], needle: &str) -> usize {
 fn check_prefixes(body: &[u8], opts: &ParseOptions) {
     let full = parse(body, opts);
     let mut first_err: Option<(usize, CpimError)> = None;
+    // One space for every prefix, as a switch parses message after message.
+    let mut space = ParseSpace::default();
     for k in 0..=body.len() {
         let r = Message::parse_prefix(Bytes::copy_from_slice(&body[..k]), opts);
         let hl = head_len(&body[..k], opts);
+        let prefix = Bytes::copy_from_slice(&body[..k]);
+        match (&r, Message::parse_prefix_in(prefix, opts, &mut space)) {
+            (Ok(None), Ok(None)) => {}
+            (Err(a), Err(b)) => assert_eq!(*a, b),
+            (Ok(Some((m, n))), Ok(Some((m2, n2)))) => {
+                assert_eq!((*n, m.head_len()), (n2, m2.head_len()));
+                assert_eq!(cpim_pairs(m), cpim_pairs(&m2));
+                assert_eq!(mime_pairs(m), mime_pairs(&m2));
+                assert_eq!(m.require().count(), m2.require().count());
+                assert_eq!(m.media_type(), m2.media_type());
+                m2.recycle(&mut space);
+            }
+            (a, b) => panic!("parse_prefix and parse_prefix_in disagree at {k}: {a:?} / {b:?}"),
+        }
         match (&r, &hl) {
             (Ok(None), Ok(None)) => {}
             (Ok(Some((_, n))), Ok(Some(m))) => assert_eq!(n, m),
