@@ -846,6 +846,9 @@ impl Conn {
         let mut stop = self.shared.shutdown.subscribe();
         let idle = self.shared.cfg.idle_timeout;
         let mut read_at = Instant::now();
+        // When the octets being decoded were read: the start of their frames' fan-out latency
+        // (one clock reading per read, not per frame).
+        let mut arrived = read_at;
         // Events handled from the read buffer since `read_at` was taken.
         let mut buffered = false;
         // The futures that wake the reader for something else than input live across the loop
@@ -870,7 +873,7 @@ impl Conn {
                     Ok(Ok(ev)) => {
                         let frame = matches!(ev, Event::Head { .. } | Event::RepeatedSend(_));
                         let tail = reader.take_tail();
-                        if !self.on_event(ev, tail).await {
+                        if !self.on_event(ev, tail, arrived).await {
                             break;
                         }
                         frames += usize::from(frame);
@@ -914,12 +917,13 @@ impl Conn {
                 _ = &mut stopped => break,
             };
             read_at = Instant::now();
+            arrived = read_at;
             match item {
                 None | Some(Err(_)) => break,
                 Some(Ok(Err(e))) => self.on_decode_error(e).await,
                 Some(Ok(Ok(ev))) => {
                     let tail = reader.take_tail();
-                    if !self.on_event(ev, tail).await {
+                    if !self.on_event(ev, tail, arrived).await {
                         break;
                     }
                 }
@@ -969,7 +973,9 @@ impl Conn {
     /// `false`: close the connection. `tail`: the body and end-line of the SEND `ev` when the
     /// decoder read them with its head ([`DecoderConfig::whole_repeats`]): the frame goes to
     /// its room as one command.
-    async fn on_event(&mut self, ev: Event, tail: Option<Tail>) -> bool {
+    /// Hands a decoded event (with the body and end-line read with it, `tail`) to its room;
+    /// `at`: when its octets were read. `false`: the connection is to close.
+    async fn on_event(&mut self, ev: Event, tail: Option<Tail>, at: Instant) -> bool {
         let head = match ev {
             // Responses to the copies are dropped (7701-023); the decoder skips the bodiless
             // 2xx ones without an event, so this one only comes if it is configured to.
@@ -990,7 +996,6 @@ impl Conn {
             }
             Event::Body(piece) => {
                 if let Some((room, key)) = &self.current {
-                    let at = Instant::now();
                     let _ = room
                         .tx
                         .send(Cmd::Body {
@@ -1004,7 +1009,6 @@ impl Conn {
             }
             Event::End(flag) => {
                 if let Some((room, key)) = self.current.take() {
-                    let at = Instant::now();
                     let _ = room.tx.send(Cmd::End { key, flag, at }).await;
                 }
                 return true;
@@ -1030,7 +1034,7 @@ impl Conn {
                         head,
                         piece: t.body,
                         flag: t.flag,
-                        at: Instant::now(),
+                        at,
                     },
                     None => Cmd::Head { key, head },
                 };
@@ -1336,8 +1340,11 @@ async fn room_task(shared: Arc<Shared>, name: String, room: Room, mut rx: mpsc::
             &mut t.participants,
             &mut t.sessions,
         );
+        // One clock reading for the batch's messages.
+        let done = Instant::now();
         for at in latencies.drain(..) {
-            t.metrics.fanout_latency.observe(at.elapsed().as_secs_f64());
+            let latency = done.saturating_duration_since(at);
+            t.metrics.fanout_latency.observe(latency.as_secs_f64());
         }
         if t.closed {
             t.metrics.rooms.dec();
