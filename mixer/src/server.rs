@@ -1271,6 +1271,8 @@ const BATCH_BYTES: usize = 64 * 1024;
 struct Pending {
     /// What is held, but for the frames being written into `buf`.
     item: Outgoing,
+    /// `item`'s length, kept (summing its segments was a loop per copy written).
+    item_len: usize,
     /// The frames being written: heads, short bodies and end-lines back to back, so that the
     /// copies for one recipient in a batch share one buffer (one reference count to take and
     /// drop, not three per copy).
@@ -1286,22 +1288,35 @@ struct Pending {
 impl Pending {
     /// Octets held on the data lane.
     fn len(&self) -> usize {
-        self.item.len() + self.buf.len()
+        self.item_len + self.buf.len()
     }
 
     /// Nothing held for the data lane.
     fn is_idle(&self) -> bool {
-        self.len() == 0 && self.outs.is_empty()
+        self.outs.is_empty() && self.len() == 0
+    }
+
+    /// Appends a segment to `item`.
+    fn push_item(&mut self, seg: Bytes) {
+        self.item_len += seg.len();
+        self.item.push(seg);
+    }
+
+    /// What `buf` holds, as a segment of `item`.
+    fn seal_buf(&mut self) {
+        let seg = self.buf.split().freeze();
+        self.push_item(seg);
     }
 
     /// Everything held, as one item; `self` is left empty (its `outs` keeps its capacity for
     /// the next batch).
     fn take(&mut self) -> Outgoing {
         if !self.buf.is_empty() {
-            self.item.push(self.buf.split().freeze());
+            self.seal_buf();
         }
         self.wholes = 0;
         self.buffered = 0;
+        self.item_len = 0;
         std::mem::take(&mut self.item)
     }
 }
@@ -1763,7 +1778,7 @@ impl Task {
                 // would copy it), and the next one is as large as all held so far: a batch
                 // has few segments.
                 if !p.buf.is_empty() {
-                    p.item.push(p.buf.split().freeze());
+                    p.seal_buf();
                 }
                 p.buf.reserve(need.max(hint).max(p.len()).max(4096));
             }
@@ -1778,8 +1793,8 @@ impl Task {
                 // A long body is not copied: what is written so far goes as one segment, the
                 // body as another.
                 p.buffered += p.buf.len() - start;
-                p.item.push(p.buf.split().freeze());
-                p.item.push(piece.clone());
+                p.seal_buf();
+                p.push_item(piece.clone());
             }
             p.buf.extend_from_slice(end);
             sfx.iter().for_each(|&b| p.buf.put_u8(b));
