@@ -369,15 +369,55 @@ impl CpimError {
 // ---------------------------------------------------------------------------------------------
 
 /// NAMECHAR: any US-ASCII character except ".", CTLs and SEPARATORS.
-const fn is_namechar(b: u8) -> bool {
+const fn namechar(b: u8) -> bool {
     matches!(b,
         b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'^'..=b'`' | b'|' | b'~'
         | b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z')
 }
 
 /// TOKENCHAR: NAMECHAR / "." / UCS-high (any octet of a multi-octet UTF-8 sequence).
-const fn is_tokenchar(b: u8) -> bool {
-    is_namechar(b) || b == b'.' || b >= 0x80
+const fn tokenchar(b: u8) -> bool {
+    namechar(b) || b == b'.' || b >= 0x80
+}
+
+/// A character class as a table of 256 (`class` evaluated at compile time): one load per
+/// octet where a chain of range tests was a dozen instructions (header names, tokens and
+/// media types are scanned octet by octet in every message).
+macro_rules! table {
+    ($class:ident) => {{
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = $class(i as u8);
+            i += 1;
+        }
+        t
+    }};
+}
+
+static NAMECHAR: [bool; 256] = table!(namechar);
+static TOKENCHAR: [bool; 256] = table!(tokenchar);
+static FTEXT: [bool; 256] = table!(ftext);
+static MIME_TOKENCHAR: [bool; 256] = table!(mime_tokenchar);
+
+/// [`namechar`], from its table.
+fn is_namechar(b: u8) -> bool {
+    NAMECHAR[usize::from(b)]
+}
+
+/// [`tokenchar`], from its table.
+fn is_tokenchar(b: u8) -> bool {
+    TOKENCHAR[usize::from(b)]
+}
+
+/// [`ftext`], from its table.
+fn is_ftext(b: u8) -> bool {
+    FTEXT[usize::from(b)]
+}
+
+/// [`mime_tokenchar`], from its table.
+fn is_mime_tokenchar(b: u8) -> bool {
+    MIME_TOKENCHAR[usize::from(b)]
 }
 
 const fn is_ctl(b: u8) -> bool {
@@ -400,12 +440,12 @@ const fn is_wsp(b: u8) -> bool {
 }
 
 /// RFC 5322 ftext: printable US-ASCII except ":".
-const fn is_ftext(b: u8) -> bool {
+const fn ftext(b: u8) -> bool {
     b >= 33 && b <= 126 && b != b':'
 }
 
 /// RFC 2045 token character (for the inner Content-Type).
-const fn is_mime_tokenchar(b: u8) -> bool {
+const fn mime_tokenchar(b: u8) -> bool {
     b > 32
         && b < 127
         && !matches!(
