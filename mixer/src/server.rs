@@ -820,8 +820,9 @@ async fn connect_out(
 }
 
 /// Commands a room's channel holds (a reader waits when it is full). A [`Cmd::Batch`] is one:
-/// it holds at most [`FRAMES_PER_TURN`] frames of at most [`BATCH_FRAME_BYTES`] each, so the
-/// channel never holds more octets than it did with one frame per command.
+/// it holds at most [`FRAMES_PER_TURN`] frames with bodies of at most [`BATCH_FRAME_BYTES`]
+/// (32 KiB in all), no more than one body piece of a large message may be (up to a read,
+/// 64 KiB): the channel holds no more octets than with one frame per command.
 const ROOM_QUEUE: usize = 256;
 
 /// The largest body of a frame a reader holds back to send with others ([`Conn::send_to_room`]):
@@ -1040,11 +1041,10 @@ impl Conn {
         let _ = room.tx.send(cmd).await;
     }
 
-    /// `false`: close the connection. `tail`: the body and end-line of the SEND `ev` when the
-    /// decoder read them with its head ([`DecoderConfig::whole_repeats`]): the frame goes to
-    /// its room as one command.
-    /// Hands a decoded event (with the body and end-line read with it, `tail`) to its room;
-    /// `at`: when its octets were read. `false`: the connection is to close.
+    /// Hands a decoded event to its room. `tail`: the body and end-line of the SEND `ev` when
+    /// the decoder read them with its head ([`DecoderConfig::whole_repeats`]): the frame goes
+    /// to its room as one command. `at`: when its octets were read. `false`: close the
+    /// connection.
     async fn on_event(&mut self, ev: Event, tail: Option<Tail>, at: Instant) -> bool {
         let head = match ev {
             // Responses to the copies are dropped (7701-023); the decoder skips the bodiless
