@@ -42,7 +42,8 @@ cp "$TMP/target/release/msrp-fanout" "$TMP/old.bin"
 cp target/release/msrp-fanout "$TMP/new.bin"
 
 # Instructions of one run of binary $1 with room size $2 and $3 messages, as "MIXER TOTAL": the
-# mixer's runtime thread (the thread whose profile holds `Task::emit`) and the whole process.
+# mixer's runtime thread (the thread whose profile holds `Task::run_actions`, which every
+# version has) and the whole process.
 # Checks that every message reached everyone.
 count() {
     local out dir mixer total f
@@ -56,7 +57,7 @@ count() {
     total=$(sed -n 's/.*refs: *\([0-9,]*\).*/\1/p' <<<"$out" | tr -d ,)
     mixer=0
     for f in "$dir"/cg.*-*; do
-        if grep -q 'Task::emit' "$f"; then
+        if grep -q 'Task::run_actions' "$f"; then
             mixer=$(sed -n 's/^totals: *//p' "$f")
         fi
     done

@@ -1338,6 +1338,8 @@ struct Task {
     dirty: Vec<SessionKey>,
     unbound: IdMap<SessionKey, Instant>,
     actions: Vec<Action>,
+    /// An empty list with room, swapped with `actions` ([`Task::run_actions`]).
+    spare: Vec<Action>,
     dropped: Vec<SessionKey>,
     ids: IdGenerator,
     participants: i64,
@@ -1364,6 +1366,7 @@ async fn room_task(shared: Arc<Shared>, name: String, room: Room, mut rx: mpsc::
         dirty: Vec::new(),
         unbound: IdMap::default(),
         actions: Vec::new(),
+        spare: Vec::new(),
         dropped: Vec::new(),
         ids: IdGenerator::new(),
         participants: 0,
@@ -1616,74 +1619,40 @@ impl Task {
     /// leave the room.
     fn run_actions(&mut self, stamp: u64) {
         while !self.actions.is_empty() || !self.dropped.is_empty() {
-            for a in std::mem::take(&mut self.actions) {
-                match a {
-                    Action::Respond { to, response } => {
-                        if let Some(p) = self.control_of(to) {
-                            response.write(p);
+            // Taken (what they cause goes to `self.actions` meanwhile), and given back empty:
+            // the two lists keep their room from one command to the next.
+            let mut acts = std::mem::replace(&mut self.actions, std::mem::take(&mut self.spare));
+            // A message switched whole (`Room::whole`): its Open, Body and End come in a row and
+            // its copies are written from here, without entering `open`.
+            let mut whole: Option<(OutId, OpenMsg)> = None;
+            for a in acts.drain(..) {
+                match (a, &mut whole) {
+                    (Action::Open { out, copies }, _) => {
+                        self.settle(&mut whole);
+                        whole = Some((out, open_msg(copies)));
+                    }
+                    (Action::Body { out, piece }, Some((o, m)))
+                        if *o == out && m.held.is_none() =>
+                    {
+                        m.held = Some(piece);
+                    }
+                    (Action::End { out, flag }, Some((o, _))) if *o == out => {
+                        if let Some((o, mut m)) = whole.take() {
+                            let last = m.held.take().unwrap_or_default();
+                            let full = self.write_copies(o, &mut m, last, flag);
+                            for to in full {
+                                self.flush_one(to, stamp);
+                            }
                         }
                     }
-                    Action::Send { to, head, body } => {
-                        // REPORTs (with or without the CPIM wrapper of a private message,
-                        // 7701-022) go on the control lane, after the responses before them,
-                        // so that a sender whose data lane is full still gets them; history
-                        // messages on the data lane.
-                        if head.method() == Some(&Method::Report) {
-                            if let Some(p) = self.control_of(to) {
-                                encode::frame(&head, body.as_deref(), Flag::Last, p);
-                            }
-                        } else if let Some(o) = self.outputs.get(&to) {
-                            if o.queue
-                                .try_send(Outgoing::chunk(&head, body, Flag::Last))
-                                .is_ok()
-                            {
-                                o.queued_at.store(stamp, Ordering::Relaxed);
-                                // A history message replayed to a session that just bound is
-                                // a delivery like a fanned-out copy.
-                                self.metrics.deliveries.inc();
-                            }
-                        }
-                    }
-                    Action::Open { out, copies } => {
-                        self.open.insert(out, open_msg(copies));
-                    }
-                    Action::Body { out, piece } => {
-                        let Some(m) = self.open.get_mut(&out) else {
-                            continue;
-                        };
-                        let prev = match m.held.take() {
-                            None => {
-                                m.held = Some(piece);
-                                None
-                            }
-                            // Short pieces are joined (one copy), so a small message read in
-                            // two reads is still one frame to every recipient.
-                            Some(h) if h.len() + piece.len() <= COALESCE => {
-                                let mut b = BytesMut::with_capacity(h.len() + piece.len());
-                                b.extend_from_slice(&h);
-                                b.extend_from_slice(&piece);
-                                m.held = Some(b.freeze());
-                                None
-                            }
-                            Some(h) => {
-                                m.held = Some(piece);
-                                Some(h)
-                            }
-                        };
-                        if let Some(prev) = prev {
-                            self.emit(out, prev, Flag::More, stamp);
-                        }
-                    }
-                    Action::End { out, flag } => {
-                        let last = match self.open.get_mut(&out) {
-                            Some(m) => m.held.take().unwrap_or_default(),
-                            None => continue,
-                        };
-                        self.emit(out, last, flag, stamp);
-                        self.open.remove(&out);
+                    (a, _) => {
+                        self.settle(&mut whole);
+                        self.act(a, stamp);
                     }
                 }
             }
+            self.settle(&mut whole);
+            self.spare = acts;
             for k in std::mem::take(&mut self.dropped) {
                 in_session(&self.spans, k, || {
                     tracing::warn!("dropped: its queue stayed full")
@@ -1696,6 +1665,83 @@ impl Task {
                 self.outputs.remove(&k);
                 self.room.leave(k, &mut self.actions);
                 forget_session(&self.shared, &self.name, k);
+            }
+        }
+    }
+
+    /// A message [`Task::run_actions`] was writing whole that turned out not to be: it joins
+    /// [`Task::open`].
+    fn settle(&mut self, whole: &mut Option<(OutId, OpenMsg)>) {
+        if let Some((o, m)) = whole.take() {
+            self.open.insert(o, m);
+        }
+    }
+
+    /// Carries out one action.
+    fn act(&mut self, a: Action, stamp: u64) {
+        match a {
+            Action::Respond { to, response } => {
+                if let Some(p) = self.control_of(to) {
+                    response.write(p);
+                }
+            }
+            Action::Send { to, head, body } => {
+                // REPORTs (with or without the CPIM wrapper of a private message,
+                // 7701-022) go on the control lane, after the responses before them,
+                // so that a sender whose data lane is full still gets them; history
+                // messages on the data lane.
+                if head.method() == Some(&Method::Report) {
+                    if let Some(p) = self.control_of(to) {
+                        encode::frame(&head, body.as_deref(), Flag::Last, p);
+                    }
+                } else if let Some(o) = self.outputs.get(&to) {
+                    if o.queue
+                        .try_send(Outgoing::chunk(&head, body, Flag::Last))
+                        .is_ok()
+                    {
+                        o.queued_at.store(stamp, Ordering::Relaxed);
+                        // A history message replayed to a session that just bound is
+                        // a delivery like a fanned-out copy.
+                        self.metrics.deliveries.inc();
+                    }
+                }
+            }
+            Action::Open { out, copies } => {
+                self.open.insert(out, open_msg(copies));
+            }
+            Action::Body { out, piece } => {
+                let Some(m) = self.open.get_mut(&out) else {
+                    return;
+                };
+                let prev = match m.held.take() {
+                    None => {
+                        m.held = Some(piece);
+                        None
+                    }
+                    // Short pieces are joined (one copy), so a small message read in
+                    // two reads is still one frame to every recipient.
+                    Some(h) if h.len() + piece.len() <= COALESCE => {
+                        let mut b = BytesMut::with_capacity(h.len() + piece.len());
+                        b.extend_from_slice(&h);
+                        b.extend_from_slice(&piece);
+                        m.held = Some(b.freeze());
+                        None
+                    }
+                    Some(h) => {
+                        m.held = Some(piece);
+                        Some(h)
+                    }
+                };
+                if let Some(prev) = prev {
+                    self.emit(out, prev, Flag::More, false, stamp);
+                }
+            }
+            Action::End { out, flag } => {
+                let last = match self.open.get_mut(&out) {
+                    Some(m) => m.held.take().unwrap_or_default(),
+                    None => return,
+                };
+                self.emit(out, last, flag, true, stamp);
             }
         }
     }
@@ -1718,10 +1764,32 @@ impl Task {
     /// What the copies share is written once into [`Task::frame`]; a copy is then six
     /// appends: `MSRP` and the stem, its suffix, its session's [`Output::lead`], the shared
     /// lines (with a short body and the end-line up to the stem), its suffix, the flag and CRLF.
-    fn emit(&mut self, out: OutId, piece: Bytes, flag: Flag, stamp: u64) {
-        let Some(m) = self.open.get_mut(&out) else {
+    ///
+    /// `close`: the chunk ends here ([`Action::End`]) and `out` leaves [`Task::open`].
+    fn emit(&mut self, out: OutId, piece: Bytes, flag: Flag, close: bool, stamp: u64) {
+        let Some(mut m) = self.open.remove(&out) else {
             return;
         };
+        let full = self.write_copies(out, &mut m, piece, flag);
+        if !close {
+            self.open.insert(out, m);
+        }
+        // After `m` is back: a copy failing here is marked in it (`flush_one`).
+        for to in full {
+            self.flush_one(to, stamp);
+        }
+    }
+
+    /// [`Task::emit`]'s copies of `piece` for message `out` (`m`), written into each
+    /// recipient's [`Pending`]; returns the recipients whose held copies reached
+    /// [`BATCH_BYTES`] (to be queued).
+    fn write_copies(
+        &mut self,
+        out: OutId,
+        m: &mut OpenMsg,
+        piece: Bytes,
+        flag: Flag,
+    ) -> Vec<SessionKey> {
         let n = piece.len() as u64;
         let range = ByteRange {
             start: m.start,
@@ -1813,9 +1881,7 @@ impl Task {
                 full.push(*to);
             }
         }
-        for to in full {
-            self.flush_one(to, stamp);
-        }
+        full
     }
 
     /// Queues every recipient's held copies (those of the sessions in `dirty`).
