@@ -82,8 +82,9 @@ pub type SessionKey = u64;
 
 /// A map keyed by values the mixer assigns itself ([`SessionKey`], [`OutId`] in sequence; the
 /// session-ids it draws at random): no peer chooses them, so the hash need not resist flooding
-/// and can be the cheapest one (FxHash: one multiply per word). The fan-out looks up two of these per copy; with the
-/// standard SipHash that was 8% of the mixer's CPU at 1000 participants.
+/// and can be the cheapest one (FxHash: one multiply per word). The fan-out looks up two of
+/// these per copy; with the standard SipHash that was 8% of the mixer's CPU at 1000
+/// participants.
 pub(crate) type IdMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 /// The largest public message kept in a room's history, in octets of its CPIM body.
