@@ -1649,6 +1649,11 @@ pub fn head_len(prefix: &[u8], opts: &ParseOptions) -> Result<Option<usize>, Cpi
 /// case-insensitive as MIME types are; the type has no parameters, 3862-020, so any are
 /// ignored). RFC 7701 §6.3: a SEND whose body is not this is answered 415 (7701-009).
 pub fn is_cpim_content_type(value: &str) -> bool {
+    // Most values are just that: compared at once (splitting off parameters and trimming
+    // cost the switch 170 instructions a message).
+    if value.eq_ignore_ascii_case("message/cpim") {
+        return true;
+    }
     let essence = value
         .split(';')
         .next()
@@ -1699,13 +1704,7 @@ impl Message {
         prefix: Bytes,
         opts: &ParseOptions,
     ) -> Result<Option<(Self, usize)>, CpimError> {
-        match parse_head(&prefix, opts, false)? {
-            None => Ok(None),
-            Some(l) => {
-                let n = l.body_start;
-                Ok(Some((Self::assemble(prefix, l)?, n)))
-            }
-        }
+        Self::parse_prefix_in(prefix, opts, &mut ParseSpace::default())
     }
 
     /// [`Message::parse_prefix`] with the vectors of `space` (left empty), which
@@ -2721,5 +2720,8 @@ mod tests {
         assert!(is_cpim_content_type("Message/CPIM"));
         assert!(!is_cpim_content_type("text/plain"));
         assert!(!is_cpim_content_type("message/cpimx"));
+        assert!(is_cpim_content_type("message/cpim; x=y"));
+        assert!(is_cpim_content_type("message/CPIM\t;x"));
+        assert!(!is_cpim_content_type("message/cpimx; x=y"));
     }
 }

@@ -757,7 +757,10 @@ impl Room {
         if range.start != 1 {
             return Err(StatusCode::BAD_REQUEST);
         }
-        let is_cpim = head.shape().content_type().is_some_and(|t| is_cpim(t));
+        let is_cpim = head
+            .shape()
+            .content_type()
+            .is_some_and(|t| cpim::is_cpim_content_type(t));
         if !is_cpim {
             // 7701-009.
             return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE);
@@ -1133,22 +1136,16 @@ impl Room {
                     self.by_key.remove(&(session, inc.key));
                     if flag == Flag::Last {
                         if let Some(k) = inc.keep {
-                            self.history.push_back(Kept {
+                            self.keep(Kept {
                                 from: self.members[&session].participant.clone(),
                                 inner: inc.inner,
                                 body: k.freeze(),
                             });
-                            while self.history.len() > self.policy.history {
-                                self.history.pop_front();
-                            }
                         }
                         // Its last copies are still to be written: a failure among them is
                         // reported through `finished`.
                         if !inc.recipients.is_empty() {
-                            if self.finished.len() == FINISHED_KEPT {
-                                self.finished.pop_front();
-                            }
-                            self.finished.push_back((
+                            self.finish(
                                 o,
                                 Finished {
                                     from: session,
@@ -1157,7 +1154,7 @@ impl Room {
                                     total: inc.total,
                                     wrapper: inc.wrapper,
                                 },
-                            ));
+                            );
                         }
                     }
                 }
@@ -1215,7 +1212,11 @@ impl Room {
         }
         let shape = head.shape();
         let range = range_of(head);
-        let is_cpim = || shape.content_type().is_some_and(|t| is_cpim(t));
+        let is_cpim = || {
+            shape
+                .content_type()
+                .is_some_and(|t| cpim::is_cpim_content_type(t))
+        };
         if shape.method() != Some(&Method::Send)
             || range.start != 1
             || range.end.is_some_and(|e| e != n)
@@ -1286,20 +1287,14 @@ impl Room {
         }
         if keep {
             // Copied: `piece` may share a large read buffer the history would hold on to.
-            self.history.push_back(Kept {
+            self.keep(Kept {
                 from: participant,
                 inner: route.inner,
                 body: Bytes::copy_from_slice(piece),
             });
-            while self.history.len() > self.policy.history {
-                self.history.pop_front();
-            }
         }
         if received {
-            if self.finished.len() == FINISHED_KEPT {
-                self.finished.pop_front();
-            }
-            self.finished.push_back((
+            self.finish(
                 o,
                 Finished {
                     from: session,
@@ -1308,9 +1303,26 @@ impl Room {
                     total: range.total,
                     wrapper,
                 },
-            ));
+            );
         }
         true
+    }
+
+    /// Adds a message to the history, the oldest going when it is full.
+    fn keep(&mut self, kept: Kept) {
+        self.history.push_back(kept);
+        while self.history.len() > self.policy.history {
+            self.history.pop_front();
+        }
+    }
+
+    /// Records message `o`, received whole, for [`Room::copy_failed`] (the last
+    /// [`FINISHED_KEPT`]).
+    fn finish(&mut self, o: OutId, f: Finished) {
+        if self.finished.len() == FINISHED_KEPT {
+            self.finished.pop_front();
+        }
+        self.finished.push_back((o, f));
     }
 
     /// A copy of message `o` could not be delivered to `session` (its queue stayed full, or it
@@ -1576,13 +1588,4 @@ fn range_of(head: &ReqHead) -> ByteRange {
         end: None,
         total: None,
     })
-}
-
-/// Whether a SEND's Content-Type value is `message/cpim` (its type/subtype, parameters
-/// ignored): compared at once when it is just that (every chat message's: splitting off
-/// parameters and trimming cost 170 instructions a message).
-fn is_cpim(content_type: &str) -> bool {
-    let essence = || content_type.split(';').next().unwrap_or_default().trim();
-    content_type.eq_ignore_ascii_case("message/cpim")
-        || essence().eq_ignore_ascii_case("message/cpim")
 }

@@ -1002,15 +1002,14 @@ impl Conn {
     /// receive) was 3% of the mixer's instructions at N = 10.
     async fn send_to_room(&mut self, room: &Arc<RoomRef>, cmd: Cmd) {
         let held = matches!(&cmd, Cmd::Whole { piece, .. } if piece.len() <= BATCH_FRAME_BYTES);
-        if self
+        let other_room = self
             .batch_room
             .as_ref()
-            .is_some_and(|r| !Arc::ptr_eq(r, room))
-        {
+            .is_some_and(|r| !Arc::ptr_eq(r, room));
+        if !held || other_room {
             self.flush_batch().await;
         }
         if !held {
-            self.flush_batch().await;
             let _ = room.tx.send(cmd).await;
             return;
         }
@@ -1400,18 +1399,7 @@ async fn room_task(shared: Arc<Shared>, name: String, room: Room, mut rx: mpsc::
         let mut cmd = Some(first);
         let mut handled = 0;
         while let Some(c) = cmd.take() {
-            let batch = match c {
-                Some(Cmd::Batch(cmds)) => cmds,
-                c => {
-                    t.step(c, now, stamp, &mut latencies);
-                    handled += 1;
-                    Vec::new()
-                }
-            };
-            for c in batch {
-                t.step(Some(c), now, stamp, &mut latencies);
-                handled += 1;
-            }
+            handled += t.step(c, now, stamp, &mut latencies);
             if handled < BATCH_CMDS {
                 if let Ok(c) = rx.try_recv() {
                     cmd = Some(Some(c));
@@ -1455,13 +1443,27 @@ async fn room_task(shared: Arc<Shared>, name: String, room: Room, mut rx: mpsc::
 }
 
 impl Task {
-    /// Handles one command (`None`: a deadline passed) and carries out what the room decided;
-    /// the time a frame's octets were read goes to `latencies`.
-    fn step(&mut self, cmd: Option<Cmd>, now: Instant, stamp: u64, latencies: &mut Vec<Instant>) {
+    /// Handles one command (`None`: a deadline passed), or each of a [`Cmd::Batch`] in turn,
+    /// and carries out what the room decided after each; the time a frame's octets were read
+    /// goes to `latencies`. Returns the number of commands handled.
+    fn step(
+        &mut self,
+        cmd: Option<Cmd>,
+        now: Instant,
+        stamp: u64,
+        latencies: &mut Vec<Instant>,
+    ) -> usize {
+        if let Some(Cmd::Batch(cmds)) = cmd {
+            return cmds
+                .into_iter()
+                .map(|c| self.step(Some(c), now, stamp, latencies))
+                .sum();
+        }
         if let Some(at) = self.handle(cmd, now) {
             latencies.push(at);
         }
         self.run_actions(stamp);
+        1
     }
 
     /// Hands one command (`None`: a timer) to the room; returns when the reader had the piece
@@ -1588,15 +1590,8 @@ impl Task {
                 }
             }
             Some(Cmd::Close) => self.closed = true,
-            // Taken apart by the room task's loop, one `step` per command (a reader never
-            // nests batches): here only if that changed, and then still handled in order.
-            Some(Cmd::Batch(cmds)) => {
-                let mut at = None;
-                for c in cmds {
-                    at = self.handle(Some(c), now).or(at);
-                }
-                return at;
-            }
+            // `step`, handle's only caller, takes batches apart.
+            Some(Cmd::Batch(_)) => unreachable!("Task::step hands batches over one by one"),
             Some(Cmd::Info { reply }) => {
                 let _ = reply.send(RoomInfo {
                     name: self.name.clone(),

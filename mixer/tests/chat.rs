@@ -758,6 +758,73 @@ async fn two_rooms_over_one_connection() {
     assert_eq!(h.room("blue").await.expect("blue").sessions, 2);
 }
 
+/// Frames for two rooms in one write on one connection: short whole messages the reader holds
+/// to send together, a message for the other room (a new header block), and a long one (not
+/// held: it must not overtake the short ones before it). Each room gets its own messages, in
+/// order, and the sender every response.
+#[tokio::test]
+async fn frames_for_two_rooms_in_one_read_reach_each_room() {
+    let (h, addr) = start().await;
+    let mut alice = join(&h, addr, "red", "alice").await;
+    let red = (alice.own.clone(), alice.mixer.clone());
+    let own_blue: MsrpUri = "msrp://alice.example.com:7000/aliceblue;tcp"
+        .parse()
+        .expect("uri");
+    let joined = h
+        .join(
+            "blue",
+            &user_uri("alice"),
+            offer(&own_blue, &Offer::default()).as_bytes(),
+        )
+        .await
+        .expect("joined");
+    alice.use_session(own_blue.clone(), &joined);
+    alice.bind().await;
+    let blue = (alice.own.clone(), alice.mixer.clone());
+    let mut bob_red = join(&h, addr, "red", "bob").await;
+    let mut bob_blue = join(&h, addr, "blue", "bob").await;
+    let mut wire = bytes::BytesMut::new();
+    let mut tids = Vec::new();
+    let mut want: Vec<(&str, Vec<u8>)> = Vec::new();
+    let long = "x".repeat(2000);
+    let groups = [
+        ("red", vec!["r0", "r1", "r2"]),
+        ("blue", vec!["b0", "b1", "b2"]),
+        ("red", vec!["r3", "r4", &long]),
+    ];
+    for (room, texts) in groups {
+        (alice.own, alice.mixer) = if room == "red" {
+            red.clone()
+        } else {
+            blue.clone()
+        };
+        for text in texts {
+            let body = cpim(&user_uri("alice"), &room_uri(room), text);
+            let head = alice.whole_head("message/cpim", body.len());
+            msrp::encode::frame(&head, Some(&body), Flag::Last, &mut wire);
+            tids.push(head.tid);
+            want.push((room, body));
+        }
+    }
+    alice.write_raw(&wire).await;
+    let mut answered = Vec::new();
+    for _ in 0..tids.len() {
+        let r = alice.maybe(5000).await.expect("a response");
+        assert_eq!(r.head.status(), Some(StatusCode::OK));
+        answered.push(r.head.tid);
+    }
+    answered.sort();
+    tids.sort();
+    assert_eq!(answered, tids, "every frame answered");
+    for (room, p) in [("red", &mut bob_red), ("blue", &mut bob_blue)] {
+        for (_, body) in want.iter().filter(|(r, _)| *r == room) {
+            let copy = p.message().await;
+            assert_eq!(copy.body.as_deref(), Some(&body[..]), "{room}: in order");
+        }
+        p.no_message(200).await;
+    }
+}
+
 /// RFC 6135 (the active role): when the offer says `a=setup:passive`, the mixer connects to the
 /// first URI of the participant's path and binds the session with a bodiless SEND (RFC 4975
 /// §5.4); the session then carries messages both ways.
