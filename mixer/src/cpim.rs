@@ -80,6 +80,23 @@ pub const DEFAULT_MAX_HEAD_BYTES: usize = 16 * 1024;
 /// The standard header names of RFC 3862 §4, all in [`DEFAULT_NAMESPACE`].
 const STANDARD: [&str; 7] = ["From", "To", "cc", "DateTime", "Subject", "NS", "Require"];
 
+/// The standard header name ([`STANDARD`]) that `local` is in any case: picked by its length
+/// and first letter (no two share both), then compared once. Every CPIM header line is looked
+/// up; comparing it with each name in turn was about 60 instructions a line.
+fn standard_name(local: &[u8]) -> Option<&'static str> {
+    let name = match (local.len(), local.first()?.to_ascii_lowercase()) {
+        (4, b'f') => "From",
+        (2, b't') => "To",
+        (2, b'c') => "cc",
+        (8, b'd') => "DateTime",
+        (7, b's') => "Subject",
+        (2, b'n') => "NS",
+        (7, b'r') => "Require",
+        _ => return None,
+    };
+    name.as_bytes().eq_ignore_ascii_case(local).then_some(name)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Options and errors
 // ---------------------------------------------------------------------------------------------
@@ -530,22 +547,35 @@ static URI_CHAR: [bool; 256] = {
     t
 };
 
+/// RFC 3986 §3.1 scheme characters after the first (a letter).
+static SCHEME_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.');
+        i += 1;
+    }
+    t
+};
+
 /// An absolute URI as RFC 3862 §3.6 wants it (RFC 3986 §4.3 characters): a scheme, ":", and at
 /// least one more character from the URI character set (percent escapes well formed).
 fn is_absolute_uri(s: &[u8]) -> bool {
-    let Some(colon) = s.iter().position(|&b| b == b':') else {
-        return false;
-    };
-    let (scheme, rest) = (&s[..colon], &s[colon + 1..]);
-    if scheme.is_empty()
-        || !scheme[0].is_ascii_alphabetic()
-        || !scheme
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-        || rest.is_empty()
-    {
+    // `scheme ":"`, scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 §3.1), in
+    // one pass: ":" is not a scheme character, so the scheme ends at the first one or the
+    // URI is not absolute.
+    if !s.first().is_some_and(u8::is_ascii_alphabetic) {
         return false;
     }
+    let mut colon = 1;
+    while colon < s.len() && SCHEME_CHAR[usize::from(s[colon])] {
+        colon += 1;
+    }
+    if s.get(colon) != Some(&b':') || colon + 1 == s.len() {
+        return false;
+    }
+    let rest = &s[colon + 1..];
     // Most URIs have no percent escape: every octet is then a URI character, tested without a
     // branch per octet ('%' is not one, so a URI with an escape takes the loop below).
     if rest
@@ -1287,26 +1317,32 @@ fn may_become_content_line(line: &[u8]) -> bool {
 /// Validates an inner Content-Type value (unfolded): US-ASCII `type "/" subtype` tokens, then
 /// nothing or parameters after `;` (RFC 2045 §5.1).
 fn media_type_end(v: &[u8]) -> Option<usize> {
-    if !v.is_ascii() {
+    // One pass over the type and the subtype ("/" is not a token character, so the type ends
+    // at the first one or not at all); token characters are US-ASCII, the rest is checked.
+    let token_end = |from: usize| {
+        let mut i = from;
+        while i < v.len() && is_mime_tokenchar(v[i]) {
+            i += 1;
+        }
+        i
+    };
+    let slash = token_end(0);
+    if slash == 0 || v.get(slash) != Some(&b'/') {
         return None;
     }
-    let slash = v.iter().position(|&b| b == b'/')?;
-    let ty = &v[..slash];
-    let rest = &v[slash + 1..];
-    let sub_len = rest
-        .iter()
-        .position(|&b| !is_mime_tokenchar(b))
-        .unwrap_or(rest.len());
-    if ty.is_empty() || !ty.iter().all(|&b| is_mime_tokenchar(b)) || sub_len == 0 {
+    let end = token_end(slash + 1);
+    if end == slash + 1 {
         return None;
     }
-    let after = &rest[sub_len..];
-    let trimmed = after
+    let after = &v[end..];
+    if !after.is_ascii() {
+        return None;
+    }
+    match after
         .iter()
-        .position(|&b| !is_wsp(b) && b != b'\r' && b != b'\n');
-    match trimmed {
-        None => Some(slash + 1 + sub_len),
-        Some(p) if after[p] == b';' => Some(slash + 1 + sub_len),
+        .find(|&&b| !is_wsp(b) && b != b'\r' && b != b'\n')
+    {
+        None | Some(b';') => Some(end),
         Some(_) => None,
     }
 }
@@ -1489,10 +1525,7 @@ impl<'a> HeadParser<'a> {
             if local.eq_ignore_ascii_case(b"content-type") {
                 return Err(CpimError::ContentTypeInCpimHeaders { at: base });
             }
-            let std = STANDARD
-                .iter()
-                .find(|s| s.as_bytes().eq_ignore_ascii_case(local));
-            if let Some(&expected) = std {
+            if let Some(expected) = standard_name(local) {
                 if expected.as_bytes() != local {
                     return Err(CpimError::WrongCase { at: base, expected });
                 }
