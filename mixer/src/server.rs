@@ -1212,8 +1212,8 @@ const COALESCE: usize = 16 * 1024;
 
 /// A message whose chunk is being distributed.
 struct OpenMsg {
-    /// The recipients, copy `i` for `to[i]` (its transaction-id suffix is `i`); [`FAILED`]
-    /// for a copy that failed. The room's list, kept as it came (no copy per message).
+    /// The recipients (each copy's transaction id is the frame's stem and its recipient's
+    /// [`Suffix`]); [`FAILED`] for a copy that failed. The room's list, kept as it came (no copy per message).
     to: Vec<SessionKey>,
     /// The switch's Message-ID for the message, the same on every copy.
     message_id: Ident,
@@ -1229,10 +1229,12 @@ struct OpenMsg {
 struct Output {
     conn: ConnId,
     queue: WriteQueue,
-    /// What follows the transaction id in every copy the switch sends on the session: ` SEND`
-    /// CRLF, then the `To-Path` and `From-Path` lines (RFC 4975 §7.1.1: the participant's
-    /// `a=path`, our session URI). Written once, at bind.
+    /// What follows the transaction-id stem in every copy the switch sends on the session: its
+    /// [`Suffix`], ` SEND` CRLF, then the `To-Path` and `From-Path` lines (RFC 4975 §7.1.1: the
+    /// participant's `a=path`, our session URI). Written once, at bind.
     lead: Bytes,
+    /// The session's suffix to a frame's transaction-id stem (also in `lead`).
+    sfx: Suffix,
     /// The connection's [`Conn::queued_at`], stamped when something is queued for it.
     queued_at: Arc<AtomicU64>,
     /// Copies in a row it could not take.
@@ -1522,7 +1524,9 @@ impl Task {
                 let first = self.unbound.remove(&key).is_some() || !self.outputs.contains_key(&key);
                 if let (true, Some(terms)) = (first, self.room.terms(key)) {
                     let free = queue.capacity().saturating_sub(queue.queued_bytes());
+                    let sfx = Suffix::of(key);
                     let mut lead = BytesMut::with_capacity(160);
+                    lead.extend_from_slice(sfx.as_bytes());
                     lead.extend_from_slice(b" SEND\r\n");
                     Header::ToPath(terms.peer_path.iter().cloned().collect()).write(&mut lead);
                     Header::FromPath(msrp::path![terms.local.clone()]).write(&mut lead);
@@ -1532,6 +1536,7 @@ impl Task {
                             conn,
                             queue,
                             lead: lead.freeze(),
+                            sfx,
                             queued_at,
                             failures: 0,
                             batch_hint: 0,
@@ -1635,6 +1640,7 @@ impl Task {
                         if let Some((o, mut m)) = whole.take() {
                             let last = m.held.take().unwrap_or_default();
                             let full = self.write_copies(o, &mut m, last, flag);
+                            self.room.recycle_recipients(m.to);
                             for to in full {
                                 self.flush_one(to, stamp);
                             }
@@ -1756,9 +1762,10 @@ impl Task {
     /// `Byte-Range: start-end/total` and `Content-Type: message/cpim` lines, the body and the
     /// end-line, into the recipient's [`Pending`] item (queued by [`Task::flush`]).
     ///
-    /// What the copies share is written once into [`Task::frame`]; a copy is then six
-    /// appends: `MSRP` and the stem, its suffix, its session's [`Output::lead`], the shared
-    /// lines (with a short body and the end-line up to the stem), its suffix, the flag and CRLF.
+    /// What the copies share is written once into [`Task::frame`]; a copy is then three
+    /// appends and a few octets: `MSRP` and the stem, its session's [`Output::lead`] (the
+    /// session's suffix to the stem, the method and the paths), the shared lines (with a short
+    /// body and the end-line up to the stem), then the suffix, the flag and CRLF.
     ///
     /// `close`: the chunk ends here ([`Action::End`]) and `out` leaves [`Task::open`].
     fn emit(&mut self, out: OutId, piece: Bytes, flag: Flag, close: bool, stamp: u64) {
@@ -1766,7 +1773,9 @@ impl Task {
             return;
         };
         let full = self.write_copies(out, &mut m, piece, flag);
-        if !close {
+        if close {
+            self.room.recycle_recipients(m.to);
+        } else {
             self.open.insert(out, m);
         }
         // After `m` is back: a copy failing here is marked in it (`flush_one`).
@@ -1794,25 +1803,29 @@ impl Task {
         m.start += n;
         let short = piece.len() < COPY_BODY_BELOW;
         let stem = tid_stem(&mut self.ids, &piece);
-        // `MSRP stem` | Message-ID, Byte-Range, Content-Type, blank line (and a short body and
-        // `CRLF ------- stem`) | (a long body's `CRLF ------- stem`).
+        // `MSRP stem` | Message-ID, Byte-Range, Content-Type, blank line, a short body and
+        // `CRLF ------- stem` (a long body goes between the blank line and the end-line).
         let f = &mut self.frame;
         f.clear();
         f.extend_from_slice(b"MSRP ");
         f.extend_from_slice(stem.as_bytes());
         let lines_at = f.len();
-        Header::MessageId(m.message_id).write(f);
-        Header::ByteRange(range).write(f);
-        f.extend_from_slice(b"Content-Type: message/cpim\r\n\r\n");
+        // The lines written as they are (each `Header::write` looked its name up and appended
+        // four pieces).
+        f.extend_from_slice(b"Message-ID: ");
+        f.extend_from_slice(m.message_id.as_bytes());
+        f.extend_from_slice(b"\r\nByte-Range: ");
+        range.write_to(f);
+        f.extend_from_slice(b"\r\nContent-Type: message/cpim\r\n\r\n");
         if short {
             f.extend_from_slice(&piece);
         }
-        let end_at = f.len();
+        let end_at = f.len() - lines_at;
         f.extend_from_slice(b"\r\n-------");
         f.extend_from_slice(stem.as_bytes());
-        let (lead, lines, end) = (&f[..lines_at], &f[lines_at..end_at], &f[end_at..]);
+        let (lead, rest) = f.split_at(lines_at);
         let mut full = Vec::new();
-        for (i, to) in m.to.iter_mut().enumerate().filter(|(_, c)| **c != FAILED) {
+        for to in m.to.iter_mut().filter(|c| **c != FAILED) {
             let Some(o) = self.outputs.get_mut(to) else {
                 *to = FAILED;
                 self.metrics
@@ -1825,10 +1838,10 @@ impl Task {
                 self.dirty.push(*to);
             }
             let p = o.pending.get_or_insert_with(Box::default);
-            // The copy's suffix, then (after `end`) the suffix again with its flag and CRLF.
-            let (sfx, sfx_len) = suffix(i);
-            let sfx = &sfx[sfx.len() - sfx_len..];
-            let need = lead.len() + 2 * sfx_len + o.lead.len() + lines.len() + end.len() + 3;
+            // The session's suffix to the stem: in its lead, and again after the end-line's
+            // stem, with the flag and CRLF.
+            let sfx = o.sfx.as_bytes();
+            let need = lead.len() + o.lead.len() + rest.len() + sfx.len() + 3;
             if p.buf.capacity() - p.buf.len() < need {
                 // A fresh batch starts at the size of the last one (up to BATCH_BYTES and one
                 // copy more: the batch is queued once it holds BATCH_BYTES).
@@ -1846,20 +1859,21 @@ impl Task {
                 p.buf.reserve(need.max(hint).max(p.len()).max(4096));
             }
             let start = p.buf.len();
-            // The suffix (one or two octets) and the end-line's last three go in octet by
-            // octet: a `memcpy` call for each would cost more than the copy.
             p.buf.extend_from_slice(lead);
-            sfx.iter().for_each(|&b| p.buf.put_u8(b));
             p.buf.extend_from_slice(&o.lead);
-            p.buf.extend_from_slice(lines);
-            if !short {
+            if short {
+                p.buf.extend_from_slice(rest);
+            } else {
                 // A long body is not copied: what is written so far goes as one segment, the
                 // body as another.
+                p.buf.extend_from_slice(&rest[..end_at]);
                 p.buffered += p.buf.len() - start;
                 p.seal_buf();
                 p.push_item(piece.clone());
+                p.buf.extend_from_slice(&rest[end_at..]);
             }
-            p.buf.extend_from_slice(end);
+            // The suffix (one or two octets) and the end-line's last three go in octet by
+            // octet: a `memcpy` call for each would cost more than the copy.
             sfx.iter().for_each(|&b| p.buf.put_u8(b));
             [flag.byte(), b'\r', b'\n']
                 .iter()
@@ -2072,19 +2086,58 @@ fn tid_stem(ids: &mut IdGenerator, body: &[u8]) -> Ident {
     }
 }
 
-/// Copy `i`'s suffix to a transaction-id stem: `i` in base 62, ident characters only (RFC 4975
-/// §9), in the last `n` octets of the array.
-fn suffix(mut i: usize) -> ([u8; 11], usize) {
-    const DIGITS: &[u8; 62] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let mut buf = [0u8; 11];
-    let mut n = buf.len();
-    loop {
-        n -= 1;
-        buf[n] = DIGITS[i % 62];
-        i /= 62;
-        if i == 0 {
-            break;
+/// A session's suffix to the transaction-id stem of a frame's copies: its key in base 62, ident
+/// characters only (RFC 4975 §9). Keys differ within a room, so the copies of one frame have
+/// different transaction ids; a stem ([`msrp::ident::GENERATED_LEN`] = 16) and a suffix (at
+/// most 11) make at most 27 characters, within an ident's 32.
+#[derive(Debug, Clone, Copy)]
+struct Suffix {
+    buf: [u8; 11],
+    len: u8,
+}
+
+impl Suffix {
+    fn of(mut key: SessionKey) -> Suffix {
+        const DIGITS: &[u8; 62] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        let mut buf = [0u8; 11];
+        let mut n = 0;
+        loop {
+            buf[n] = DIGITS[(key % 62) as usize];
+            key /= 62;
+            n += 1;
+            if key == 0 {
+                break;
+            }
         }
+        buf[..n].reverse();
+        Suffix { buf, len: n as u8 }
     }
-    (buf, buf.len() - n)
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Copies of one frame differ in their suffixes only: every session key gives a different
+    /// one, of ident characters (RFC 4975 §9), short enough that stem and suffix stay an ident.
+    #[test]
+    fn session_suffixes_are_distinct_idents() {
+        assert_eq!(Suffix::of(0).as_bytes(), b"0");
+        assert_eq!(Suffix::of(61).as_bytes(), b"Z");
+        assert_eq!(Suffix::of(62).as_bytes(), b"10");
+        assert_eq!(Suffix::of(62 * 62 + 5).as_bytes(), b"105");
+        let stem = IdGenerator::new().next_id();
+        let mut seen = std::collections::HashSet::new();
+        for key in (0..5000).chain([u64::MAX - 1, u64::MAX]) {
+            let sfx = Suffix::of(key);
+            assert!(seen.insert(sfx.as_bytes().to_vec()), "{key}");
+            let tid = format!("{stem}{}", std::str::from_utf8(sfx.as_bytes()).unwrap());
+            assert!(Ident::new(&tid).is_some(), "{tid}");
+        }
+        assert_eq!(Suffix::of(u64::MAX).as_bytes().len(), 11);
+    }
 }
