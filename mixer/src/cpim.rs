@@ -1035,6 +1035,11 @@ struct Layout {
     /// value, found when the value was checked.
     media_type_len: usize,
     separator_missing: bool,
+    /// The `NS` prefixes declared so far (RFC 3862 §3.4), newest last.
+    prefixes: Vec<(Span, NsRef)>,
+    /// Which parse into a [`ParseSpace`] filled these lists (0: none): a space reuses the
+    /// entries of its last parse only when they come back from that parse's message.
+    id: u64,
 }
 
 /// Parts of a CPIM header line, relative to the line start.
@@ -1353,7 +1358,6 @@ struct HeadParser<'a> {
     opts: &'a ParseOptions,
     section: Section,
     default_ns: NsRef,
-    prefixes: Vec<(Span, NsRef)>,
     l: Layout,
     /// The MIME field being read (it may still get continuation lines).
     pending: Option<MimeEntry>,
@@ -1368,7 +1372,6 @@ impl<'a> HeadParser<'a> {
             opts,
             section: Section::Cpim,
             default_ns: NsRef::Cpim,
-            prefixes: Vec::new(),
             l,
             pending: None,
             content_type: None,
@@ -1390,6 +1393,7 @@ impl<'a> HeadParser<'a> {
         match prefix {
             None => Some(self.default_ns),
             Some(p) => self
+                .l
                 .prefixes
                 .iter()
                 .rev()
@@ -1581,7 +1585,7 @@ impl<'a> HeadParser<'a> {
                 };
                 let prefix = prefix.map(|(s, e)| Span::new(value.s + s, value.s + e));
                 match prefix {
-                    Some(p) => self.prefixes.push((p, target)),
+                    Some(p) => self.l.prefixes.push((p, target)),
                     None => self.default_ns = target,
                 }
                 Kind::Ns { prefix, uri }
@@ -1621,50 +1625,181 @@ fn parse_head(buf: &[u8], opts: &ParseOptions, eof: bool) -> Result<Option<Layou
     parse_head_in(buf, opts, eof, Layout::default())
 }
 
-/// [`parse_head`] into `l` (empty, its vectors reused: [`ParseSpace`]).
+/// [`parse_head`] into `l` (empty, its vectors reused).
 fn parse_head_in(
     buf: &[u8],
     opts: &ParseOptions,
     eof: bool,
     l: Layout,
 ) -> Result<Option<Layout>, CpimError> {
-    let limit = opts.max_head_bytes;
-    let window = &buf[..buf.len().min(limit)];
-    let over = if eof {
-        buf.len() > limit
-    } else {
-        buf.len() >= limit
-    };
     let mut p = HeadParser::new(buf, opts, l);
-    let mut pos = 0;
-    loop {
-        let Some(rel) = memchr::memchr(b'\n', &window[pos..]) else {
-            let rest = &window[pos..];
-            let rest = rest.strip_suffix(b"\r").unwrap_or(rest);
-            if eof && !over {
-                if !rest.is_empty() {
-                    p.line(rest, pos, buf.len())?;
-                }
-                return Err(CpimError::Truncated { section: p.section });
-            }
-            p.partial(rest, pos)?;
-            return if over {
-                Err(CpimError::HeadTooLarge { limit })
-            } else {
-                Ok(None)
-            };
-        };
-        let lf = pos + rel;
-        if lf == pos || window[lf - 1] != b'\r' {
-            p.partial(&window[pos..lf], pos)?;
-            return Err(CpimError::BareLf { at: lf });
+    Ok(p.run(eof, 0, None)?.map(|_| p.l))
+}
+
+/// The state of a [`HeadParser`] after a complete line: what the lines before `at` decided.
+/// A parse whose first `at` octets are those of an earlier one is in this state at `at`.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    /// Where the next line starts.
+    at: usize,
+    /// The header section ended with this line (`at` is where the body starts).
+    done: bool,
+    section: Section,
+    default_ns: NsRef,
+    pending: Option<MimeEntry>,
+    content_type: Option<usize>,
+    /// The lengths of the layout's lists.
+    entries: usize,
+    requires: usize,
+    mime: usize,
+    prefixes: usize,
+    cpim_end: usize,
+    mime_start: usize,
+    mime_end: usize,
+    body_start: usize,
+    layout_content_type: usize,
+    media_type_len: usize,
+    separator_missing: bool,
+}
+
+impl HeadParser<'_> {
+    /// The state after the line that ends at `at`.
+    fn mark(&self, at: usize, done: bool) -> Mark {
+        let l = &self.l;
+        Mark {
+            at,
+            done,
+            section: self.section,
+            default_ns: self.default_ns,
+            pending: self.pending,
+            content_type: self.content_type,
+            entries: l.entries.len(),
+            requires: l.requires.len(),
+            mime: l.mime.len(),
+            prefixes: l.prefixes.len(),
+            cpim_end: l.cpim_end,
+            mime_start: l.mime_start,
+            mime_end: l.mime_end,
+            body_start: l.body_start,
+            layout_content_type: l.content_type,
+            media_type_len: l.media_type_len,
+            separator_missing: l.separator_missing,
         }
-        if let Some(body) = p.line(&window[pos..lf - 1], pos, lf + 1)? {
-            debug_assert_eq!(body, lf + 1);
-            return Ok(Some(p.l));
-        }
-        pos = lf + 1;
     }
+
+    /// Goes back to the state `m` of a parse whose lists this parser holds.
+    fn restore(&mut self, m: &Mark) {
+        self.section = m.section;
+        self.default_ns = m.default_ns;
+        self.pending = m.pending;
+        self.content_type = m.content_type;
+        let l = &mut self.l;
+        l.entries.truncate(m.entries);
+        l.requires.truncate(m.requires);
+        l.mime.truncate(m.mime);
+        l.prefixes.truncate(m.prefixes);
+        l.cpim_end = m.cpim_end;
+        l.mime_start = m.mime_start;
+        l.mime_end = m.mime_end;
+        l.body_start = m.body_start;
+        l.content_type = m.layout_content_type;
+        l.media_type_len = m.media_type_len;
+        l.separator_missing = m.separator_missing;
+    }
+
+    /// Reads the lines from `pos` (a line start) on; returns where the body starts once the
+    /// header section is complete, `Ok(None)` while it may still be. `eof`: the buffer is
+    /// the whole body. `marks`: gets this parser's [`Mark`] after each complete line.
+    fn run(
+        &mut self,
+        eof: bool,
+        mut pos: usize,
+        mut marks: Option<&mut Vec<Mark>>,
+    ) -> Result<Option<usize>, CpimError> {
+        let buf = self.buf;
+        let limit = self.opts.max_head_bytes;
+        let window = &buf[..buf.len().min(limit)];
+        let over = if eof {
+            buf.len() > limit
+        } else {
+            buf.len() >= limit
+        };
+        loop {
+            let Some(rel) = memchr::memchr(b'\n', &window[pos..]) else {
+                let rest = &window[pos..];
+                let rest = rest.strip_suffix(b"\r").unwrap_or(rest);
+                if eof && !over {
+                    if !rest.is_empty() {
+                        self.line(rest, pos, buf.len())?;
+                    }
+                    return Err(CpimError::Truncated {
+                        section: self.section,
+                    });
+                }
+                self.partial(rest, pos)?;
+                return if over {
+                    Err(CpimError::HeadTooLarge { limit })
+                } else {
+                    Ok(None)
+                };
+            };
+            let lf = pos + rel;
+            if lf == pos || window[lf - 1] != b'\r' {
+                self.partial(&window[pos..lf], pos)?;
+                return Err(CpimError::BareLf { at: lf });
+            }
+            let body = self.line(&window[pos..lf - 1], pos, lf + 1)?;
+            if let Some(m) = marks.as_deref_mut() {
+                if m.len() < MARKS_KEPT && lf < MARKED_OCTETS {
+                    m.push(self.mark(lf + 1, body.is_some()));
+                }
+            }
+            if let Some(body) = body {
+                debug_assert_eq!(body, lf + 1);
+                return Ok(Some(body));
+            }
+            pos = lf + 1;
+        }
+    }
+}
+
+/// Lines of a header section whose [`Mark`]s a [`ParseSpace`] keeps: a usual section has a
+/// handful (From, To, DateTime, a few NS-prefixed ones, Content-Type); the bound keeps a space
+/// small whatever a peer sends.
+const MARKS_KEPT: usize = 24;
+
+/// Octets of a header section within which [`Mark`]s are kept (and which a [`ParseSpace`]
+/// keeps to compare the next message with).
+const MARKED_OCTETS: usize = 2048;
+
+/// Header lists longer than this are not kept in a [`ParseSpace`] ([`Message::recycle`]): one
+/// large message does not leave a large space behind.
+const LIST_KEPT: usize = 64;
+
+/// The id of the next parse into any [`ParseSpace`] ([`Layout::id`]): unique in the process,
+/// so a message given back to another space than its own is not taken for that space's last.
+static PARSE_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// How many octets `a` and `b` have in common at their start.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    if a == b {
+        return n;
+    }
+    let word = |s: &[u8]| u64::from_ne_bytes(s.try_into().unwrap_or([0; 8]));
+    let mut i = 0;
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        if word(x) != word(y) {
+            break;
+        }
+        i += 8;
+    }
+    i + a[i..]
+        .iter()
+        .zip(&b[i..])
+        .position(|(x, y)| x != y)
+        .unwrap_or(n - i)
 }
 
 /// Where the body of a `message/cpim` body that is still arriving starts: `Ok(Some(n))` once
@@ -1699,11 +1834,95 @@ pub fn is_cpim_content_type(value: &str) -> bool {
 // The parsed message and its views
 // ---------------------------------------------------------------------------------------------
 
-/// Room for the header lists of a parse, kept from one message to the next
-/// ([`Message::parse_prefix_in`], [`Message::recycle`]): a switch parses every message's
-/// headers, and two allocations and frees per message were 2% of its instructions.
+/// What a parser keeps from one message to the next ([`Message::parse_prefix_in`],
+/// [`Message::recycle`]): room for the header lists (two allocations and frees per message were
+/// 2% of a switch's instructions), and what the last parse read: its header section's octets
+/// and its state after each line.
+///
+/// How a line parses depends only on its octets and on the lines before it, so a message whose
+/// first lines are octet for octet those of the last one parsed (a session's `From` and `To`,
+/// its `NS` declarations) takes the state after them as it was and parses only the lines from
+/// the first that differs. A message that repeats the whole header section parses nothing.
 #[derive(Debug, Default)]
-pub struct ParseSpace(Layout);
+pub struct ParseSpace {
+    /// The lists (with the last parse's entries when its message gave them back).
+    l: Layout,
+    /// The last complete parse's state after each of its lines, in order.
+    marks: Vec<Mark>,
+    /// Its header section.
+    head: Vec<u8>,
+    /// Its options.
+    opts: Option<ParseOptions>,
+    /// Its [`Layout::id`] (the last one given out).
+    last: u64,
+    /// Where the last parse started reading lines (0: from the start; the body's start: it read
+    /// none).
+    resumed_at: usize,
+}
+
+impl ParseSpace {
+    /// Parses `buf`'s header section (a prefix of a body), from the last parse's state at the
+    /// end of the last line the two have in common.
+    fn parse(&mut self, buf: &[u8], opts: &ParseOptions) -> Result<Option<Layout>, CpimError> {
+        let mut l = std::mem::take(&mut self.l);
+        let reusable = l.id != 0 && l.id == self.last && self.opts.as_ref() == Some(opts);
+        let from = if reusable {
+            let n = common_prefix(buf, &self.head);
+            self.marks.iter().rposition(|m| m.at <= n)
+        } else {
+            None
+        };
+        let mut p = match from {
+            Some(k) => {
+                self.marks.truncate(k + 1);
+                let mut p = HeadParser::new(buf, opts, l);
+                p.restore(&self.marks[k]);
+                p
+            }
+            None => {
+                self.marks.clear();
+                l.entries.clear();
+                l.requires.clear();
+                l.mime.clear();
+                l.prefixes.clear();
+                // The lists' room, and nothing else of the last parse.
+                let fresh = Layout {
+                    entries: l.entries,
+                    requires: l.requires,
+                    mime: l.mime,
+                    prefixes: l.prefixes,
+                    ..Layout::default()
+                };
+                HeadParser::new(buf, opts, fresh)
+            }
+        };
+        let pos = from.map_or(0, |k| self.marks[k].at);
+        self.resumed_at = pos;
+        let result = match from.map(|k| self.marks[k]) {
+            Some(m) if m.done => Ok(Some(m.at)),
+            _ => p.run(false, pos, Some(&mut self.marks)),
+        };
+        match result {
+            Ok(Some(_)) => {
+                // What the marks cover (the octets before `pos` are the same).
+                let kept = self.marks.last().map_or(0, |m| m.at);
+                self.head.truncate(pos.min(kept));
+                self.head.extend_from_slice(&buf[self.head.len()..kept]);
+                self.opts = Some(*opts);
+                self.last = PARSE_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                p.l.id = self.last;
+                Ok(Some(p.l))
+            }
+            other => {
+                // Nothing of it is kept: the next parse starts afresh.
+                self.marks.clear();
+                self.l = p.l;
+                self.l.id = 0;
+                other.map(|_| None)
+            }
+        }
+    }
+}
 
 /// A parsed `message/cpim` body (RFC 3862 §2). It owns the input [`Bytes`] and refers to it;
 /// nothing is copied or re-encoded, so [`Message::as_bytes`] is exactly what arrived
@@ -1748,28 +1967,32 @@ impl Message {
         opts: &ParseOptions,
         space: &mut ParseSpace,
     ) -> Result<Option<(Self, usize)>, CpimError> {
-        match parse_head_in(&prefix, opts, false, std::mem::take(&mut space.0))? {
+        match space.parse(&prefix, opts)? {
             None => Ok(None),
             Some(l) => {
                 let n = l.body_start;
-                Ok(Some((Self::assemble(prefix, l)?, n)))
+                match Self::assemble(prefix, l) {
+                    Ok(m) => Ok(Some((m, n))),
+                    Err(e) => {
+                        space.marks.clear();
+                        Err(e)
+                    }
+                }
             }
         }
     }
 
-    /// Gives the message's header lists back to `space` (emptied) for the next
-    /// [`Message::parse_prefix_in`].
+    /// Gives the message's header lists back to `space` for the next
+    /// [`Message::parse_prefix_in`]: if this message is the last one parsed in it, the next
+    /// parse starts from the lines the two have in common.
     pub fn recycle(self, space: &mut ParseSpace) {
-        let mut l = self.l;
-        l.entries.clear();
-        l.requires.clear();
-        l.mime.clear();
-        space.0 = Layout {
-            entries: l.entries,
-            requires: l.requires,
-            mime: l.mime,
-            ..Layout::default()
-        };
+        let l = self.l;
+        let long = |n: usize| n > LIST_KEPT;
+        if long(l.entries.capacity()) || long(l.mime.capacity()) || long(l.requires.capacity()) {
+            space.l = Layout::default();
+        } else {
+            space.l = l;
+        }
     }
 
     fn assemble(raw: Bytes, l: Layout) -> Result<Self, CpimError> {
@@ -2621,6 +2844,101 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A session's next message parses only the lines from the first that differs
+    /// ([`ParseSpace`]); the results are those of a fresh parse (the proptest
+    /// `a_space_parses_as_a_fresh_parser` in tests/cpim.rs checks that for any sequence).
+    #[test]
+    fn a_space_resumes_after_the_lines_in_common() {
+        let msg = |date: &str, text: &str| {
+            Bytes::from(format!(
+                "From: Alice <sip:alice@example.com>\r\nTo: <sip:room@chat.example.com>\r\n\
+                 DateTime: {date}\r\n\r\nContent-Type: text/plain\r\n\r\n{text}"
+            ))
+        };
+        let opts = ParseOptions::strict();
+        let to_end =
+            "From: Alice <sip:alice@example.com>\r\nTo: <sip:room@chat.example.com>\r\n".len();
+        let mut space = ParseSpace::default();
+        let parse = |space: &mut ParseSpace, b: Bytes| {
+            let (m, n) = Message::parse_prefix_in(b.clone(), &opts, space)
+                .unwrap()
+                .unwrap();
+            let (f, fresh_n) = Message::parse_prefix(b, &opts).unwrap().unwrap();
+            assert_eq!(n, fresh_n);
+            assert_eq!(format!("{:?}", m.l.entries), format!("{:?}", f.l.entries));
+            assert_eq!(m.date_time(), f.date_time());
+            assert_eq!(m.from(), f.from());
+            m
+        };
+        let a = parse(&mut space, msg("2026-12-02T10:00:00Z", "one"));
+        assert_eq!(space.resumed_at, 0);
+        a.recycle(&mut space);
+        // Another DateTime: From and To are taken as they were.
+        let b = parse(&mut space, msg("2026-12-02T10:00:01Z", "two"));
+        assert_eq!(space.resumed_at, to_end);
+        let head = b.head_len();
+        b.recycle(&mut space);
+        // The same header section: nothing is read again.
+        let c = parse(&mut space, msg("2026-12-02T10:00:01Z", "three"));
+        assert_eq!(space.resumed_at, head);
+        assert_eq!(&c.body()[..], b"three");
+        // Not given back: the next parse starts afresh.
+        drop(c);
+        let d = parse(&mut space, msg("2026-12-02T10:00:01Z", "four"));
+        assert_eq!(space.resumed_at, 0);
+        // Given back to another space: that one starts afresh too.
+        let mut other = ParseSpace::default();
+        let e = parse(&mut other, msg("2026-12-02T10:00:01Z", "five"));
+        d.recycle(&mut other);
+        let f = parse(&mut other, msg("2026-12-02T10:00:01Z", "six"));
+        assert_eq!(other.resumed_at, 0);
+        drop((e, f));
+        // Other options: afresh.
+        let mut space = ParseSpace::default();
+        let g = parse(&mut space, msg("2026-12-02T10:00:01Z", "seven"));
+        g.recycle(&mut space);
+        let (h, _) = Message::parse_prefix_in(
+            msg("2026-12-02T10:00:01Z", "eight"),
+            &ParseOptions::lenient(),
+            &mut space,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(space.resumed_at, 0);
+        assert_eq!(&h.body()[..], b"eight");
+        // A space keeps the state after the first MARKS_KEPT lines, within MARKED_OCTETS.
+        let many = |extra: &str| {
+            let mut b = String::from("NS: ext <mid:ext@example.com>\r\n");
+            let mut marked = b.len();
+            for i in 0..40 {
+                let line = format!("ext.Value: {i}{extra}\r\n");
+                if i + 1 < MARKS_KEPT {
+                    marked += line.len();
+                }
+                b += &line;
+            }
+            b += "\r\nContent-Type: text/plain\r\n\r\nbody";
+            (Bytes::from(b), marked)
+        };
+        let mut space = ParseSpace::default();
+        for extra in ["", &"x".repeat(MARKED_OCTETS / 8)] {
+            let (b, marked) = many(extra);
+            let a = parse(&mut space, b.clone());
+            a.recycle(&mut space);
+            let again = parse(&mut space, b);
+            let expected = if marked <= MARKED_OCTETS {
+                marked
+            } else {
+                space.marks.last().map_or(0, |m| m.at)
+            };
+            assert_eq!(space.resumed_at, expected, "{}", extra.len());
+            assert!(space.marks.len() <= MARKS_KEPT);
+            assert!(space.head.len() <= MARKED_OCTETS + 64);
+            assert_eq!(again.get("mid:ext@example.com", "Value").count(), 40);
+            again.recycle(&mut space);
+        }
+    }
 
     fn parse(s: &str) -> Result<Message, CpimError> {
         Message::parse(

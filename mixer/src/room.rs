@@ -325,6 +325,10 @@ struct Member {
     /// The last wrapped type checked against its terms, and the answer: a room's messages
     /// mostly wrap one or two types, so each member's lists are matched once per type change.
     accepts: Option<(Arc<str>, bool)>,
+    /// What the CPIM parser kept of this session's last message ([`cpim::ParseSpace`]: the
+    /// lines a session repeats, its From and To, are parsed once). Made on its first message:
+    /// an idle participant carries a null pointer.
+    cpim: Option<Box<cpim::ParseSpace>>,
 }
 
 impl Member {
@@ -442,7 +446,7 @@ pub struct Room {
     notes: Vec<Note>,
     /// The wrapped type of the last message switched ([`Room::intern_type`]).
     last_type: Arc<str>,
-    /// The CPIM parser's header lists, reused from message to message.
+    /// The CPIM parser's space for a session that is not a member ([`space`]).
     cpim_space: cpim::ParseSpace,
     /// Recipient lists given back emptied ([`Room::recycle_recipients`]), for the next public
     /// messages: one list per message was an allocation and a free per message.
@@ -562,6 +566,7 @@ impl Room {
                 bound: false,
                 receiving: None,
                 accepts: None,
+                cpim: None,
             },
         );
         Ok(key)
@@ -851,7 +856,11 @@ impl Room {
             let verdict = if buf.is_empty() {
                 // The piece alone, parsed once: its header section is complete (most messages),
                 // or it is kept until the section is.
-                match facts(piece.clone(), max, &mut self.cpim_space) {
+                match facts(
+                    piece.clone(),
+                    max,
+                    space(&mut self.members, &mut self.cpim_space, session),
+                ) {
                     Ok(None) => {
                         buf.extend_from_slice(&piece);
                         return;
@@ -868,7 +877,11 @@ impl Room {
                     Ok(None) => return,
                     Ok(Some(_)) => {
                         let prefix = inc.pending.take().unwrap_or_default().freeze();
-                        match facts(prefix.clone(), max, &mut self.cpim_space) {
+                        match facts(
+                            prefix.clone(),
+                            max,
+                            space(&mut self.members, &mut self.cpim_space, session),
+                        ) {
                             Ok(Some(f)) => Ok((f, prefix)),
                             Ok(None) => Err(StatusCode::BAD_REQUEST),
                             Err(status) => Err(status),
@@ -881,7 +894,9 @@ impl Room {
                 Ok((facts, prefix)) => {
                     let participant = self.members[&session].participant.clone();
                     let decided = self.decide(o, &participant, &facts);
-                    facts.message.recycle(&mut self.cpim_space);
+                    facts
+                        .message
+                        .recycle(space(&mut self.members, &mut self.cpim_space, session));
                     match decided {
                         Ok(()) => {
                             let range = self.members[&session]
@@ -1251,9 +1266,14 @@ impl Room {
             return false;
         }
         let max = self.limits.max_cpim_head;
-        let Ok(Some(facts)) = facts(piece.clone(), max, &mut self.cpim_space) else {
+        let Ok(Some(facts)) = facts(
+            piece.clone(),
+            max,
+            space(&mut self.members, &mut self.cpim_space, session),
+        ) else {
             return false;
         };
+        let m = &self.members[&session];
         let (participant, local) = (m.participant.clone(), m.terms.local.clone());
         let Ok(route) = self.route(&participant, &facts, range.total) else {
             return false;
@@ -1265,7 +1285,9 @@ impl Room {
             Kind::Private => report_wrapper(&facts.message),
             Kind::Public => None,
         };
-        facts.message.recycle(&mut self.cpim_space);
+        facts
+            .message
+            .recycle(space(&mut self.members, &mut self.cpim_space, session));
         let o = OutId(self.next_out);
         self.next_out += 1;
         let received = !route.recipients.is_empty();
@@ -1503,6 +1525,19 @@ fn head_len(prefix: &[u8], max: usize) -> Result<Option<usize>, StatusCode> {
 /// The CPIM facts of a message whose first octets are `prefix` (shared, not copied), once its
 /// header section is complete (`Ok(None)` before, 7701-017); the status to refuse the message
 /// with when it cannot be CPIM ([`cpim_status`]). The parse uses `space`'s lists.
+/// The CPIM parser's space of `session` ([`Member::cpim`]), made on first use; `scratch` when
+/// the session is not a member.
+fn space<'a>(
+    members: &'a mut IdMap<SessionKey, Member>,
+    scratch: &'a mut cpim::ParseSpace,
+    session: SessionKey,
+) -> &'a mut cpim::ParseSpace {
+    match members.get_mut(&session) {
+        Some(m) => m.cpim.get_or_insert_with(Box::default),
+        None => scratch,
+    }
+}
+
 fn facts(
     prefix: Bytes,
     max: usize,

@@ -1651,8 +1651,140 @@ fn valid_message() -> impl Strategy<Value = Vec<u8>> {
         })
 }
 
+/// Everything a parsed message tells: two parses agree when their views do.
+fn view(m: &Message) -> String {
+    format!(
+        "{:?}",
+        (
+            (
+                m.head_len(),
+                m.separator_missing(),
+                m.header_block(),
+                m.mime_block()
+            ),
+            m.headers()
+                .map(|h| (h, h.params().collect::<Vec<_>>(), h.text().into_owned()))
+                .collect::<Vec<_>>(),
+            (
+                m.from_all().collect::<Vec<_>>(),
+                m.to().collect::<Vec<_>>(),
+                m.cc().collect::<Vec<_>>(),
+                m.date_time(),
+            ),
+            (
+                m.subjects().collect::<Vec<_>>(),
+                m.namespaces().collect::<Vec<_>>(),
+                m.require().collect::<Vec<_>>(),
+            ),
+            (
+                m.mime_headers().collect::<Vec<_>>(),
+                m.content_type(),
+                m.media_type(),
+                m.media_type_bytes(),
+                m.body(),
+            ),
+        )
+    )
+}
+
+/// A header section of lines from small pools (so that consecutive messages often share their
+/// first lines), valid or not, cut short or not.
+fn pooled_message() -> impl Strategy<Value = Vec<u8>> {
+    let cpim: Vec<&'static str> = vec![
+        "From: Alice <sip:alice@example.com>",
+        "From: <sip:bob@example.com>",
+        "To: <sip:room@chat.example.com>",
+        "To: \"Bob\" <sip:bob@example.com>",
+        "cc: <sip:carol@example.com>",
+        "DateTime: 2026-12-02T10:00:00Z",
+        "DateTime: 2026-12-02T10:00:01.5+01:00",
+        "NS: imdn <urn:ietf:params:imdn>",
+        "NS: ext <mid:ext@example.com>",
+        "NS: <mid:default@example.com>",
+        "imdn.Message-ID: 34jk324j",
+        "imdn.Message-ID: 8873abcd",
+        "imdn.Disposition-Notification: positive-delivery",
+        "Require: imdn.Disposition-Notification",
+        "ext.Value: 1",
+        "Subject;lang=fr: Bonjour",
+        "Subject: hi",
+        "Content-Type: text/plain",
+        "From: <not a uri>",
+        "no colon",
+    ];
+    let mime: Vec<&'static str> = vec![
+        "Content-Type: text/plain",
+        "Content-Type: application/im-iscomposing+xml",
+        "Content-Length: 5",
+        " folded",
+        "Content-ID: <x@y>",
+    ];
+    (
+        proptest::collection::vec(proptest::sample::select(cpim), 0..6),
+        proptest::collection::vec(proptest::sample::select(mime), 0..3),
+        proptest::sample::select(vec!["", "hi", "x\r\n-------y"]),
+        proptest::option::of(any::<prop::sample::Index>()),
+    )
+        .prop_map(|(c, m, body, cut)| {
+            let mut b = String::new();
+            for l in c {
+                b += l;
+                b += "\r\n";
+            }
+            b += "\r\n";
+            for l in m {
+                b += l;
+                b += "\r\n";
+            }
+            b += "\r\n";
+            b += body;
+            let mut v = b.into_bytes();
+            if let Some(cut) = cut {
+                v.truncate(cut.index(v.len() + 1));
+            }
+            v
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A space that parses message after message ([`ParseSpace`]: it resumes after the lines a
+    /// message has in common with the last one) gives what a fresh parse gives, whatever the
+    /// messages, options, prefixes, and whether (and into which space) messages are given back.
+    #[test]
+    fn a_space_parses_as_a_fresh_parser(
+        msgs in proptest::collection::vec(
+            (pooled_message(), any::<bool>(), 0u8..4),
+            1..10,
+        ),
+    ) {
+        let mut spaces = [ParseSpace::default(), ParseSpace::default()];
+        for (k, (bytes, lenient, give_back)) in msgs.into_iter().enumerate() {
+            let opts = if lenient { LENIENT } else { STRICT };
+            let bytes = Bytes::from(bytes);
+            let fresh = Message::parse_prefix(bytes.clone(), &opts);
+            let reused = Message::parse_prefix_in(bytes.clone(), &opts, &mut spaces[0]);
+            match (fresh, reused) {
+                (Ok(None), Ok(None)) => {}
+                (Err(a), Err(b)) => prop_assert_eq!(a, b),
+                (Ok(Some((a, n))), Ok(Some((b, m)))) => {
+                    prop_assert_eq!(n, m);
+                    prop_assert_eq!(view(&a), view(&b), "message {} {:?}", k, bytes);
+                    // Mostly given back to its space; sometimes dropped, or given to another.
+                    match give_back {
+                        0 => drop(b),
+                        1 => b.recycle(&mut spaces[1]),
+                        _ => b.recycle(&mut spaces[0]),
+                    }
+                }
+                (a, b) => prop_assert!(false, "message {}: {:?} / {:?}", k, a, b),
+            }
+            if k % 3 == 2 {
+                spaces.swap(0, 1);
+            }
+        }
+    }
 
     /// Arbitrary octets: no panic, and the prefix rule, with a small and the default bound.
     #[test]
