@@ -451,6 +451,25 @@ pub struct Room {
     /// Recipient lists given back emptied ([`Room::recycle_recipients`]), for the next public
     /// messages: one list per message was an allocation and a free per message.
     spare_lists: Vec<Vec<SessionKey>>,
+    /// Counts the changes public routing depends on: a session was bound or left (a session
+    /// that joined gets nothing until it is bound).
+    epoch: u64,
+    /// Who takes a public message of the last wrapped type ([`Room::route`]).
+    public: PublicList,
+}
+
+/// The bound sessions that take one wrapped type, kept for the room's next public messages
+/// ([`Room::route`]): a public message went over every member (bound? the sender's? does it
+/// take the type? is it small enough?), 80 instructions a member, for each message.
+#[derive(Debug, Default)]
+struct PublicList {
+    /// The [`Room::epoch`] and the (interned) wrapped type it was made for; `None`: none made.
+    made_for: Option<(u64, Arc<str>)>,
+    /// Each such session and its participant ([`UserUri::id`]), in the members' order.
+    sessions: Vec<(SessionKey, usize)>,
+    /// The smallest `a=max-size` among all bound sessions (`None`: none has one): a message
+    /// declared larger is routed member by member.
+    max_total: Option<u64>,
 }
 
 /// Recipient lists a room keeps for reuse ([`Room::recycle_recipients`]).
@@ -487,6 +506,8 @@ impl Room {
             last_type: Arc::from(""),
             cpim_space: cpim::ParseSpace::default(),
             spare_lists: Vec::new(),
+            epoch: 0,
+            public: PublicList::default(),
         })
     }
 
@@ -594,6 +615,7 @@ impl Room {
         if std::mem::replace(&mut m.bound, true) {
             return;
         }
+        self.epoch += 1;
         let (me, terms) = (m.participant.clone(), m.terms.clone());
         for kept in &self.history {
             if kept.from == me || !terms.accepts_wrapped(&kept.inner) {
@@ -623,6 +645,7 @@ impl Room {
         let Some(m) = self.members.remove(&session) else {
             return;
         };
+        self.epoch += 1;
         if let Some(list) = self.participants.get_mut(&m.participant) {
             list.retain(|s| *s != session);
             if list.is_empty() {
@@ -958,6 +981,26 @@ impl Room {
         self.last_type.clone()
     }
 
+    /// Makes [`Room::public`] the list for wrapped type `inner` (interned) unless it is.
+    fn public_list(&mut self, inner: &Arc<str>) {
+        if matches!(&self.public.made_for, Some((e, t)) if *e == self.epoch && Arc::ptr_eq(t, inner))
+        {
+            return;
+        }
+        let p = &mut self.public;
+        p.sessions.clear();
+        p.max_total = None;
+        for (k, m) in self.members.iter_mut().filter(|(_, m)| m.bound) {
+            if let Some(max) = m.terms.max_size {
+                p.max_total = Some(p.max_total.map_or(max, |t| t.min(max)));
+            }
+            if m.accepts(inner) {
+                p.sessions.push((*k, m.participant.id()));
+            }
+        }
+        p.made_for = Some((self.epoch, inner.clone()));
+    }
+
     /// Decides where message `o` goes, from its CPIM headers ([`Room::route`]), and keeps the
     /// decision in its [`Incoming`].
     fn decide(&mut self, o: OutId, sender: &UserUri, facts: &Facts) -> Result<(), StatusCode> {
@@ -1007,12 +1050,25 @@ impl Room {
             // given back by an earlier message is reused.
             let mut r = self.spare_lists.pop().unwrap_or_default();
             r.reserve(self.members.len());
-            r.extend(
-                self.members
-                    .iter_mut()
-                    .filter(|(_, m)| m.bound && !m.participant.same(sender) && fits(&m.terms))
-                    .filter_map(|(k, m)| m.accepts(&inner).then_some(*k)),
-            );
+            self.public_list(&inner);
+            let p = &self.public;
+            if total.is_none_or(|n| p.max_total.is_none_or(|max| n <= max)) {
+                // Every bound session that takes the type but the sender's.
+                let who = sender.id();
+                r.extend(
+                    p.sessions
+                        .iter()
+                        .filter(|(_, w)| *w != who)
+                        .map(|(k, _)| *k),
+                );
+            } else {
+                r.extend(
+                    self.members
+                        .iter_mut()
+                        .filter(|(_, m)| m.bound && !m.participant.same(sender) && fits(&m.terms))
+                        .filter_map(|(k, m)| m.accepts(&inner).then_some(*k)),
+                );
+            }
             (Kind::Public, r)
         } else {
             if !self.policy.private_messages {

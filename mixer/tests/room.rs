@@ -2449,3 +2449,99 @@ fn responses_are_written_as_their_heads() {
         assert_eq!(r, Response::from(head));
     }
 }
+
+/// The recipients of the copies of a public message from `k` (sorted).
+fn public_recipients(chat: &mut Chat, k: SessionKey, body: Vec<u8>) -> Vec<SessionKey> {
+    let (_, acts) = chat.send(k, &body, &[]);
+    let mut to = acts
+        .iter()
+        .find_map(|a| match a {
+            Action::Open { copies, .. } => Some(copies.to.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    to.sort_unstable();
+    to
+}
+
+fn sorted<const N: usize>(mut keys: [SessionKey; N]) -> Vec<SessionKey> {
+    keys.sort_unstable();
+    keys.to_vec()
+}
+
+/// A room keeps the list of bound sessions that take a wrapped type for its next public
+/// messages (7701-013/016): every change of the members shows in the next message (a session
+/// joins, is bound, leaves), and so do the sender, a second session of a participant, the
+/// wrapped type, and a recipient whose max-size the message exceeds.
+#[test]
+fn public_recipients_follow_the_members() {
+    let mut chat = Chat::plain();
+    let text = &["text/plain"];
+    let both = &["text/plain", "application/im-iscomposing+xml"];
+    let a = chat.member(ALICE, text);
+    let b = chat.member(BOB, text);
+    let c = chat.member(CAROL, both);
+    assert_eq!(
+        public_recipients(&mut chat, a, public(ALICE, "1")),
+        sorted([b, c])
+    );
+    assert_eq!(
+        public_recipients(&mut chat, a, public(ALICE, "2")),
+        sorted([b, c])
+    );
+    chat.leave(c);
+    assert_eq!(
+        public_recipients(&mut chat, a, public(ALICE, "3")),
+        sorted([b])
+    );
+    let d = chat.join(DAVE, text);
+    assert_eq!(
+        public_recipients(&mut chat, a, public(ALICE, "4")),
+        sorted([b])
+    );
+    assert_eq!(chat.bind(d), vec![]);
+    assert_eq!(
+        public_recipients(&mut chat, a, public(ALICE, "5")),
+        sorted([b, d])
+    );
+    assert_eq!(
+        public_recipients(&mut chat, b, public(BOB, "6")),
+        sorted([a, d])
+    );
+    // A second session of Alice: none of Alice's own messages, all of Bob's.
+    let a2 = chat.member(ALICE, text);
+    assert_eq!(
+        public_recipients(&mut chat, a, public(ALICE, "7")),
+        sorted([b, d])
+    );
+    assert_eq!(
+        public_recipients(&mut chat, a2, public(ALICE, "8")),
+        sorted([b, d])
+    );
+    assert_eq!(
+        public_recipients(&mut chat, b, public(BOB, "9")),
+        sorted([a, a2, d])
+    );
+    // Another wrapped type, and back.
+    let e = chat.member(ERIN, both);
+    let composing = cpim(ALICE, ROOM, "application/im-iscomposing+xml", "<x/>");
+    assert_eq!(public_recipients(&mut chat, a, composing), sorted([e]));
+    assert_eq!(
+        public_recipients(&mut chat, a, public(ALICE, "10")),
+        sorted([b, d, e])
+    );
+    // Frank takes at most 160 octets: left out of a longer message only.
+    let mut t = terms(99, text);
+    t.max_size = Some(160);
+    let f = chat.join_with(FRANK, t);
+    assert_eq!(chat.bind(f), vec![]);
+    let long = public(ALICE, &"x".repeat(100));
+    assert!(long.len() > 160);
+    assert_eq!(public_recipients(&mut chat, a, long), sorted([b, d, e]));
+    let short = public(ALICE, "11");
+    assert!(short.len() <= 160);
+    assert_eq!(public_recipients(&mut chat, a, short), sorted([b, d, e, f]));
+    chat.leave(f);
+    let long = public(ALICE, &"x".repeat(100));
+    assert_eq!(public_recipients(&mut chat, a, long), sorted([b, d, e]));
+}
