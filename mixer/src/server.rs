@@ -1235,7 +1235,8 @@ struct Output {
     lead: Bytes,
     /// How its copies' end-lines end ([`Suffix::end_line`]: its suffix to a frame's
     /// transaction-id stem, which `lead` starts with, the flag's place, CRLF) and the length.
-    end: u128,
+    /// Octets, not a `u128`: that would align the whole entry of the outputs map to 16.
+    end: [u8; END_OCTETS],
     end_len: usize,
     /// The connection's [`Conn::queued_at`], stamped when something is queued for it.
     queued_at: Arc<AtomicU64>,
@@ -1538,7 +1539,7 @@ impl Task {
                             conn,
                             queue,
                             lead: lead.freeze(),
-                            end: sfx.end_line().0,
+                            end: sfx.end_line().0.to_le_bytes(),
                             end_len: sfx.end_line().1,
                             queued_at,
                             failures: 0,
@@ -1878,7 +1879,8 @@ impl Task {
             // size, no `memcpy` call; appending them octet by octet was 110 instructions a
             // copy), then cut to their length.
             let at = p.buf.len();
-            p.buf.extend_from_slice(&end_with(o.end, o.end_len, flag));
+            p.buf
+                .extend_from_slice(&end_with(u128::from_le_bytes(o.end), o.end_len, flag));
             p.buf.truncate(at + o.end_len);
             // What went into `buf` for this copy: all of it, or the end-line after a split.
             p.buffered += p.buf.len() - if short { start } else { 0 };
