@@ -81,8 +81,8 @@ pub const DEFAULT_MAX_HEAD_BYTES: usize = 16 * 1024;
 const STANDARD: [&str; 7] = ["From", "To", "cc", "DateTime", "Subject", "NS", "Require"];
 
 /// The standard header name ([`STANDARD`]) that `local` is in any case: picked by its length
-/// and first letter (no two share both), then compared once. Every CPIM header line is looked
-/// up; comparing it with each name in turn was about 60 instructions a line.
+/// and first letter (no two share both), then compared once, rather than compared with each
+/// name in turn (every CPIM header line is looked up).
 fn standard_name(local: &[u8]) -> Option<&'static str> {
     let name = match (local.len(), local.first()?.to_ascii_lowercase()) {
         (4, b'f') => "From",

@@ -1213,7 +1213,8 @@ const COALESCE: usize = 16 * 1024;
 /// A message whose chunk is being distributed.
 struct OpenMsg {
     /// The recipients (each copy's transaction id is the frame's stem and its recipient's
-    /// [`Suffix`]); [`FAILED`] for a copy that failed. The room's list, kept as it came (no copy per message).
+    /// [`Suffix`]); [`FAILED`] for a copy that failed. The room's list, kept as it came (no
+    /// copy per message).
     to: Vec<SessionKey>,
     /// The switch's Message-ID for the message, the same on every copy.
     message_id: Ident,
@@ -1528,6 +1529,7 @@ impl Task {
                 if let (true, Some(terms)) = (first, self.room.terms(key)) {
                     let free = queue.capacity().saturating_sub(queue.queued_bytes());
                     let sfx = Suffix::of(key);
+                    let (end, end_len) = sfx.end_line();
                     let mut lead = BytesMut::with_capacity(160);
                     lead.extend_from_slice(sfx.as_bytes());
                     lead.extend_from_slice(b" SEND\r\n");
@@ -1539,8 +1541,8 @@ impl Task {
                             conn,
                             queue,
                             lead: lead.freeze(),
-                            end: sfx.end_line().0.to_le_bytes(),
-                            end_len: sfx.end_line().1,
+                            end: end.to_le_bytes(),
+                            end_len,
                             queued_at,
                             failures: 0,
                             batch_hint: 0,
@@ -1876,8 +1878,8 @@ impl Task {
                 p.buf.extend_from_slice(&rest[end_at..]);
             }
             // The suffix, the flag and CRLF: written as a fixed END_OCTETS (a copy of known
-            // size, no `memcpy` call; appending them octet by octet was 110 instructions a
-            // copy), then cut to their length.
+            // size, no `memcpy` call; octet by octet they were four capacity checks), then cut
+            // to their length.
             let at = p.buf.len();
             p.buf
                 .extend_from_slice(&end_with(u128::from_le_bytes(o.end), o.end_len, flag));
@@ -2134,9 +2136,9 @@ impl Suffix {
 }
 
 /// [`Suffix::end_line`] with `flag` in its place: the octets to write (the first `len`).
-/// Built in a register from a number made at bind: a copy's end was assembled octet by octet
-/// in memory and read back whole, a store-forwarding stall (perf: a third of the time of
-/// `write_copies`).
+/// Built in a register from a number made at bind: assembling them octet by octet in memory
+/// and reading them back whole stalls on store forwarding (perf: a third of `write_copies`'
+/// samples in a version that did).
 fn end_with(end: u128, len: usize, flag: Flag) -> [u8; END_OCTETS] {
     (end | u128::from(flag.byte()) << (8 * (len - 3))).to_le_bytes()
 }
