@@ -1021,20 +1021,27 @@ struct MimeEntry {
     value: Span,
 }
 
-#[derive(Debug, Clone, Default)]
-struct Layout {
+/// Where a header section's parts are and what its checks found (offsets into the body).
+#[derive(Debug, Clone, Copy, Default)]
+struct Bounds {
     cpim_end: usize,
     mime_start: usize,
     mime_end: usize,
     body_start: usize,
-    entries: Vec<Entry>,
-    requires: Vec<RequireEntry>,
-    mime: Vec<MimeEntry>,
+    /// The Content-Type among the MIME headers (an index of [`Layout::mime`]).
     content_type: usize,
     /// The length of the inner media type (`type/subtype`) at the start of the Content-Type
     /// value, found when the value was checked.
     media_type_len: usize,
     separator_missing: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Layout {
+    b: Bounds,
+    entries: Vec<Entry>,
+    requires: Vec<RequireEntry>,
+    mime: Vec<MimeEntry>,
     /// The `NS` prefixes declared so far (RFC 3862 §3.4), newest last.
     prefixes: Vec<(Span, NsRef)>,
     /// Which parse into a [`ParseSpace`] filled these lists (0: none): a space reuses the
@@ -1437,15 +1444,15 @@ impl<'a> HeadParser<'a> {
     /// offset when the header section is complete.
     fn line(&mut self, line: &[u8], base: usize, next: usize) -> Result<Option<usize>, CpimError> {
         if self.lenient_switch_possible() && is_content_line(line) {
-            self.l.separator_missing = true;
-            self.l.cpim_end = base;
-            self.l.mime_start = base;
+            self.l.b.separator_missing = true;
+            self.l.b.cpim_end = base;
+            self.l.b.mime_start = base;
             self.section = Section::Mime;
         }
         match self.section {
             Section::Cpim if line.is_empty() => {
-                self.l.cpim_end = base;
-                self.l.mime_start = next;
+                self.l.b.cpim_end = base;
+                self.l.b.mime_start = next;
                 self.section = Section::Mime;
                 Ok(None)
             }
@@ -1455,9 +1462,9 @@ impl<'a> HeadParser<'a> {
                 let Some(ct) = self.content_type else {
                     return Err(CpimError::MissingContentType { at: base });
                 };
-                self.l.content_type = ct;
-                self.l.mime_end = base;
-                self.l.body_start = next;
+                self.l.b.content_type = ct;
+                self.l.b.mime_end = base;
+                self.l.b.body_start = next;
                 Ok(Some(next))
             }
             Section::Mime => {
@@ -1504,7 +1511,7 @@ impl<'a> HeadParser<'a> {
             let Some(len) = media_type_end(self.bytes(p.value)) else {
                 return Err(CpimError::InvalidContentType { at: p.line.s });
             };
-            self.l.media_type_len = len;
+            self.l.b.media_type_len = len;
             self.content_type = Some(self.l.mime.len());
         }
         self.l.mime.push(p);
@@ -1653,13 +1660,7 @@ struct Mark {
     requires: usize,
     mime: usize,
     prefixes: usize,
-    cpim_end: usize,
-    mime_start: usize,
-    mime_end: usize,
-    body_start: usize,
-    layout_content_type: usize,
-    media_type_len: usize,
-    separator_missing: bool,
+    bounds: Bounds,
 }
 
 impl HeadParser<'_> {
@@ -1677,13 +1678,7 @@ impl HeadParser<'_> {
             requires: l.requires.len(),
             mime: l.mime.len(),
             prefixes: l.prefixes.len(),
-            cpim_end: l.cpim_end,
-            mime_start: l.mime_start,
-            mime_end: l.mime_end,
-            body_start: l.body_start,
-            layout_content_type: l.content_type,
-            media_type_len: l.media_type_len,
-            separator_missing: l.separator_missing,
+            bounds: l.b,
         }
     }
 
@@ -1698,13 +1693,7 @@ impl HeadParser<'_> {
         l.requires.truncate(m.requires);
         l.mime.truncate(m.mime);
         l.prefixes.truncate(m.prefixes);
-        l.cpim_end = m.cpim_end;
-        l.mime_start = m.mime_start;
-        l.mime_end = m.mime_end;
-        l.body_start = m.body_start;
-        l.content_type = m.layout_content_type;
-        l.media_type_len = m.media_type_len;
-        l.separator_missing = m.separator_missing;
+        l.b = m.bounds;
     }
 
     /// Reads the lines from `pos` (a line start) on; returns where the body starts once the
@@ -1810,7 +1799,7 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
 /// chunked message once this is `Some` (7701-017). Same checks as [`Message::parse_prefix`],
 /// without building the message.
 pub fn head_len(prefix: &[u8], opts: &ParseOptions) -> Result<Option<usize>, CpimError> {
-    Ok(parse_head(prefix, opts, false)?.map(|l| l.body_start))
+    Ok(parse_head(prefix, opts, false)?.map(|l| l.b.body_start))
 }
 
 /// Whether an MSRP Content-Type value names `message/cpim` (RFC 3862 §7.1; ASCII
@@ -1970,7 +1959,7 @@ impl Message {
         match space.parse(&prefix, opts)? {
             None => Ok(None),
             Some(l) => {
-                let n = l.body_start;
+                let n = l.b.body_start;
                 match Self::assemble(prefix, l) {
                     Ok(m) => Ok(Some((m, n))),
                     Err(e) => {
@@ -1996,10 +1985,11 @@ impl Message {
     }
 
     fn assemble(raw: Bytes, l: Layout) -> Result<Self, CpimError> {
-        let cpim =
-            ByteString::try_from(raw.slice(..l.cpim_end)).map_err(|e| CpimError::InvalidUtf8 {
+        let cpim = ByteString::try_from(raw.slice(..l.b.cpim_end)).map_err(|e| {
+            CpimError::InvalidUtf8 {
                 at: e.valid_up_to(),
-            })?;
+            }
+        })?;
         Ok(Self { raw, cpim, l })
     }
 
@@ -2031,13 +2021,13 @@ impl Message {
 
     /// Length of the header section: the inner body starts at this offset.
     pub fn head_len(&self) -> usize {
-        self.l.body_start
+        self.l.b.body_start
     }
 
     /// The encapsulated body (RFC 3862 §2.4), or the part of it present in the prefix given
     /// to [`Message::parse_prefix`]; a slice of the input, not a copy.
     pub fn body(&self) -> Bytes {
-        self.raw.slice(self.l.body_start..)
+        self.raw.slice(self.l.b.body_start..)
     }
 
     /// The CPIM header lines as received, each with its CRLF, without the blank line that ends
@@ -2049,13 +2039,13 @@ impl Message {
     /// The MIME header lines as received, each with its CRLF, without the blank line that ends
     /// them.
     pub fn mime_block(&self) -> &[u8] {
-        &self.raw[self.l.mime_start..self.l.mime_end]
+        &self.raw[self.l.b.mime_start..self.l.b.mime_end]
     }
 
     /// `true` when the body lacked the blank line between CPIM and MIME headers and was read
     /// with [`ParseOptions::accept_missing_separator`].
     pub fn separator_missing(&self) -> bool {
-        self.l.separator_missing
+        self.l.b.separator_missing
     }
 
     fn header(&self, e: &Entry) -> Header<'_> {
@@ -2220,7 +2210,7 @@ impl Message {
     pub fn content_type(&self) -> &str {
         self.l
             .mime
-            .get(self.l.content_type)
+            .get(self.l.b.content_type)
             .map_or("", |m| self.raw_str(m.value))
     }
 
@@ -2229,15 +2219,15 @@ impl Message {
     /// recipient's accept-wrapped-types, 7701-015).
     pub fn media_type(&self) -> &str {
         let ct = self.content_type();
-        ct.get(..self.l.media_type_len).unwrap_or(ct)
+        ct.get(..self.l.b.media_type_len).unwrap_or(ct)
     }
 
     /// [`Message::media_type`]'s octets, without the UTF-8 check a `&str` costs (to compare
     /// with a type at hand).
     pub fn media_type_bytes(&self) -> &[u8] {
-        self.l.mime.get(self.l.content_type).map_or(&[], |m| {
+        self.l.mime.get(self.l.b.content_type).map_or(&[], |m| {
             let v = &self.raw[m.value.s..m.value.e];
-            v.get(..self.l.media_type_len).unwrap_or(v)
+            v.get(..self.l.b.media_type_len).unwrap_or(v)
         })
     }
 }

@@ -52,15 +52,10 @@ impl UserUri {
         &self.0
     }
 
-    /// Whether `self` and `other` are the same shared value (not just equal): a room gives
+    /// Which shared value `self` is, as a number (its address): equal for two values exactly
+    /// when they are the same shared value, not just equal ones, while it lives. A room gives
     /// every session of one participant the same value ([`crate::room::Room::join`]), so that
     /// its fan-out tells participants apart without comparing their texts.
-    pub(crate) fn same(&self, other: &UserUri) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-
-    /// What [`UserUri::same`] compares, as a number: equal for two values exactly when they
-    /// are the same shared value (while it lives).
     pub(crate) fn id(&self) -> usize {
         Arc::as_ptr(&self.0).cast::<u8>() as usize
     }

@@ -459,17 +459,15 @@ pub struct Room {
 }
 
 /// The bound sessions that take one wrapped type, kept for the room's next public messages
-/// ([`Room::route`]): a public message went over every member (bound? the sender's? does it
-/// take the type? is it small enough?), 80 instructions a member, for each message.
+/// ([`Room::route`]): a public message went over every member (bound? does it take the
+/// type?), 80 instructions a member, for each message.
 #[derive(Debug, Default)]
 struct PublicList {
     /// The [`Room::epoch`] and the (interned) wrapped type it was made for; `None`: none made.
     made_for: Option<(u64, Arc<str>)>,
-    /// Each such session and its participant ([`UserUri::id`]), in the members' order.
-    sessions: Vec<(SessionKey, usize)>,
-    /// The smallest `a=max-size` among all bound sessions (`None`: none has one): a message
-    /// declared larger is routed member by member.
-    max_total: Option<u64>,
+    /// Each such session, its participant ([`UserUri::id`]) and its `a=max-size`, in the
+    /// members' order.
+    sessions: Vec<(SessionKey, usize, Option<u64>)>,
 }
 
 /// Recipient lists a room keeps for reuse ([`Room::recycle_recipients`]).
@@ -569,7 +567,7 @@ impl Room {
         let key = self.next_session;
         self.next_session += 1;
         // Every session of a participant holds the same value: the fan-out compares pointers
-        // (`UserUri::same`).
+        // (`UserUri::id`).
         let participant = match self.participants.get_key_value(&participant) {
             Some((kept, _)) => kept.clone(),
             None => participant,
@@ -989,13 +987,9 @@ impl Room {
         }
         let p = &mut self.public;
         p.sessions.clear();
-        p.max_total = None;
         for (k, m) in self.members.iter_mut().filter(|(_, m)| m.bound) {
-            if let Some(max) = m.terms.max_size {
-                p.max_total = Some(p.max_total.map_or(max, |t| t.min(max)));
-            }
             if m.accepts(inner) {
-                p.sessions.push((*k, m.participant.id()));
+                p.sessions.push((*k, m.participant.id(), m.terms.max_size));
             }
         }
         p.made_for = Some((self.epoch, inner.clone()));
@@ -1023,7 +1017,7 @@ impl Room {
 
     /// Where a message of `total` octets (`None`: not declared) goes, from its CPIM headers (see
     /// the module documentation). `sender` is the sending member's own `participant` value (see
-    /// [`UserUri::same`]).
+    /// [`UserUri::id`]).
     fn route(
         &mut self,
         sender: &UserUri,
@@ -1040,7 +1034,7 @@ impl Room {
             return Err(StatusCode::FORBIDDEN);
         }
         let inner = self.intern_type(m);
-        let fits = |t: &SessionTerms| match (t.max_size, total) {
+        let fits = |max_size: Option<u64>| match (max_size, total) {
             (Some(max), Some(n)) => n <= max,
             _ => true,
         };
@@ -1051,24 +1045,15 @@ impl Room {
             let mut r = self.spare_lists.pop().unwrap_or_default();
             r.reserve(self.members.len());
             self.public_list(&inner);
-            let p = &self.public;
-            if total.is_none_or(|n| p.max_total.is_none_or(|max| n <= max)) {
-                // Every bound session that takes the type but the sender's.
-                let who = sender.id();
-                r.extend(
-                    p.sessions
-                        .iter()
-                        .filter(|(_, w)| *w != who)
-                        .map(|(k, _)| *k),
-                );
-            } else {
-                r.extend(
-                    self.members
-                        .iter_mut()
-                        .filter(|(_, m)| m.bound && !m.participant.same(sender) && fits(&m.terms))
-                        .filter_map(|(k, m)| m.accepts(&inner).then_some(*k)),
-                );
-            }
+            // Every bound session that takes the type and the size, but the sender's.
+            let who = sender.id();
+            r.extend(
+                self.public
+                    .sessions
+                    .iter()
+                    .filter(|(_, w, max)| *w != who && fits(*max))
+                    .map(|(k, _, _)| *k),
+            );
             (Kind::Public, r)
         } else {
             if !self.policy.private_messages {
@@ -1114,7 +1099,7 @@ impl Room {
             }
             let r: Vec<SessionKey> = typed
                 .into_iter()
-                .filter(|s| fits(&self.members[s].terms))
+                .filter(|s| fits(self.members[s].terms.max_size))
                 .collect();
             if r.is_empty() {
                 return Err(StatusCode::TOO_LARGE);

@@ -1236,7 +1236,8 @@ struct Output {
     lead: Bytes,
     /// How its copies' end-lines end ([`Suffix::end_line`]: its suffix to a frame's
     /// transaction-id stem, which `lead` starts with, the flag's place, CRLF) and the length.
-    /// Octets, not a `u128`: that would align the whole entry of the outputs map to 16.
+    /// Octets, not a `u128`: that would align the whole entry of the outputs map to 16
+    /// ([`end_with`] makes the number where it is used).
     end: [u8; END_OCTETS],
     end_len: usize,
     /// The connection's [`Conn::queued_at`], stamped when something is queued for it.
@@ -1541,7 +1542,7 @@ impl Task {
                             conn,
                             queue,
                             lead: lead.freeze(),
-                            end: end.to_le_bytes(),
+                            end,
                             end_len,
                             queued_at,
                             failures: 0,
@@ -1881,8 +1882,7 @@ impl Task {
             // size, no `memcpy` call; octet by octet they were four capacity checks), then cut
             // to their length.
             let at = p.buf.len();
-            p.buf
-                .extend_from_slice(&end_with(u128::from_le_bytes(o.end), o.end_len, flag));
+            p.buf.extend_from_slice(&end_with(o.end, o.end_len, flag));
             p.buf.truncate(at + o.end_len);
             // What went into `buf` for this copy: all of it, or the end-line after a split.
             p.buffered += p.buf.len() - if short { start } else { 0 };
@@ -2124,23 +2124,23 @@ impl Suffix {
     }
 
     /// What ends a copy's end-line after the stem, but for the flag: the suffix, a zero
-    /// octet where the flag goes, CRLF, as one number (little-endian octets), and its length.
-    fn end_line(&self) -> (u128, usize) {
+    /// octet where the flag goes, CRLF; and its length.
+    fn end_line(&self) -> ([u8; END_OCTETS], usize) {
         let mut end = [0u8; END_OCTETS];
         let n = usize::from(self.len);
         end[..n].copy_from_slice(self.as_bytes());
         end[n + 1] = b'\r';
         end[n + 2] = b'\n';
-        (u128::from_le_bytes(end), n + 3)
+        (end, n + 3)
     }
 }
 
 /// [`Suffix::end_line`] with `flag` in its place: the octets to write (the first `len`).
-/// Built in a register from a number made at bind: assembling them octet by octet in memory
+/// Built in a register from the octets made at bind: assembling them octet by octet in memory
 /// and reading them back whole stalls on store forwarding (perf: a third of `write_copies`'
 /// samples in a version that did).
-fn end_with(end: u128, len: usize, flag: Flag) -> [u8; END_OCTETS] {
-    (end | u128::from(flag.byte()) << (8 * (len - 3))).to_le_bytes()
+fn end_with(end: [u8; END_OCTETS], len: usize, flag: Flag) -> [u8; END_OCTETS] {
+    (u128::from_le_bytes(end) | u128::from(flag.byte()) << (8 * (len - 3))).to_le_bytes()
 }
 
 /// Room for a [`Suffix`] (at most 11 octets), a flag and CRLF.

@@ -707,6 +707,23 @@ async fn a_burst_of_whole_messages_reaches_everyone_in_order() {
     }
 }
 
+/// Alice's `a=path` for her session in room `blue`.
+const BLUE_PATH: &str = "msrp://alice.example.com:7000/aliceblue;tcp";
+
+/// Joins another session of `p`, its `a=path` `own`, to `room` and binds it over `p`'s
+/// connection (7701-001: one connection carries sessions of several rooms); `p` speaks in it
+/// from then on.
+async fn add_session(h: &MixerHandle, p: &mut Participant, room: &str, own: &str) -> MsrpUri {
+    let own: MsrpUri = own.parse().expect("uri");
+    let joined = h
+        .join(room, &p.user, offer(&own, &Offer::default()).as_bytes())
+        .await
+        .expect("joined");
+    p.use_session(own.clone(), &joined);
+    p.bind().await;
+    own
+}
+
 /// 7701-001: sessions of two rooms share one connection; each room's messages arrive on its
 /// own session.
 #[tokio::test]
@@ -715,19 +732,7 @@ async fn two_rooms_over_one_connection() {
     let mut alice = join(&h, addr, "red", "alice").await;
     let alice_red = (alice.own.clone(), alice.mixer.clone(), alice.id.clone());
     // Alice's session in room blue goes over the same connection.
-    let own_blue: MsrpUri = "msrp://alice.example.com:7000/aliceblue;tcp"
-        .parse()
-        .expect("uri");
-    let joined = h
-        .join(
-            "blue",
-            &user_uri("alice"),
-            offer(&own_blue, &Offer::default()).as_bytes(),
-        )
-        .await
-        .expect("joined");
-    alice.use_session(own_blue.clone(), &joined);
-    alice.bind().await;
+    let own_blue = add_session(&h, &mut alice, "blue", BLUE_PATH).await;
     let mut bob_red = join(&h, addr, "red", "bob").await;
     let mut bob_blue = join(&h, addr, "blue", "bob").await;
     bob_red.say_ok(&room_uri("red"), "in red").await;
@@ -767,19 +772,7 @@ async fn frames_for_two_rooms_in_one_read_reach_each_room() {
     let (h, addr) = start().await;
     let mut alice = join(&h, addr, "red", "alice").await;
     let red = (alice.own.clone(), alice.mixer.clone());
-    let own_blue: MsrpUri = "msrp://alice.example.com:7000/aliceblue;tcp"
-        .parse()
-        .expect("uri");
-    let joined = h
-        .join(
-            "blue",
-            &user_uri("alice"),
-            offer(&own_blue, &Offer::default()).as_bytes(),
-        )
-        .await
-        .expect("joined");
-    alice.use_session(own_blue.clone(), &joined);
-    alice.bind().await;
+    add_session(&h, &mut alice, "blue", BLUE_PATH).await;
     let blue = (alice.own.clone(), alice.mixer.clone());
     let mut bob_red = join(&h, addr, "red", "bob").await;
     let mut bob_blue = join(&h, addr, "blue", "bob").await;
